@@ -1,0 +1,24 @@
+import { Command } from 'commander';
+import { registerServe } from './commands/serve';
+
+/**
+ * The `runway` command. Each subcommand lives in cli/commands/<name>.ts and exports a
+ * `register<Name>(program)` function; this file only wires them together.
+ */
+export function buildProgram(): Command {
+  const program = new Command('runway')
+    .description('Safe, durable promotion of machine-learning models')
+    .version('0.1.0')
+    .showHelpAfterError();
+  registerServe(program);
+  return program;
+}
+
+if (require.main === module || process.argv[1]?.endsWith('runway.js')) {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((err: unknown) => {
+      process.stderr.write(`runway: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    });
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs the real components that runway's tests and demo run against, caching slow builds
+# outside the repository (RUNWAY_TOOL_CACHE, default ~/.cache/runway) so fresh clones reuse them.
+# Idempotent: each tool is checked first and built only when missing.
+#
+#   scripts/tools.sh [temporal] [python] [prometheus] ...   (no argument: all of them)
+set -euo pipefail
+CACHE="${RUNWAY_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/runway}"
+BIN="$CACHE/bin"
+mkdir -p "$BIN"
+say() { printf '[tools] %s\n' "$*" >&2; }
+
+tool_temporal() {
+  if [ -x "$BIN/temporal" ]; then return; fi
+  if command -v temporal >/dev/null 2>&1; then ln -sf "$(command -v temporal)" "$BIN/temporal"; return; fi
+  command -v go >/dev/null || { say "Go is required to build the Temporal CLI"; exit 1; }
+  say "building the Temporal CLI v1.5.1 with go install (first time only, a few minutes)"
+  # Later tags carry a replace directive in go.mod, which `go install pkg@version` refuses.
+  GOBIN="$BIN" GOFLAGS=-mod=mod go install github.com/temporalio/cli/cmd/temporal@v1.5.1
+}
+
+tool_python() {
+  local venv="$CACHE/py"
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import tritonclient.http, numpy' 2>/dev/null; then return; fi
+  say "creating a Python venv with tritonclient[http] (OIP compatibility tests and benchmarks)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'tritonclient[http]' numpy
+}
+
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then say "need root to apt-get install $*"; exit 1; fi
+  if [ ! -f "$CACHE/.apt-updated" ]; then DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && touch "$CACHE/.apt-updated"; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+tool_prometheus() {
+  if command -v prometheus >/dev/null 2>&1; then return; fi
+  say "installing Debian's prometheus package"
+  apt_install prometheus
+  # The package starts a system service we do not want; tests run their own on loopback.
+  (systemctl stop prometheus 2>/dev/null || service prometheus stop 2>/dev/null || pkill -x prometheus || true) >/dev/null 2>&1
+}
+
+want=("$@")
+[ ${#want[@]} -eq 0 ] && want=(temporal python)
+for t in "${want[@]}"; do "tool_$t"; done
+say "tools ready in $CACHE"

@@ -1,0 +1,62 @@
+/**
+ * FleetDriver: the seam between the promotion and wherever model servers run.
+ * `local` runs `runway serve` child processes; `kubernetes` applies Deployments. The workflow
+ * never knows which: the platform config picks one.
+ */
+export type Environment = 'staging' | 'production';
+
+/** Batching and runtime knobs passed to `runway serve` (mirrors its flags). */
+export interface ServingOptions {
+  maxBatchSize?: number;
+  preferredBatchSizes?: number[];
+  maxQueueDelayMs?: number;
+  maxQueueSize?: number;
+  instances?: number;
+  device?: 'cpu' | 'cuda';
+  threads?: number;
+}
+
+export interface DeploymentRequest {
+  model: string;
+  version: string;
+  environment: Environment;
+  /** Local path (or URL for drivers that fetch) of the verified artifact. */
+  artifactPath: string;
+  /** When set, the server verifies the artifact before loading. */
+  sha256?: string;
+  replicas: number;
+  serving?: ServingOptions;
+}
+
+export interface Deployment {
+  /** Deterministic name, see deploymentName(). */
+  name: string;
+  model: string;
+  version: string;
+  environment: Environment;
+  replicas: number;
+  /** Base URLs of ready replicas, e.g. http://127.0.0.1:41234 */
+  endpoints: string[];
+  ready: boolean;
+}
+
+export interface FleetCallOptions {
+  signal?: AbortSignal;
+  /** Called while waiting for readiness; activities heartbeat from here. */
+  onProgress?: (message: string) => void;
+}
+
+export interface FleetDriver {
+  /** Idempotent: deploying what already runs returns the same endpoints. Resolves when ready. */
+  deploy(req: DeploymentRequest, opts?: FleetCallOptions): Promise<Deployment>;
+  scale(name: string, replicas: number, opts?: FleetCallOptions): Promise<Deployment>;
+  get(name: string): Promise<Deployment | undefined>;
+  list(filter?: { model?: string; environment?: Environment }): Promise<Deployment[]>;
+  /** Idempotent: tearing down what is gone succeeds. */
+  teardown(name: string, opts?: FleetCallOptions): Promise<void>;
+}
+
+/** `fraud-detector-v7-production`: the same inputs always name the same deployment. */
+export function deploymentName(model: string, version: string, environment: Environment): string {
+  return `${model}-v${version}-${environment}`;
+}

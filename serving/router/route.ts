@@ -1,0 +1,56 @@
+/**
+ * A model's route: which variants serve it, with what weights, who is mirrored, how users stick.
+ * This is the document the admin API accepts (`PUT /admin/routes/{model}`) and the
+ * TrafficRouter seam writes.
+ */
+export interface RouteVariant {
+  /** Variant name, by convention the version label: `v1`, `v2`. */
+  name: string;
+  /** Base URLs of the variant's model servers. */
+  endpoints: string[];
+  /** Integer percent; the weights of a route sum to 100. */
+  weight: number;
+}
+
+export interface Route {
+  variants: RouteVariant[];
+  /** Copy `percent` of requests to `variant` (a weight-0 variant: the shadow). */
+  mirror?: { variant: string; percent: number };
+  /** Sticky assignment by this request header (default `x-runway-unit`). */
+  sticky?: { header: string };
+}
+
+/** TrafficRouter: the seam the workflow turns like a dial. `builtin` talks to the runway router. */
+export interface TrafficRouter {
+  setRoute(model: string, route: Route): Promise<void>;
+  getRoute(model: string): Promise<Route | undefined>;
+  deleteRoute(model: string): Promise<void>;
+}
+
+/** Metric names the router exports; MetricsSource implementations read exactly these. */
+export const routerMetrics = {
+  /** counter {model, variant, code_class: 2xx|4xx|5xx} */
+  requests: 'runway_router_requests_total',
+  /** histogram (seconds) {model, variant} */
+  duration: 'runway_router_request_duration_seconds',
+  /** counter {model, variant, reason: timeout|connect|no_endpoint|...} */
+  upstreamErrors: 'runway_router_upstream_errors_total',
+  /** counter {model, variant}: copies sent to the shadow */
+  mirrored: 'runway_router_mirrored_total',
+  /** counter {model, variant}: copies dropped (concurrency bound) */
+  mirrorDropped: 'runway_router_mirror_dropped_total',
+  /** counter {model, variant, result: agree|disagree|error} */
+  shadowComparisons: 'runway_router_shadow_comparisons_total',
+  /** histogram (seconds) {model, variant}: shadow response latency */
+  shadowDuration: 'runway_router_shadow_duration_seconds',
+  /** counter {model, variant}: feedback events */
+  rewards: 'runway_router_rewards_total',
+  /** counter {model, variant}: sum of rewards */
+  rewardSum: 'runway_router_reward_sum_total',
+} as const;
+
+/** Latency buckets in seconds, fine enough to read p99 at millisecond scale. */
+export const latencyBuckets = [
+  0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.03, 0.04,
+  0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10,
+];
