@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerServe } from './commands/serve';
+import { registerSpec } from './commands/spec';
 
 /**
  * The `runway` command. Each subcommand lives in cli/commands/<name>.ts and exports a
@@ -11,6 +12,7 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError();
   registerServe(program);
+  registerSpec(program);
   return program;
 }
 
