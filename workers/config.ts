@@ -1,0 +1,249 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import { stateDir } from '../common/paths';
+import { DEFAULT_NAMESPACE, TASK_QUEUE } from '../workflows/constants';
+
+/**
+ * Platform configuration: which Temporal, fleet driver, router, metrics source and registry the
+ * worker and CLI talk to. The ModelSpec says what a model needs; this file says what runs.
+ *
+ * Sources, later ones winning: built-in defaults, a YAML/JSON file (`--config`, `RUNWAY_CONFIG`,
+ * or `<state dir>/platform.yaml` when it exists), then environment variables (see ENV below).
+ */
+
+const nonEmpty = z.string().trim().min(1, 'expected a non-empty string');
+const url = z.url({ message: 'expected an absolute URL such as http://127.0.0.1:8080' });
+
+const TlsSchema = z
+  .object({
+    /** PEM client certificate for mTLS (file path). */
+    certFile: nonEmpty.optional(),
+    /** PEM private key for mTLS (file path). */
+    keyFile: nonEmpty.optional(),
+    /** PEM CA bundle that signed the server certificate (file path); system roots otherwise. */
+    caFile: nonEmpty.optional(),
+    serverName: nonEmpty.optional(),
+  })
+  .strict()
+  .refine((t) => Boolean(t.certFile) === Boolean(t.keyFile), {
+    message: 'certFile and keyFile go together (mTLS needs both)',
+  });
+
+const TemporalSchema = z
+  .object({
+    /** host:port of a Temporal frontend. Unset: runway starts (or reuses) its embedded dev server. */
+    address: z
+      .string()
+      .regex(/^[^\s:/]+:\d{1,5}$/, 'expected host:port, e.g. temporal.example.com:7233')
+      .optional(),
+    namespace: nonEmpty.default(DEFAULT_NAMESPACE),
+    /** `true`: TLS with system roots; an object: mTLS / custom CA. */
+    tls: z.union([z.boolean(), TlsSchema]).optional(),
+    apiKey: nonEmpty.optional(),
+    apiKeyFile: nonEmpty.optional(),
+  })
+  .strict();
+
+const FleetSchema = z
+  .object({
+    driver: z.enum(['local', 'kubernetes']).default('local'),
+    /** local driver: where process state lives, so a restarted worker reattaches. */
+    stateDir: nonEmpty.optional(),
+    /** kubernetes driver. */
+    namespace: nonEmpty.optional(),
+    kubeconfig: nonEmpty.optional(),
+    context: nonEmpty.optional(),
+  })
+  .strict();
+
+const RouterSchema = z
+  .object({
+    /** The router's admin API (routes, weights, mirroring). Unset: the embedded platform's. */
+    adminUrl: url.optional(),
+    token: nonEmpty.optional(),
+    tokenFile: nonEmpty.optional(),
+    /** Where clients send inference traffic (printed by `runway up`, used by integration tests). */
+    publicUrl: url.optional(),
+  })
+  .strict()
+  .refine((r) => !(r.token && r.tokenFile), { message: 'set token or tokenFile, not both' });
+
+const MetricsSchema = z
+  .object({
+    source: z.enum(['scrape', 'prometheus']).default('scrape'),
+    /** scrape: the router's /metrics (defaults to the router's); prometheus: the server's base URL. */
+    url: url.optional(),
+  })
+  .strict()
+  .refine((m) => m.source !== 'prometheus' || m.url, {
+    message: 'metrics.source "prometheus" needs metrics.url (e.g. http://127.0.0.1:9090)',
+    path: ['url'],
+  });
+
+const RegistrySchema = z
+  .object({
+    driver: z.literal('file').default('file'),
+    dir: nonEmpty.optional(),
+  })
+  .strict();
+
+export const PlatformConfigSchema = z
+  .object({
+    temporal: TemporalSchema.default({ namespace: DEFAULT_NAMESPACE }),
+    taskQueue: nonEmpty.default(TASK_QUEUE),
+    fleet: FleetSchema.default({ driver: 'local' }),
+    router: RouterSchema.default({}),
+    metrics: MetricsSchema.default({ source: 'scrape' }),
+    registry: RegistrySchema.default({ driver: 'file' }),
+  })
+  .strict();
+
+type ParsedConfig = z.output<typeof PlatformConfigSchema>;
+
+/** The validated configuration, with secrets read from their files and defaults filled in. */
+export type PlatformConfig = ParsedConfig & {
+  registry: ParsedConfig['registry'] & { dir: string };
+  fleet: ParsedConfig['fleet'] & { stateDir: string };
+  /** Where the values came from, for `runway up` and error messages. */
+  sources: string[];
+};
+export type TemporalSettings = PlatformConfig['temporal'];
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Environment variables and the config path each one sets. */
+export const ENV: Record<string, string> = {
+  TEMPORAL_ADDRESS: 'temporal.address',
+  TEMPORAL_NAMESPACE: 'temporal.namespace',
+  TEMPORAL_TLS_CERT: 'temporal.tls.certFile',
+  TEMPORAL_TLS_KEY: 'temporal.tls.keyFile',
+  TEMPORAL_TLS_CA: 'temporal.tls.caFile',
+  TEMPORAL_TLS_SERVER_NAME: 'temporal.tls.serverName',
+  TEMPORAL_API_KEY: 'temporal.apiKey',
+  RUNWAY_TASK_QUEUE: 'taskQueue',
+  RUNWAY_FLEET_DRIVER: 'fleet.driver',
+  RUNWAY_FLEET_STATE_DIR: 'fleet.stateDir',
+  RUNWAY_K8S_NAMESPACE: 'fleet.namespace',
+  KUBECONFIG: 'fleet.kubeconfig',
+  RUNWAY_ROUTER_ADMIN_URL: 'router.adminUrl',
+  RUNWAY_ROUTER_TOKEN: 'router.token',
+  RUNWAY_ROUTER_TOKEN_FILE: 'router.tokenFile',
+  RUNWAY_ROUTER_PUBLIC_URL: 'router.publicUrl',
+  RUNWAY_METRICS_SOURCE: 'metrics.source',
+  RUNWAY_METRICS_URL: 'metrics.url',
+  RUNWAY_REGISTRY_DIR: 'registry.dir',
+};
+
+type Json = Record<string, unknown>;
+
+function setPath(target: Json, dotted: string, value: unknown): void {
+  const keys = dotted.split('.');
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    // A boolean `tls: true` in the file becomes an object when env adds certificate paths.
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Json;
+  }
+  node[keys[keys.length - 1] as string] = value;
+}
+
+function readFileSource(file: string): Json {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read platform config ${file}: ${(err as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
+  } catch (err) {
+    throw new ConfigError(
+      `platform config ${file} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`,
+    );
+  }
+  if (data === null || data === undefined) return {};
+  if (typeof data !== 'object' || Array.isArray(data)) {
+    throw new ConfigError(`platform config ${file}: expected a mapping at the top level`);
+  }
+  return data as Json;
+}
+
+function readSecretFile(file: string, field: string): string {
+  try {
+    const value = fs.readFileSync(file, 'utf8').trim();
+    if (!value) throw new Error('file is empty');
+    return value;
+  } catch (err) {
+    throw new ConfigError(`${field}: cannot read ${file}: ${(err as Error).message}`);
+  }
+}
+
+export interface LoadConfigOptions {
+  /** Explicit file (`--config`); an error when it does not exist. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function loadPlatformConfig(opts: LoadConfigOptions = {}): PlatformConfig {
+  const env = opts.env ?? process.env;
+  const sources: string[] = [];
+  let raw: Json = {};
+  const explicit = opts.file ?? env.RUNWAY_CONFIG;
+  const file = explicit ?? path.join(stateDir(), 'platform.yaml');
+  if (explicit || fs.existsSync(file)) {
+    raw = readFileSource(path.resolve(file));
+    sources.push(path.resolve(file));
+  }
+  const fromEnv: string[] = [];
+  for (const [name, target] of Object.entries(ENV)) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    setPath(raw, target, value);
+    fromEnv.push(name);
+  }
+  if (fromEnv.length) sources.push(`env (${fromEnv.join(', ')})`);
+  return parsePlatformConfig(raw, sources);
+}
+
+/** Validates a configuration object; errors name every bad field by its path. */
+export function parsePlatformConfig(raw: unknown, sources: string[] = []): PlatformConfig {
+  const result = PlatformConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(top level)'}: ${i.message}`);
+    const where = sources.length ? ` (from ${sources.join(' + ')})` : '';
+    throw new ConfigError(`invalid platform configuration${where}:\n${lines.join('\n')}`);
+  }
+  const cfg = result.data;
+  const temporal = { ...cfg.temporal };
+  if (temporal.apiKeyFile && !temporal.apiKey) {
+    temporal.apiKey = readSecretFile(temporal.apiKeyFile, 'temporal.apiKeyFile');
+  }
+  // Temporal Cloud API keys only work over TLS; default it on rather than fail at connect.
+  if (temporal.apiKey && temporal.tls === undefined) temporal.tls = true;
+  const router = { ...cfg.router };
+  if (router.tokenFile) router.token = readSecretFile(router.tokenFile, 'router.tokenFile');
+  return {
+    ...cfg,
+    temporal,
+    router,
+    fleet: { ...cfg.fleet, stateDir: cfg.fleet.stateDir ?? path.join(stateDir(), 'fleet') },
+    registry: { ...cfg.registry, dir: cfg.registry.dir ?? path.join(stateDir(), 'registry') },
+    sources,
+  };
+}
+
+/** A copy safe to log or print: secrets replaced, everything else as is. */
+export function redacted(cfg: PlatformConfig): PlatformConfig {
+  const hide = (v: string | undefined): string | undefined => (v === undefined ? undefined : '[redacted]');
+  return {
+    ...cfg,
+    temporal: { ...cfg.temporal, apiKey: hide(cfg.temporal.apiKey) },
+    router: { ...cfg.router, token: hide(cfg.router.token) },
+  };
+}
