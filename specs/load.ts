@@ -74,7 +74,7 @@ export function parseSpec(
 
 export function loadSpecText(text: string, file: string): ModelSpec {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter: lines });
   if (doc.errors.length > 0) {
     throw new SpecError(
       file,
