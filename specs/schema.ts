@@ -36,7 +36,7 @@ const datatype = z.enum([
 
 const tensorSpec = z
   .object({
-    name: z.string().min(1),
+    name: z.string().min(1).describe('tensor name as the model declares it'),
     datatype: datatype.describe('Open Inference Protocol datatype'),
     shape: z.array(z.number().int().min(-1)).min(1).describe('dimensions; -1 for a dynamic one (the batch)'),
   })
@@ -52,25 +52,38 @@ const signature = z
 
 const batching = z
   .object({
-    maxBatchSize: positiveInt().max(4096).default(32),
-    preferredBatchSizes: z.array(positiveInt()).default([8, 16]),
-    maxQueueDelayMs: z.number().min(0).max(10_000).default(2),
-    maxQueueSize: positiveInt().default(1024),
+    maxBatchSize: positiveInt().max(4096).default(32).describe('most rows merged into one model run'),
+    preferredBatchSizes: z
+      .array(positiveInt())
+      .default([8, 16])
+      .describe('batch sizes that dispatch at once, without waiting for the queue delay'),
+    maxQueueDelayMs: z
+      .number()
+      .min(0)
+      .max(10_000)
+      .default(2)
+      .describe('longest a request waits for others to batch with'),
+    maxQueueSize: positiveInt()
+      .default(1024)
+      .describe('queued requests beyond this are refused at once (503)'),
   })
   .strict();
 
 const serving = z
   .object({
     replicas: positiveInt().max(100).default(1).describe('replicas of each version in production'),
-    device: z.enum(['cpu', 'cuda']).default('cpu'),
+    device: z
+      .enum(['cpu', 'cuda'])
+      .default('cpu')
+      .describe('cuda falls back to cpu, with one log line, where unavailable'),
     instances: positiveInt().max(64).default(1).describe('inference sessions (worker threads) per replica'),
     threads: positiveInt().max(256).optional().describe('intra-op threads per session'),
     batching: batching.prefault({}),
     resources: z
       .object({
-        cpu: z.string().default('1'),
-        memory: z.string().default('1Gi'),
-        gpu: z.number().int().min(0).default(0),
+        cpu: z.string().default('1').describe('Kubernetes CPU request and limit per replica'),
+        memory: z.string().default('1Gi').describe('Kubernetes memory request and limit per replica'),
+        gpu: z.number().int().min(0).default(0).describe('nvidia.com/gpu per replica (Kubernetes)'),
       })
       .strict()
       .prefault({}),
@@ -92,7 +105,7 @@ const evaluation = z
     dataset: z.string().min(1).describe('held-out set: JSON { features: number[][], labels: number[] }'),
     input: z.string().default('features').describe('model input the rows feed'),
     output: z.string().default('score').describe('model output holding the positive-class score'),
-    metric: z.enum(['accuracy', 'auc']).default('accuracy'),
+    metric: z.enum(['accuracy', 'auc']).default('accuracy').describe('what the evaluation compares'),
     threshold: fraction('score at or above which a row is predicted positive').default(0.5),
     min: fraction('the candidate fails below this metric value'),
     maxRegression: z
@@ -129,9 +142,14 @@ const integration = z
 
 const shadow = z
   .object({
-    enabled: z.boolean().default(true),
+    enabled: z.boolean().default(true).describe('run the shadow step before the canary'),
     duration: duration('how long the shadow runs').prefault('10m'),
-    mirrorPercent: z.number().min(0).max(100).default(100),
+    mirrorPercent: z
+      .number()
+      .min(0)
+      .max(100)
+      .default(100)
+      .describe('percent of live requests copied to the candidate'),
     minAgreement: fraction('share of mirrored requests whose outputs must agree').default(0.95),
     minComparisons: z.number().int().min(0).default(20).describe('comparisons needed to judge agreement'),
     maxP99LatencyMs: z
@@ -193,7 +211,10 @@ const canary = z
 
 const experiment = z
   .object({
-    kind: z.enum(['none', 'ab', 'bandit']).default('none'),
+    kind: z
+      .enum(['none', 'ab', 'bandit'])
+      .default('none')
+      .describe('experiment between canary 50% and 100%: none, a sticky A/B, or a Thompson-sampling bandit'),
     split: z.number().int().min(1).max(99).default(50).describe('candidate percent during an A/B'),
     unitHeader: z
       .string()
@@ -204,7 +225,10 @@ const experiment = z
     maxDuration: duration('longest the experiment may run').prefault('14d'),
     alpha: z.number().gt(0).lt(0.5).default(0.05).describe('A/B: type-I error of the sequential test'),
     minimumEffect: z.number().min(0).default(0).describe('A/B: smallest reward lift worth shipping'),
-    onTimeout: z.enum(['keep_baseline', 'proceed']).default('keep_baseline'),
+    onTimeout: z
+      .enum(['keep_baseline', 'proceed'])
+      .default('keep_baseline')
+      .describe('A/B: what happens when maxDuration passes without a decision'),
     confidence: z
       .number()
       .min(0.5)
@@ -219,14 +243,17 @@ const experiment = z
 const rollback = z
   .object({
     scaleDownDelay: duration('how long the old version keeps running after graduation').prefault('1h'),
-    onInconclusive: z.enum(['pause', 'rollback', 'proceed']).default('pause'),
+    onInconclusive: z
+      .enum(['pause', 'rollback', 'proceed'])
+      .default('pause')
+      .describe('what a step does when the analysis stays inconclusive past maxInconclusive'),
   })
   .strict();
 
 export const modelSpecSchema = z
   .object({
-    apiVersion: z.literal('runway.dev/v1').default('runway.dev/v1'),
-    kind: z.literal('ModelSpec').default('ModelSpec'),
+    apiVersion: z.literal('runway.dev/v1').default('runway.dev/v1').describe('schema version'),
+    kind: z.literal('ModelSpec').default('ModelSpec').describe('document kind'),
     name: z
       .string()
       .regex(
@@ -234,7 +261,7 @@ export const modelSpecSchema = z
         'expected lowercase letters, digits and dashes, at most 53 characters, e.g. fraud-detector',
       ),
     owner: z.string().min(1).describe('team or person answerable for the model'),
-    description: z.string().optional(),
+    description: z.string().optional().describe('free text shown in status and audit'),
     model: z.object({ signature }).strict(),
     serving: serving.prefault({}),
     slos,

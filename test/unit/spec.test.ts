@@ -141,3 +141,12 @@ describe('ModelSpec', () => {
     expect(committed).toEqual(specJsonSchema());
   });
 });
+
+describe('ModelSpec reference', () => {
+  it('docs/modelspec.md lists every field with its default, generated from the schema', async () => {
+    const { modelSpecReference } = await import('../../specs/reference');
+    const committed = fs.readFileSync(path.join(__dirname, '../../docs/modelspec.md'), 'utf8');
+    expect(committed).toBe(modelSpecReference());
+    expect(committed).toMatch(/`canary\.analysis\.confidence` .* `0\.98`/);
+  });
+});
