@@ -185,8 +185,8 @@ function readSecretFile(file: string, field: string): string {
 }
 
 export interface LoadConfigOptions {
-  /** Explicit file (`--config`); an error when it does not exist. */
-  file?: string;
+  /** Explicit file (`--config`); an error when it does not exist. `null`: environment only. */
+  file?: string | null;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -194,9 +194,9 @@ export function loadPlatformConfig(opts: LoadConfigOptions = {}): PlatformConfig
   const env = opts.env ?? process.env;
   const sources: string[] = [];
   let raw: Json = {};
-  const explicit = opts.file ?? env.RUNWAY_CONFIG;
+  const explicit = opts.file === null ? undefined : (opts.file ?? env.RUNWAY_CONFIG);
   const file = explicit ?? path.join(stateDir(), 'platform.yaml');
-  if (explicit || fs.existsSync(file)) {
+  if (opts.file !== null && (explicit || fs.existsSync(file))) {
     raw = readFileSource(path.resolve(file));
     sources.push(path.resolve(file));
   }

@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { Connection, type ConnectionOptions } from '@temporalio/client';
+import { Connection, type TLSConfig } from '@temporalio/client';
 import { createLogger, type Logger } from '../common/log';
 import { projectRoot, stateDir, toolCacheDir } from '../common/paths';
 import { RUNWAY_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
@@ -17,6 +17,13 @@ import { type TemporalSettings, ConfigError, loadPlatformConfig } from './config
 /** temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD (a stable wire value). */
 const KEYWORD = 2;
 
+/** What both `Connection.connect` (client) and `NativeConnection.connect` (worker) accept. */
+export interface TemporalConnectionOptions {
+  address: string;
+  tls?: TLSConfig | boolean;
+  apiKey?: string;
+}
+
 export interface TemporalEndpoint {
   /** host:port of the frontend. */
   address: string;
@@ -26,7 +33,7 @@ export interface TemporalEndpoint {
   /** `external`: a cluster; `started`: this call started the dev server; `reused`: one was running. */
   mode: 'external' | 'started' | 'reused';
   /** Options for `Connection.connect` / `NativeConnection.connect` (address, TLS, API key). */
-  connectionOptions: ConnectionOptions;
+  connectionOptions: TemporalConnectionOptions;
   /** Stops the dev server when this call started it; a no-op for `external` and `reused`. */
   stop(): Promise<void>;
 }
@@ -80,7 +87,7 @@ export async function ensureTemporal(opts: EnsureTemporalOptions = {}): Promise<
       address: settings.address,
       namespace: settings.namespace,
       mode: 'external',
-      connectionOptions: connectionOptionsFor(settings),
+      connectionOptions: connectionOptionsFor({ ...settings, address: settings.address }),
       stop: async () => {},
     };
     if (opts.registerSearchAttributes !== false)
@@ -141,8 +148,10 @@ function devEndpoint(
 }
 
 /** Connection options (address, TLS, API key) for a configured cluster. */
-export function connectionOptionsFor(settings: TemporalSettings): ConnectionOptions {
-  const options: ConnectionOptions = { address: settings.address };
+export function connectionOptionsFor(
+  settings: TemporalSettings & { address: string },
+): TemporalConnectionOptions {
+  const options: TemporalConnectionOptions = { address: settings.address };
   const tls = settings.tls;
   if (tls === true) options.tls = true;
   else if (tls && typeof tls === 'object') {
