@@ -15,6 +15,7 @@ import {
   buildModel,
   DESCRIPTIONS,
   fitFamily,
+  INPUT_NAME,
   MEMBERS,
   OUTPUT_NAME,
   V5_FAULT,
@@ -57,7 +58,7 @@ export const v5Fails = (row: readonly number[]): boolean => row[V5_FAULT.feature
 async function score(session: InferenceSession, rows: number[][]): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < rows.length; i += 256) {
-    const result = await session.run({ features: featureTensor(rows.slice(i, i + 256)) });
+    const result = await session.run({ [INPUT_NAME]: featureTensor(rows.slice(i, i + 256)) });
     out.push(...(result[OUTPUT_NAME]!.data as Float32Array));
   }
   return out;
@@ -103,7 +104,7 @@ export async function generate(outDir: string, opts: { measure?: boolean } = {})
   }
 
   const manifest: Manifest = {
-    input: { name: 'features', datatype: 'FP32', shape: [-1, FEATURE_COUNT] },
+    input: { name: INPUT_NAME, datatype: 'FP32', shape: [-1, FEATURE_COUNT] },
     output: { name: OUTPUT_NAME, datatype: 'FP32', shape: [-1, 1] },
     eval: {
       file: 'eval.json',

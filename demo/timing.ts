@@ -8,7 +8,12 @@ import { INPUT_NAME } from './fraud-family';
 
 /** A single-threaded CPU session: the numbers the demo quotes are "per core". */
 export function createSession(model: string | Uint8Array): Promise<ort.InferenceSession> {
-  const opts: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1 };
+  // Fatal-only runtime logs: failures (v5's fault) surface as the rejected run, not stderr noise.
+  const opts: ort.InferenceSession.SessionOptions = {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    logSeverityLevel: 4,
+  };
   return typeof model === 'string'
     ? ort.InferenceSession.create(model, opts)
     : ort.InferenceSession.create(model, opts);
