@@ -79,7 +79,10 @@ export async function createRunwayWorker(opts: RunWorkerOptions): Promise<Runway
       worker,
       connection,
       endpoint,
-      workflows: source.workflowBundle ? workflowBundlePath : (source.workflowsPath ?? ''),
+      workflows:
+        source.workflowBundle && 'codePath' in source.workflowBundle
+          ? source.workflowBundle.codePath
+          : (source.workflowsPath ?? 'inline bundle'),
     };
   } catch (err) {
     await connection.close();
