@@ -13,10 +13,22 @@ say() { printf '[tools] %s\n' "$*" >&2; }
 tool_temporal() {
   if [ -x "$BIN/temporal" ]; then return; fi
   if command -v temporal >/dev/null 2>&1; then ln -sf "$(command -v temporal)" "$BIN/temporal"; return; fi
-  command -v go >/dev/null || { say "Go is required to build the Temporal CLI"; exit 1; }
-  say "building the Temporal CLI v1.5.1 with go install (first time only, a few minutes)"
+  command -v go >/dev/null || { say "Go is required to build the Temporal CLI (or put \`temporal\` on PATH, or set TEMPORAL_ADDRESS)"; exit 1; }
+  # One build at a time per cache: a second caller waits, then finds the binary.
+  exec 9>"$CACHE/.temporal.lock"
+  flock 9
+  if [ -x "$BIN/temporal" ]; then exec 9>&-; return; fi
+  say "building the Temporal CLI v1.5.1 with go install (first time only, about 3 minutes on 2 cores)"
+  local started=$SECONDS
   # Later tags carry a replace directive in go.mod, which `go install pkg@version` refuses.
-  GOBIN="$BIN" GOFLAGS=-mod=mod go install github.com/temporalio/cli/cmd/temporal@v1.5.1
+  # Built into a scratch GOBIN and moved, so an interrupted build never leaves a broken binary.
+  local tmp
+  tmp="$(mktemp -d "$CACHE/.temporal-build.XXXXXX")"
+  GOBIN="$tmp" go install github.com/temporalio/cli/cmd/temporal@v1.5.1
+  mv "$tmp/temporal" "$BIN/temporal"
+  rmdir "$tmp"
+  exec 9>&-
+  say "Temporal CLI built in $((SECONDS - started)) s: $BIN/temporal"
 }
 
 tool_python() {
