@@ -121,6 +121,8 @@ describe('synthetic traffic', () => {
       baseUrl: url,
       model: 'fraud',
       rps: 200,
+      // Roomy: a stalled event loop on a busy machine releases a catch-up burst at once.
+      concurrency: 64,
       maxRequests: 300,
       users: 50,
       seed: 5,
@@ -168,12 +170,15 @@ describe('synthetic traffic', () => {
   });
 
   it('is deterministic in rows and users for a seed', async () => {
+    // The n-th request sent carries the n-th row and user of the seed's stream; under load some
+    // due requests may be skipped, so compare by sequence number over what both runs sent.
     const runOnce = async (seed: number): Promise<string[]> => {
       const { r, url } = await router();
       const h = startTraffic({
         baseUrl: url,
         model: 'fraud',
-        rps: 500,
+        rps: 200,
+        concurrency: 64,
         maxRequests: 40,
         seed,
         feedback: false,
@@ -182,11 +187,17 @@ describe('synthetic traffic', () => {
       const stats = await h.done;
       expect(stats.feedback.sent).toBe(0);
       expect(r.feedback).toHaveLength(0);
-      return r.received.map((x) => `${x.unit} ${x.features.join(',')}`).sort();
+      const seq = (id: string): number => Number(id.slice(id.lastIndexOf('-') + 1));
+      return [...r.received]
+        .sort((a, b) => seq(a.id) - seq(b.id))
+        .map((x) => `${x.unit} ${x.features.join(',')}`);
     };
     const a = await runOnce(11);
-    expect(await runOnce(11)).toEqual(a);
-    expect(await runOnce(12)).not.toEqual(a);
+    const b = await runOnce(11);
+    const n = Math.min(a.length, b.length);
+    expect(n).toBeGreaterThanOrEqual(30);
+    expect(b.slice(0, n)).toEqual(a.slice(0, n));
+    expect((await runOnce(12)).slice(0, n)).not.toEqual(a.slice(0, n));
   });
 
   it('bounds concurrency, skips rather than bursts, and stops cleanly on demand', async () => {
