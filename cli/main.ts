@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerRouter } from './commands/router';
 import { registerServe } from './commands/serve';
 import { registerSpec } from './commands/spec';
 
@@ -11,6 +12,7 @@ export function buildProgram(): Command {
     .description('Safe, durable promotion of machine-learning models')
     .version('0.1.0')
     .showHelpAfterError();
+  registerRouter(program);
   registerServe(program);
   registerSpec(program);
   return program;

@@ -15,7 +15,13 @@ export interface RouteVariant {
 export interface Route {
   variants: RouteVariant[];
   /** Copy `percent` of requests to `variant` (a weight-0 variant: the shadow). */
-  mirror?: { variant: string; percent: number };
+  mirror?: {
+    variant: string;
+    /** 0–100, may be fractional. */
+    percent: number;
+    /** Mirror to a variant that also takes weighted traffic (normally refused as a mistake). */
+    allowWeightedMirror?: boolean;
+  };
   /** Sticky assignment by this request header (default `x-runway-unit`). */
   sticky?: { header: string };
 }

@@ -1,0 +1,107 @@
+import fs from 'node:fs';
+import type { Command } from 'commander';
+import { createLogger } from '../../common/log';
+import { startRouter } from '../../serving/router/server';
+
+function positiveInt(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0)
+      throw new Error(`${flag} expects a non-negative integer, got "${value}"`);
+    return n;
+  };
+}
+
+function nonNegative(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} expects a number ≥ 0, got "${value}"`);
+    return n;
+  };
+}
+
+/** The token comes from a file (first line) or RUNWAY_ROUTER_TOKEN; it is never printed. */
+function readToken(file: string | undefined): string | undefined {
+  if (file) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new Error(`cannot read --admin-token-file ${file}: ${(err as Error).message}`);
+    }
+    const token = text.split('\n')[0]?.trim();
+    if (!token) throw new Error(`--admin-token-file ${file} is empty`);
+    return token;
+  }
+  return process.env.RUNWAY_ROUTER_TOKEN?.trim() || undefined;
+}
+
+export function registerRouter(program: Command): void {
+  program
+    .command('router')
+    .description('Run the traffic router: weighted/sticky variants, mirroring, feedback, metrics, admin API')
+    .option('--host <host>', 'address to listen on (non-loopback needs an admin token)', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0 = any free port)', positiveInt('--port'), 8080)
+    .option(
+      '--admin-token-file <path>',
+      'file whose first line is the admin bearer token (else RUNWAY_ROUTER_TOKEN)',
+    )
+    .option('--routes-file <path>', 'load routes from this JSON file at start and rewrite it on every change')
+    .option(
+      '--upstream-timeout-ms <n>',
+      'upstream header/body timeout; exceeded answers 504',
+      positiveInt('--upstream-timeout-ms'),
+      30_000,
+    )
+    .option(
+      '--mirror-concurrency <n>',
+      'shadow copies in flight at most; excess is dropped and counted',
+      positiveInt('--mirror-concurrency'),
+      64,
+    )
+    .option(
+      '--shadow-tolerance <x>',
+      'numeric tolerance (absolute or relative) for shadow agreement',
+      nonNegative('--shadow-tolerance'),
+      1e-4,
+    )
+    .option(
+      '--max-body-bytes <n>',
+      'largest request body accepted (413 above)',
+      positiveInt('--max-body-bytes'),
+      64 * 1024 * 1024,
+    )
+    .action(
+      async (opts: {
+        host: string;
+        port: number;
+        adminTokenFile?: string;
+        routesFile?: string;
+        upstreamTimeoutMs: number;
+        mirrorConcurrency: number;
+        shadowTolerance: number;
+        maxBodyBytes: number;
+      }) => {
+        const log = createLogger('router');
+        const router = await startRouter({
+          host: opts.host,
+          port: opts.port,
+          adminToken: readToken(opts.adminTokenFile),
+          routesFile: opts.routesFile,
+          upstreamTimeoutMs: opts.upstreamTimeoutMs,
+          mirrorConcurrency: opts.mirrorConcurrency,
+          shadowTolerance: opts.shadowTolerance,
+          maxBodyBytes: opts.maxBodyBytes,
+          logger: log,
+        });
+        // One machine-readable line on stdout so a parent process learns the port.
+        process.stdout.write(`${JSON.stringify({ url: router.url, adminUrl: router.adminUrl })}\n`);
+        const stop = (signal: string): void => {
+          log.info('stopping', { signal });
+          void router.close().then(() => process.exit(0));
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      },
+    );
+}

@@ -1,0 +1,117 @@
+/**
+ * The router's Prometheus metrics, in its own Registry (several routers in one test process must
+ * not share series). Names and buckets come from route.ts: the MetricsSource implementations
+ * read exactly these.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { latencyBuckets, routerMetrics } from './route';
+
+/** Seconds since the epoch when this router started; a change tells a reader the counters reset. */
+export const startTimeMetric = 'runway_router_start_time_seconds';
+
+export type CodeClass = '2xx' | '4xx' | '5xx';
+
+export class RouterMetrics {
+  readonly registry = new Registry();
+  readonly startTime: Gauge;
+  readonly requests: Counter<'model' | 'variant' | 'code_class'>;
+  readonly duration: Histogram<'model' | 'variant'>;
+  readonly upstreamErrors: Counter<'model' | 'variant' | 'reason'>;
+  readonly mirrored: Counter<'model' | 'variant'>;
+  readonly mirrorDropped: Counter<'model' | 'variant'>;
+  readonly shadowComparisons: Counter<'model' | 'variant' | 'result'>;
+  readonly shadowDuration: Histogram<'model' | 'variant'>;
+  readonly rewards: Counter<'model' | 'variant'>;
+  readonly rewardSum: Counter<'model' | 'variant'>;
+  /** The epoch as written into snapshots: the start time in milliseconds, as a string. */
+  readonly epoch: string;
+
+  constructor(startedAtMs = Date.now()) {
+    const registers = [this.registry];
+    this.epoch = String(startedAtMs);
+    this.startTime = new Gauge({
+      name: startTimeMetric,
+      help: 'Start time of this router (epoch seconds)',
+      registers,
+    });
+    this.startTime.set(startedAtMs / 1000);
+    this.requests = new Counter({
+      name: routerMetrics.requests,
+      help: 'Requests answered, by variant and status class',
+      labelNames: ['model', 'variant', 'code_class'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: routerMetrics.duration,
+      help: 'Time from request received to response sent (seconds)',
+      labelNames: ['model', 'variant'],
+      buckets: latencyBuckets,
+      registers,
+    });
+    this.upstreamErrors = new Counter({
+      name: routerMetrics.upstreamErrors,
+      help: 'Requests that failed to reach or hear from an upstream, by reason',
+      labelNames: ['model', 'variant', 'reason'],
+      registers,
+    });
+    this.mirrored = new Counter({
+      name: routerMetrics.mirrored,
+      help: 'Copies of requests sent to the shadow variant',
+      labelNames: ['model', 'variant'],
+      registers,
+    });
+    this.mirrorDropped = new Counter({
+      name: routerMetrics.mirrorDropped,
+      help: 'Copies not sent because the mirror concurrency bound was full',
+      labelNames: ['model', 'variant'],
+      registers,
+    });
+    this.shadowComparisons = new Counter({
+      name: routerMetrics.shadowComparisons,
+      help: 'Shadow answers compared with the primary, by result',
+      labelNames: ['model', 'variant', 'result'],
+      registers,
+    });
+    this.shadowDuration = new Histogram({
+      name: routerMetrics.shadowDuration,
+      help: 'Latency of shadow answers (seconds)',
+      labelNames: ['model', 'variant'],
+      buckets: latencyBuckets,
+      registers,
+    });
+    this.rewards = new Counter({
+      name: routerMetrics.rewards,
+      help: 'Feedback events attributed to a variant',
+      labelNames: ['model', 'variant'],
+      registers,
+    });
+    this.rewardSum = new Counter({
+      name: routerMetrics.rewardSum,
+      help: 'Sum of rewards attributed to a variant',
+      labelNames: ['model', 'variant'],
+      registers,
+    });
+  }
+
+  /** Creates zero series for a route's variants, so a reader sees them before their first request. */
+  initVariant(model: string, variant: string): void {
+    for (const code_class of ['2xx', '4xx', '5xx'] as const)
+      this.requests.inc({ model, variant, code_class }, 0);
+    this.duration.zero({ model, variant });
+    this.rewards.inc({ model, variant }, 0);
+    this.rewardSum.inc({ model, variant }, 0);
+  }
+
+  initShadow(model: string, variant: string): void {
+    this.mirrored.inc({ model, variant }, 0);
+    this.mirrorDropped.inc({ model, variant }, 0);
+    for (const result of ['agree', 'disagree', 'error'] as const) {
+      this.shadowComparisons.inc({ model, variant, result }, 0);
+    }
+    this.shadowDuration.zero({ model, variant });
+  }
+}
+
+export function codeClass(status: number): CodeClass {
+  return status >= 500 ? '5xx' : status >= 400 ? '4xx' : '2xx';
+}

@@ -1,0 +1,611 @@
+/**
+ * The runway router: the front door of a model's variants. It splits Open Inference Protocol
+ * traffic by weight (or sticky unit), mirrors a share to a shadow, remembers who served what for
+ * feedback, and counts everything per variant for the analysis. Routes change through the admin
+ * API; each change replaces one immutable object, so no request ever sees half a route.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import { z } from 'zod';
+import { createLogger, type Logger } from '../../common/log';
+import { cumulative, stickyPoint, variantAt, type WeightedVariant } from './assign';
+import { AssignmentMemory, requestKey, unitKey } from './assignments';
+import { compareAnswers, type Answer } from './compare';
+import {
+  defaultEjection,
+  type EjectionPolicy,
+  Endpoint,
+  EndpointRegistry,
+  normalize,
+  pickEndpoint,
+} from './endpoints';
+import { forwardableHeaders, HttpError, parseJson, readBody, responseHeaders, sendJson } from './http';
+import { codeClass, RouterMetrics } from './metrics';
+import type { Route } from './route';
+import { DEFAULT_STICKY_HEADER, isValidModelName, parseRoute, RouteValidationError } from './schema';
+import { loadRoutes, saveRoutes } from './store';
+
+export const VARIANT_HEADER = 'x-runway-variant';
+export const SHADOW_HEADER = 'x-runway-shadow';
+
+export interface RouterOptions {
+  host?: string;
+  /** 0 picks a free port. Default 8080. */
+  port?: number;
+  /** Bearer token for /admin; required when `host` is not loopback. Never logged. */
+  adminToken?: string;
+  /** Routes load from here at start and are rewritten on every change. */
+  routesFile?: string;
+  /** Upstream header and body timeouts in ms (default 30 000). Exceeded → 504. */
+  upstreamTimeoutMs?: number;
+  /** Shadow copies in flight at most (default 64); excess copies are dropped and counted. */
+  mirrorConcurrency?: number;
+  /** Numeric tolerance when comparing shadow and primary outputs (default 1e-4, abs or rel). */
+  shadowTolerance?: number;
+  /** Largest request body accepted (default 64 MiB). */
+  maxBodyBytes?: number;
+  ejection?: Partial<EjectionPolicy>;
+  /** Memory of recent assignments for feedback (default 200 000 entries, 1 h). */
+  feedback?: { capacity?: number; ttlMs?: number };
+  logger?: Logger;
+}
+
+export interface RunningRouter {
+  /** Base URL of the front door, e.g. http://127.0.0.1:8080 */
+  url: string;
+  /** Base URL of the admin API (`${url}/admin`); routes live under `${adminUrl}/routes`. */
+  adminUrl: string;
+  /** The metrics registry (tests read it directly). */
+  metrics: RouterMetrics;
+  close(): Promise<void>;
+}
+
+interface ActiveVariant {
+  name: string;
+  endpoints: Endpoint[];
+  /** Round-robin start for tie-breaking among equally loaded endpoints. */
+  next: number;
+}
+
+/** A route compiled for the hot path. Immutable once published in the table. */
+interface ActiveRoute {
+  route: Route;
+  boundaries: WeightedVariant[];
+  variants: Map<string, ActiveVariant>;
+  stickyHeader: string;
+  mirror?: { variant: ActiveVariant; percent: number };
+}
+
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/;
+
+export function isLoopback(host: string): boolean {
+  return LOOPBACK.test(host);
+}
+
+const feedbackSchema = z
+  .object({
+    model: z.string({ message: 'expected a model name' }).min(1, 'expected a model name'),
+    requestId: z.string({ message: 'expected a string' }).min(1, 'expected a non-empty string').optional(),
+    unit: z.string({ message: 'expected a string' }).min(1, 'expected a non-empty string').optional(),
+    reward: z
+      .number({ message: 'expected a number' })
+      .refine(Number.isFinite, 'expected a finite number')
+      .refine((r) => r >= 0, 'expected a reward ≥ 0 (reward sums are counters and cannot decrease)'),
+  })
+  .refine((f) => (f.requestId === undefined) !== (f.unit === undefined), {
+    message: 'expected exactly one of "requestId" or "unit"',
+  });
+
+function errorReason(err: unknown): { reason: string; status: number } {
+  const code = (err as { code?: string }).code ?? '';
+  if (
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT' ||
+    code === 'UND_ERR_CONNECT_TIMEOUT'
+  ) {
+    return { reason: 'timeout', status: 504 };
+  }
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'EAI_AGAIN') {
+    return { reason: 'connect', status: 502 };
+  }
+  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE')
+    return { reason: 'reset', status: 502 };
+  if (code.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
+    return { reason: 'protocol', status: 502 };
+  }
+  return { reason: 'other', status: 502 };
+}
+
+/** Statuses that say the replica itself is broken (not the client, not deliberate load shedding). */
+const failingStatus = (s: number): boolean => s === 500 || s === 502 || s === 504;
+
+const QUICK_ID = /^\s*\{\s*"id"\s*:\s*"((?:[^"\\]|\\.){1,256})"/;
+const MAX_ID_PARSE_BYTES = 1 << 20;
+
+/** The OIP request id: the `x-request-id` header, else the body's top-level `id`. */
+function requestIdOf(headers: http.IncomingHttpHeaders, body: Buffer): string | undefined {
+  const h = headers['x-request-id'];
+  if (typeof h === 'string' && h !== '') return h;
+  if (body.length === 0) return undefined;
+  const hl = headers['inference-header-content-length'];
+  const jsonEnd = typeof hl === 'string' ? Number(hl) : body.length;
+  if (!Number.isInteger(jsonEnd) || jsonEnd <= 0 || jsonEnd > body.length) return undefined;
+  const head = body.toString('utf8', 0, Math.min(jsonEnd, 512));
+  const quick = QUICK_ID.exec(head);
+  if (quick) {
+    try {
+      return JSON.parse(`"${quick[1]}"`) as string;
+    } catch {
+      return undefined;
+    }
+  }
+  if (jsonEnd > MAX_ID_PARSE_BYTES || body.indexOf('"id"') < 0) return undefined;
+  try {
+    const doc = JSON.parse(body.toString('utf8', 0, jsonEnd)) as { id?: unknown };
+    return typeof doc?.id === 'string' && doc.id !== '' ? doc.id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function tokenMatches(expected: string, header: string | undefined): boolean {
+  if (!header?.startsWith('Bearer ')) return false;
+  // Hash both sides so the comparison is constant-time regardless of length.
+  const a = createHash('sha256').update(expected).digest();
+  const b = createHash('sha256').update(header.slice(7).trim()).digest();
+  return timingSafeEqual(a, b);
+}
+
+export async function startRouter(options: RouterOptions = {}): Promise<RunningRouter> {
+  const host = options.host ?? '127.0.0.1';
+  const token = options.adminToken?.trim() || undefined;
+  if (!isLoopback(host) && !token) {
+    throw new Error(
+      `refusing to listen on non-loopback host ${host} without an admin token (--admin-token-file or RUNWAY_ROUTER_TOKEN)`,
+    );
+  }
+  const log = options.logger ?? createLogger('router');
+  const timeoutMs = options.upstreamTimeoutMs ?? 30_000;
+  const mirrorConcurrency = options.mirrorConcurrency ?? 64;
+  const tolerance = options.shadowTolerance ?? 1e-4;
+  const maxBody = options.maxBodyBytes ?? 64 * 1024 * 1024;
+  const metrics = new RouterMetrics();
+  const endpoints = new EndpointRegistry({ ...defaultEjection, ...options.ejection });
+  const memory = new AssignmentMemory(options.feedback?.capacity, options.feedback?.ttlMs);
+
+  // The published routes: replaced entry by entry, never mutated in place.
+  let routes = new Map<string, Route>();
+  const table = new Map<string, ActiveRoute>();
+  let mirrorInFlight = 0;
+  let changeQueue: Promise<unknown> = Promise.resolve();
+
+  function compile(model: string, route: Route): ActiveRoute {
+    const variants = new Map<string, ActiveVariant>();
+    for (const v of route.variants) {
+      variants.set(v.name, { name: v.name, endpoints: v.endpoints.map((u) => endpoints.get(u)), next: 0 });
+      metrics.initVariant(model, v.name);
+    }
+    const active: ActiveRoute = {
+      route,
+      boundaries: cumulative(route),
+      variants,
+      stickyHeader: (route.sticky?.header ?? DEFAULT_STICKY_HEADER).toLowerCase(),
+    };
+    if (route.mirror && route.mirror.percent > 0) {
+      active.mirror = { variant: variants.get(route.mirror.variant)!, percent: route.mirror.percent };
+      metrics.initShadow(model, route.mirror.variant);
+    }
+    return active;
+  }
+
+  function publish(next: Map<string, Route>): void {
+    for (const [model, route] of next)
+      if (routes.get(model) !== route) table.set(model, compile(model, route));
+    for (const model of table.keys()) if (!next.has(model)) table.delete(model);
+    routes = next;
+    const inUse = new Set<string>();
+    for (const r of next.values())
+      for (const v of r.variants) for (const u of v.endpoints) inUse.add(normalize(u));
+    endpoints.retainOnly(inUse);
+  }
+
+  /** Applies one change: persisted first, then published, so a failed write changes nothing. */
+  function change(mutate: (current: Map<string, Route>) => Map<string, Route>): Promise<void> {
+    const run = changeQueue.then(async () => {
+      const next = mutate(new Map(routes));
+      if (options.routesFile) await saveRoutes(options.routesFile, next);
+      publish(next);
+    });
+    changeQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  if (options.routesFile) {
+    const loaded = await loadRoutes(options.routesFile);
+    publish(loaded);
+    log.info('routes loaded', { file: options.routesFile, models: loaded.size });
+  }
+
+  // ---- front door -------------------------------------------------------------------------
+
+  async function proxy(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    model: string,
+    path: string,
+  ): Promise<void> {
+    const active = table.get(model);
+    if (!active) {
+      req.resume();
+      sendJson(res, 404, { error: `no route for model "${model}"` });
+      return;
+    }
+    const started = performance.now();
+    const body = await readBody(req, maxBody);
+
+    const unit = req.headers[active.stickyHeader];
+    const unitValue = typeof unit === 'string' && unit !== '' ? unit : undefined;
+    const point = unitValue !== undefined ? stickyPoint(unitValue) : Math.random() * 100;
+    const variantName = variantAt(active.boundaries, point)!;
+    const variant = active.variants.get(variantName)!;
+    const labels = { model, variant: variantName };
+
+    const id = requestIdOf(req.headers, body);
+    if (id !== undefined) memory.remember(requestKey(model, id), variantName);
+    if (unitValue !== undefined) memory.remember(unitKey(model, unitValue), variantName);
+
+    const finish = (status: number): void => {
+      metrics.requests.inc({ ...labels, code_class: codeClass(status) });
+      metrics.duration.observe(labels, (performance.now() - started) / 1000);
+    };
+
+    const endpoint = pickEndpoint(variant.endpoints, variant.next++);
+    if (!endpoint) {
+      metrics.upstreamErrors.inc({ ...labels, reason: 'no_endpoint' });
+      sendJson(
+        res,
+        503,
+        { error: `variant "${variantName}" of model "${model}" has no healthy endpoint` },
+        { [VARIANT_HEADER]: variantName },
+      );
+      finish(503);
+      return;
+    }
+
+    const mirrorTo = active.mirror && Math.random() * 100 < active.mirror.percent ? active.mirror : undefined;
+    const headers = forwardableHeaders(req.headers);
+    const method = req.method ?? 'GET';
+    endpoint.outstanding++;
+    let upstream: Awaited<ReturnType<Endpoint['pool']['request']>>;
+    try {
+      upstream = await endpoint.pool.request({
+        path,
+        method: method as 'POST',
+        headers,
+        body: body.length > 0 ? body : null,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+    } catch (err) {
+      endpoint.outstanding--;
+      endpoint.failed();
+      const { reason, status } = errorReason(err);
+      metrics.upstreamErrors.inc({ ...labels, reason });
+      log.debug('upstream failed', { model, variant: variantName, endpoint: endpoint.url, reason, err });
+      sendJson(
+        res,
+        status,
+        {
+          error:
+            status === 504
+              ? `variant "${variantName}" of model "${model}" did not answer within ${timeoutMs} ms`
+              : `variant "${variantName}" of model "${model}" failed: ${reason} (${(err as Error).message})`,
+        },
+        { [VARIANT_HEADER]: variantName },
+      );
+      finish(status);
+      return;
+    }
+
+    const status = upstream.statusCode;
+    if (failingStatus(status)) endpoint.failed();
+    else endpoint.succeeded();
+    let released = false;
+    const release = (): void => {
+      if (!released) endpoint.outstanding--;
+      released = true;
+    };
+    try {
+      if (mirrorTo) {
+        // Buffered: the shadow's answer is compared with exactly these bytes.
+        const answer = Buffer.from(await upstream.body.arrayBuffer());
+        release();
+        res.writeHead(status, { ...responseHeaders(upstream.headers, false), [VARIANT_HEADER]: variantName });
+        res.end(answer);
+        finish(status);
+        const hl = upstream.headers['inference-header-content-length'];
+        sendShadow(model, mirrorTo.variant, method, path, headers, body, {
+          status,
+          headerLength: typeof hl === 'string' ? Number(hl) : undefined,
+          body: answer,
+        });
+        return;
+      }
+      res.writeHead(status, { ...responseHeaders(upstream.headers, true), [VARIANT_HEADER]: variantName });
+      await pipeline(upstream.body, res);
+      release();
+      finish(status);
+    } catch (err) {
+      release();
+      upstream.body.destroy();
+      const { reason, status: errStatus } = errorReason(err);
+      if (!res.headersSent) {
+        metrics.upstreamErrors.inc({ ...labels, reason });
+        sendJson(res, errStatus, {
+          error: `variant "${variantName}" of model "${model}" failed mid-answer: ${reason}`,
+        });
+        finish(errStatus);
+      } else {
+        // Headers are gone: the only honest signal left is a cut connection.
+        res.destroy();
+        if (!req.destroyed) metrics.upstreamErrors.inc({ ...labels, reason });
+        finish(status);
+      }
+    }
+  }
+
+  function sendShadow(
+    model: string,
+    shadow: ActiveVariant,
+    method: string,
+    path: string,
+    headers: Record<string, string | string[]>,
+    body: Buffer,
+    primary: Answer,
+  ): void {
+    const labels = { model, variant: shadow.name };
+    if (mirrorInFlight >= mirrorConcurrency) {
+      metrics.mirrorDropped.inc(labels);
+      return;
+    }
+    metrics.mirrored.inc(labels);
+    const endpoint = pickEndpoint(shadow.endpoints, shadow.next++);
+    if (!endpoint) {
+      metrics.upstreamErrors.inc({ ...labels, reason: 'no_endpoint' });
+      metrics.shadowComparisons.inc({ ...labels, result: 'error' });
+      return;
+    }
+    mirrorInFlight++;
+    endpoint.outstanding++;
+    const started = performance.now();
+    endpoint.pool
+      .request({
+        path,
+        method: method as 'POST',
+        headers: { ...headers, [SHADOW_HEADER]: '1' },
+        body: body.length > 0 ? body : null,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      })
+      .then(async (r) => {
+        const answer = Buffer.from(await r.body.arrayBuffer());
+        metrics.shadowDuration.observe(labels, (performance.now() - started) / 1000);
+        if (failingStatus(r.statusCode)) endpoint.failed();
+        else endpoint.succeeded();
+        const hl = r.headers['inference-header-content-length'];
+        const result = compareAnswers(
+          primary,
+          {
+            status: r.statusCode,
+            headerLength: typeof hl === 'string' ? Number(hl) : undefined,
+            body: answer,
+          },
+          tolerance,
+        );
+        metrics.shadowComparisons.inc({ ...labels, result });
+      })
+      .catch((err: unknown) => {
+        endpoint.failed();
+        metrics.shadowDuration.observe(labels, (performance.now() - started) / 1000);
+        metrics.upstreamErrors.inc({ ...labels, reason: errorReason(err).reason });
+        metrics.shadowComparisons.inc({ ...labels, result: 'error' });
+      })
+      .finally(() => {
+        mirrorInFlight--;
+        endpoint.outstanding--;
+      });
+  }
+
+  // ---- feedback ------------------------------------------------------------------------------
+
+  async function feedback(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const parsed = feedbackSchema.safeParse(parseJson(await readBody(req, 64 * 1024)));
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const field = issue.path.length > 0 ? issue.path.join('.') : '(body)';
+      throw new HttpError(400, `invalid feedback: ${field}: ${issue.message}`);
+    }
+    const f = parsed.data;
+    const variant =
+      f.requestId !== undefined
+        ? memory.recall(requestKey(f.model, f.requestId))
+        : memory.recall(unitKey(f.model, f.unit!));
+    if (variant === undefined) {
+      const what = f.requestId !== undefined ? `requestId "${f.requestId}"` : `unit "${f.unit}"`;
+      throw new HttpError(
+        404,
+        `no recent assignment for ${what} of model "${f.model}" (unknown, or older than the memory keeps)`,
+      );
+    }
+    metrics.rewards.inc({ model: f.model, variant });
+    metrics.rewardSum.inc({ model: f.model, variant }, f.reward);
+    sendJson(res, 200, { model: f.model, variant, reward: f.reward });
+  }
+
+  // ---- admin -----------------------------------------------------------------------------------
+
+  async function admin(req: http.IncomingMessage, res: http.ServerResponse, rest: string): Promise<void> {
+    if (token && !tokenMatches(token, req.headers.authorization)) {
+      req.resume();
+      throw new HttpError(
+        401,
+        'admin API needs "Authorization: Bearer <token>" with the router\'s admin token',
+      );
+    }
+    if (rest === '/routes' || rest === '/routes/') {
+      if (req.method !== 'GET')
+        throw new HttpError(405, 'use GET /admin/routes or PUT/GET/DELETE /admin/routes/{model}');
+      sendJson(res, 200, { routes: Object.fromEntries(routes) });
+      return;
+    }
+    if (!rest.startsWith('/routes/')) throw new HttpError(404, `no admin resource ${rest}`);
+    let model: string;
+    try {
+      model = decodeURIComponent(rest.slice('/routes/'.length));
+    } catch {
+      throw new HttpError(400, 'model name in the path is not valid percent-encoding');
+    }
+    if (!isValidModelName(model)) {
+      throw new HttpError(400, `model name "${model}" is invalid: expected letters, digits, ".", "_" or "-"`);
+    }
+    switch (req.method) {
+      case 'GET': {
+        const route = routes.get(model);
+        if (!route) throw new HttpError(404, `no route for model "${model}"`);
+        sendJson(res, 200, route);
+        return;
+      }
+      case 'PUT': {
+        let route: Route;
+        try {
+          route = parseRoute(parseJson(await readBody(req, 1024 * 1024)));
+        } catch (err) {
+          if (err instanceof RouteValidationError)
+            throw new HttpError(400, err.message, { issues: err.issues });
+          throw err;
+        }
+        await change((m) => m.set(model, route));
+        log.info('route set', {
+          model,
+          weights: route.variants.map((v) => `${v.name}=${v.weight}`).join(','),
+          mirror: route.mirror ? `${route.mirror.variant}:${route.mirror.percent}%` : undefined,
+        });
+        sendJson(res, 200, route);
+        return;
+      }
+      case 'DELETE': {
+        req.resume();
+        const existed = routes.has(model);
+        if (existed) await change((m) => (m.delete(model), m));
+        if (existed) log.info('route deleted', { model });
+        sendJson(res, 200, { model, deleted: existed });
+        return;
+      }
+      default:
+        req.resume();
+        throw new HttpError(405, `method ${req.method} not allowed on /admin/routes/{model}`);
+    }
+  }
+
+  // ---- dispatch ----------------------------------------------------------------------------
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const raw = req.url ?? '/';
+    const q = raw.indexOf('?');
+    const pathname = q < 0 ? raw : raw.slice(0, q);
+    if (pathname.startsWith('/v2/models/')) {
+      const end = pathname.indexOf('/', 11);
+      const segment = end < 0 ? pathname.slice(11) : pathname.slice(11, end);
+      let model: string;
+      try {
+        model = decodeURIComponent(segment);
+      } catch {
+        req.resume();
+        throw new HttpError(400, 'model name in the path is not valid percent-encoding');
+      }
+      if (model === '') throw new HttpError(400, 'no model name in the path');
+      await proxy(req, res, model, raw);
+      return;
+    }
+    if (pathname === '/v2/health/live' || pathname === '/v2/health/ready') {
+      req.resume();
+      res.writeHead(200, { 'content-length': 0 });
+      res.end();
+      return;
+    }
+    if (pathname === '/v2') {
+      req.resume();
+      sendJson(res, 200, { name: 'runway-router', version: '0.1.0', extensions: ['binary_tensor_data'] });
+      return;
+    }
+    if (pathname === '/metrics' && req.method === 'GET') {
+      req.resume();
+      const text = await metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': metrics.registry.contentType });
+      res.end(text);
+      return;
+    }
+    if (pathname === '/v1/feedback') {
+      if (req.method !== 'POST') throw new HttpError(405, 'use POST /v1/feedback');
+      await feedback(req, res);
+      return;
+    }
+    if (pathname.startsWith('/admin/')) {
+      await admin(req, res, pathname.slice('/admin'.length));
+      return;
+    }
+    req.resume();
+    throw new HttpError(404, `no such path ${pathname}`);
+  }
+
+  const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (err instanceof HttpError) {
+        sendJson(res, err.status, { error: err.message, ...err.extra });
+        return;
+      }
+      log.error('request failed', { path: req.url, err });
+      sendJson(res, 500, { error: `router error: ${(err as Error)?.message ?? String(err)}` });
+    });
+  });
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 8080, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
+  log.info('router listening', {
+    url,
+    admin: token ? 'token' : 'open (loopback)',
+    routesFile: options.routesFile,
+  });
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    adminUrl: `${url}/admin`,
+    metrics,
+    close(): Promise<void> {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+          setTimeout(() => server.closeAllConnections(), 2_000).unref();
+        });
+        await changeQueue;
+        await endpoints.close();
+      })();
+      return closing;
+    },
+  };
+}
