@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerRegistry } from './commands/registry';
 import { registerRouter } from './commands/router';
 import { registerServe } from './commands/serve';
 import { registerSpec } from './commands/spec';
@@ -11,7 +12,10 @@ export function buildProgram(): Command {
   const program = new Command('runway')
     .description('Safe, durable promotion of machine-learning models')
     .version('0.1.0')
+    // `runway promote --version 7` / `registry push --version 7` mean the model version, not ours.
+    .enablePositionalOptions()
     .showHelpAfterError();
+  registerRegistry(program);
   registerRouter(program);
   registerServe(program);
   registerSpec(program);

@@ -14,6 +14,8 @@ export interface ModelVersion {
   artifactPath: string;
   status: VersionStatus;
   statusReason?: string;
+  /** When the status last changed (absent while it is the initial `candidate`). */
+  statusChangedAt?: string;
   createdAt: string;
   pushedBy: string;
   source?: string;
