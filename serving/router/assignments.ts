@@ -30,6 +30,9 @@ export class AssignmentMemory {
       this.entries.delete(key);
       return undefined;
     }
+    // Touch: recently used entries move to the back of the eviction line (expiry unchanged).
+    this.entries.delete(key);
+    this.entries.set(key, e);
     return e.variant;
   }
 

@@ -1,0 +1,155 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { cumulative, stickyPoint, variantAt } from '../../serving/router/assign';
+import { AssignmentMemory } from '../../serving/router/assignments';
+import { close, compareAnswers } from '../../serving/router/compare';
+import { Endpoint, pickEndpoint } from '../../serving/router/endpoints';
+import type { Route } from '../../serving/router/route';
+import { parseRoute, RouteValidationError } from '../../serving/router/schema';
+
+const route = (...weights: number[]): Route => ({
+  variants: weights.map((weight, i) => ({ name: `v${i + 1}`, endpoints: ['http://127.0.0.1:1'], weight })),
+});
+
+describe('sticky assignment', () => {
+  it('hashes a key to the same point every time, spread evenly over [0, 100)', () => {
+    expect(stickyPoint('user-42')).toBe(stickyPoint('user-42'));
+    const buckets = new Array(10).fill(0);
+    for (let i = 0; i < 20_000; i++) buckets[Math.floor(stickyPoint(`user-${i}`) / 10)]++;
+    for (const b of buckets) expect(Math.abs(b - 2_000)).toBeLessThan(200);
+  });
+
+  it('maps points onto cumulative weights, skipping weight-0 variants', () => {
+    const b = cumulative(route(30, 0, 70));
+    expect(b).toEqual([
+      { name: 'v1', upTo: 30 },
+      { name: 'v3', upTo: 100 },
+    ]);
+    expect(variantAt(b, 0)).toBe('v1');
+    expect(variantAt(b, 29.99)).toBe('v1');
+    expect(variantAt(b, 30)).toBe('v3');
+    expect(variantAt(b, 99.999)).toBe('v3');
+  });
+
+  it('moves a unit only when a boundary moves past its point', () => {
+    fc.assert(
+      fc.property(
+        fc.string(),
+        fc.integer({ min: 0, max: 100 }),
+        fc.integer({ min: 0, max: 100 }),
+        (key, w1, w2) => {
+          const p = stickyPoint(key);
+          const before = variantAt(cumulative(route(w1, 100 - w1)), p);
+          const after = variantAt(cumulative(route(w2, 100 - w2)), p);
+          // The boundary sits at w: a unit changes variant iff its point lies between the two boundaries.
+          const crossed = p < w1 !== p < w2;
+          expect(before !== after).toBe(crossed);
+        },
+      ),
+    );
+  });
+});
+
+describe('route validation', () => {
+  it('accepts a valid route and names every bad field otherwise', () => {
+    expect(parseRoute(route(50, 50))).toEqual(route(50, 50));
+    try {
+      parseRoute({
+        variants: [{ name: 'a', endpoints: ['nope'], weight: 100 }],
+        sticky: { header: 'bad header' },
+      });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(RouteValidationError);
+      const paths = (err as RouteValidationError).issues.map((i) => i.path);
+      expect(paths).toEqual(expect.arrayContaining(['variants[0].endpoints[0]', 'sticky.header']));
+    }
+    expect(() => parseRoute({ variants: [], extra: 1 })).toThrow(/Unrecognized key|at least one variant/);
+    expect(() => parseRoute(null)).toThrow(/\(body\)/);
+  });
+});
+
+describe('assignment memory', () => {
+  it('forgets the least recently used beyond capacity and anything older than the TTL', () => {
+    let now = 0;
+    const m = new AssignmentMemory(2, 1_000, () => now);
+    m.remember('a', 'v1');
+    m.remember('b', 'v2');
+    expect(m.recall('a')).toBe('v1');
+    m.remember('c', 'v1'); // evicts b: recalling a made b the least recently used
+    expect(m.recall('b')).toBeUndefined();
+    expect(m.recall('c')).toBe('v1');
+    now = 1_000;
+    expect(m.recall('a')).toBeUndefined();
+    expect(m.size).toBe(1);
+  });
+});
+
+describe('endpoint balancing', () => {
+  it('picks the least outstanding healthy endpoint and re-admits an ejected one after the cool-down', async () => {
+    let now = 0;
+    const policy = { consecutiveFailures: 2, cooldownMs: 100 };
+    const [a, b] = [
+      new Endpoint('http://127.0.0.1:1', policy, () => now),
+      new Endpoint('http://127.0.0.1:2', policy, () => now),
+    ];
+    a.outstanding = 3;
+    b.outstanding = 1;
+    expect(pickEndpoint([a, b], 0)).toBe(b);
+    b.failed();
+    b.failed();
+    expect(b.healthy()).toBe(false);
+    expect(pickEndpoint([a, b], 0)).toBe(a);
+    a.failed();
+    a.failed();
+    expect(pickEndpoint([a, b], 0)).toBeUndefined();
+    now = 100;
+    expect(pickEndpoint([a, b], 0)).toBe(b);
+    b.failed(); // on probation: one more failure ejects again
+    expect(b.healthy()).toBe(false);
+    await Promise.all([a.pool.close(), b.pool.close()]);
+  });
+});
+
+describe('shadow comparison', () => {
+  const json = (data: number[], status = 200) => ({
+    status,
+    body: Buffer.from(
+      JSON.stringify({ outputs: [{ name: 'score', datatype: 'FP32', shape: [data.length, 1], data }] }),
+    ),
+  });
+  const binary = (data: number[]) => {
+    const header = Buffer.from(
+      JSON.stringify({
+        outputs: [
+          {
+            name: 'score',
+            datatype: 'FP32',
+            shape: [data.length, 1],
+            parameters: { binary_data_size: data.length * 4 },
+          },
+        ],
+      }),
+    );
+    const bytes = Buffer.alloc(data.length * 4);
+    data.forEach((v, i) => bytes.writeFloatLE(v, i * 4));
+    return { status: 200, headerLength: header.length, body: Buffer.concat([header, bytes]) };
+  };
+
+  it('agrees within tolerance, across JSON and binary encodings', () => {
+    expect(close(1, 1.00001, 1e-4)).toBe(true);
+    expect(close(1000, 1000.05, 1e-4)).toBe(true); // relative
+    expect(close(0.1, 0.2, 1e-4)).toBe(false);
+    expect(compareAnswers(json([0.25, 0.5]), json([0.25, 0.50001]), 1e-4)).toBe('agree');
+    expect(compareAnswers(json([0.25, 0.5]), binary([0.25, 0.5]), 1e-6)).toBe('agree');
+    expect(compareAnswers(binary([0.25, 0.5]), binary([0.25, 0.75]), 1e-4)).toBe('disagree');
+    expect(compareAnswers(json([0.25]), json([0.25, 0.5]), 1e-4)).toBe('disagree');
+  });
+
+  it('calls a failing or unreadable shadow an error', () => {
+    expect(compareAnswers(json([0.5]), json([0.5], 500), 1e-4)).toBe('error');
+    expect(compareAnswers(json([0.5]), { status: 200, body: Buffer.from('garbage') }, 1e-4)).toBe('error');
+    expect(compareAnswers(json([0.5], 400), json([0.5], 400), 1e-4)).toBe('agree');
+    expect(compareAnswers(json([0.5], 400), json([0.5]), 1e-4)).toBe('disagree');
+  });
+});
