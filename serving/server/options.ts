@@ -1,0 +1,52 @@
+/** Options of one model server; the CLI flags of `runway serve` map onto these one to one. */
+import { z } from 'zod';
+
+export const serverOptionsSchema = z.object({
+  /** Path of the .onnx file. */
+  model: z.string().min(1),
+  /** Model name in the API (`/v2/models/{name}`). */
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" or "-"'),
+  version: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" or "-"')
+    .default('1'),
+  host: z.string().default('127.0.0.1'),
+  /** 0 picks a free port; the bound URL is returned. */
+  port: z.number().int().min(0).max(65535).default(8000),
+  maxBatchSize: z.number().int().min(1).max(65536).default(32),
+  preferredBatchSizes: z.array(z.number().int().min(1)).default([8, 16]),
+  maxQueueDelayMs: z.number().min(0).max(60_000).default(2),
+  maxQueueSize: z.number().int().min(1).default(1024),
+  instances: z.number().int().min(1).max(64).default(1),
+  device: z.enum(['cpu', 'cuda']).default('cpu'),
+  /** intraOpNumThreads per instance; default: the machine's cores divided among instances. */
+  threads: z.number().int().min(1).max(256).optional(),
+  /** When set, the artifact must have this digest or the server refuses to start. */
+  sha256: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, '64 hex digits')
+    .optional(),
+  /** Largest accepted request body. */
+  maxBodyBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(64 * 1024 * 1024),
+  /** Default queue timeout for requests that set none; 0 means none. */
+  requestTimeoutMs: z.number().min(0).default(0),
+});
+
+export type ModelServerOptions = z.input<typeof serverOptionsSchema>;
+export type ResolvedServerOptions = z.output<typeof serverOptionsSchema>;
+
+const flagName = (key: string): string => '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+
+/** Validates options, naming the flag in the error (`--max-batch-size: ...`). */
+export function resolveServerOptions(options: ModelServerOptions): ResolvedServerOptions {
+  const parsed = serverOptionsSchema.safeParse(options);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new Error(`${flagName(String(issue.path[0] ?? 'options'))}: ${issue.message}`);
+  }
+  return parsed.data;
+}

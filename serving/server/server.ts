@@ -1,0 +1,432 @@
+/**
+ * The model server: Open Inference Protocol v2 over node:http in front of the dynamic batcher
+ * and the session workers. `startModelServer` resolves once the model is loaded and warmed up
+ * and the port is bound; `close()` drains queued and running work first.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import type { AddressInfo } from 'node:net';
+import { createLogger, type Logger } from '../../common/log';
+import { Batcher } from './batcher';
+import { DATATYPES, elementCount, type Tensor } from './datatypes';
+import { badRequest, InferenceError } from './errors';
+import { createModelMetrics, type ModelMetrics } from './metrics';
+import { resolveServerOptions, type ModelServerOptions, type ResolvedServerOptions } from './options';
+import { SessionPool } from './pool';
+import type { Device, NamedTensor } from './protocol';
+import { parseInferRequest } from './request';
+import { encodeInferResponse } from './response';
+import { signatureFromMetadata, type Signature } from './signature';
+import { ModelStats } from './stats';
+
+export const SERVER_NAME = 'runway';
+export const SERVER_VERSION = '0.1.0';
+/** Protocol extensions this server implements, as `GET /v2` lists them. */
+export const EXTENSIONS = ['binary_tensor_data', 'statistics'];
+/** Request header with a per-request queue timeout in microseconds (like `parameters.timeout`). */
+export const TIMEOUT_HEADER = 'inference-timeout-us';
+
+export interface ModelServer {
+  /** Base URL, e.g. http://127.0.0.1:41234 */
+  url: string;
+  port: number;
+  signature: Signature;
+  /** Execution provider in use (`cpu` after a CUDA fallback). */
+  provider: Device;
+  metrics: ModelMetrics;
+  /** Not ready, refuse new inference, drain queued and running work, stop. Idempotent. */
+  close(): Promise<void>;
+}
+
+async function fileSha256(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+async function checkArtifact(opts: ResolvedServerOptions): Promise<void> {
+  let stat: fs.Stats;
+  try {
+    stat = await fs.promises.stat(opts.model);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new Error(`${opts.model}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  if (!stat.isFile()) throw new Error(`${opts.model}: not a regular file`);
+  if (opts.sha256) {
+    const digest = await fileSha256(opts.model);
+    if (digest !== opts.sha256.toLowerCase()) {
+      throw new Error(
+        `${opts.model}: sha256 is ${digest}, expected ${opts.sha256.toLowerCase()}; refusing to load`,
+      );
+    }
+  }
+}
+
+function warmupTensor(spec: Signature['inputs'][number], rows: number | undefined): Tensor {
+  const dims = spec.shape.map((d, i) => (i === 0 && rows !== undefined ? rows : d === -1 ? 1 : d));
+  const n = elementCount(dims);
+  const info = DATATYPES[spec.datatype];
+  const data = spec.datatype === 'BYTES' ? Array.from({ length: n }, () => '') : info.make(n);
+  return { type: info.ort, dims, data };
+}
+
+/** One run per preferred batch size on every instance, so the first requests meet a warm model. */
+async function warmUp(
+  pool: SessionPool,
+  sig: Signature,
+  opts: ResolvedServerOptions,
+  log: Logger,
+): Promise<void> {
+  const sizes = sig.batched
+    ? [...new Set([1, ...opts.preferredBatchSizes.filter((s) => s <= opts.maxBatchSize)])]
+    : [undefined];
+  const outputs = sig.outputs.map((o) => o.name);
+  for (const rows of sizes) {
+    const runs = Array.from({ length: pool.size }, () =>
+      pool.run(
+        sig.inputs.map((spec) => ({ name: spec.name, tensor: warmupTensor(spec, rows) })),
+        outputs,
+      ),
+    );
+    const results = await Promise.allSettled(runs);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) {
+      // A model may legitimately reject all-zero inputs; it still serves real ones.
+      log.warn('warm-up run failed', { rows, error: (failed as PromiseRejectedResult).reason });
+    }
+  }
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+const sendError = (res: http.ServerResponse, status: number, message: string): void =>
+  sendJson(res, status, { error: message });
+
+/** Reads the whole body, refusing more than `limit` bytes. */
+function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    return Promise.reject(
+      badRequest(`request body of ${declared} bytes exceeds the limit of ${limit} bytes`),
+    );
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(badRequest(`request body exceeds the limit of ${limit} bytes`));
+        req.removeAllListeners('data');
+        req.resume();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    req.on('error', reject);
+  });
+}
+
+function headerInt(value: string | string[] | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const text = Array.isArray(value) ? value[0]! : value;
+  if (!/^\d+$/.test(text.trim()))
+    throw badRequest(`${name} header must be a non-negative integer, got ${JSON.stringify(text)}`);
+  return Number(text.trim());
+}
+
+export async function startModelServer(options: ModelServerOptions): Promise<ModelServer> {
+  const opts = resolveServerOptions(options);
+  const log = createLogger('server').child(opts.name);
+  const loadStart = process.hrtime.bigint();
+  await checkArtifact(opts);
+
+  const threads = opts.threads ?? Math.max(1, Math.floor(os.availableParallelism() / opts.instances));
+  let started: Awaited<ReturnType<typeof SessionPool.start>>;
+  try {
+    started = await SessionPool.start({
+      modelPath: opts.model,
+      device: opts.device,
+      threads,
+      instances: opts.instances,
+    });
+  } catch (err) {
+    throw new Error(`${opts.model}: cannot load model: ${(err as Error).message}`);
+  }
+  const { pool, info } = started;
+  let sig: Signature;
+  try {
+    sig = signatureFromMetadata(info.inputs, info.outputs, opts.model);
+  } catch (err) {
+    await pool.close();
+    throw err;
+  }
+  if (info.fallback !== undefined) {
+    log.warn('CUDA execution provider unavailable, falling back to CPU', { reason: info.fallback });
+  }
+  const metrics = createModelMetrics(opts.name, opts.version);
+  metrics.provider(info.provider);
+  const stats = new ModelStats(opts.name, opts.version);
+  const maxBatchSize = sig.batched ? opts.maxBatchSize : 1;
+  const batcher = new Batcher(
+    pool,
+    {
+      batched: sig.batched,
+      inputNames: sig.inputs.map((i) => i.name),
+      maxBatchSize,
+      preferredBatchSizes: opts.preferredBatchSizes.filter((s) => s <= maxBatchSize),
+      maxQueueDelayMs: opts.maxQueueDelayMs,
+      maxQueueSize: opts.maxQueueSize,
+    },
+    {
+      onBatch: (rows, _requests, times, ok) => {
+        if (!ok) return;
+        stats.batch(rows, times);
+        metrics.batchSize(rows);
+        metrics.computeSeconds((times.inputNs + times.inferNs + times.outputNs) / 1e9);
+      },
+      onQueueDepth: (n) => metrics.queueDepth(n),
+      onRejected: () => metrics.rejected(),
+      onTimedOut: () => metrics.timedOut(),
+    },
+  );
+  try {
+    await warmUp(pool, sig, opts, log);
+  } catch (err) {
+    await pool.close();
+    throw err;
+  }
+
+  let state: 'ready' | 'draining' | 'closed' = 'ready';
+  const defaultTimeoutUs = opts.requestTimeoutMs > 0 ? opts.requestTimeoutMs * 1000 : undefined;
+  const parameters = {
+    execution_provider: info.provider,
+    max_batch_size: maxBatchSize,
+    preferred_batch_sizes: sig.batched ? opts.preferredBatchSizes.filter((s) => s <= maxBatchSize) : [],
+    max_queue_delay_ms: opts.maxQueueDelayMs,
+    max_queue_size: opts.maxQueueSize,
+    instances: opts.instances,
+    dynamic_batching: sig.batched && maxBatchSize > 1,
+  };
+  const modelMetadata = {
+    name: opts.name,
+    versions: [opts.version],
+    platform: 'onnxruntime_onnx',
+    inputs: sig.inputs,
+    outputs: sig.outputs,
+    parameters,
+  };
+  const serverMetadata = { name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS };
+
+  async function infer(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const t0 = process.hrtime.bigint();
+    let rows = 0;
+    try {
+      if (state !== 'ready')
+        throw new InferenceError(503, 'the server is shutting down and accepts no new inference');
+      const body = await readBody(req, opts.maxBodyBytes);
+      const headerLength = headerInt(
+        req.headers['inference-header-content-length'],
+        'Inference-Header-Content-Length',
+      );
+      const timeoutUs = headerInt(req.headers[TIMEOUT_HEADER], 'Inference-Timeout-Us');
+      const parsed = parseInferRequest(body, headerLength, sig, { maxBatchSize });
+      rows = parsed.rows;
+      if (timeoutUs !== undefined && parsed.timeoutUs === undefined) parsed.timeoutUs = timeoutUs;
+      const result = await batcher.submit(parsed, defaultTimeoutUs);
+      const byName = new Map<string, NamedTensor>(result.outputs.map((o) => [o.name, o]));
+      const encoded = encodeInferResponse(
+        opts.name,
+        opts.version,
+        parsed.id,
+        parsed.outputs.map((o) => ({ name: o.name, tensor: byName.get(o.name)!.tensor, binary: o.binary })),
+      );
+      const headers: http.OutgoingHttpHeaders = { 'content-length': encoded.body.length };
+      if (encoded.headerLength !== undefined) {
+        headers['content-type'] = 'application/octet-stream';
+        headers['inference-header-content-length'] = encoded.headerLength;
+      } else headers['content-type'] = 'application/json';
+      res.writeHead(200, headers);
+      res.end(encoded.body);
+      const totalNs = Number(process.hrtime.bigint() - t0);
+      stats.success(totalNs, rows, result.queueNs, result.times);
+      metrics.success();
+      metrics.requestSeconds(totalNs / 1e9);
+      metrics.queueSeconds(result.queueNs / 1e9);
+    } catch (err) {
+      const status = err instanceof InferenceError ? err.status : 500;
+      const message = err instanceof Error ? err.message : String(err);
+      if (status === 500) log.warn('inference failed', { error: message });
+      if (!res.headersSent) {
+        // After a refused oversized body the connection cannot be reused safely.
+        if (status === 400 && !req.complete) res.setHeader('connection', 'close');
+        sendError(res, status, message);
+      }
+      const totalNs = Number(process.hrtime.bigint() - t0);
+      stats.failure(totalNs);
+      metrics.failure();
+      metrics.requestSeconds(totalNs / 1e9);
+    }
+  }
+
+  /** Routes `/v2/models/{m}[/versions/{v}][/action]`; undefined when the path is not one. */
+  function modelRoute(parts: string[]): { action: string } | InferenceError | undefined {
+    // parts: ['v2', 'models', m, ...rest]
+    const name = decodeURIComponent(parts[2]!);
+    let rest = parts.slice(3);
+    if (name !== opts.name)
+      return new InferenceError(404, `unknown model "${name}"; this server serves "${opts.name}"`);
+    if (rest[0] === 'versions') {
+      if (rest.length < 2) return undefined;
+      const version = decodeURIComponent(rest[1]!);
+      if (version !== opts.version) {
+        return new InferenceError(
+          404,
+          `unknown version "${version}" of model "${name}"; served: "${opts.version}"`,
+        );
+      }
+      rest = rest.slice(2);
+    }
+    if (rest.length > 1) return undefined;
+    return { action: rest[0] ?? '' };
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const pathname = q >= 0 ? url.slice(0, q) : url;
+    const parts = pathname.split('/').filter(Boolean);
+    const method = req.method ?? 'GET';
+    const notFound = (): void => sendError(res, 404, `no such endpoint: ${method} ${pathname}`);
+    const only = (m: string): boolean => {
+      if (method === m) return true;
+      res.setHeader('allow', m);
+      sendError(res, 405, `${method} is not allowed on ${pathname}; use ${m}`);
+      return false;
+    };
+    if (method !== 'POST') req.resume();
+
+    if (parts[0] === 'metrics' && parts.length === 1) {
+      if (!only('GET')) return;
+      const text = await metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': metrics.registry.contentType });
+      res.end(text);
+      return;
+    }
+    if (parts[0] !== 'v2') return notFound();
+    if (parts.length === 1) return only('GET') ? sendJson(res, 200, serverMetadata) : undefined;
+    if (parts[1] === 'health' && parts.length === 3) {
+      if (!only('GET')) return;
+      if (parts[2] === 'live') return sendJson(res, 200, { live: true });
+      if (parts[2] === 'ready')
+        return sendJson(res, state === 'ready' ? 200 : 503, { ready: state === 'ready' });
+      return notFound();
+    }
+    if (parts[1] !== 'models') return notFound();
+    if (parts.length === 3 && parts[2] === 'stats') {
+      return only('GET') ? sendJson(res, 200, { model_stats: [stats.snapshot()] }) : undefined;
+    }
+    if (parts.length < 3) return notFound();
+    const route = modelRoute(parts);
+    if (route === undefined) return notFound();
+    if (route instanceof InferenceError) {
+      if (method === 'POST') req.resume();
+      return sendError(res, route.status, route.message);
+    }
+    switch (route.action) {
+      case '':
+        return only('GET') ? sendJson(res, 200, modelMetadata) : undefined;
+      case 'ready':
+        if (!only('GET')) return;
+        return sendJson(res, state === 'ready' ? 200 : 503, { name: opts.name, ready: state === 'ready' });
+      case 'stats':
+        return only('GET') ? sendJson(res, 200, { model_stats: [stats.snapshot()] }) : undefined;
+      case 'infer':
+        if (method !== 'POST') {
+          req.resume();
+          res.setHeader('allow', 'POST');
+          return sendError(res, 405, `${method} is not allowed on ${pathname}; use POST`);
+        }
+        return infer(req, res);
+      default:
+        return notFound();
+    }
+  }
+
+  const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      log.error('request handler failed', { error: err });
+      if (!res.headersSent) sendError(res, 500, `internal error: ${(err as Error).message}`);
+      else res.destroy();
+    });
+  });
+  server.on('clientError', (err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+    else socket.destroy(err);
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port, opts.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await pool.close();
+    throw new Error(`cannot listen on ${opts.host}:${opts.port}: ${(err as Error).message}`);
+  }
+  const port = (server.address() as AddressInfo).port;
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  const url = `http://${host}:${port}`;
+  const loadSeconds = Number(process.hrtime.bigint() - loadStart) / 1e9;
+  metrics.loadSeconds(loadSeconds);
+  log.info('model ready', {
+    url,
+    model: opts.model,
+    version: opts.version,
+    provider: info.provider,
+    batched: sig.batched,
+    maxBatchSize,
+    instances: opts.instances,
+    threads,
+    loadMs: Math.round(loadSeconds * 1000),
+  });
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      state = 'draining';
+      log.info('draining', { queued: batcher.depth, running: batcher.inFlight });
+      await batcher.drain();
+      // Responses to the drained work are written synchronously after their batch resolves;
+      // server.close waits for active requests, then closes idle keep-alive connections.
+      await new Promise<void>((resolve) => {
+        // Keep-alive connections that finish their last response become idle later: sweep them,
+        // and cut whatever still hangs on after a grace period.
+        const sweep = setInterval(() => server.closeIdleConnections(), 25);
+        const cut = setTimeout(() => server.closeAllConnections(), 5_000);
+        server.close(() => {
+          clearInterval(sweep);
+          clearTimeout(cut);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+      await pool.close();
+      state = 'closed';
+      log.info('stopped');
+    })();
+    return closing;
+  };
+
+  return { url, port, signature: sig, provider: info.provider, metrics, close };
+}
