@@ -1,0 +1,175 @@
+/**
+ * Every OIP v2 endpoint of the model server, JSON and binary tensors, validation errors and
+ * metrics: a real server on loopback in front of real onnxruntime sessions (demo fraud model).
+ */
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectRoot } from '../../common/paths';
+import { startModelServer, type ModelServer } from '../../serving/server';
+
+const MODEL = path.join(projectRoot, 'demo/models/fraud-v1.onnx');
+let server: ModelServer;
+
+async function call(method: string, p: string, body?: string | Buffer, headers: Record<string, string> = {}) {
+  const res = await fetch(server.url + p, { method, body, headers });
+  const buf = Buffer.from(await res.arrayBuffer());
+  return { status: res.status, headers: res.headers, buf, json: (): any => JSON.parse(buf.toString()) }; // eslint-disable-line @typescript-eslint/no-explicit-any -- test reads arbitrary JSON
+}
+
+const row = (i: number): number[] => Array.from({ length: 8 }, (_, k) => ((i * 7 + k * 3) % 10) / 5 - 1);
+
+beforeAll(async () => {
+  server = await startModelServer({ model: MODEL, name: 'fraud', version: '3', port: 0, maxBodyBytes: 4096 });
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+describe('OIP v2 endpoints', () => {
+  it('health, server metadata, model metadata and readiness', async () => {
+    expect((await call('GET', '/v2/health/live')).status).toBe(200);
+    expect((await call('GET', '/v2/health/ready')).json()).toEqual({ ready: true });
+    const meta = (await call('GET', '/v2')).json();
+    expect(meta).toMatchObject({
+      name: 'runway',
+      extensions: expect.arrayContaining(['binary_tensor_data', 'statistics']),
+    });
+    for (const p of ['/v2/models/fraud', '/v2/models/fraud/versions/3']) {
+      const m = (await call('GET', p)).json();
+      expect(m).toMatchObject({
+        name: 'fraud',
+        versions: ['3'],
+        inputs: [{ name: 'features', datatype: 'FP32', shape: [-1, 8] }],
+        outputs: [{ name: 'score', datatype: 'FP32', shape: [-1, 1] }],
+        parameters: { execution_provider: 'cpu', max_batch_size: 32 },
+      });
+    }
+    expect((await call('GET', '/v2/models/fraud/ready')).status).toBe(200);
+    expect((await call('GET', '/v2/models/fraud/versions/3/ready')).status).toBe(200);
+  });
+
+  it('404 for unknown models, versions and paths; 405 for wrong methods', async () => {
+    const other = await call('GET', '/v2/models/other');
+    expect(other.status).toBe(404);
+    expect(other.json().error).toMatch(/unknown model "other"/);
+    const v = await call('POST', '/v2/models/fraud/versions/9/infer', '{}');
+    expect(v.status).toBe(404);
+    expect(v.json().error).toMatch(/unknown version "9"/);
+    expect((await call('GET', '/v2/nothing')).status).toBe(404);
+    expect((await call('GET', '/v2/models/fraud/infer')).status).toBe(405);
+  });
+
+  it('infers with JSON tensors: nested data, id echoed, versioned path', async () => {
+    const body = {
+      id: 'req-7',
+      inputs: [{ name: 'features', datatype: 'FP32', shape: [2, 8], data: [row(1), row(2)] }],
+    };
+    for (const p of ['/v2/models/fraud/infer', '/v2/models/fraud/versions/3/infer']) {
+      const res = await call('POST', p, JSON.stringify(body));
+      expect(res.status).toBe(200);
+      const out = res.json();
+      expect(out).toMatchObject({ model_name: 'fraud', model_version: '3', id: 'req-7' });
+      expect(out.outputs[0]).toMatchObject({ name: 'score', datatype: 'FP32', shape: [2, 1] });
+      expect(out.outputs[0].data).toHaveLength(2);
+      for (const p of out.outputs[0].data) expect(p).toBeGreaterThanOrEqual(0);
+    }
+  });
+
+  it('binary tensors in and out match the JSON answer', async () => {
+    const rows = [row(3), row(4), row(5)];
+    const viaJson = (
+      await call(
+        'POST',
+        '/v2/models/fraud/infer',
+        JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [3, 8], data: rows }] }),
+      )
+    ).json().outputs[0].data as number[];
+    const header = Buffer.from(
+      JSON.stringify({
+        inputs: [{ name: 'features', datatype: 'FP32', shape: [3, 8], parameters: { binary_data_size: 96 } }],
+        outputs: [{ name: 'score', parameters: { binary_data: true } }],
+      }),
+    );
+    const body = Buffer.concat([header, Buffer.from(new Float32Array(rows.flat()).buffer)]);
+    const res = await call('POST', '/v2/models/fraud/infer', body, {
+      'inference-header-content-length': String(header.length),
+      'content-type': 'application/octet-stream',
+    });
+    expect(res.status).toBe(200);
+    const hlen = Number(res.headers.get('inference-header-content-length'));
+    const h = JSON.parse(res.buf.subarray(0, hlen).toString());
+    expect(h.outputs[0]).toMatchObject({
+      name: 'score',
+      shape: [3, 1],
+      parameters: { binary_data_size: 12 },
+    });
+    const scores = new Float32Array(
+      res.buf.buffer.slice(res.buf.byteOffset + hlen, res.buf.byteOffset + res.buf.length),
+    );
+    expect(Array.from(scores)).toEqual(viaJson);
+  });
+
+  it('answers each malformed request with a specific 400 and keeps serving', async () => {
+    const cases: [string | Buffer, RegExp, Record<string, string>?][] = [
+      ['{"inputs": [', /malformed JSON/],
+      ['{"inputs": []}', /inputs/],
+      [
+        JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 8], data: row(0) }] }),
+        /unknown input "x"/,
+      ],
+      [
+        JSON.stringify({ inputs: [{ name: 'features', datatype: 'INT32', shape: [1, 8], data: row(0) }] }),
+        /datatype INT32/,
+      ],
+      [
+        JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 9], data: row(0) }] }),
+        /shape \[1, 9\]/,
+      ],
+      [
+        JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [2, 8], data: row(0) }] }),
+        /8 elements but shape \[2, 8\] needs 16/,
+      ],
+      [
+        '{"inputs":[{"name":"features","datatype":"FP32","shape":[1,8],"parameters":{"binary_data_size":32}}]}',
+        /Inference-Header-Content-Length/,
+        { 'inference-header-content-length': 'abc' },
+      ],
+      ['x'.repeat(5000), /exceeds the limit of 4096 bytes/],
+    ];
+    for (const [body, pattern, headers] of cases) {
+      const res = await call('POST', '/v2/models/fraud/infer', body, headers);
+      expect(res.status, String(pattern)).toBe(400);
+      expect(res.json().error).toMatch(pattern);
+    }
+    expect((await call('GET', '/v2/health/live')).status).toBe(200);
+  });
+
+  it('statistics in Triton shape and Prometheus metrics', async () => {
+    const stats = (await call('GET', '/v2/models/fraud/stats')).json();
+    const s = stats.model_stats[0];
+    expect(s).toMatchObject({ name: 'fraud', version: '3' });
+    expect(s.inference_stats.success.count).toBeGreaterThanOrEqual(3);
+    expect(s.inference_stats.fail.count).toBeGreaterThanOrEqual(8);
+    for (const k of ['queue', 'compute_input', 'compute_infer', 'compute_output']) {
+      expect(s.inference_stats[k].ns).toBeGreaterThan(0);
+    }
+    expect(s.batch_stats.length).toBeGreaterThan(0);
+    expect((await call('GET', '/v2/models/stats')).json().model_stats[0].name).toBe('fraud');
+    const text = (await call('GET', '/metrics')).buf.toString();
+    expect(text).toMatch(/runway_server_requests_total\{model="fraud",version="3",status="success"\} [1-9]/);
+    expect(text).toMatch(/runway_server_requests_total\{model="fraud",version="3",status="failure"\} [1-9]/);
+    expect(text).toMatch(/runway_server_execution_provider\{model="fraud",version="3",provider="cpu"\} 1/);
+    for (const name of [
+      'runway_server_request_duration_seconds_bucket',
+      'runway_server_queue_duration_seconds_bucket',
+      'runway_server_compute_duration_seconds_bucket',
+      'runway_server_batch_size_bucket',
+      'runway_server_queue_depth',
+      'runway_server_rejected_total',
+      'runway_server_timed_out_total',
+      'runway_server_model_load_seconds',
+    ]) {
+      expect(text).toContain(name);
+    }
+  });
+});
