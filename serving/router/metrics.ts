@@ -11,6 +11,11 @@ export const startTimeMetric = 'runway_router_start_time_seconds';
 
 export type CodeClass = '2xx' | '4xx' | '5xx';
 
+export interface VariantInstruments {
+  requests: Record<CodeClass, { inc(value?: number): void }>;
+  duration: { observe(value: number): void };
+}
+
 export class RouterMetrics {
   readonly registry = new Registry();
   readonly startTime: Gauge;
@@ -100,6 +105,18 @@ export class RouterMetrics {
     this.duration.zero({ model, variant });
     this.rewards.inc({ model, variant }, 0);
     this.rewardSum.inc({ model, variant }, 0);
+  }
+
+  /** Label-bound children for the hot path: label hashing happens once per route, not per request. */
+  instruments(model: string, variant: string): VariantInstruments {
+    return {
+      requests: {
+        '2xx': this.requests.labels({ model, variant, code_class: '2xx' }),
+        '4xx': this.requests.labels({ model, variant, code_class: '4xx' }),
+        '5xx': this.requests.labels({ model, variant, code_class: '5xx' }),
+      },
+      duration: this.duration.labels({ model, variant }),
+    };
   }
 
   initShadow(model: string, variant: string): void {

@@ -22,7 +22,7 @@ import {
   pickEndpoint,
 } from './endpoints';
 import { forwardableHeaders, HttpError, parseJson, readBody, responseHeaders, sendJson } from './http';
-import { codeClass, RouterMetrics } from './metrics';
+import { codeClass, RouterMetrics, type VariantInstruments } from './metrics';
 import type { Route } from './route';
 import { DEFAULT_STICKY_HEADER, isValidModelName, parseRoute, RouteValidationError } from './schema';
 import { loadRoutes, saveRoutes } from './store';
@@ -64,6 +64,7 @@ export interface RunningRouter {
 
 interface ActiveVariant {
   name: string;
+  instruments: VariantInstruments;
   endpoints: Endpoint[];
   /** Round-robin start for tie-breaking among equally loaded endpoints. */
   next: number;
@@ -121,6 +122,7 @@ function errorReason(err: unknown): { reason: string; status: number } {
 /** Statuses that say the replica itself is broken (not the client, not deliberate load shedding). */
 const failingStatus = (s: number): boolean => s === 500 || s === 502 || s === 504;
 
+const SMALL_BODY = 256 * 1024;
 const QUICK_ID = /^\s*\{\s*"id"\s*:\s*"((?:[^"\\]|\\.){1,256})"/;
 const MAX_ID_PARSE_BYTES = 1 << 20;
 
@@ -184,8 +186,13 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
   function compile(model: string, route: Route): ActiveRoute {
     const variants = new Map<string, ActiveVariant>();
     for (const v of route.variants) {
-      variants.set(v.name, { name: v.name, endpoints: v.endpoints.map((u) => endpoints.get(u)), next: 0 });
       metrics.initVariant(model, v.name);
+      variants.set(v.name, {
+        name: v.name,
+        instruments: metrics.instruments(model, v.name),
+        endpoints: v.endpoints.map((u) => endpoints.get(u)),
+        next: 0,
+      });
     }
     const active: ActiveRoute = {
       route,
@@ -257,8 +264,8 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     if (unitValue !== undefined) memory.remember(unitKey(model, unitValue), variantName);
 
     const finish = (status: number): void => {
-      metrics.requests.inc({ ...labels, code_class: codeClass(status) });
-      metrics.duration.observe(labels, (performance.now() - started) / 1000);
+      variant.instruments.requests[codeClass(status)].inc();
+      variant.instruments.duration.observe((performance.now() - started) / 1000);
     };
 
     const endpoint = pickEndpoint(variant.endpoints, variant.next++);
@@ -333,8 +340,16 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
         });
         return;
       }
-      res.writeHead(status, { ...responseHeaders(upstream.headers, true), [VARIANT_HEADER]: variantName });
-      await pipeline(upstream.body, res);
+      const length = Number(upstream.headers['content-length']);
+      if (length >= 0 && length <= SMALL_BODY) {
+        // Small answers (the usual inference result): one buffer, one write; cheaper than a stream pipeline.
+        const answer = Buffer.from(await upstream.body.arrayBuffer());
+        res.writeHead(status, { ...responseHeaders(upstream.headers, false), [VARIANT_HEADER]: variantName });
+        res.end(answer);
+      } else {
+        res.writeHead(status, { ...responseHeaders(upstream.headers, true), [VARIANT_HEADER]: variantName });
+        await pipeline(upstream.body, res);
+      }
       release();
       finish(status);
     } catch (err) {
