@@ -206,6 +206,8 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
   }
 
   let state: 'ready' | 'draining' | 'closed' = 'ready';
+  let admitted = 0;
+  const admittedDone: (() => void)[] = [];
   const defaultTimeoutUs = opts.requestTimeoutMs > 0 ? opts.requestTimeoutMs * 1000 : undefined;
   const parameters = {
     execution_provider: info.provider,
@@ -229,9 +231,14 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
   async function infer(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const t0 = process.hrtime.bigint();
     let rows = 0;
+    let admittedHere = false;
     try {
-      if (state !== 'ready')
+      if (state !== 'ready') {
         throw new InferenceError(503, 'the server is shutting down and accepts no new inference');
+      }
+      // Admitted before SIGTERM: drained, even if its body is still arriving.
+      admitted++;
+      admittedHere = true;
       const body = await readBody(req, opts.maxBodyBytes);
       const headerLength = headerInt(
         req.headers['inference-header-content-length'],
@@ -274,6 +281,8 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       stats.failure(totalNs);
       metrics.failure();
       metrics.requestSeconds(totalNs / 1e9);
+    } finally {
+      if (admittedHere && --admitted === 0) for (const w of admittedDone.splice(0)) w();
     }
   }
 
@@ -406,6 +415,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     closing ??= (async () => {
       state = 'draining';
       log.info('draining', { queued: batcher.depth, running: batcher.inFlight });
+      if (admitted > 0) await new Promise<void>((resolve) => admittedDone.push(resolve));
       await batcher.drain();
       // Responses to the drained work are written synchronously after their batch resolves;
       // server.close waits for active requests, then closes idle keep-alive connections.
