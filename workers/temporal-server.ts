@@ -112,7 +112,7 @@ export async function ensureTemporal(opts: EnsureTemporalOptions = {}): Promise<
           `no Temporal server is running for ${dataDir}: start the platform with \`runway up\`, or set TEMPORAL_ADDRESS`,
         );
       }
-      const state = await startDevServer(dataDir, opts, log);
+      const state = await startDevServer(dataDir, settings.namespace, opts, log);
       endpoint = devEndpoint(state, settings.namespace, 'started', async () => {
         await stopDevServer(dataDir);
       });
@@ -319,22 +319,23 @@ export async function findRunningDevServer(
 }
 
 async function answers(address: string, timeoutMs: number): Promise<boolean> {
-  let connection: Connection | undefined;
+  // lazy + close in finally: a failed Connection.connect leaves its gRPC channel retrying in the
+  // background, which keeps the process alive after the caller has given up.
+  const connection = Connection.lazy({ address, connectTimeout: timeoutMs });
   try {
-    connection = await Connection.connect({ address, connectTimeout: timeoutMs });
-    await connection.withDeadline(Date.now() + timeoutMs, () =>
-      connection!.workflowService.getSystemInfo({}),
-    );
+    await connection.ensureConnected();
+    await connection.withDeadline(Date.now() + timeoutMs, () => connection.workflowService.getSystemInfo({}));
     return true;
   } catch {
     return false;
   } finally {
-    await connection?.close().catch(() => {});
+    await connection.close().catch(() => {});
   }
 }
 
 async function startDevServer(
   dataDir: string,
+  namespace: string,
   opts: EnsureTemporalOptions,
   log: Logger,
 ): Promise<DevServerState> {
@@ -359,6 +360,8 @@ async function startDevServer(
     String(uiPort),
     '--log-level',
     'warn',
+    // `default` always exists; another configured namespace is created at launch (if missing).
+    ...(namespace === 'default' ? [] : ['--namespace', namespace]),
     // Registered here on a fresh database; registerSearchAttributes covers older databases.
     ...RUNWAY_SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=Keyword`]),
   ];

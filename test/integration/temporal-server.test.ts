@@ -17,7 +17,7 @@ import {
   type TemporalEndpoint,
 } from '../../workers/temporal-server';
 import { RUNWAY_SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
-import { expectEventually } from '../helpers/temporal';
+import { expectEventually, testTemporal } from '../helpers/temporal';
 
 /**
  * The dev-server lifecycle on a private data directory (not the run's shared server): start,
@@ -179,6 +179,27 @@ describe('search attribute registration', () => {
     } finally {
       server.kill('SIGTERM');
       await exited;
+    }
+  });
+});
+
+describe('TEMPORAL_ADDRESS', () => {
+  it('uses the named server as is: starts nothing, registers the search attributes there', async () => {
+    const shared = await testTemporal();
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'runway-temporal-ext-'));
+    try {
+      const temporal = loadPlatformConfig({ file: null, env: { TEMPORAL_ADDRESS: shared.address } }).temporal;
+      const endpoint = await ensureTemporal({ temporal, dataDir });
+      expect(endpoint.mode).toBe('external');
+      expect(endpoint.address).toBe(shared.address);
+      expect(endpoint.uiUrl).toBeUndefined();
+      expect(fs.readdirSync(dataDir)).toEqual([]); // no dev server state, no database
+      await endpoint.stop(); // must not stop a server it does not own
+      await withClient(shared, async (_client, conn) => {
+        await conn.workflowService.getSystemInfo({});
+      });
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
