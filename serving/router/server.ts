@@ -59,6 +59,11 @@ export interface RunningRouter {
   adminUrl: string;
   /** The metrics registry (tests read it directly). */
   metrics: RouterMetrics;
+  /**
+   * Replaces the whole route table at once (routes watched from a ConfigMap). The routes must be
+   * validated already (parseRoute); unchanged Route objects keep their compiled state.
+   */
+  replaceRoutes(next: ReadonlyMap<string, Route>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -268,6 +273,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
       variant.instruments.duration.observe((performance.now() - started) / 1000);
     };
 
+    const method = req.method ?? 'GET';
     const endpoint = pickEndpoint(variant.endpoints, variant.next++);
     if (!endpoint) {
       metrics.upstreamErrors.inc({ ...labels, reason: 'no_endpoint' });
@@ -281,9 +287,11 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
       return;
     }
 
-    const mirrorTo = active.mirror && Math.random() * 100 < active.mirror.percent ? active.mirror : undefined;
+    // Only inference is mirrored: metadata and readiness answers say nothing about the shadow's quality.
+    const isInfer = method === 'POST' && (path.endsWith('/infer') || path.includes('/infer?'));
+    const mirrorTo =
+      isInfer && active.mirror && Math.random() * 100 < active.mirror.percent ? active.mirror : undefined;
     const headers = forwardableHeaders(req.headers);
-    const method = req.method ?? 'GET';
     endpoint.outstanding++;
     let upstream: Awaited<ReturnType<Endpoint['pool']['request']>>;
     try {
@@ -610,6 +618,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     url,
     adminUrl: `${url}/admin`,
     metrics,
+    replaceRoutes: (next) => change(() => new Map(next)),
     close(): Promise<void> {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {
