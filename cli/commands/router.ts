@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { createLogger } from '../../common/log';
+import { parseConfigMapRef, watchRouteConfigMap } from '../../serving/router/configmap';
 import { startRouter } from '../../serving/router/server';
 
 function positiveInt(flag: string) {
@@ -48,6 +49,15 @@ export function registerRouter(program: Command): void {
     )
     .option('--routes-file <path>', 'load routes from this JSON file at start and rewrite it on every change')
     .option(
+      '--routes-configmap <namespace/name>',
+      'in Kubernetes: routes come from this ConfigMap (one key per model), watched for changes',
+    )
+    .option(
+      '--kubeconfig <path>',
+      'kubeconfig for --routes-configmap (default: KUBECONFIG, ~/.kube/config, in-cluster)',
+    )
+    .option('--kube-context <name>', 'kubeconfig context for --routes-configmap')
+    .option(
       '--upstream-timeout-ms <n>',
       'upstream header/body timeout; exceeded answers 504',
       positiveInt('--upstream-timeout-ms'),
@@ -77,12 +87,19 @@ export function registerRouter(program: Command): void {
         port: number;
         adminTokenFile?: string;
         routesFile?: string;
+        routesConfigmap?: string;
+        kubeconfig?: string;
+        kubeContext?: string;
         upstreamTimeoutMs: number;
         mirrorConcurrency: number;
         shadowTolerance: number;
         maxBodyBytes: number;
       }) => {
         const log = createLogger('router');
+        if (opts.routesConfigmap && opts.routesFile) {
+          throw new Error('--routes-file and --routes-configmap are exclusive: routes have one source');
+        }
+        const configMap = opts.routesConfigmap ? parseConfigMapRef(opts.routesConfigmap) : undefined;
         const router = await startRouter({
           host: opts.host,
           port: opts.port,
@@ -94,11 +111,29 @@ export function registerRouter(program: Command): void {
           maxBodyBytes: opts.maxBodyBytes,
           logger: log,
         });
+        // The ConfigMap is the source of truth: routes are loaded before the router reports ready.
+        const watch = configMap
+          ? watchRouteConfigMap({
+              ref: configMap,
+              connection: { kubeconfig: opts.kubeconfig, context: opts.kubeContext },
+              apply: (routes) => router.replaceRoutes(routes),
+              logger: log.child('configmap'),
+            })
+          : undefined;
+        try {
+          await watch?.ready;
+        } catch (err) {
+          await watch?.stop();
+          await router.close();
+          throw err;
+        }
         // One machine-readable line on stdout so a parent process learns the port.
         process.stdout.write(`${JSON.stringify({ url: router.url, adminUrl: router.adminUrl })}\n`);
         const stop = (signal: string): void => {
           log.info('stopping', { signal });
-          void router.close().then(() => process.exit(0));
+          void Promise.resolve(watch?.stop())
+            .then(() => router.close())
+            .then(() => process.exit(0));
         };
         process.once('SIGTERM', () => stop('SIGTERM'));
         process.once('SIGINT', () => stop('SIGINT'));

@@ -6,7 +6,14 @@
  * are all Gateway API can express: sticky A/B assignment and bandits need the built-in router.
  */
 import type { Route, RouteVariant, TrafficRouter } from './route';
-import { apiMessage, isNotFound, kubeConfig, loadK8s, type K8s, type KubeConnection } from '../fleet/k8s-client';
+import {
+  apiMessage,
+  isNotFound,
+  kubeConfig,
+  loadK8s,
+  type K8s,
+  type KubeConnection,
+} from '../fleet/k8s-client';
 import { isValidModelName, parseRoute } from './schema';
 
 export const HTTPROUTE_API = 'gateway.networking.k8s.io/v1';
@@ -40,20 +47,30 @@ export function serviceOf(v: RouteVariant, index: number): ServiceRef {
   const field = `variants[${index}].endpoints`;
   if (!url) throw new Error(`${field}: the gateway-api router needs the variant's Service URL, got none`);
   if (v.endpoints.length > 1) {
-    throw new Error(`${field}: the gateway-api router routes to one Service per variant, got ${v.endpoints.length} URLs`);
+    throw new Error(
+      `${field}: the gateway-api router routes to one Service per variant, got ${v.endpoints.length} URLs`,
+    );
   }
   const u = new URL(url);
-  const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.svc(\.cluster\.local)?$/.exec(u.hostname);
+  const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.svc(\.cluster\.local)?$/.exec(
+    u.hostname,
+  );
   if (!m) {
     throw new Error(
       `${field}: expected an in-cluster Service URL such as http://fraud-v7-production.models.svc.cluster.local, got ${url}`,
     );
   }
-  return { name: m[1]!, namespace: m[3]!, port: u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80 };
+  return {
+    name: m[1]!,
+    namespace: m[3]!,
+    port: u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80,
+  };
 }
 
 /** Gateway API mirrors by integer `percent`, or by `fraction` for shares such as 2.5 %. */
-export function mirrorShare(percent: number): { percent: number } | { fraction: { numerator: number; denominator: number } } {
+export function mirrorShare(
+  percent: number,
+): { percent: number } | { fraction: { numerator: number; denominator: number } } {
   if (Number.isInteger(percent)) return { percent };
   return { fraction: { numerator: Math.round(percent * 10_000), denominator: 1_000_000 } };
 }
@@ -71,7 +88,9 @@ export function httpRouteFor(model: string, route: Route, o: GatewayApiOptions):
     ...(s.namespace && s.namespace !== o.namespace ? { namespace: s.namespace } : {}),
     port: s.port,
   });
-  const services = route.variants.map((v, i) => (v.endpoints.length || v.weight > 0 ? serviceOf(v, i) : undefined));
+  const services = route.variants.map((v, i) =>
+    v.endpoints.length || v.weight > 0 ? serviceOf(v, i) : undefined,
+  );
   const backendRefs = route.variants.flatMap((v, i) => {
     const s = services[i];
     return s ? [{ ...ref(s), weight: v.weight }] : [];
@@ -81,13 +100,16 @@ export function httpRouteFor(model: string, route: Route, o: GatewayApiOptions):
     const i = route.variants.findIndex((v) => v.name === route.mirror!.variant);
     const s = services[i];
     if (!s) throw new Error(`mirror.variant: "${route.mirror.variant}" has no Service to mirror to`);
-    filters.push({ type: 'RequestMirror', requestMirror: { backendRef: ref(s), ...mirrorShare(route.mirror.percent) } });
+    filters.push({
+      type: 'RequestMirror',
+      requestMirror: { backendRef: ref(s), ...mirrorShare(route.mirror.percent) },
+    });
   }
   return {
     apiVersion: HTTPROUTE_API,
     kind: 'HTTPRoute',
     metadata: {
-      name: (o.routeName ?? ((m: string) => m))(model),
+      name: (o.routeName ?? defaultRouteName)(model),
       namespace: o.namespace,
       labels: { 'app.kubernetes.io/managed-by': 'runway', 'runway.dev/model': model },
       // The variant names and endpoints, which an HTTPRoute cannot hold, for getRoute.
@@ -141,7 +163,9 @@ export class GatewayApiTrafficRouter implements TrafficRouter {
       );
     } catch (err) {
       const hint = isNotFound(err) ? ' (are the Gateway API CRDs installed?)' : '';
-      throw new Error(`apply HTTPRoute ${this.options.namespace}/${this.name(model)}: ${apiMessage(err)}${hint}`);
+      throw new Error(
+        `apply HTTPRoute ${this.options.namespace}/${this.name(model)}: ${apiMessage(err)}${hint}`,
+      );
     }
   }
 
@@ -184,13 +208,16 @@ export class GatewayApiTrafficRouter implements TrafficRouter {
   }
 
   private name(model: string): string {
-    return (this.options.routeName ?? ((m: string) => m))(model);
+    return (this.options.routeName ?? defaultRouteName)(model);
   }
 
   private client(): Promise<{ k8s: typeof K8s; objects: K8s.KubernetesObjectApi }> {
     this.api ??= (async () => {
       const k8s = await loadK8s();
-      return { k8s, objects: k8s.KubernetesObjectApi.makeApiClient(await kubeConfig(this.options.connection)) };
+      return {
+        k8s,
+        objects: k8s.KubernetesObjectApi.makeApiClient(await kubeConfig(this.options.connection)),
+      };
     })();
     return this.api;
   }
@@ -200,4 +227,9 @@ function checkModel(model: string): void {
   if (!isValidModelName(model)) {
     throw new Error(`model name "${model}" is invalid: expected letters, digits, ".", "_" or "-"`);
   }
+}
+
+/** Model names allow "_" and capitals; Kubernetes object names do not. */
+function defaultRouteName(model: string): string {
+  return model.toLowerCase().replace(/_/g, '-');
 }

@@ -1,0 +1,98 @@
+/**
+ * Access to the Kubernetes API through @kubernetes/client-node. The library (1.x) is ESM-only, so
+ * it is loaded with a dynamic import: the CommonJS build keeps `import()` as is, and commands that
+ * never touch Kubernetes (most of them) do not pay its load time (about a second).
+ */
+import type * as K8s from '@kubernetes/client-node' with { 'resolution-mode': 'import' };
+
+export type { K8s };
+
+export interface KubeConnection {
+  /** Path of a kubeconfig file. Unset: $KUBECONFIG, ~/.kube/config, or the in-cluster service account. */
+  kubeconfig?: string;
+  /** Context to use from the kubeconfig (default: its current context). */
+  context?: string;
+  /** Use the pod's service account even when a kubeconfig exists. */
+  inCluster?: boolean;
+}
+
+let loaded: Promise<typeof K8s> | undefined;
+
+export function loadK8s(): Promise<typeof K8s> {
+  loaded ??= import('@kubernetes/client-node');
+  return loaded;
+}
+
+export async function kubeConfig(conn: KubeConnection = {}): Promise<K8s.KubeConfig> {
+  const k8s = await loadK8s();
+  const kc = new k8s.KubeConfig();
+  try {
+    if (conn.inCluster) kc.loadFromCluster();
+    else if (conn.kubeconfig) kc.loadFromFile(conn.kubeconfig);
+    else kc.loadFromDefault();
+  } catch (err) {
+    const where = conn.inCluster
+      ? 'the in-cluster service account'
+      : (conn.kubeconfig ?? 'the default kubeconfig');
+    throw new Error(`cannot load Kubernetes credentials from ${where}: ${(err as Error).message}`);
+  }
+  if (conn.context) {
+    if (!kc.getContexts().some((c) => c.name === conn.context)) {
+      throw new Error(
+        `kubeconfig has no context "${conn.context}" (has: ${
+          kc
+            .getContexts()
+            .map((c) => c.name)
+            .join(', ') || 'none'
+        })`,
+      );
+    }
+    kc.setCurrentContext(conn.context);
+  }
+  if (!kc.getCurrentCluster()) throw new Error('kubeconfig selects no cluster (set a current context)');
+  return kc;
+}
+
+/** The HTTP status of a failed API call, when it is one. */
+export function apiStatus(err: unknown): number | undefined {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** A short, human reason out of an API error (the Status message, not a stack of JSON). */
+export function apiMessage(err: unknown): string {
+  const e = err as { code?: number; body?: unknown; message?: string };
+  let body = e?.body;
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      /* not JSON: keep the text */
+    }
+  }
+  const msg =
+    body && typeof body === 'object' && 'message' in body
+      ? String((body as { message: unknown }).message)
+      : typeof body === 'string' && body
+        ? body
+        : (e?.message ?? String(err));
+  return e?.code ? `${msg} (HTTP ${e.code})` : msg;
+}
+
+export const isNotFound = (err: unknown): boolean => apiStatus(err) === 404;
+
+/** Resolves after `ms`, early (rejecting) when `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason ?? new Error('aborted'));
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(signal?.reason ?? new Error('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

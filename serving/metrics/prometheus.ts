@@ -1,0 +1,177 @@
+/**
+ * The `prometheus` MetricsSource: the same per-variant snapshot as the scrape source, read with
+ * PromQL instant queries over Prometheus' HTTP API, summed over every router replica Prometheus
+ * scrapes. The result is folded by the scrape source's own code, so both sources agree by
+ * construction on what a snapshot means.
+ *
+ * Missing data is never a pass: a variant whose latency histogram is absent, or a model with no
+ * series at all, yields a snapshot marked `missing` with an epoch that differs from every other,
+ * so the windows on either side of it are gaps (inconclusive) rather than numbers.
+ */
+import { request } from 'undici';
+import { createLogger, type Logger } from '../../common/log';
+import { routerMetrics } from '../router/route';
+import { startTimeMetric } from '../router/metrics';
+import type { Sample } from './prom-text';
+import { snapshotFromSamples } from './scrape';
+import type { MetricsSnapshot, MetricsSource } from './source';
+
+export interface PrometheusOptions {
+  /** Prometheus base URL, e.g. http://127.0.0.1:9090 (a path prefix is kept). */
+  url: string;
+  /** Extra label matchers selecting the routers, e.g. `job="runway-router"`. */
+  selector?: string;
+  timeoutMs?: number;
+  /** Bearer token for a Prometheus behind an authenticating proxy. */
+  token?: string;
+  logger?: Logger;
+}
+
+/** A snapshot that lacks series: its windows are gaps. */
+export type PrometheusSnapshot = MetricsSnapshot & { missing?: string[] };
+
+interface VectorSample {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+export class PrometheusError extends Error {
+  override name = 'PrometheusError';
+}
+
+const COUNTERS = [
+  routerMetrics.requests,
+  `${routerMetrics.duration}_bucket`,
+  `${routerMetrics.duration}_sum`,
+  `${routerMetrics.duration}_count`,
+  routerMetrics.mirrored,
+  routerMetrics.mirrorDropped,
+  routerMetrics.shadowComparisons,
+  `${routerMetrics.shadowDuration}_bucket`,
+  `${routerMetrics.shadowDuration}_sum`,
+  `${routerMetrics.shadowDuration}_count`,
+  routerMetrics.rewards,
+  routerMetrics.rewardSum,
+];
+
+/** Label values travel inside a PromQL string literal. */
+function quote(v: string): string {
+  return `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+/** The one query behind a snapshot: every router series of the model, summed over replicas. */
+export function snapshotQuery(model: string, selector?: string): string {
+  const names = COUNTERS.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
+  const matchers = [`__name__=~${quote(names)}`, `model=${quote(model)}`, ...(selector ? [selector] : [])];
+  return `sum by (__name__, variant, code_class, le, result) ({${matchers.join(', ')}})`;
+}
+
+export class PrometheusMetricsSource implements MetricsSource {
+  private readonly base: string;
+  private readonly log: Logger;
+
+  constructor(private readonly options: PrometheusOptions) {
+    this.base = options.url.replace(/\/+$/, '');
+    this.log = options.logger ?? createLogger('metrics.prometheus');
+  }
+
+  async snapshot(model: string): Promise<PrometheusSnapshot> {
+    const at = Date.now() / 1000;
+    const takenAt = new Date(at * 1000).toISOString();
+    const [series, starts] = await Promise.all([
+      this.query(snapshotQuery(model, this.options.selector), at),
+      this.query(`${startTimeMetric}${this.options.selector ? `{${this.options.selector}}` : ''}`, at),
+    ]);
+    const samples: Sample[] = [];
+    for (const s of series) {
+      const { __name__: name, ...labels } = s.metric;
+      if (!name) continue;
+      // `sum by` yields "" for labels a series lacks; the scrape folding expects them absent.
+      for (const k of Object.keys(labels)) if (labels[k] === '') delete labels[k];
+      samples.push({ name, labels: { ...labels, model }, value: Number(s.value[1]) });
+    }
+    const snap: PrometheusSnapshot = snapshotFromSamples(model, samples, takenAt);
+
+    const missing: string[] = [];
+    if (Object.keys(snap.variants).length === 0) {
+      missing.push(
+        `no ${routerMetrics.requests} series for model "${model}" (is Prometheus scraping the router?)`,
+      );
+    }
+    const have = new Set(samples.map((s) => `${s.labels.variant}\u0000${s.name}`));
+    for (const v of Object.keys(snap.variants)) {
+      for (const n of [
+        `${routerMetrics.duration}_bucket`,
+        `${routerMetrics.duration}_count`,
+        routerMetrics.requests,
+      ]) {
+        if (!have.has(`${v}\u0000${n}`)) missing.push(`variant ${v}: no ${n} series`);
+      }
+    }
+    if (missing.length) {
+      this.log.warn('series missing; this interval is inconclusive', { model, missing: missing.join('; ') });
+      // An epoch no other snapshot has: both windows touching this one are gaps, never passes.
+      return { ...snap, epoch: `missing@${takenAt}`, missing };
+    }
+    // Counters restart with a router replica; its start time changing marks the reset.
+    const epoch = starts
+      .map((s) => `${s.metric.instance ?? ''}=${s.value[1]}`)
+      .sort()
+      .join(',');
+    return { ...snap, ...(epoch ? { epoch } : {}) };
+  }
+
+  /** An instant query; errors name Prometheus' URL and its own explanation. */
+  async query(promql: string, time?: number): Promise<VectorSample[]> {
+    const timeout = this.options.timeoutMs ?? 10_000;
+    const url = `${this.base}/api/v1/query`;
+    const body = new URLSearchParams({
+      query: promql,
+      ...(time !== undefined ? { time: time.toFixed(3) } : {}),
+    });
+    let status: number;
+    let text: string;
+    try {
+      const res = await request(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}),
+        },
+        body: body.toString(),
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+      });
+      status = res.statusCode;
+      text = await res.body.text();
+    } catch (err) {
+      throw new PrometheusError(
+        `Prometheus unreachable at ${this.base} (${(err as Error).message}); check metrics.url in the platform config`,
+      );
+    }
+    let doc: {
+      status?: string;
+      error?: string;
+      errorType?: string;
+      data?: { resultType?: string; result?: unknown };
+    };
+    try {
+      doc = JSON.parse(text) as typeof doc;
+    } catch {
+      throw new PrometheusError(
+        `Prometheus at ${this.base} answered ${status} with non-JSON: ${text.slice(0, 200)}`,
+      );
+    }
+    if (doc.status !== 'success') {
+      throw new PrometheusError(
+        `Prometheus query failed (${status} ${doc.errorType ?? ''}): ${doc.error ?? text.slice(0, 200)}; query: ${promql}`,
+      );
+    }
+    if (doc.data?.resultType !== 'vector' || !Array.isArray(doc.data.result)) {
+      throw new PrometheusError(
+        `Prometheus answered a ${doc.data?.resultType ?? 'missing'} result, expected a vector`,
+      );
+    }
+    return doc.data.result as VectorSample[];
+  }
+}
