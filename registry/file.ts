@@ -203,7 +203,12 @@ export class FileRegistry implements ModelRegistry {
       }
       const digest = await digestFile(tmp);
       const dest = this.blobPath(digest.sha256);
-      if (fs.existsSync(dest)) return digest; // Same content already stored (verify() checks it later).
+      if (fs.existsSync(dest)) {
+        const stored = await digestFile(dest).catch(() => undefined);
+        if (stored?.sha256 === digest.sha256) return digest;
+        // The stored copy was damaged or tampered with: the fresh, verified copy replaces it.
+        log.warn('replacing damaged blob', { sha256: digest.sha256, found: stored?.sha256 ?? 'unreadable' });
+      }
       await fs.promises.chmod(tmp, 0o444);
       await fs.promises.rename(tmp, dest);
       await syncDir(dir);

@@ -26,7 +26,7 @@ import { withFileLock } from './lock';
 import { FleetStateStore, type DeploymentState, type ReplicaState } from './local-state';
 import { freePort } from './ports';
 import { replicaReady } from './probe';
-import { childExit, isOurReplica, logTail, pidAlive, stopProcess, trackChild } from './replica-process';
+import { isOurReplica, logTail, pidAlive, settledExit, stopProcess, trackChild } from './replica-process';
 
 export interface LocalFleetOptions {
   /** Where state, locks and logs live; default `<state dir>/fleet`. */
@@ -40,6 +40,8 @@ export interface LocalFleetOptions {
   command?: { file: string; args: string[] };
   env?: NodeJS.ProcessEnv;
   logger?: Logger;
+  /** Picks a replica's port; default asks the kernel for a free one (see ports.ts). */
+  pickPort?: (host: string) => Promise<number>;
 }
 
 const ENVIRONMENTS: readonly Environment[] = ['staging', 'production'];
@@ -54,6 +56,7 @@ export class LocalFleet implements FleetDriver {
   private readonly command: { file: string; args: string[] };
   private readonly env: NodeJS.ProcessEnv;
   private readonly log: Logger;
+  private readonly pickPort: (host: string) => Promise<number>;
 
   constructor(opts: LocalFleetOptions = {}) {
     this.store = new FleetStateStore(path.resolve(opts.dir ?? path.join(stateDir(), 'fleet')));
@@ -63,6 +66,7 @@ export class LocalFleet implements FleetDriver {
     this.command = opts.command ?? { file: process.execPath, args: [runwayBin, 'serve'] };
     this.env = opts.env ?? process.env;
     this.log = opts.logger ?? createLogger('fleet');
+    this.pickPort = opts.pickPort ?? freePort;
   }
 
   async deploy(req: DeploymentRequest, opts: FleetCallOptions = {}): Promise<Deployment> {
@@ -309,7 +313,7 @@ export class LocalFleet implements FleetDriver {
   }
 
   private async spawnReplica(target: DeploymentState): Promise<ReplicaState> {
-    const port = await freePort(this.host);
+    const port = await this.pickPort(this.host);
     const logDir = this.store.logDir(target.name);
     fs.mkdirSync(logDir, { recursive: true });
     const log = path.join(logDir, `${Date.now()}-${port}.log`);
@@ -375,7 +379,7 @@ export class LocalFleet implements FleetDriver {
           continue;
         }
         throw new Error(
-          `${name}: replica on port ${r.port} (pid ${r.pid}) exited during startup (${describeExit(r.pid)}); ` +
+          `${name}: replica on port ${r.port} (pid ${r.pid}) exited during startup (${await settledExit(r.pid)}); ` +
             `last lines of ${r.log}:\n${tail}`,
         );
       }
@@ -421,12 +425,6 @@ function toDeployment(state: DeploymentState, endpoints: string[]): Deployment {
 
 function sameArgs(a: string[], b: string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-function describeExit(pid: number): string {
-  const exit = childExit(pid);
-  if (!exit) return 'exit status unknown';
-  return exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
 }
 
 function describeReason(reason: unknown): string {

@@ -21,6 +21,26 @@ export function childExit(pid: number): { code: number | null; signal: NodeJS.Si
   return { code: c.exitCode, signal: c.signalCode };
 }
 
+/**
+ * How a child of ours ended. The kernel may report it dead (a zombie) a moment before Node has
+ * reaped it and fired 'exit', so wait briefly for that event.
+ */
+export async function settledExit(pid: number, waitMs = 1_000): Promise<string> {
+  const c = children.get(pid);
+  if (c && c.exitCode === null && c.signalCode === null) {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, waitMs);
+      c.once('exit', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+  const exit = childExit(pid);
+  if (!exit) return 'exit status unknown';
+  return exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
+}
+
 export function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   if (childExit(pid)) return false;

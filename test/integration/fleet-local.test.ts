@@ -6,12 +6,14 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compiled, projectRoot } from '../../common/paths';
 import type { DeploymentRequest } from '../../serving/fleet/driver';
 import { LocalFleet } from '../../serving/fleet/local';
+import { freePort } from '../../serving/fleet/ports';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'runway-fleet-int-'));
 const home = path.join(tmp, 'home');
@@ -314,6 +316,34 @@ describe('local fleet', () => {
     await expect(started).rejects.toThrow(/aborted while waiting for readiness \(cancelled by test\)/);
     await new Promise((r) => setTimeout(r, 200));
     expect(servers('fleet-abort')).toEqual([]);
+  });
+
+  it('a port taken between pick and bind is retried on another port', async () => {
+    const squatter = net.createServer();
+    await new Promise<void>((r) => squatter.listen(0, '127.0.0.1', r));
+    const taken = (squatter.address() as net.AddressInfo).port;
+    let picks = 0;
+    const fleet = new LocalFleet({
+      dir: fleetDir,
+      readyTimeoutMs: 60_000,
+      env: quiet,
+      logger: silent,
+      pickPort: (host) => (picks++ === 0 ? Promise.resolve(taken) : freePort(host)),
+    });
+    try {
+      const d = await fleet.deploy(req('fleet-port', 1));
+      expect(picks).toBe(2);
+      expect(d.endpoints).toHaveLength(1);
+      expect(d.endpoints[0]).not.toBe(`http://127.0.0.1:${taken}`);
+      await infer(d.endpoints[0]!, 'fleet-port');
+      const logs = fs.readdirSync(path.join(fleetDir, 'logs', d.name));
+      const first = logs.find((f) => f.endsWith(`-${taken}.log`));
+      expect(fs.readFileSync(path.join(fleetDir, 'logs', d.name, first!), 'utf8')).toMatch(/EADDRINUSE/);
+      await fleet.teardown(d.name);
+      expect(servers('fleet-port')).toEqual([]);
+    } finally {
+      squatter.close();
+    }
   });
 
   it('refuses bad requests with the field named', async () => {

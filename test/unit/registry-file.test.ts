@@ -164,6 +164,17 @@ describe('verify', () => {
     expect(err.message).not.toMatch(new RegExp(`found sha256 ${v.sha256}`));
   });
 
+  it('a re-push of the true bytes repairs a damaged blob', async () => {
+    const file = artifact('precious');
+    const v = await registry.push('fraud', file);
+    fs.chmodSync(v.artifactPath, 0o644);
+    fs.writeFileSync(v.artifactPath, 'corrupt');
+    await expect(registry.verify('fraud', '1')).rejects.toThrow(/was modified after push/);
+    expect((await registry.push('fraud', file)).version).toBe('1');
+    expect((await registry.verify('fraud', '1')).sha256).toBe(v.sha256);
+    expect(fs.readFileSync(v.artifactPath, 'utf8')).toBe('precious');
+  });
+
   it('reports a missing artifact and an unknown version', async () => {
     const v = await registry.push('fraud', artifact('soon gone'));
     fs.rmSync(v.artifactPath, { force: true });
