@@ -1,4 +1,7 @@
 import { Command } from 'commander';
+import { registerControls } from './commands/controls';
+import { registerPlatform } from './commands/platform';
+import { registerPromote } from './commands/promote';
 import { registerRegistry } from './commands/registry';
 import { registerRouter } from './commands/router';
 import { registerServe } from './commands/serve';
@@ -15,6 +18,9 @@ export function buildProgram(): Command {
     // `runway promote --version 7` / `registry push --version 7` mean the model version, not ours.
     .enablePositionalOptions()
     .showHelpAfterError();
+  registerPlatform(program);
+  registerPromote(program);
+  registerControls(program);
   registerRegistry(program);
   registerRouter(program);
   registerServe(program);

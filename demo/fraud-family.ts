@@ -17,6 +17,9 @@ export const V5_FAULT = { feature: 7, threshold: 1.6 } as const;
 /** v4's dead branch: wide enough to cost ≥ 10× v1 per row, with weights shared across layers so
  * the file stays small (the cost is compute, not bytes). */
 export const V4_BRANCH = { width: 1024, depth: 6 } as const;
+/** v4's per-run cost: a chain on the batch's mean row, so every run (of any size) pays a fixed
+ * delay of roughly this many tanh layers — slow to answer, yet cheap to evaluate in big batches. */
+export const V4_FIXED_CHAIN = { width: 1024, depth: 200 } as const;
 
 /** heavy's layers: distinct weights per layer, so batch 1 rereads them all and batching pays. */
 export const HEAVY_BRANCH = { width: 1792, depth: 3 } as const;
@@ -115,6 +118,27 @@ function deadBranch(
 }
 
 /**
+ * A fixed cost per run, independent of batch size: a tanh chain (bounded, so it never overflows
+ * into NaN) over the mean of the batch's rows, added to the logit times zero. Latency grows, while
+ * evaluating thousands of rows in a few large runs stays cheap.
+ */
+function fixedCostChain(g: GraphBuilder, logit: string, width: number, depth: number, seed: number): string {
+  const rng = createRng(seed);
+  const dense = (fanIn: number, fanOut: number): string => {
+    const scale = 1 / Math.sqrt(fanIn);
+    const values = new Float32Array(fanIn * fanOut);
+    for (let i = 0; i < values.length; i++) values[i] = rng.normal() * scale;
+    return g.floats('chain', [fanIn, fanOut], values);
+  };
+  const mean = g.op('ReduceMean', [INPUT_NAME], { axes: [0], keepdims: 1 });
+  let h = g.op('Tanh', [g.op('MatMul', [mean, dense(FEATURE_COUNT, width)])]);
+  const shared = dense(width, width);
+  for (let layer = 1; layer < depth; layer++) h = g.op('Tanh', [g.op('MatMul', [h, shared])]);
+  const zero = g.floats('zero', [width, 1], new Float32Array(width));
+  return g.op('Add', [logit, g.op('MatMul', [h, zero])]);
+}
+
+/**
  * v5's fault: rows whose feature exceeds the threshold index element 1000 of a two-element table,
  * so the runtime's Gather bounds check throws for the whole run; other rows add table[0] = 0.
  */
@@ -132,7 +156,7 @@ export const DESCRIPTIONS: Record<FamilyMember, string> = {
   'fraud-v1': 'baseline: logistic regression on the 8 features',
   'fraud-v2': 'better: logistic regression that also sees the x3*x4 interaction of the label rule',
   'fraud-v3': 'worse: logistic regression trained on drifted labels (feature 1 reversed)',
-  'fraud-v4': `v1's answers, much slower: a dead ${V4_BRANCH.depth}x${V4_BRANCH.width} ReLU branch added times zero`,
+  'fraud-v4': `v1's answers, much slower: a dead ${V4_BRANCH.depth}x${V4_BRANCH.width} ReLU branch per row and a ${V4_FIXED_CHAIN.depth}-layer tanh chain per run, added times zero`,
   'fraud-v5': `v1's answers, but the run fails when feature ${V5_FAULT.feature} > ${V5_FAULT.threshold} (Gather index out of range)`,
   heavy: `v1's answers behind ${HEAVY_BRANCH.depth} distinct ${HEAVY_BRANCH.width}-wide dense layers: weight-heavy, for batching benchmarks`,
 };
@@ -156,7 +180,13 @@ export function buildModel(member: FamilyMember, fitted: FittedFamily): Uint8Arr
       logit = linearLogit(g, fitted.v3);
       break;
     case 'fraud-v4':
-      logit = deadBranch(g, linearLogit(g, fitted.v1), V4_BRANCH.width, V4_BRANCH.depth, true, 44);
+      logit = fixedCostChain(
+        g,
+        deadBranch(g, linearLogit(g, fitted.v1), V4_BRANCH.width, V4_BRANCH.depth, true, 44),
+        V4_FIXED_CHAIN.width,
+        V4_FIXED_CHAIN.depth,
+        45,
+      );
       break;
     case 'fraud-v5':
       logit = faultyGather(g, linearLogit(g, fitted.v1));

@@ -137,6 +137,13 @@ const integration = z
       .max(10_000)
       .default(50)
       .describe('sequential requests timed against the SLO'),
+    maxP99LatencyMs: z
+      .number()
+      .positive()
+      .optional()
+      .describe(
+        'p99 limit for the staging latency test; defaults to slos.p99LatencyMs (staging hardware may differ)',
+      ),
   })
   .strict();
 

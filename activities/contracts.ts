@@ -1,0 +1,113 @@
+/**
+ * Inputs and results of the promotion's activities. Workflow code imports these types only
+ * (`import type`), so this module may name Node-side types freely; it holds no code.
+ */
+import type { Verdict } from '../workflows/api';
+import type { ModelSpec } from '../specs/schema';
+import type { Environment } from '../serving/fleet/driver';
+import type { MetricsSnapshot } from '../serving/metrics/source';
+import type { Alias, VersionStatus } from '../registry/registry';
+
+export interface VersionRef {
+  version: string;
+  sha256: string;
+  artifactPath: string;
+}
+
+export interface PreparedPromotion {
+  candidate: VersionRef;
+  /** The version serving production now (registry alias `production`), if any. */
+  baseline?: VersionRef;
+}
+
+export interface EvaluateInput {
+  model: string;
+  candidate: VersionRef;
+  baseline?: VersionRef;
+  evaluation: ModelSpec['evaluation'];
+}
+
+export interface DeployInput {
+  model: string;
+  version: string;
+  environment: Environment;
+  artifactPath: string;
+  sha256: string;
+  replicas: number;
+  serving: ModelSpec['serving'];
+  /** Keep a ready deployment as it is (the baseline: never restart what serves traffic). */
+  ifMissing?: boolean;
+}
+
+export interface DeploymentRef {
+  name: string;
+  endpoints: string[];
+}
+
+export interface TrafficVariant {
+  /** Variant name in the route, by convention `v<version>`. */
+  name: string;
+  /** Fleet deployment whose endpoints serve it. */
+  deployment: string;
+  weight: number;
+}
+
+export interface SetTrafficInput {
+  model: string;
+  variants: TrafficVariant[];
+  mirror?: { variant: string; percent: number };
+  sticky?: { header: string };
+  reason: string;
+}
+
+export interface IntegrationInput {
+  model: string;
+  version: string;
+  endpoint: string;
+  signature: ModelSpec['model']['signature'];
+  integration: ModelSpec['integration'];
+  p99LatencyMs: number;
+}
+
+export type AnalysisPhase = 'shadow' | 'canary' | 'experiment';
+
+export interface AnalyzeInput {
+  model: string;
+  phase: AnalysisPhase;
+  candidate: string;
+  baseline?: string;
+  previous?: MetricsSnapshot;
+  slos: ModelSpec['slos'];
+  analysis: ModelSpec['canary']['analysis'];
+  shadow: ModelSpec['shadow'];
+  experiment?: ModelSpec['experiment'];
+  /** Bandit only: deterministic seed for this interval's Monte Carlo. */
+  seed?: number;
+}
+
+export interface IntervalAnalysis {
+  /** Cumulative counters now: the next window starts here. */
+  snapshot: MetricsSnapshot;
+  /** The router restarted or a series vanished: this window is missing data. */
+  gap: boolean;
+  /** SLO guard on the candidate (absolute limits). */
+  guard: Verdict;
+  /** Candidate vs baseline comparison, when the phase has one. */
+  comparison?: Verdict;
+  /** Experiment decision (A/B or bandit), when the phase is `experiment`. */
+  experiment?: Verdict & { weights?: Record<string, number>; decision?: string };
+}
+
+export interface RegistryUpdateInput {
+  model: string;
+  aliases?: Partial<Record<Alias, string | null>>;
+  status?: { version: string; status: VersionStatus; reason?: string };
+}
+
+export interface NotifyInput {
+  model: string;
+  version: string;
+  event: string;
+  message: string;
+  details?: Record<string, unknown>;
+}

@@ -1,0 +1,24 @@
+/**
+ * What the activities act on. The worker builds these from the platform configuration; tests
+ * build them around real servers. The workflow never sees which implementation runs.
+ */
+import type { Logger } from '../common/log';
+import type { FleetDriver } from '../serving/fleet/driver';
+import type { MetricsSource } from '../serving/metrics/source';
+import type { TrafficRouter } from '../serving/router/route';
+import type { ModelRegistry } from '../registry/registry';
+
+export interface ActivityDeps {
+  registry: ModelRegistry;
+  fleet: FleetDriver;
+  router: TrafficRouter;
+  metrics: MetricsSource;
+  logger: Logger;
+  /** Optional hook for notifications (chat, pager); the log line is always written. */
+  onNotify?: (event: {
+    model: string;
+    version: string;
+    event: string;
+    message: string;
+  }) => Promise<void> | void;
+}

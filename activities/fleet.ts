@@ -1,0 +1,59 @@
+/** Fleet activities: deploy, scale and tear down model versions; heartbeat while waiting. */
+import type { ActivityDeps } from './deps';
+import { deploymentName, type ServingOptions } from '../serving/fleet/driver';
+import type { ModelSpec } from '../specs/schema';
+import type { DeployInput, DeploymentRef } from './contracts';
+import { cancellationSignal, heartbeat } from './context';
+
+/** The `runway serve` knobs for a spec's serving section: one mapping for every deploy path. */
+export function servingOptions(serving: ModelSpec['serving']): ServingOptions {
+  const b = serving.batching;
+  return {
+    maxBatchSize: b.maxBatchSize,
+    preferredBatchSizes: b.preferredBatchSizes,
+    maxQueueDelayMs: b.maxQueueDelayMs,
+    maxQueueSize: b.maxQueueSize,
+    instances: serving.instances,
+    device: serving.device,
+    threads: serving.threads,
+  };
+}
+
+export function fleetActivities({ fleet, logger }: ActivityDeps) {
+  const log = logger.child('fleet');
+  const progress = (message: string): void => heartbeat({ message });
+  return {
+    async deploy(input: DeployInput): Promise<DeploymentRef> {
+      if (input.ifMissing) {
+        // "Make sure it runs": never restart a serving deployment just because knobs differ.
+        const running = await fleet.get(deploymentName(input.model, input.version, input.environment));
+        if (running?.ready && running.endpoints.length > 0)
+          return { name: running.name, endpoints: running.endpoints };
+      }
+      const deployment = await fleet.deploy(
+        {
+          model: input.model,
+          version: input.version,
+          environment: input.environment,
+          artifactPath: input.artifactPath,
+          sha256: input.sha256,
+          replicas: input.replicas,
+          serving: servingOptions(input.serving),
+        },
+        { signal: cancellationSignal(), onProgress: progress },
+      );
+      log.info('deployed', { name: deployment.name, endpoints: deployment.endpoints.join(',') });
+      return { name: deployment.name, endpoints: deployment.endpoints };
+    },
+
+    async scale({ name, replicas }: { name: string; replicas: number }): Promise<DeploymentRef> {
+      const d = await fleet.scale(name, replicas, { signal: cancellationSignal(), onProgress: progress });
+      return { name: d.name, endpoints: d.endpoints };
+    },
+
+    async teardown({ name }: { name: string }): Promise<void> {
+      await fleet.teardown(name, { signal: cancellationSignal(), onProgress: progress });
+      log.info('torn down', { name });
+    },
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * Measuring an interval: read the router's counters, take the window since the last look, and
+ * judge it. The whole verdict (numbers, tests, thresholds) is the activity's result, so the
+ * workflow history explains every decision. Missing data (a router restart, a vanished series)
+ * is inconclusive, never a pass.
+ */
+import type { ActivityDeps } from './deps';
+import type { AnalyzeInput, IntervalAnalysis } from './contracts';
+import type { Verdict } from '../workflows/api';
+import type { MetricsSnapshot, VariantCounters } from '../serving/metrics/source';
+import { windowBetween } from '../serving/metrics/window';
+import { checkSlo } from './analysis/slo';
+import { compareVariants } from './analysis/compare';
+import { quantileOrNull } from './analysis/histogram';
+
+const round = (x: number): number => Number(x.toPrecision(6));
+
+/**
+ * The shadow's guard: mirrored copies must agree with the primary's answers, fail rarely and
+ * answer within the latency limit. Judged on the copies, since the shadow serves no client.
+ */
+export function checkShadow(w: VariantCounters | undefined, input: AnalyzeInput): Verdict {
+  const { shadow, slos } = input;
+  const limitMs = shadow.maxP99LatencyMs ?? slos.p99LatencyMs;
+  const s = w?.shadow;
+  const compared = s ? s.agree + s.disagree + s.error : 0;
+  const judged = s ? s.agree + s.disagree : 0;
+  const agreement = judged > 0 && s ? s.agree / judged : null;
+  const errorRate = compared > 0 && s ? s.error / compared : null;
+  const p99s = s && s.latency.count > 0 ? quantileOrNull(s.latency, 0.99) : null;
+  const p99Ms = p99s === null ? null : round(p99s * 1000);
+  const metrics = [
+    {
+      name: 'agreement',
+      value: agreement === null ? null : round(agreement),
+      limit: shadow.minAgreement,
+      unit: 'ratio (min)',
+    },
+    {
+      name: 'shadow error rate',
+      value: errorRate === null ? null : round(errorRate),
+      limit: slos.errorRate,
+      unit: 'ratio (max)',
+    },
+    { name: 'shadow p99 latency', value: p99Ms, limit: limitMs, unit: 'ms (max)' },
+  ];
+  const failures: string[] = [];
+  if (agreement !== null && agreement < shadow.minAgreement) {
+    failures.push(`agreement ${round(agreement * 100)}% < ${shadow.minAgreement * 100}%`);
+  }
+  if (errorRate !== null && errorRate > slos.errorRate)
+    failures.push(`shadow error rate ${round(errorRate * 100)}% > ${slos.errorRate * 100}%`);
+  if (p99Ms !== null && p99Ms > limitMs) failures.push(`shadow p99 ${p99Ms} ms > ${limitMs} ms`);
+  const enough = compared >= Math.max(1, shadow.minComparisons);
+  const result = failures.length > 0 && enough ? 'fail' : enough ? 'pass' : 'inconclusive';
+  return {
+    check: 'shadow',
+    result,
+    reason:
+      result === 'inconclusive'
+        ? `${compared} mirrored comparisons, ${shadow.minComparisons} needed to judge`
+        : result === 'fail'
+          ? failures.join('; ')
+          : `agreement ${agreement === null ? 'n/a' : `${round(agreement * 100)}%`}, p99 ${p99Ms ?? 'n/a'} ms over ${compared} comparisons`,
+    samples: compared,
+    mirrored: w?.mirrored ?? 0,
+    mirrorDropped: w?.mirrorDropped ?? 0,
+    metrics,
+  };
+}
+
+/**
+ * Snapshots travel through the workflow history as JSON, where the +Inf bucket bound becomes
+ * null. Restore it before taking a window, or the +Inf bucket would never subtract.
+ */
+export function reviveSnapshot(s: MetricsSnapshot): MetricsSnapshot {
+  const fix = (h: { buckets: { le: number | null; count: number }[] }): void => {
+    for (const b of h.buckets) if (b.le === null) b.le = Infinity;
+  };
+  const copy = structuredClone(s);
+  for (const v of Object.values(copy.variants)) {
+    fix(v.latency);
+    fix(v.shadow.latency);
+  }
+  return copy;
+}
+
+function missing(check: string, reason: string): Verdict {
+  return { check, result: 'inconclusive', reason };
+}
+
+export function measureActivities({ metrics, logger }: ActivityDeps) {
+  const log = logger.child('measure');
+  return {
+    async snapshotMetrics({ model }: { model: string }): Promise<MetricsSnapshot> {
+      return metrics.snapshot(model);
+    },
+
+    async analyzeInterval(input: AnalyzeInput): Promise<IntervalAnalysis> {
+      const snapshot = await metrics.snapshot(input.model);
+      if (!input.previous) {
+        return {
+          snapshot,
+          gap: true,
+          guard: missing(input.phase === 'shadow' ? 'shadow' : 'slo', 'first look: no window yet'),
+        };
+      }
+      const window = windowBetween(reviveSnapshot(input.previous), snapshot);
+      if (window.gap) {
+        const reason = `missing data: ${window.gapReason ?? 'counters reset'}`;
+        log.warn('metrics gap', { model: input.model, reason });
+        return { snapshot, gap: true, guard: missing(input.phase === 'shadow' ? 'shadow' : 'slo', reason) };
+      }
+      const candidate = window.variants[input.candidate];
+      const baseline = input.baseline ? window.variants[input.baseline] : undefined;
+      if (input.phase === 'shadow') {
+        return { snapshot, gap: false, guard: checkShadow(candidate, input) };
+      }
+      const guard: Verdict = candidate
+        ? checkSlo(candidate, {
+            maxP99Ms: input.slos.p99LatencyMs,
+            maxErrorRate: input.slos.errorRate,
+            minRequests: input.slos.minRequests,
+          })
+        : missing('slo', `no traffic recorded for ${input.candidate} in this window`);
+      let comparison: Verdict | undefined;
+      if (input.analysis.compare) {
+        comparison =
+          candidate && baseline
+            ? compareVariants(candidate, baseline, {
+                confidence: input.analysis.confidence,
+                maxErrorRateIncrease: input.analysis.maxErrorRateIncrease,
+                maxLatencyIncrease: input.analysis.maxLatencyIncrease,
+                minSamples: input.analysis.minSamples,
+              })
+            : missing(
+                'comparison',
+                `no traffic recorded for ${candidate ? input.baseline : input.candidate} in this window`,
+              );
+      }
+      const from = window.from;
+      return { snapshot, gap: false, guard: { ...guard, window: { from, to: window.to } }, comparison };
+    },
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * The CLI's connection to Temporal: the configured cluster, or the embedded platform's dev server
+ * when one is running. Never starts a server: commands that need the platform say what to run.
+ */
+import os from 'node:os';
+import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { loadPlatformConfig, type PlatformConfig } from '../workers/config';
+import { ensureTemporal, TemporalUnavailableError } from '../workers/temporal-server';
+import { promotionWorkflowId } from '../workflows/api';
+
+export interface CliClient {
+  client: Client;
+  config: PlatformConfig;
+  close(): Promise<void>;
+}
+
+/** Who is acting: `--as`, else RUNWAY_USER, else the OS user. */
+export function actor(as?: string): string {
+  return as?.trim() || process.env.RUNWAY_USER || os.userInfo().username;
+}
+
+export async function connect(as?: string): Promise<CliClient> {
+  const config = loadPlatformConfig();
+  let endpoint;
+  try {
+    endpoint = await ensureTemporal({
+      temporal: config.temporal,
+      start: false,
+      registerSearchAttributes: false,
+    });
+  } catch (err) {
+    if (err instanceof TemporalUnavailableError) {
+      throw new Error(
+        `the runway platform is not running. Start it with \`runway up\` (or set TEMPORAL_ADDRESS). ${err.message}`,
+      );
+    }
+    throw err;
+  }
+  const connection = await Connection.connect(endpoint.connectionOptions);
+  // The identity lands in the history next to every signal and update this CLI sends.
+  const identity = `${actor(as)}@${os.hostname()} (runway cli)`;
+  const client = new Client({ connection, namespace: endpoint.namespace, identity });
+  return { client, config, close: () => connection.close() };
+}
+
+/** The running promotion of a model, or a clear error when there is none. */
+export async function runningPromotion(client: Client, model: string): Promise<WorkflowHandle> {
+  const handle = client.workflow.getHandle(promotionWorkflowId(model));
+  try {
+    const d = await handle.describe();
+    if (d.status.name !== 'RUNNING') {
+      throw new Error(
+        `no promotion of ${model} is in flight (the last one is ${d.status.name.toLowerCase()}); see \`runway status ${model}\``,
+      );
+    }
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError)
+      throw new Error(`no promotion of ${model} was ever started here`);
+    throw err;
+  }
+  return client.workflow.getHandle(promotionWorkflowId(model));
+}
+
+/** Runs a CLI action with a connected client, closing it afterwards. */
+export async function withClient<T>(as: string | undefined, fn: (c: CliClient) => Promise<T>): Promise<T> {
+  const c = await connect(as);
+  try {
+    return await fn(c);
+  } finally {
+    await c.close();
+  }
+}

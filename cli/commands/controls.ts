@@ -1,0 +1,148 @@
+/**
+ * Human controls over a running promotion: approve / reject (updates, so the caller learns at once
+ * whether it counted), pause / resume / promote-full / rollback (signals, as the UI sends them).
+ * `runway rollback` with no promotion in flight restores the `previous` version.
+ */
+import type { Command } from 'commander';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
+import { actor, runningPromotion, withClient } from '../client';
+import {
+  approveUpdate,
+  pauseSignal,
+  promoteFullSignal,
+  promotionWorkflowId,
+  rejectUpdate,
+  resumeSignal,
+  rollbackSignal,
+  rollbackWorkflowId,
+  type RollbackWorkflowInput,
+  type RollbackWorkflowResult,
+} from '../../workflows/api';
+
+/** The workflow's validator refused it: say why, exit 1. */
+function refused(err: unknown): never {
+  if (err instanceof WorkflowUpdateFailedError) {
+    throw new Error(`refused: ${err.cause?.message ?? err.message}`);
+  }
+  throw err;
+}
+
+export function registerControls(program: Command): void {
+  program
+    .command('approve')
+    .description('approve the candidate of a running promotion')
+    .argument('<model>')
+    .requiredOption('--as <name>', "approver (checked against the spec's allow-list)")
+    .option('--comment <text>', 'recorded with the approval')
+    .action(async (model: string, opts: { as: string; comment?: string }) => {
+      await withClient(opts.as, async ({ client }) => {
+        const handle = await runningPromotion(client, model);
+        const verdict = await handle
+          .executeUpdate(approveUpdate, { args: [{ approver: opts.as, comment: opts.comment }] })
+          .catch(refused);
+        process.stdout.write(`${verdict.reason}\n`);
+      });
+    });
+
+  program
+    .command('reject')
+    .description('reject the candidate of a promotion waiting for approval')
+    .argument('<model>')
+    .requiredOption('--as <name>', 'approver')
+    .requiredOption('--reason <text>', 'why (recorded)')
+    .action(async (model: string, opts: { as: string; reason: string }) => {
+      await withClient(opts.as, async ({ client }) => {
+        const handle = await runningPromotion(client, model);
+        const verdict = await handle
+          .executeUpdate(rejectUpdate, { args: [{ approver: opts.as, reason: opts.reason }] })
+          .catch(refused);
+        process.stdout.write(`${verdict.reason}\n`);
+      });
+    });
+
+  const simple = (
+    name: string,
+    description: string,
+    send: (model: string, by: string, reason?: string) => Promise<void>,
+  ) =>
+    program
+      .command(name)
+      .description(description)
+      .argument('<model>')
+      .option('--as <name>', 'who (default: $RUNWAY_USER or the OS user)')
+      .option('--reason <text>', 'why (recorded)')
+      .action(async (model: string, opts: { as?: string; reason?: string }) =>
+        send(model, actor(opts.as), opts.reason),
+      );
+
+  simple('pause', 'hold the current step; the SLO guard keeps watching', (model, by, reason) =>
+    withClient(by, async ({ client }) => {
+      await (await runningPromotion(client, model)).signal(pauseSignal, { by, reason });
+      process.stdout.write(`paused ${model}\n`);
+    }),
+  );
+  simple('resume', 'continue a paused promotion', (model, by, reason) =>
+    withClient(by, async ({ client }) => {
+      await (await runningPromotion(client, model)).signal(resumeSignal, { by, reason });
+      process.stdout.write(`resumed ${model}\n`);
+    }),
+  );
+  simple('promote-full', 'skip the remaining steps and graduate the candidate', (model, by, reason) =>
+    withClient(by, async ({ client }) => {
+      await (await runningPromotion(client, model)).signal(promoteFullSignal, { by, reason });
+      process.stdout.write(`promoting ${model} fully\n`);
+    }),
+  );
+
+  program
+    .command('rollback')
+    .description(
+      'roll traffic back to the baseline now; with no promotion in flight, restore the previous version',
+    )
+    .argument('<model>')
+    .requiredOption('--reason <text>', 'why (recorded in the history)')
+    .option('--as <name>', 'who (default: $RUNWAY_USER or the OS user)')
+    .option('--to <version>', 'with no promotion in flight: the version to restore (default: alias previous)')
+    .action(async (model: string, opts: { reason: string; as?: string; to?: string }) => {
+      const by = actor(opts.as);
+      await withClient(by, async ({ client, config }) => {
+        const promotion = client.workflow.getHandle(promotionWorkflowId(model));
+        const running = await promotion
+          .describe()
+          .then((d) => d.status.name === 'RUNNING')
+          .catch((err: unknown) => {
+            if (err instanceof WorkflowNotFoundError) return false;
+            throw err;
+          });
+        if (running) {
+          await promotion.signal(rollbackSignal, { by, reason: opts.reason });
+          process.stdout.write(
+            `rollback requested on the running promotion of ${model}; traffic returns to the baseline\n`,
+          );
+          return;
+        }
+        const input: RollbackWorkflowInput = { model, by, reason: opts.reason, toVersion: opts.to };
+        let handle;
+        try {
+          handle = await client.workflow.start('rollbackWorkflow', {
+            taskQueue: config.taskQueue,
+            workflowId: rollbackWorkflowId(model),
+            args: [input],
+            staticSummary: `rollback ${model}`,
+          });
+        } catch (err) {
+          if (err instanceof WorkflowExecutionAlreadyStartedError)
+            throw new Error(`a rollback of ${model} is already running`);
+          throw err;
+        }
+        const result = (await handle.result()) as RollbackWorkflowResult;
+        process.stdout.write(
+          `${model}: v${result.to} serves 100%${result.from ? ` (was v${result.from})` : ''}\n`,
+        );
+      });
+    });
+}

@@ -1,0 +1,185 @@
+/**
+ * `runway promote` (what CI runs) and `runway status`. Exit codes for CI:
+ * 0 promoted, 1 error/failed, 2 rejected, 3 rolled back, 4 approval expired, 5 cancelled.
+ */
+import type { Command } from 'commander';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  type Client,
+} from '@temporalio/client';
+import { actor, runningPromotion, withClient } from '../client';
+import { progressLine, statusBlock } from '../progress';
+import { loadSpecFile } from '../../specs/load';
+import { FileRegistry } from '../../registry/file';
+import {
+  promotionWorkflowId,
+  statusQuery,
+  type Outcome,
+  type PromotionInput,
+  type PromotionResult,
+  type PromotionStatus,
+} from '../../workflows/api';
+import { RunwayModel, RunwayStage, RunwayVersion } from '../../workflows/search-attributes';
+
+export const EXIT_CODES: Record<Outcome, number> = {
+  promoted: 0,
+  failed: 1,
+  rejected: 2,
+  rolled_back: 3,
+  expired: 4,
+  cancelled: 5,
+};
+
+function collect(value: string, previous: Record<string, string>): Record<string, string> {
+  const eq = value.indexOf('=');
+  if (eq <= 0) throw new Error(`--meta expects key=value, got "${value}"`);
+  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+/** CI metadata picked up from well-known environment variables, so pipelines need no flags. */
+function ciMetadata(): Record<string, string> {
+  const env = process.env;
+  const pick: Record<string, string | undefined> = {
+    commit: env.GITHUB_SHA ?? env.CI_COMMIT_SHA ?? env.GIT_COMMIT,
+    pipeline: env.GITHUB_RUN_ID
+      ? `${env.GITHUB_SERVER_URL}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`
+      : (env.CI_PIPELINE_URL ?? env.BUILD_URL),
+  };
+  return Object.fromEntries(Object.entries(pick).filter((e): e is [string, string] => !!e[1]));
+}
+
+/** Prints a line whenever the status changes, until the workflow ends; returns its result. */
+export async function followPromotion(
+  client: Client,
+  model: string,
+  print: (line: string) => void,
+): Promise<PromotionResult> {
+  const handle = client.workflow.getHandle(promotionWorkflowId(model));
+  let last = '';
+  let done = false;
+  const resultPromise = handle.result().finally(() => {
+    done = true;
+  }) as Promise<PromotionResult>;
+  const poll = (async () => {
+    while (!done) {
+      try {
+        const line = progressLine(await handle.query(statusQuery));
+        if (line !== last) print(line);
+        last = line;
+      } catch {
+        // the workflow may be between runs (continue-as-new) or just finished
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  })();
+  try {
+    return await resultPromise;
+  } finally {
+    done = true;
+    await poll;
+  }
+}
+
+export function registerPromote(program: Command): void {
+  program
+    .command('promote')
+    .description('start a promotion of a model version (one in flight per model)')
+    .argument('<spec>', 'ModelSpec YAML file')
+    .requiredOption('--version <version>', 'registry version to promote')
+    .option(
+      '--wait',
+      'follow progress and exit with the outcome (0 promoted, 2 rejected, 3 rolled back, 4 expired)',
+    )
+    .option('--as <name>', 'who is starting it (default: $RUNWAY_USER or the OS user)')
+    .option('--meta <key=value>', 'CI metadata recorded for the audit (repeatable)', collect, {})
+    .action(
+      async (
+        specFile: string,
+        opts: { version: string; wait?: boolean; as?: string; meta: Record<string, string> },
+      ) => {
+        const loaded = loadSpecFile(specFile); // a bad spec never starts a promotion
+        const { spec } = loaded;
+        await withClient(opts.as, async ({ client, config }) => {
+          const registry = new FileRegistry(config.registry.dir);
+          if (!(await registry.get(spec.name, opts.version))) {
+            throw new Error(
+              `${spec.name} v${opts.version} is not in the registry ${config.registry.dir}; push it: runway registry push ${spec.name} FILE.onnx --version ${opts.version}`,
+            );
+          }
+          const input: PromotionInput = {
+            spec,
+            specSha256: loaded.sha256,
+            version: opts.version,
+            triggeredBy: actor(opts.as),
+            metadata: { ...ciMetadata(), ...opts.meta, specFile: loaded.file },
+          };
+          try {
+            await client.workflow.start('promotionWorkflow', {
+              taskQueue: config.taskQueue,
+              workflowId: promotionWorkflowId(spec.name),
+              args: [input],
+              typedSearchAttributes: [
+                { key: RunwayModel, value: spec.name },
+                { key: RunwayVersion, value: opts.version },
+                { key: RunwayStage, value: 'evaluate' },
+              ],
+              staticSummary: `promote ${spec.name} v${opts.version}`,
+            });
+          } catch (err) {
+            if (err instanceof WorkflowExecutionAlreadyStartedError) {
+              throw new Error(
+                `a promotion of ${spec.name} is already in flight; see \`runway status ${spec.name}\``,
+              );
+            }
+            throw err;
+          }
+          process.stderr.write(
+            `started promotion of ${spec.name} v${opts.version} (workflow ${promotionWorkflowId(spec.name)})\n`,
+          );
+          if (!opts.wait) return;
+          try {
+            const result = await followPromotion(client, spec.name, (l) => process.stderr.write(l + '\n'));
+            process.stdout.write(`${result.outcome}: ${result.reason}\n`);
+            if (result.outcome !== 'promoted')
+              process.stderr.write(`promotion ${result.outcome}: ${result.reason}\n`);
+            process.exitCode = EXIT_CODES[result.outcome];
+          } catch (err) {
+            if (err instanceof WorkflowFailedError) {
+              process.stderr.write(`promotion failed: ${err.cause?.message ?? err.message}\n`);
+              process.exitCode = EXIT_CODES.failed;
+              return;
+            }
+            throw err;
+          }
+        });
+      },
+    );
+
+  program
+    .command('status')
+    .description("stage, weights and last verdicts of a model's promotion")
+    .argument('<model>')
+    .option('--watch', 'keep printing changes until the promotion ends')
+    .option('--json', 'print the status object as JSON')
+    .action(async (model: string, opts: { watch?: boolean; json?: boolean }) => {
+      await withClient(undefined, async ({ client }) => {
+        const handle = client.workflow.getHandle(promotionWorkflowId(model));
+        let status: PromotionStatus;
+        try {
+          status = await handle.query(statusQuery);
+        } catch (err) {
+          if (err instanceof WorkflowNotFoundError)
+            throw new Error(`no promotion of ${model} was ever started here`);
+          throw err;
+        }
+        process.stdout.write((opts.json ? JSON.stringify(status, null, 2) : statusBlock(status)) + '\n');
+        if (opts.watch && !status.outcome) {
+          await runningPromotion(client, model);
+          const result = await followPromotion(client, model, (l) => process.stdout.write(l + '\n'));
+          process.stdout.write(`${result.outcome}: ${result.reason}\n`);
+        }
+      });
+    });
+}

@@ -1,0 +1,47 @@
+/** Human-readable promotion status: one block for `runway status`, one line per change for --wait. */
+import type { PromotionStatus, Verdict } from '../workflows/api';
+import { formatDuration } from '../specs/duration';
+
+export function weightsText(s: Pick<PromotionStatus, 'weights' | 'mirror'>): string {
+  const w = Object.entries(s.weights)
+    .map(([v, p]) => `${v} ${p}%`)
+    .join(', ');
+  return (w || 'no route yet') + (s.mirror ? ` (mirror ${s.mirror.percent}% → ${s.mirror.variant})` : '');
+}
+
+export function verdictLine(v: Verdict): string {
+  const mark = v.result === 'pass' ? 'ok  ' : v.result === 'fail' ? 'FAIL' : '??  ';
+  return `${mark} ${v.check}: ${v.reason}`;
+}
+
+/** One line summarising the state; printed by --wait whenever it changes. */
+export function progressLine(s: PromotionStatus): string {
+  const parts = [`[${s.model} v${s.version}]`, s.stage];
+  if (s.step)
+    parts.push(
+      `step ${s.step.index + 1} ${s.step.weight}% held ${formatDuration(s.step.heldMs)}/${formatDuration(s.step.pauseMs)}`,
+    );
+  parts.push(`traffic: ${weightsText(s)}`);
+  if (s.paused) parts.push(`PAUSED (${s.pauseReason ?? ''})`);
+  if (s.pendingAction) parts.push(`waiting for ${s.pendingAction}`);
+  return parts.join('  ');
+}
+
+export function statusBlock(s: PromotionStatus): string {
+  const lines = [
+    `model      ${s.model}`,
+    `candidate  v${s.version}${s.baselineVersion ? ` (baseline v${s.baselineVersion})` : ' (first release)'}`,
+    `stage      ${s.stage}${s.step ? ` — step ${s.step.index + 1}: ${s.step.weight}% held ${formatDuration(s.step.heldMs)} of ${formatDuration(s.step.pauseMs)}` : ''}`,
+    `traffic    ${weightsText(s)}`,
+    `approvals  ${s.approvals.map((a) => a.approver).join(', ') || 'none'} (${s.approvals.length}/${s.approvalsRequired} required)`,
+    `started by ${s.triggeredBy}`,
+  ];
+  if (s.paused) lines.push(`PAUSED     ${s.pauseReason ?? ''}`);
+  if (s.pendingAction) lines.push(`waiting    ${s.pendingAction}`);
+  if (s.outcome) lines.push(`outcome    ${s.outcome} — ${s.outcomeReason ?? ''}`);
+  if (s.lastVerdicts.length) {
+    lines.push('last verdicts:');
+    for (const v of s.lastVerdicts) lines.push(`  ${verdictLine(v)}`);
+  }
+  return lines.join('\n');
+}

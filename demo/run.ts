@@ -1,0 +1,191 @@
+/**
+ * `runway demo`: the main job. Brings the embedded platform up, registers the demo fraud models,
+ * serves v1 in production under synthetic traffic, and promotes v2 through every step, printing
+ * progress. Re-runnable: each run starts the demo model afresh from v1 (its own model only).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  type Client,
+  Connection,
+  Client as TemporalClient,
+} from '@temporalio/client';
+import { createLogger } from '../common/log';
+import { projectRoot } from '../common/paths';
+import { followPromotion, EXIT_CODES } from '../cli/commands/promote';
+import { loadSpecFile } from '../specs/load';
+import { startPlatform } from '../workers/platform';
+import { approveUpdate, promotionWorkflowId, type PromotionInput } from '../workflows/api';
+import { RunwayModel, RunwayStage, RunwayVersion } from '../workflows/search-attributes';
+import { generate, DEFAULT_OUT } from './generate';
+import { startTraffic } from './traffic';
+import { servingOptions } from '../activities/fleet';
+
+export interface DemoOptions {
+  autoApprove: boolean;
+  spec?: string;
+  rps?: number;
+  /** Stop the platform at the end (default true; `runway up` keeps it). */
+  stopAfter?: boolean;
+}
+
+const DEMO_APPROVER = 'demo-approver';
+const print = (line: string): void => void process.stdout.write(line + '\n');
+
+async function ensureModels(): Promise<string> {
+  if (!fs.existsSync(path.join(DEFAULT_OUT, 'manifest.json'))) {
+    print('• writing the demo model family (demo/models/)');
+    await generate(DEFAULT_OUT, { measure: false });
+  }
+  return DEFAULT_OUT;
+}
+
+async function terminate(client: Client, workflowId: string): Promise<void> {
+  try {
+    const d = await client.workflow.getHandle(workflowId).describe();
+    if (d.status.name === 'RUNNING')
+      await client.workflow.getHandle(workflowId).terminate('a new demo run starts afresh');
+  } catch {
+    // never started: nothing to end
+  }
+}
+
+export async function runDemo(opts: DemoOptions): Promise<number> {
+  const log = createLogger('demo');
+  const specFile = opts.spec ?? path.join(projectRoot, 'specs', 'examples', 'fraud-detector.yaml');
+  const { spec, sha256 } = loadSpecFile(specFile);
+  const model = spec.name;
+  const models = await ensureModels();
+
+  print('• starting the embedded platform (Temporal dev server + UI, router, worker, local fleet)');
+  const platform = await startPlatform({ logger: log });
+  const { deps } = platform;
+  const connection = await Connection.connect(platform.temporal.connectionOptions);
+  const client = new TemporalClient({
+    connection,
+    namespace: platform.temporal.namespace,
+    identity: 'runway demo',
+  });
+  let traffic: ReturnType<typeof startTraffic> | undefined;
+  try {
+    if (platform.temporal.uiUrl) print(`  Temporal UI: ${platform.temporal.uiUrl}`);
+    print(`  router:      ${platform.router.url}`);
+
+    // A fresh start for the demo model: end an old demo promotion, drop its deployments.
+    await terminate(client, promotionWorkflowId(model));
+    for (const d of await deps.fleet.list({ model })) await deps.fleet.teardown(d.name);
+
+    print(`• registering ${model} v1…v5 in the registry`);
+    for (const v of ['1', '2', '3', '4', '5']) {
+      await deps.registry.push(model, path.join(models, `fraud-v${v}.onnx`), {
+        version: v,
+        source: 'demo/generate.ts',
+        metadata: { family: 'fraud', member: `fraud-v${v}` },
+      });
+    }
+    await deps.registry.setAlias(model, 'production', '1');
+    await deps.registry.setAlias(model, 'previous', undefined);
+    await deps.registry.setStatus(model, '1', 'production', 'demo baseline');
+    await deps.registry.setStatus(model, '2', 'candidate', 'demo candidate');
+
+    print('• serving v1 in production');
+    const v1 = await deps.registry.verify(model, '1');
+    const baseline = await deps.fleet.deploy({
+      model,
+      version: '1',
+      environment: 'production',
+      artifactPath: v1.artifactPath,
+      sha256: v1.sha256,
+      replicas: spec.serving.replicas,
+      serving: servingOptions(spec.serving),
+    });
+    await deps.router.setRoute(model, {
+      variants: [{ name: 'v1', endpoints: baseline.endpoints, weight: 100 }],
+      sticky: { header: spec.experiment.unitHeader },
+    });
+
+    const rps = opts.rps ?? 80;
+    print(`• synthetic traffic: ${rps} requests/s through the router, rewards from the label rule`);
+    traffic = startTraffic({ baseUrl: platform.router.url, model, rps, durationMs: 60 * 60_000 });
+
+    const input: PromotionInput = {
+      spec,
+      specSha256: sha256,
+      version: '2',
+      triggeredBy: 'runway-demo',
+      metadata: { source: 'runway demo', specFile },
+    };
+    try {
+      await client.workflow.start('promotionWorkflow', {
+        taskQueue: platform.config.taskQueue,
+        workflowId: promotionWorkflowId(model),
+        args: [input],
+        typedSearchAttributes: [
+          { key: RunwayModel, value: model },
+          { key: RunwayVersion, value: '2' },
+          { key: RunwayStage, value: 'evaluate' },
+        ],
+        staticSummary: `demo: promote ${model} v2 over v1`,
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError)
+        throw new Error(`a promotion of ${model} is already running`);
+      throw err;
+    }
+    print(`• promoting v2 over v1 (workflow ${promotionWorkflowId(model)})`);
+    const ui = platform.temporal.uiUrl
+      ? `${platform.temporal.uiUrl}/namespaces/${platform.temporal.namespace}/workflows/${encodeURIComponent(promotionWorkflowId(model))}`
+      : undefined;
+    if (opts.autoApprove) {
+      print(
+        `  approving automatically as ${DEMO_APPROVER} once evaluation passes (--auto-approve or no terminal)`,
+      );
+      void autoApprove(client, model).catch((err: unknown) =>
+        log.warn('auto-approval failed', { error: String(err) }),
+      );
+    } else {
+      print(
+        '  after evaluation it waits for an approver (allowed: ' + spec.approval.approvers.join(', ') + '):',
+      );
+      if (ui) print(`    Temporal UI: ${ui}  → Signal "approve" with {"approver": "alice", "comment": "ok"}`);
+      print(`    or: npx runway approve ${model} --as alice --comment "looks good"`);
+    }
+    const result = await followPromotion(client, model, (line) => print(`  ${line}`));
+    const stats = traffic.stats();
+    print(`• outcome: ${result.outcome} — ${result.reason}`);
+    print(
+      `  traffic: ${stats.completed} answered, by variant ${Object.entries(stats.byVariant)
+        .map(([v, s]) => `${v}=${s.requests}`)
+        .join(' ')}`,
+    );
+    if (ui) print(`  history: ${ui}`);
+    print(`  audit later with: npx runway status ${model}`);
+    return EXIT_CODES[result.outcome];
+  } finally {
+    await traffic?.stop();
+    await connection.close();
+    if (opts.stopAfter !== false) {
+      // Leave nothing running: the next demo or `runway up` starts from the saved state.
+      for (const d of await deps.fleet.list({ model })) await deps.fleet.teardown(d.name).catch(() => {});
+      await platform.stop();
+    }
+  }
+}
+
+async function autoApprove(client: Client, model: string): Promise<void> {
+  const handle = client.workflow.getHandle(promotionWorkflowId(model));
+  for (;;) {
+    const desc = await handle.describe();
+    if (desc.status.name !== 'RUNNING') return;
+    try {
+      await handle.executeUpdate(approveUpdate, {
+        args: [{ approver: DEMO_APPROVER, comment: 'approved by runway demo --auto-approve' }],
+      });
+      return;
+    } catch {
+      // not yet waiting for approval (still evaluating): try again shortly
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}

@@ -1,0 +1,279 @@
+/**
+ * A real platform for promotion tests: the shared Temporal dev server, a `runway router` child
+ * process, the local fleet running real `runway serve` processes on demo models, the file
+ * registry, and an in-process worker on a task queue of the file's own. Each scenario uses its
+ * own model name, so scenarios run side by side without touching each other.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { afterAll, beforeAll } from 'vitest';
+import { createActivities, type ActivityDeps } from '../../activities';
+import { servingOptions } from '../../activities/fleet';
+import { createLogger } from '../../common/log';
+import { projectRoot } from '../../common/paths';
+import { startTraffic, type TrafficHandle } from '../../demo/traffic';
+import { FileRegistry } from '../../registry/file';
+import { LocalFleet } from '../../serving/fleet/local';
+import { ScrapeMetricsSource } from '../../serving/metrics/scrape';
+import { BuiltinTrafficRouter } from '../../serving/router/builtin';
+import { parseSpec } from '../../specs/load';
+import type { ModelSpec, ModelSpecInput } from '../../specs/schema';
+import { loadPlatformConfig } from '../../workers/config';
+import { ensureRouter, type RouterEndpoint } from '../../workers/platform';
+import {
+  promotionWorkflowId,
+  type PromotionInput,
+  type PromotionResult,
+  statusQuery,
+  type PromotionStatus,
+} from '../../workflows/api';
+import { RunwayModel, RunwayStage, RunwayVersion } from '../../workflows/search-attributes';
+import { testTemporal, uniqueTaskQueue } from './temporal';
+
+export const MODELS_DIR = path.join(projectRoot, 'demo', 'models');
+const WORKFLOWS = path.join(projectRoot, 'workflows', 'index.ts');
+
+type DeepPartial<T> = {
+  [K in keyof T]?: T[K] extends (infer U)[] ? U[] : T[K] extends object ? DeepPartial<T[K]> : T[K];
+};
+
+/** Short durations: a whole promotion takes well under a minute. */
+export function testSpec(name: string, overrides: DeepPartial<ModelSpecInput> = {}): ModelSpec {
+  const base: ModelSpecInput = {
+    name,
+    owner: 'tests',
+    model: {
+      signature: {
+        inputs: [{ name: 'features', datatype: 'FP32', shape: [-1, 8] }],
+        outputs: [{ name: 'score', datatype: 'FP32', shape: [-1, 1] }],
+      },
+    },
+    serving: { replicas: 1, batching: { maxBatchSize: 16, preferredBatchSizes: [8], maxQueueDelayMs: 2 } },
+    slos: { p99LatencyMs: 250, errorRate: 0.02, minRequests: 5 },
+    evaluation: { dataset: path.join(MODELS_DIR, 'eval.json'), min: 0.8, maxRegression: 0.01 },
+    approval: { required: 1, approvers: ['alice', 'bob'], allowSelfApproval: false, timeout: '10m' },
+    integration: {
+      goldenSet: path.join(MODELS_DIR, 'golden-v{version}.json'),
+      tolerance: 1e-4,
+      latencyRequests: 10,
+    },
+    shadow: { duration: '4s', mirrorPercent: 100, minAgreement: 0, minComparisons: 5 },
+    canary: {
+      interval: '2s',
+      failureLimit: 2,
+      steps: [
+        { weight: 10, pause: '4s' },
+        { weight: 25, pause: '4s' },
+        { weight: 50, pause: '4s' },
+        { weight: 100, pause: '0s' },
+      ],
+      analysis: { compare: false },
+    },
+    rollback: { scaleDownDelay: '1s', onInconclusive: 'proceed' },
+  };
+  return parseSpec(merge(base, overrides), `test spec ${name}`);
+}
+
+function merge<T>(base: T, over: unknown): T {
+  if (over === undefined) return base;
+  if (
+    typeof base !== 'object' ||
+    base === null ||
+    Array.isArray(base) ||
+    typeof over !== 'object' ||
+    over === null ||
+    Array.isArray(over)
+  ) {
+    return over as T;
+  }
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(over)) out[k] = merge(out[k], v);
+  return out as T;
+}
+
+export interface PromotionPlatform {
+  readonly home: string;
+  readonly deps: ActivityDeps;
+  readonly router: RouterEndpoint;
+  readonly client: Client;
+  readonly taskQueue: string;
+  /** Pushes demo v1…v5 under `model`, serves v1 at 100% in production. */
+  bootstrap(model: string, spec: ModelSpec): Promise<void>;
+  traffic(model: string, rps?: number): TrafficHandle;
+  start(spec: ModelSpec, version: string, triggeredBy?: string): Promise<WorkflowHandle>;
+  status(model: string): Promise<PromotionStatus>;
+  result(model: string): Promise<PromotionResult>;
+}
+
+/** Registers hooks that bring the platform up for a test file and tear all of it down after. */
+export function usePromotionPlatform(opts: { worker?: boolean } = {}): PromotionPlatform {
+  let ctx:
+    | {
+        home: string;
+        deps: ActivityDeps;
+        router: RouterEndpoint;
+        client: Client;
+        connection: Connection;
+        worker?: Worker;
+        workerRun?: Promise<void>;
+        nativeConnection?: NativeConnection;
+      }
+    | undefined;
+  const taskQueue = uniqueTaskQueue('promotion');
+  const traffics: TrafficHandle[] = [];
+
+  beforeAll(async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'runway-promo-'));
+    process.env.RUNWAY_HOME = home;
+    const config = loadPlatformConfig({ file: null, env: { RUNWAY_HOME: home } });
+    const router = await ensureRouter(config, 0, createLogger('test-router'));
+    const logger = createLogger('test');
+    const deps: ActivityDeps = {
+      registry: new FileRegistry(path.join(home, 'registry')),
+      fleet: new LocalFleet({ dir: path.join(home, 'fleet') }),
+      router: new BuiltinTrafficRouter({ url: router.url, token: router.token }),
+      metrics: new ScrapeMetricsSource({ url: router.url }),
+      logger,
+    };
+    const endpoint = await testTemporal();
+    const connection = await Connection.connect(endpoint.connectionOptions);
+    const client = new Client({ connection, namespace: endpoint.namespace, identity: 'tests' });
+    ctx = { home, deps, router, client, connection };
+    if (opts.worker !== false) {
+      const nativeConnection = await NativeConnection.connect(endpoint.connectionOptions);
+      const worker = await Worker.create({
+        connection: nativeConnection,
+        namespace: endpoint.namespace,
+        taskQueue,
+        activities: createActivities(deps),
+        workflowsPath: WORKFLOWS,
+      });
+      ctx.worker = worker;
+      ctx.nativeConnection = nativeConnection;
+      ctx.workerRun = worker.run();
+    }
+  }, 180_000);
+
+  afterAll(async () => {
+    await Promise.all(traffics.map((t) => t.stop().catch(() => undefined)));
+    if (!ctx) return;
+    if (ctx.worker && ctx.worker.getState() === 'RUNNING') ctx.worker.shutdown();
+    await ctx.workerRun?.catch(() => undefined);
+    await ctx.nativeConnection?.close();
+    for (const d of await ctx.deps.fleet.list().catch(() => [])) {
+      await ctx.deps.fleet.teardown(d.name).catch(() => undefined);
+    }
+    await ctx.router.stop();
+    await ctx.connection.close();
+    if (process.env.RUNWAY_KEEP_TEST_HOME !== '1') fs.rmSync(ctx.home, { recursive: true, force: true });
+    else console.info(`kept test platform state in ${ctx.home}`);
+  }, 120_000);
+
+  const get = () => {
+    if (!ctx) throw new Error('usePromotionPlatform(): ready only inside tests');
+    return ctx;
+  };
+
+  return {
+    get home() {
+      return get().home;
+    },
+    get deps() {
+      return get().deps;
+    },
+    get router() {
+      return get().router;
+    },
+    get client() {
+      return get().client;
+    },
+    taskQueue,
+    async bootstrap(model, spec) {
+      const { deps } = get();
+      for (const v of ['1', '2', '3', '4', '5']) {
+        await deps.registry.push(model, path.join(MODELS_DIR, `fraud-v${v}.onnx`), {
+          version: v,
+          source: 'tests',
+        });
+      }
+      await deps.registry.setAlias(model, 'production', '1');
+      await deps.registry.setStatus(model, '1', 'production', 'test baseline');
+      const v1 = await deps.registry.verify(model, '1');
+      const baseline = await deps.fleet.deploy({
+        model,
+        version: '1',
+        environment: 'production',
+        artifactPath: v1.artifactPath,
+        sha256: v1.sha256,
+        replicas: 1,
+        serving: servingOptions(spec.serving),
+      });
+      await deps.router.setRoute(model, {
+        variants: [{ name: 'v1', endpoints: baseline.endpoints, weight: 100 }],
+        sticky: { header: spec.experiment.unitHeader },
+      });
+    },
+    traffic(model, rps = 60) {
+      const t = startTraffic({
+        baseUrl: get().router.url,
+        model,
+        rps,
+        durationMs: 10 * 60_000,
+        seed: model.length,
+      });
+      traffics.push(t);
+      return t;
+    },
+    async start(spec, version, triggeredBy = 'ci-bot') {
+      const input: PromotionInput = {
+        spec,
+        specSha256: 'test',
+        version,
+        triggeredBy,
+        metadata: { commit: 'abc123' },
+      };
+      return get().client.workflow.start('promotionWorkflow', {
+        taskQueue,
+        workflowId: promotionWorkflowId(spec.name),
+        args: [input],
+        typedSearchAttributes: [
+          { key: RunwayModel, value: spec.name },
+          { key: RunwayVersion, value: version },
+          { key: RunwayStage, value: 'evaluate' },
+        ],
+        workflowExecutionTimeout: '10m',
+      });
+    },
+    async status(model) {
+      return get().client.workflow.getHandle(promotionWorkflowId(model)).query(statusQuery);
+    },
+    async result(model) {
+      return (await get().client.workflow.getHandle(promotionWorkflowId(model)).result()) as PromotionResult;
+    },
+  };
+}
+
+/** Polls the status until `pred` holds (or throws with the last status). */
+export async function waitForStatus(
+  platform: PromotionPlatform,
+  model: string,
+  pred: (s: PromotionStatus) => boolean,
+  timeoutMs = 60_000,
+): Promise<PromotionStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: PromotionStatus | undefined;
+  for (;;) {
+    try {
+      last = await platform.status(model);
+      if (pred(last)) return last;
+    } catch {
+      // not started yet
+    }
+    if (Date.now() > deadline)
+      throw new Error(`status condition not met in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

@@ -1,0 +1,249 @@
+/**
+ * The embedded local platform behind `runway up` and `runway demo`: the Temporal dev server (with
+ * its UI), the router as a child process (so activity work never stalls traffic), and a worker
+ * whose activities drive the local fleet, the file registry, the router and its metrics.
+ *
+ * Everything keeps its state under one directory (RUNWAY_HOME, default .runway/): the Temporal
+ * database, registry, fleet state, routes and the router's admin token. A second `runway up` or
+ * `runway demo` reuses what is running instead of starting twins.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { createActivities, type ActivityDeps } from '../activities';
+import { createLogger, type Logger } from '../common/log';
+import { runwayBin, stateDir } from '../common/paths';
+import { FileRegistry } from '../registry/file';
+import { LocalFleet } from '../serving/fleet/local';
+import { ScrapeMetricsSource } from '../serving/metrics/scrape';
+import { BuiltinTrafficRouter } from '../serving/router/builtin';
+import { loadPlatformConfig, type PlatformConfig } from './config';
+import { ensureTemporal, freePort, type TemporalEndpoint } from './temporal-server';
+import { createRunwayWorker } from './worker';
+
+export interface PlatformOptions {
+  config?: PlatformConfig;
+  /** Router port for a router this call starts (default 8080 when free). */
+  routerPort?: number;
+  logger?: Logger;
+  /** Run a worker in this process (default true). */
+  worker?: boolean;
+}
+
+export interface RouterEndpoint {
+  url: string;
+  token: string;
+  pid?: number;
+  /** `started`: a child of this process; `reused`: one was running; `external`: configured. */
+  mode: 'started' | 'reused' | 'external';
+  stop(): Promise<void>;
+}
+
+export interface Platform {
+  config: PlatformConfig;
+  temporal: TemporalEndpoint;
+  router: RouterEndpoint;
+  deps: ActivityDeps;
+  /** Resolves when the worker stops (after stop(), or on a fatal worker error). */
+  workerDone: Promise<void>;
+  stop(): Promise<void>;
+}
+
+interface RouterState {
+  pid: number;
+  url: string;
+}
+
+function routerDir(): string {
+  return path.join(stateDir(), 'router');
+}
+
+/** The router's admin token: generated once, kept 0600 in the state directory, never printed. */
+export function routerToken(): string {
+  const file = path.join(routerDir(), 'token');
+  if (!fs.existsSync(file)) {
+    fs.mkdirSync(routerDir(), { recursive: true });
+    fs.writeFileSync(file, crypto.randomBytes(24).toString('hex') + '\n', { mode: 0o600 });
+  }
+  return fs.readFileSync(file, 'utf8').trim();
+}
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/v2/health/live`, { signal: AbortSignal.timeout(2000) });
+    return res.status < 500;
+  } catch {
+    return false;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The embedded router: reuse the one recorded in the state directory, else start a child. */
+export async function ensureRouter(
+  config: PlatformConfig,
+  port?: number,
+  log = createLogger('platform'),
+): Promise<RouterEndpoint> {
+  if (config.router.adminUrl) {
+    return {
+      url: config.router.adminUrl,
+      token: config.router.token ?? '',
+      mode: 'external',
+      stop: async () => {},
+    };
+  }
+  const token = routerToken();
+  const stateFile = path.join(routerDir(), 'router.json');
+  if (fs.existsSync(stateFile)) {
+    const state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as RouterState;
+    if (alive(state.pid) && (await answers(state.url))) {
+      log.info('reusing the running router', { url: state.url, pid: state.pid });
+      return { url: state.url, token, pid: state.pid, mode: 'reused', stop: async () => {} };
+    }
+  }
+  const chosen = port ?? ((await portFree(8080)) ? 8080 : await freePort());
+  const logFile = path.join(routerDir(), 'router.log');
+  const out = fs.openSync(logFile, 'a');
+  const child = spawn(
+    process.execPath,
+    [
+      runwayBin,
+      'router',
+      '--port',
+      String(chosen),
+      '--routes-file',
+      path.join(routerDir(), 'routes.json'),
+      '--admin-token-file',
+      path.join(routerDir(), 'token'),
+    ],
+    { stdio: ['ignore', 'pipe', out], detached: false },
+  );
+  const url = await firstJsonLine(child, 15_000, logFile);
+  fs.writeFileSync(stateFile, JSON.stringify({ pid: child.pid ?? 0, url } satisfies RouterState));
+  log.info('router started', { url, pid: child.pid, log: logFile });
+  return {
+    url,
+    token,
+    pid: child.pid,
+    mode: 'started',
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+      fs.rmSync(stateFile, { force: true });
+    },
+  };
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+function firstJsonLine(child: ChildProcess, timeoutMs: number, logFile: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`router did not start within ${timeoutMs} ms; see ${logFile}`));
+    }, timeoutMs);
+    const lines = createInterface({ input: child.stdout! });
+    lines.once('line', (line) => {
+      clearTimeout(timer);
+      try {
+        resolve((JSON.parse(line) as { url: string }).url);
+      } catch {
+        reject(new Error(`router printed an unexpected first line: ${line}`));
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      const tail = fs.existsSync(logFile)
+        ? fs.readFileSync(logFile, 'utf8').split('\n').slice(-10).join('\n')
+        : '';
+      reject(new Error(`router exited with code ${code} before it was ready:\n${tail}`));
+    });
+  });
+}
+
+/** The activities' dependencies for a configuration and a router. */
+export function platformDeps(
+  config: PlatformConfig,
+  router: { url: string; token: string },
+  logger: Logger,
+): ActivityDeps {
+  return {
+    registry: new FileRegistry(config.registry.dir),
+    fleet: new LocalFleet({ dir: config.fleet.stateDir, logger: logger.child('fleet') }),
+    router: new BuiltinTrafficRouter({ url: router.url, token: router.token }),
+    metrics: new ScrapeMetricsSource({ url: config.metrics.url ?? router.url }),
+    logger,
+  };
+}
+
+export async function startPlatform(opts: PlatformOptions = {}): Promise<Platform> {
+  const log = opts.logger ?? createLogger('platform');
+  const config = opts.config ?? loadPlatformConfig();
+  if (config.fleet.driver !== 'local') {
+    throw new Error(
+      `the embedded platform runs the local fleet; fleet.driver is "${config.fleet.driver}" (run \`runway worker\` instead)`,
+    );
+  }
+  const temporal = await ensureTemporal({
+    temporal: config.temporal,
+    start: true,
+    logger: log.child('temporal'),
+  });
+  let router: RouterEndpoint | undefined;
+  try {
+    router = await ensureRouter(config, opts.routerPort, log);
+    const deps = platformDeps(config, router, log.child('activities'));
+    let workerDone: Promise<void> = Promise.resolve();
+    let shutdown = async (): Promise<void> => {};
+    if (opts.worker !== false) {
+      const w = await createRunwayWorker({
+        config,
+        activities: createActivities(deps),
+        endpoint: temporal,
+        logger: log.child('worker'),
+      });
+      workerDone = w.worker.run().finally(() => w.connection.close());
+      shutdown = async () => {
+        if (w.worker.getState() === 'RUNNING') w.worker.shutdown();
+        await workerDone.catch(() => {});
+      };
+    }
+    const started = router;
+    return {
+      config,
+      temporal,
+      router: started,
+      deps,
+      workerDone,
+      stop: async () => {
+        await shutdown();
+        await started.stop();
+        await temporal.stop();
+      },
+    };
+  } catch (err) {
+    await router?.stop();
+    await temporal.stop();
+    throw err;
+  }
+}

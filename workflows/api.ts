@@ -1,0 +1,183 @@
+/**
+ * The promotion's public surface: signals, updates and queries that CI, approvers (Temporal UI or
+ * `runway approve`), on-call and `runway status` use. Payloads are single JSON objects a person can
+ * type into the UI's signal dialog, e.g. {"approver": "alice", "comment": "looks good"}.
+ *
+ * Deterministic code only: this module is imported by workflows and clients alike.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { ModelSpec } from '../specs/schema';
+
+export { TASK_QUEUE } from './constants';
+export const promotionWorkflowId = (model: string): string => `promotion:${model}`;
+export const rollbackWorkflowId = (model: string): string => `rollback:${model}`;
+
+export interface RollbackWorkflowInput {
+  model: string;
+  by: string;
+  reason: string;
+  /** Version to restore; default: the registry's `previous` alias. */
+  toVersion?: string;
+  /** Serving settings for a redeploy; the spec's when known. */
+  serving?: ModelSpec['serving'];
+  unitHeader?: string;
+}
+
+export interface RollbackWorkflowResult {
+  model: string;
+  from?: string;
+  to: string;
+  redeployed: boolean;
+  reason: string;
+}
+
+export type Stage =
+  | 'evaluate'
+  | 'approve'
+  | 'stage'
+  | 'integration'
+  | 'shadow'
+  | 'canary'
+  | 'experiment'
+  | 'graduate'
+  | 'rolling_back'
+  | 'done';
+
+export type Outcome = 'promoted' | 'rejected' | 'rolled_back' | 'expired' | 'failed' | 'cancelled';
+
+/** What every check returns: the numbers behind the decision travel with it into the history. */
+export interface Verdict {
+  check: string;
+  result: 'pass' | 'fail' | 'inconclusive';
+  reason: string;
+  [detail: string]: unknown;
+}
+
+export interface ApprovalInput {
+  approver: string;
+  comment?: string;
+}
+export interface RejectInput {
+  approver: string;
+  reason: string;
+}
+export interface RollbackInput {
+  by: string;
+  reason: string;
+}
+export interface ByInput {
+  by: string;
+  reason?: string;
+}
+
+export interface ApprovalRecord {
+  approver: string;
+  comment?: string;
+  at: string;
+  via: 'signal' | 'update';
+}
+
+export interface ApprovalVerdict {
+  accepted: boolean;
+  reason: string;
+  approvals: string[];
+  required: number;
+}
+
+export interface TrafficChange {
+  at: string;
+  stage: Stage;
+  weights: Record<string, number>;
+  mirror?: { variant: string; percent: number };
+  reason: string;
+}
+
+export interface PromotionInput {
+  spec: ModelSpec;
+  specSha256: string;
+  version: string;
+  /** Who started it (CLI `--as`, else the OS user); used for the no-self-approval rule. */
+  triggeredBy: string;
+  /** CI metadata: commit, pipeline URL, ... recorded for the audit. */
+  metadata?: Record<string, string>;
+  /** Carried across continue-as-new; absent on a fresh start. */
+  resume?: PromotionState;
+}
+
+export interface PromotionState {
+  stage: Stage;
+  stepIndex: number;
+  heldMs: number;
+  baselineVersion?: string;
+  approvals: ApprovalRecord[];
+  paused: boolean;
+  pauseReason?: string;
+  weights: Record<string, number>;
+  mirror?: { variant: string; percent: number };
+  trafficChanges: TrafficChange[];
+  lastVerdicts: Verdict[];
+  evaluation?: Verdict;
+  consecutiveFailures: number;
+  inconclusiveStreak: number;
+  pendingAction?: string;
+  experiment?: Record<string, unknown>;
+  /** Cumulative router counters at the last look: the next window is measured from here. */
+  lastSnapshot?: unknown;
+}
+
+export interface PromotionResult {
+  model: string;
+  version: string;
+  outcome: Outcome;
+  reason: string;
+  baselineVersion?: string;
+  verdicts: Verdict[];
+  trafficChanges: TrafficChange[];
+  approvals: ApprovalRecord[];
+}
+
+export interface PromotionStatus {
+  model: string;
+  version: string;
+  baselineVersion?: string;
+  stage: Stage;
+  step?: { index: number; weight: number; heldMs: number; pauseMs: number };
+  weights: Record<string, number>;
+  mirror?: { variant: string; percent: number };
+  paused: boolean;
+  pauseReason?: string;
+  pendingAction?: string;
+  approvals: ApprovalRecord[];
+  approvalsRequired: number;
+  lastVerdicts: Verdict[];
+  evaluation?: Verdict;
+  outcome?: Outcome;
+  outcomeReason?: string;
+  triggeredBy: string;
+}
+
+// Signals: what the Temporal UI sends most easily. Invalid ones are recorded and ignored.
+export const approveSignal = defineSignal<[ApprovalInput]>('approve');
+export const rejectSignal = defineSignal<[RejectInput]>('reject');
+export const pauseSignal = defineSignal<[ByInput?]>('pause');
+export const resumeSignal = defineSignal<[ByInput?]>('resume');
+export const rollbackSignal = defineSignal<[RollbackInput]>('rollback');
+export const promoteFullSignal = defineSignal<[ByInput]>('promoteFull');
+
+// Updates: what the CLI uses, so the caller learns at once whether its approval counted.
+export const approveUpdate = defineUpdate<ApprovalVerdict, [ApprovalInput]>('approve');
+export const rejectUpdate = defineUpdate<ApprovalVerdict, [RejectInput]>('reject');
+
+export const statusQuery = defineQuery<PromotionStatus>('status');
+
+/** Descriptions the Temporal UI shows next to each handler. */
+export const handlerDescriptions = {
+  approve: 'Approve the candidate. Payload: {"approver": "alice", "comment": "looks good"}',
+  reject:
+    'Reject the candidate; traffic returns to the baseline. Payload: {"approver": "alice", "reason": "..."}',
+  pause: 'Hold the current step (the SLO guard keeps watching). Payload: {"by": "bob"}',
+  resume: 'Continue a paused promotion. Payload: {"by": "bob"}',
+  rollback: 'Roll all traffic back to the baseline now. Payload: {"by": "carol", "reason": "pager alert"}',
+  promoteFull: 'Skip the remaining steps and graduate the candidate. Payload: {"by": "dave"}',
+  status: 'Stage, step, weights, last verdicts with their numbers, approvals and the pending action.',
+} as const;

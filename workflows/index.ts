@@ -1,0 +1,3 @@
+/** Every workflow the runway worker registers. */
+export { promotionWorkflow } from './promotion';
+export { rollbackWorkflow } from './rollback';
