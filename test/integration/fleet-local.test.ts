@@ -266,6 +266,29 @@ describe('local fleet', () => {
     expect(servers('fleet-restart')).toEqual([]);
   });
 
+  it('a controller killed mid-deploy leaves a stale lock and a starting replica; the next one adopts it', async () => {
+    const script = `
+      const { LocalFleet } = require(${JSON.stringify(compiled('serving/fleet/local.ts'))});
+      new LocalFleet({ dir: ${JSON.stringify(fleetDir)}, readyTimeoutMs: 60000 }).deploy(${JSON.stringify(req('fleet-crash', 1))});`;
+    const controller = spawn(process.execPath, ['-e', script], { env: quiet, stdio: 'ignore' });
+    const stateFile = path.join(fleetDir, 'fleet-crash-v1-staging.json');
+    const until = Date.now() + 20_000;
+    while (!fs.existsSync(stateFile) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    controller.kill('SIGKILL');
+    await new Promise((r) => controller.once('exit', r));
+    expect(fs.existsSync(path.join(fleetDir, 'fleet-crash-v1-staging.lock'))).toBe(true);
+    const orphan = newFleet().trackedPids('fleet-crash-v1-staging');
+    expect(orphan).toHaveLength(1);
+    expect(alive(orphan[0]!)).toBe(true); // Detached: it outlived its controller.
+
+    const d = await newFleet().deploy(req('fleet-crash', 1));
+    expect(newFleet().trackedPids(d.name)).toEqual(orphan);
+    expect(servers('fleet-crash')).toEqual(orphan);
+    await infer(d.endpoints[0]!, 'fleet-crash');
+    await newFleet().teardown(d.name);
+    expect(await waitDead(orphan[0]!)).toBe(true);
+  });
+
   it('a different artifact under the same name replaces the replicas', async () => {
     const fleet = newFleet();
     const d = await fleet.deploy(req('fleet-replace', 1, v1));
