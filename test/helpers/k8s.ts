@@ -151,10 +151,14 @@ export function objectPath(obj: {
   return `${base}${ns}/${plural(obj.kind)}/${encodeURIComponent(obj.metadata.name)}`;
 }
 
-export async function startTestCluster(
-  bins: K8sBinaries,
-  opts: { nodes?: FakeNode[] } = {},
-): Promise<TestCluster> {
+export interface ClusterOptions {
+  /** Fake nodes (default one CPU node). */
+  nodes?: FakeNode[];
+  /** Only etcd + kube-apiserver: enough for ConfigMaps and CRDs, and much lighter. */
+  apiOnly?: boolean;
+}
+
+export async function startTestCluster(bins: K8sBinaries, opts: ClusterOptions = {}): Promise<TestCluster> {
   const started = Date.now();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runway-k8s-'));
   const bin = (b: string): string => path.join(bins.binDir, b);
@@ -309,18 +313,18 @@ export async function startTestCluster(
     );
 
     // ---- controllers, scheduler, kwok -----------------------------------------------------------
-    run('kube-controller-manager', [
+    if (!opts.apiOnly) run('kube-controller-manager', [
       `--kubeconfig=${kubeconfig}`, '--leader-elect=false',
       `--secure-port=${kcmPort}`, '--bind-address=127.0.0.1', `--cert-dir=${path.join(dir, 'kcm-certs')}`,
       '--controllers=deployment-controller,replicaset-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,disruption-controller',
       `--service-account-private-key-file=${saKey}`, `--root-ca-file=${ca}`,
       '--use-service-account-credentials=false', '--concurrent-deployment-syncs=5', '--v=0',
     ]); // prettier-ignore
-    run('kube-scheduler', [
+    if (!opts.apiOnly) run('kube-scheduler', [
       `--kubeconfig=${kubeconfig}`, '--leader-elect=false',
       `--secure-port=${schedPort}`, '--bind-address=127.0.0.1', `--cert-dir=${path.join(dir, 'sched-certs')}`, '--v=0',
     ]); // prettier-ignore
-    run('kwok', [
+    if (!opts.apiOnly) run('kwok', [
       `--kubeconfig=${kubeconfig}`, '--manage-all-nodes=false',
       '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
       '--cidr=10.244.0.1/16', '--node-ip=10.0.0.1', '--server-address=',
@@ -366,6 +370,10 @@ export async function startTestCluster(
       },
     };
 
+    if (opts.apiOnly) {
+      cluster.startupMs = Date.now() - started;
+      return cluster;
+    }
     for (const n of opts.nodes ?? [{ name: 'kwok-node-0' }]) {
       const r = await api('POST', '/api/v1/nodes', {
         apiVersion: 'v1',
@@ -422,7 +430,11 @@ export async function startTestCluster(
 }
 
 /** Creates a namespace and waits for its default ServiceAccount (pods need it). */
-export async function createNamespace(c: TestCluster, name: string): Promise<void> {
+export async function createNamespace(
+  c: TestCluster,
+  name: string,
+  waitForServiceAccount = true,
+): Promise<void> {
   const r = await c.api('POST', '/api/v1/namespaces', {
     apiVersion: 'v1',
     kind: 'Namespace',
@@ -430,6 +442,7 @@ export async function createNamespace(c: TestCluster, name: string): Promise<voi
   });
   if (r.status >= 300 && r.status !== 409)
     throw new Error(`create namespace ${name}: ${r.status} ${JSON.stringify(r.body)}`);
+  if (!waitForServiceAccount) return;
   await until(
     `service account in ${name}`,
     async () =>

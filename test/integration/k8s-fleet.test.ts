@@ -1,0 +1,380 @@
+/**
+ * The kubernetes FleetDriver against a real kube-apiserver (with controller-manager, scheduler and
+ * kwok fake nodes: see test/helpers/k8s.ts): apply, idempotent re-apply, scale, rollout failures
+ * explained in the pods' words, teardown that removes runway's objects and nothing else, and the
+ * deploy/ RBAC manifests accepted by the API server and sufficient (and no more) for the driver.
+ */
+import path from 'node:path';
+import fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectRoot } from '../../common/paths';
+import type { KubernetesDeploymentRequest } from '../../serving/fleet/k8s-manifests';
+import { KubernetesFleet, RolloutError, type KubernetesFleetOptions } from '../../serving/fleet/kubernetes';
+import {
+  createNamespace,
+  eventually,
+  requireK8s,
+  startTestCluster,
+  type KubeJson,
+  type TestCluster,
+} from '../helpers/k8s';
+
+const { bins, skipReason } = requireK8s();
+const NS = 'models';
+const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
+
+const request = (over: Partial<KubernetesDeploymentRequest> = {}): KubernetesDeploymentRequest => ({
+  model: 'fraud',
+  version: '7',
+  environment: 'production',
+  artifactPath: '/var/lib/runway/registry/blobs/sha256/ab',
+  sha256: 'ab'.repeat(32),
+  replicas: 2,
+  serving: { maxBatchSize: 16, instances: 1 },
+  resources: { cpu: '500m', memory: '512Mi', gpu: 0 },
+  ...over,
+});
+
+describe.skipIf(!!skipReason)('kubernetes FleetDriver on a real API server', () => {
+  let cluster: TestCluster;
+  let options: KubernetesFleetOptions;
+  let fleet: KubernetesFleet;
+
+  beforeAll(async () => {
+    cluster = await startTestCluster(bins!, {
+      nodes: [
+        { name: 'cpu-0' },
+        { name: 'cpu-1' },
+        {
+          name: 'gpu-0',
+          labels: { 'nvidia.com/gpu.product': 'NVIDIA-L4' },
+          capacity: { 'nvidia.com/gpu': '1' },
+        },
+      ],
+    });
+    console.log(`k8s test cluster up in ${cluster.startupMs} ms`);
+    await createNamespace(cluster, NS);
+    options = {
+      namespace: NS,
+      connection: { kubeconfig: cluster.kubeconfig },
+      image: 'registry.example/runway:test',
+      artifact: { kind: 'init-container', registryUrl: 'http://registry.runway-system.svc/blobs' },
+      accelerator: { value: 'NVIDIA-L4' },
+      pollMs: 250,
+      logger: quiet,
+    };
+    fleet = new KubernetesFleet(options);
+  });
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  const get = async (p: string): Promise<KubeJson> => {
+    const r = await cluster.api('GET', p);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    return r.body;
+  };
+  const pods = async (instance: string): Promise<KubeJson[]> =>
+    (await get(`/api/v1/namespaces/${NS}/pods?labelSelector=app.kubernetes.io/instance%3D${instance}`)).items;
+
+  it('applies Deployment, Service and PDB with runway labels and waits until the replicas are available', async () => {
+    const progress: string[] = [];
+    const d = await fleet.deploy(request(), { onProgress: (m) => progress.push(m) });
+    expect(d).toEqual({
+      name: 'fraud-v7-production',
+      model: 'fraud',
+      version: '7',
+      environment: 'production',
+      replicas: 2,
+      endpoints: [`http://fraud-v7-production.${NS}.svc.cluster.local:80`],
+      ready: true,
+    });
+    expect(progress.length).toBeGreaterThan(0);
+
+    const dep = await get(`/apis/apps/v1/namespaces/${NS}/deployments/fraud-v7-production`);
+    expect(dep.metadata.labels).toMatchObject({
+      'app.kubernetes.io/name': 'fraud',
+      'app.kubernetes.io/instance': 'fraud-v7-production',
+      'app.kubernetes.io/version': '7',
+      'app.kubernetes.io/managed-by': 'runway',
+      'runway.dev/model': 'fraud',
+      'runway.dev/version': '7',
+      'runway.dev/env': 'production',
+    });
+    // Server-side apply by field manager `runway`.
+    expect(
+      dep.metadata.managedFields.some(
+        (f: { manager: string; operation: string }) => f.manager === 'runway' && f.operation === 'Apply',
+      ),
+    ).toBe(true);
+    expect(dep.status.availableReplicas).toBe(2);
+    const pod = dep.spec.template.spec;
+    const server = pod.containers[0];
+    expect(server.args).toEqual(
+      expect.arrayContaining([
+        'serve',
+        '--model',
+        '/models/model.onnx',
+        '--sha256',
+        'ab'.repeat(32),
+        '--max-batch-size',
+        '16',
+      ]),
+    );
+    expect(server.resources).toEqual({
+      requests: { cpu: '500m', memory: '512Mi' },
+      limits: { cpu: '500m', memory: '512Mi' },
+    });
+    expect(server.readinessProbe.httpGet.path).toBe('/v2/health/ready');
+    expect(server.livenessProbe.httpGet.path).toBe('/v2/health/live');
+    expect(server.startupProbe.httpGet.path).toBe('/v2/health/ready');
+    expect(server.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+    });
+    expect(pod.terminationGracePeriodSeconds).toBe(60);
+    expect(pod.initContainers[0].env).toEqual([
+      { name: 'URL', value: `http://registry.runway-system.svc/blobs/${'ab'.repeat(32)}` },
+      { name: 'SHA256', value: 'ab'.repeat(32) },
+    ]);
+    expect(
+      pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm
+        .topologyKey,
+    ).toBe('kubernetes.io/hostname');
+
+    const svc = await get(`/api/v1/namespaces/${NS}/services/fraud-v7-production`);
+    expect(svc.spec.selector).toEqual({
+      'app.kubernetes.io/instance': 'fraud-v7-production',
+      'app.kubernetes.io/managed-by': 'runway',
+    });
+    const pdb = await get(`/apis/policy/v1/namespaces/${NS}/poddisruptionbudgets/fraud-v7-production`);
+    expect(pdb.spec.maxUnavailable).toBe(1);
+    // Real pods, scheduled by kube-scheduler onto the fake nodes and made Ready by kwok.
+    const ps = await pods('fraud-v7-production');
+    expect(ps).toHaveLength(2);
+    for (const p of ps) {
+      expect(p.spec.nodeName).toMatch(/^cpu-|^gpu-/);
+      expect(p.status.conditions.find((c: { type: string }) => c.type === 'Ready').status).toBe('True');
+    }
+  });
+
+  it('re-applying the same request changes nothing (idempotent server-side apply)', async () => {
+    const paths = [
+      `/apis/apps/v1/namespaces/${NS}/deployments/fraud-v7-production`,
+      `/api/v1/namespaces/${NS}/services/fraud-v7-production`,
+      `/apis/policy/v1/namespaces/${NS}/poddisruptionbudgets/fraud-v7-production`,
+    ];
+    const before = await Promise.all(paths.map(get));
+    const d = await fleet.deploy(request());
+    expect(d.ready).toBe(true);
+    const after = await Promise.all(paths.map(get));
+    for (let i = 0; i < paths.length; i++) {
+      expect(after[i].metadata.resourceVersion, paths[i]).toBe(before[i].metadata.resourceVersion);
+      expect(after[i].metadata.generation, paths[i]).toBe(before[i].metadata.generation);
+    }
+  });
+
+  it('scales, and lists and gets only what runway manages', async () => {
+    expect((await fleet.scale('fraud-v7-production', 3)).replicas).toBe(3);
+    expect(await pods('fraud-v7-production')).toHaveLength(3);
+    expect((await fleet.scale('fraud-v7-production', 1)).replicas).toBe(1);
+    await eventually('old pods gone', async () =>
+      (await pods('fraud-v7-production')).length === 1 ? true : undefined,
+    );
+
+    // A Deployment that looks like ours but is not labelled managed-by runway.
+    const foreign = await cluster.api('POST', `/apis/apps/v1/namespaces/${NS}/deployments`, {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'fraud-v9-production', labels: { 'runway.dev/model': 'fraud' } },
+      spec: {
+        replicas: 0,
+        selector: { matchLabels: { app: 'x' } },
+        template: { metadata: { labels: { app: 'x' } }, spec: { containers: [{ name: 'c', image: 'x' }] } },
+      },
+    });
+    expect(foreign.status).toBe(201);
+    expect(await fleet.get('fraud-v9-production')).toBeUndefined();
+    expect(await fleet.get('nope-v1-staging')).toBeUndefined();
+    expect((await fleet.list({ model: 'fraud' })).map((d) => d.name)).toEqual(['fraud-v7-production']);
+    expect(await fleet.list({ environment: 'staging' })).toEqual([]);
+    await expect(fleet.scale('fraud-v9-production', 2)).rejects.toThrow(
+      /no runway deployment fraud-v9-production/,
+    );
+  });
+
+  it('scaleWithWeight: candidate replicas follow the traffic weight', async () => {
+    const weighted = new KubernetesFleet({ ...options, scaleWithWeight: true });
+    await weighted.deploy(request({ version: '8', replicas: 4 }));
+    expect((await weighted.scaleToWeight('fraud-v8-production', 5)).replicas).toBe(1);
+    expect((await weighted.scaleToWeight('fraud-v8-production', 50)).replicas).toBe(2);
+    expect((await weighted.scaleToWeight('fraud-v8-production', 100)).replicas).toBe(4);
+    await weighted.teardown('fraud-v8-production');
+  });
+
+  it('places GPU replicas on the accelerator node, and explains an unschedulable rollout', async () => {
+    const gpu = await fleet.deploy(
+      request({ version: '10', replicas: 1, resources: { cpu: '1', memory: '1Gi', gpu: 1 } }),
+    );
+    expect(gpu.ready).toBe(true);
+    const [p] = await pods('fraud-v10-production');
+    expect(p.spec.nodeName).toBe('gpu-0');
+    expect(p.spec.containers[0].resources.limits['nvidia.com/gpu']).toBe('1');
+    expect(p.spec.containers[0].resources.requests['nvidia.com/gpu']).toBe('1');
+
+    // Two GPUs per replica: no node has them. The error carries the scheduler's own words.
+    const impatient = new KubernetesFleet({ ...options, rolloutTimeoutMs: 6_000 });
+    const err = await impatient
+      .deploy(request({ version: '11', replicas: 1, resources: { cpu: '1', memory: '1Gi', gpu: 2 } }))
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(err).toBeInstanceOf(RolloutError);
+    expect((err as RolloutError).message).toMatch(
+      /rollout of models\/fraud-v11-production failed: not available after 6 s/,
+    );
+    expect((err as RolloutError).reasons.join('\n')).toMatch(
+      /unschedulable: 0\/3 nodes are available:.*Insufficient nvidia\.com\/gpu/,
+    );
+    await fleet.teardown('fraud-v10-production');
+    await fleet.teardown('fraud-v11-production');
+  });
+
+  it('with an HPA: applies the autoscaler on queue depth and leaves replicas to it', async () => {
+    const auto = new KubernetesFleet({
+      ...options,
+      hpa: { minReplicas: 1, maxReplicas: 5, targetQueueDepth: 8 },
+    });
+    await auto.deploy(request({ version: '12', replicas: 2 }));
+    const hpa = await get(
+      `/apis/autoscaling/v2/namespaces/${NS}/horizontalpodautoscalers/fraud-v12-production`,
+    );
+    expect(hpa.spec).toMatchObject({
+      minReplicas: 1,
+      maxReplicas: 5,
+      scaleTargetRef: { kind: 'Deployment', name: 'fraud-v12-production' },
+      metrics: [
+        {
+          type: 'Pods',
+          pods: {
+            metric: { name: 'runway_server_queue_depth' },
+            target: { type: 'AverageValue', averageValue: '8' },
+          },
+        },
+      ],
+    });
+    await expect(auto.scale('fraud-v12-production', 3)).rejects.toThrow(
+      /HorizontalPodAutoscaler owns the replicas/,
+    );
+    await auto.teardown('fraud-v12-production');
+    expect(
+      (
+        await cluster.api(
+          'GET',
+          `/apis/autoscaling/v2/namespaces/${NS}/horizontalpodautoscalers/fraud-v12-production`,
+        )
+      ).status,
+    ).toBe(404);
+  });
+
+  it('teardown deletes what runway created and nothing else', async () => {
+    // Someone else's Service carrying our instance label, but not managed by runway.
+    const other = await cluster.api('POST', `/api/v1/namespaces/${NS}/services`, {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'fraud-debug', labels: { 'app.kubernetes.io/instance': 'fraud-v7-production' } },
+      spec: { ports: [{ port: 80 }] },
+    });
+    expect(other.status).toBe(201);
+    await fleet.teardown('fraud-v7-production');
+    await fleet.teardown('fraud-v7-production'); // idempotent
+    const sel = 'labelSelector=app.kubernetes.io/managed-by%3Drunway';
+    for (const p of [
+      `/apis/apps/v1/namespaces/${NS}/deployments`,
+      `/apis/apps/v1/namespaces/${NS}/replicasets`,
+      `/api/v1/namespaces/${NS}/services`,
+      `/apis/policy/v1/namespaces/${NS}/poddisruptionbudgets`,
+      `/apis/autoscaling/v2/namespaces/${NS}/horizontalpodautoscalers`,
+      `/api/v1/namespaces/${NS}/pods`,
+    ]) {
+      await eventually(`${p} empty`, async () =>
+        (await get(`${p}?${sel}`)).items.length === 0 ? true : undefined,
+      );
+    }
+    expect((await cluster.api('GET', `/api/v1/namespaces/${NS}/services/fraud-debug`)).status).toBe(200);
+    expect(
+      (await cluster.api('GET', `/apis/apps/v1/namespaces/${NS}/deployments/fraud-v9-production`)).status,
+    ).toBe(200);
+  });
+
+  it('accepts the deploy/ manifests, and their RBAC lets the worker run the fleet in its namespace only', async () => {
+    for (const f of ['namespaces.yaml', 'rbac.yaml', 'router.yaml', 'worker.yaml']) {
+      await cluster.applyFile(path.join(projectRoot, 'deploy', f));
+    }
+    await eventually('runway-models service account', async () =>
+      (await cluster.api('GET', '/api/v1/namespaces/runway-models/serviceaccounts/default')).status === 200
+        ? true
+        : undefined,
+    );
+    // A real token of the worker's ServiceAccount, as its pod would have.
+    const tr = await cluster.api(
+      'POST',
+      '/api/v1/namespaces/runway-system/serviceaccounts/runway-worker/token',
+      {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: { expirationSeconds: 600 },
+      },
+    );
+    expect(tr.status, JSON.stringify(tr.body)).toBe(201);
+    const kubeconfig = path.join(cluster.dir, 'worker.kubeconfig');
+    const admin = JSON.parse(fs.readFileSync(cluster.kubeconfig, 'utf8'));
+    admin.users = [{ name: 'admin', user: { token: tr.body.status.token } }];
+    fs.writeFileSync(kubeconfig, JSON.stringify(admin));
+
+    const worker = new KubernetesFleet({
+      ...options,
+      namespace: 'runway-models',
+      connection: { kubeconfig },
+    });
+    const d = await worker.deploy(request({ version: '20', replicas: 1 }));
+    expect(d.ready).toBe(true);
+    await worker.teardown('fraud-v20-production');
+    // The same credentials cannot deploy anywhere else.
+    const elsewhere = new KubernetesFleet({ ...options, namespace: NS, connection: { kubeconfig } });
+    await expect(elsewhere.deploy(request({ version: '21' }))).rejects.toThrow(/forbidden.*HTTP 403/i);
+
+    const can = async (
+      user: string,
+      verb: string,
+      resource: string,
+      namespace: string,
+      name?: string,
+      group = '',
+    ): Promise<boolean> => {
+      const r = await cluster.api('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SubjectAccessReview',
+        spec: {
+          user,
+          groups: ['system:serviceaccounts'],
+          resourceAttributes: { verb, resource, group, namespace, ...(name ? { name } : {}) },
+        },
+      });
+      return r.body.status.allowed === true;
+    };
+    const w = 'system:serviceaccount:runway-system:runway-worker';
+    const r = 'system:serviceaccount:runway-system:runway-router';
+    expect(await can(w, 'patch', 'configmaps', 'runway-system', 'runway-routes')).toBe(true);
+    expect(await can(w, 'patch', 'configmaps', 'runway-system', 'runway-platform')).toBe(false);
+    expect(await can(w, 'get', 'secrets', 'runway-models')).toBe(false);
+    expect(await can(w, 'create', 'clusterroles', '', undefined, 'rbac.authorization.k8s.io')).toBe(false);
+    expect(await can(r, 'watch', 'configmaps', 'runway-system', 'runway-routes')).toBe(true);
+    expect(await can(r, 'patch', 'configmaps', 'runway-system', 'runway-routes')).toBe(false);
+    expect(await can(r, 'list', 'configmaps', 'runway-system')).toBe(false);
+    expect(await can(r, 'get', 'secrets', 'runway-system')).toBe(false);
+  });
+});
