@@ -1,0 +1,196 @@
+/**
+ * The pure parts of the Kubernetes seams: manifests, rollout state, pod reasons, HTTPRoute
+ * building, PromQL, weight-proportional replicas. The real API server tests are in
+ * test/integration/k8s-*.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  deploymentManifest,
+  manifestsFor,
+  replicasForWeight,
+  type KubernetesDeploymentRequest,
+} from '../../serving/fleet/k8s-manifests';
+import { podProblems, rolloutState } from '../../serving/fleet/kubernetes';
+import { snapshotQuery } from '../../serving/metrics/prometheus';
+import { parseConfigMapRef } from '../../serving/router/configmap';
+import { httpRouteFor, mirrorShare, serviceOf } from '../../serving/router/gateway-api';
+
+const req: KubernetesDeploymentRequest = {
+  model: 'fraud',
+  version: '7',
+  environment: 'staging',
+  artifactPath: '/models/fraud/7.onnx',
+  sha256: 'cd'.repeat(32),
+  replicas: 2,
+  resources: { cpu: '2', memory: '4Gi', gpu: 1 },
+};
+const opts = {
+  namespace: 'm',
+  image: 'runway:1',
+  artifact: { kind: 'volume' as const, claimName: 'registry' },
+  accelerator: { value: 'NVIDIA-H100' },
+};
+
+describe('kubernetes manifests', () => {
+  it('asks for GPUs in requests and limits, on the accelerator’s nodes, with the artifact from a volume', () => {
+    const d = deploymentManifest(req, opts) as any; // eslint-disable-line @typescript-eslint/no-explicit-any -- reading a nested manifest
+    const pod = d.spec.template.spec;
+    const c = pod.containers[0];
+    expect(c.resources.limits).toEqual({ cpu: '2', memory: '4Gi', 'nvidia.com/gpu': '1' });
+    expect(c.resources.requests).toEqual(c.resources.limits);
+    expect(
+      pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]
+        .matchExpressions[0],
+    ).toEqual({
+      key: 'nvidia.com/gpu.product',
+      operator: 'In',
+      values: ['NVIDIA-H100'],
+    });
+    expect(pod.volumes).toContainEqual({
+      name: 'model',
+      persistentVolumeClaim: { claimName: 'registry', readOnly: true },
+    });
+    expect(c.args.slice(0, 3)).toEqual(['serve', '--model', '/models/fraud/7.onnx']);
+    expect(pod.initContainers).toBeUndefined();
+    expect(JSON.parse(d.metadata.annotations['runway.dev/request'])).toEqual(req);
+  });
+
+  it('refuses what cannot work, naming why', () => {
+    expect(() => deploymentManifest({ ...req, artifactPath: '/elsewhere/x.onnx' }, opts)).toThrow(
+      /not under the volume mount \/models\//,
+    );
+    expect(() =>
+      deploymentManifest(
+        { ...req, sha256: undefined },
+        { ...opts, artifact: { kind: 'init-container', registryUrl: 'http://r' } },
+      ),
+    ).toThrow(/needs the artifact's sha256/);
+    expect(() => deploymentManifest({ ...req, model: 'Fraud_Detector' }, opts)).toThrow(
+      /not a valid Kubernetes name/,
+    );
+  });
+
+  it('adds an HPA only when configured', () => {
+    expect(manifestsFor(req, opts).map((m) => m.kind)).toEqual([
+      'Deployment',
+      'Service',
+      'PodDisruptionBudget',
+    ]);
+    const withHpa = manifestsFor(req, {
+      ...opts,
+      hpa: { minReplicas: 1, maxReplicas: 4, targetQueueDepth: 5 },
+    });
+    expect(withHpa.map((m) => m.kind)).toContain('HorizontalPodAutoscaler');
+  });
+
+  it('replicas follow weight: proportional, rounded up, at least one, at most the full count', () => {
+    expect([0, 5, 25, 50, 100].map((w) => replicasForWeight(8, w))).toEqual([1, 1, 2, 4, 8]);
+    expect(() => replicasForWeight(8, 101)).toThrow(/weight: expected 0–100/);
+  });
+});
+
+describe('rollout state and reasons', () => {
+  it('reads a rollout as kubectl does', () => {
+    const base = { metadata: { generation: 2 }, spec: { replicas: 2 } };
+    expect(rolloutState({ ...base, status: { observedGeneration: 1 } }).message).toMatch(
+      /observe the new spec/,
+    );
+    expect(rolloutState({ ...base, status: { observedGeneration: 2, updatedReplicas: 1 } }).done).toBe(false);
+    expect(
+      rolloutState({
+        ...base,
+        status: { observedGeneration: 2, updatedReplicas: 2, replicas: 3, availableReplicas: 2 },
+      }).message,
+    ).toMatch(/1 old replica/);
+    expect(
+      rolloutState({
+        ...base,
+        status: { observedGeneration: 2, updatedReplicas: 2, replicas: 2, availableReplicas: 2 },
+      }).done,
+    ).toBe(true);
+    const stuck = rolloutState({
+      ...base,
+      status: {
+        observedGeneration: 2,
+        conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded' }],
+      },
+    });
+    expect(stuck.failed).toBe(true);
+  });
+
+  it('explains pods in their own words', () => {
+    expect(
+      podProblems({
+        status: {
+          conditions: [
+            {
+              type: 'PodScheduled',
+              status: 'False',
+              message: '0/3 nodes are available: 3 Insufficient nvidia.com/gpu.',
+            },
+          ],
+          containerStatuses: [
+            {
+              name: 'server',
+              state: { waiting: { reason: 'ImagePullBackOff', message: 'pull access denied' } },
+            },
+            {
+              name: 'side',
+              restartCount: 4,
+              state: { waiting: { reason: 'CrashLoopBackOff' } },
+              lastState: { terminated: { exitCode: 1 } },
+            },
+          ],
+        },
+      }),
+    ).toEqual([
+      'unschedulable: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu.',
+      'container server: ImagePullBackOff (pull access denied)',
+      'container side: CrashLoopBackOff',
+      'container side restarted 4 time(s), last exit code 1',
+    ]);
+  });
+});
+
+describe('gateway-api and configmap routes', () => {
+  it('maps Service URLs to backendRefs and mirror shares to percent or fraction', () => {
+    expect(
+      serviceOf(
+        { name: 'v1', endpoints: ['http://a-v1-production.models.svc.cluster.local:8080'], weight: 1 },
+        0,
+      ),
+    ).toEqual({
+      name: 'a-v1-production',
+      namespace: 'models',
+      port: 8080,
+    });
+    expect(mirrorShare(5)).toEqual({ percent: 5 });
+    expect(mirrorShare(0.5)).toEqual({ fraction: { numerator: 5000, denominator: 1_000_000 } });
+    const r = httpRouteFor(
+      'fraud',
+      { variants: [{ name: 'v1', endpoints: ['http://s.models.svc'], weight: 100 }] },
+      { namespace: 'models', parentRefs: [{ name: 'gw' }] },
+    ) as any; // eslint-disable-line @typescript-eslint/no-explicit-any -- reading a nested manifest
+    expect(r.spec.rules[0].backendRefs).toEqual([{ kind: 'Service', name: 's', port: 80, weight: 100 }]);
+    expect(r.spec.rules[0].filters).toBeUndefined();
+  });
+
+  it('parses NAMESPACE/NAME', () => {
+    expect(parseConfigMapRef('runway-system/runway-routes')).toEqual({
+      namespace: 'runway-system',
+      name: 'runway-routes',
+    });
+    expect(() => parseConfigMapRef('runway-routes')).toThrow(/expected NAMESPACE\/NAME/);
+  });
+});
+
+describe('PromQL', () => {
+  it('sums every router series of one model over replicas, quoting the label value', () => {
+    const q = snapshotQuery('fr"aud', 'job="runway-router"');
+    expect(q).toMatch(
+      /^sum by \(__name__, variant, code_class, le, result\) \(\{__name__=~"runway_router_requests_total\|/,
+    );
+    expect(q).toContain('model="fr\\"aud"');
+    expect(q).toContain('job="runway-router"');
+  });
+});
