@@ -462,3 +462,46 @@ export function eventually<T>(
 ): Promise<T> {
   return until(what, fn, timeoutMs, () => '');
 }
+
+/**
+ * For a full promotion with the kubernetes driver: kwok runs no containers, so each Deployment's
+ * traffic is served by a local `runway serve` started from the request the driver recorded on the
+ * Deployment (its `runway.dev/request` annotation). Pass `endpointsFor` to KubernetesFleet; call
+ * `stopAll()` in afterAll. One local process per deployment, whatever its replica count.
+ */
+export function localStandIns(
+  cluster: TestCluster,
+  start: (args: string[]) => Promise<{ url: string; stop(): Promise<unknown> }>,
+): {
+  endpointsFor: (d: { name: string; namespace: string }) => Promise<string[]>;
+  stopAll(): Promise<void>;
+} {
+  const running = new Map<string, Promise<{ url: string; stop(): Promise<unknown> }>>();
+  return {
+    async endpointsFor({ name, namespace }) {
+      let p = running.get(`${namespace}/${name}`);
+      if (!p) {
+        const dep = await cluster.api('GET', `/apis/apps/v1/namespaces/${namespace}/deployments/${name}`);
+        const raw = dep.body?.metadata?.annotations?.['runway.dev/request'];
+        if (dep.status !== 200 || !raw)
+          throw new Error(`no runway deployment ${namespace}/${name} to stand in for`);
+        const req = JSON.parse(raw) as {
+          model: string;
+          version: string;
+          artifactPath: string;
+          sha256?: string;
+        };
+        const args = ['--model', req.artifactPath, '--name', req.model, '--version', req.version];
+        if (req.sha256) args.push('--sha256', req.sha256);
+        p = start(args);
+        running.set(`${namespace}/${name}`, p);
+      }
+      return [(await p).url];
+    },
+    async stopAll() {
+      const all = [...running.values()];
+      running.clear();
+      await Promise.allSettled(all.map(async (p) => (await p).stop()));
+    },
+  };
+}

@@ -4,6 +4,7 @@
  * explained in the pods' words, teardown that removes runway's objects and nothing else, and the
  * deploy/ RBAC manifests accepted by the API server and sufficient (and no more) for the driver.
  */
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,11 +14,13 @@ import { KubernetesFleet, RolloutError, type KubernetesFleetOptions } from '../.
 import {
   createNamespace,
   eventually,
+  localStandIns,
   requireK8s,
   startTestCluster,
   type KubeJson,
   type TestCluster,
 } from '../helpers/k8s';
+import { startServe } from '../helpers/server';
 
 const { bins, skipReason } = requireK8s();
 const NS = 'models';
@@ -278,6 +281,29 @@ describe.skipIf(!!skipReason)('kubernetes FleetDriver on a real API server', () 
         )
       ).status,
     ).toBe(404);
+  });
+
+  it('endpointsFor: a deployment’s traffic can be served by a local stand-in (for full promotions)', async () => {
+    const model = path.join(projectRoot, 'demo/models/fraud-v1.onnx');
+    if (!fs.existsSync(model))
+      throw new Error('demo/models/fraud-v1.onnx missing: run `npm run demo:models`');
+    // The pod spec fetches the artifact by digest; the stand-in serves the same file, verified too.
+    const sha256 = createHash('sha256').update(fs.readFileSync(model)).digest('hex');
+    const standIns = localStandIns(cluster, startServe);
+    try {
+      const local = new KubernetesFleet({
+        ...options,
+        endpointsFor: standIns.endpointsFor,
+      });
+      const d = await local.deploy(request({ version: '30', replicas: 1, artifactPath: model, sha256 }));
+      expect(d.endpoints[0]).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const ready = await fetch(`${d.endpoints[0]}/v2/models/fraud/versions/30/ready`);
+      expect(ready.status).toBe(200);
+      expect((await local.get('fraud-v30-production'))?.endpoints).toEqual(d.endpoints);
+      await local.teardown('fraud-v30-production');
+    } finally {
+      await standIns.stopAll();
+    }
   });
 
   it('teardown deletes what runway created and nothing else', async () => {
