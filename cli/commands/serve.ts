@@ -47,6 +47,7 @@ export function registerServe(program: Command): void {
     )
     .option('--max-queue-delay-ms <ms>', 'longest wait for a fuller batch', num('--max-queue-delay-ms'), 2)
     .option('--max-queue-size <n>', 'queued requests before new ones get 503', int('--max-queue-size'), 1024)
+    .option('--strict-queue-delay', 'always wait the full queue delay, even with no other request on its way')
     .option('--instances <n>', 'model instances (worker threads, one session each)', int('--instances'), 1)
     .option('--device <device>', 'cpu or cuda (falls back to cpu when CUDA cannot load)', 'cpu')
     .option('--threads <n>', 'intra-op threads per instance (default: cores / instances)', int('--threads'))
@@ -72,6 +73,7 @@ export function registerServe(program: Command): void {
         preferredBatchSizes: flags.preferredBatchSizes as number[],
         maxQueueDelayMs: flags.maxQueueDelayMs as number,
         maxQueueSize: flags.maxQueueSize as number,
+        strictQueueDelay: flags.strictQueueDelay === true,
         instances: flags.instances as number,
         device: flags.device,
         ...(flags.threads !== undefined ? { threads: flags.threads as number } : {}),

@@ -18,6 +18,8 @@ export interface BatcherOptions {
   preferredBatchSizes: number[];
   maxQueueDelayMs: number;
   maxQueueSize: number;
+  /** Always wait the full delay for a fuller batch, even when no other request is on its way. */
+  strictQueueDelay?: boolean;
 }
 
 export interface BatchResult {
@@ -33,6 +35,12 @@ export interface BatcherHooks {
   onQueueDepth?(depth: number): void;
   onTimedOut?(): void;
   onRejected?(): void;
+  /**
+   * Requests received but not yet queued (body still arriving or being parsed). The batcher
+   * waits for a fuller batch only while some are on their way: with none, waiting cannot grow
+   * the batch and would only add latency (a lone client at concurrency 1).
+   */
+  arriving?(): number;
 }
 
 interface Item {
@@ -165,7 +173,10 @@ export class Batcher {
     if (preferredPrefix > 0) return batch.slice(0, preferredPrefix);
     const waitedNs = now() - head.enqueuedNs;
     const delayNs = BigInt(Math.round(maxQueueDelayMs * 1e6));
-    if (this.draining || waitedNs >= delayNs) return batch;
+    // Nothing on its way and no batch running: waiting cannot grow this batch, only delay it.
+    const pointless =
+      !this.opts.strictQueueDelay && this.pool.inFlight() === 0 && (this.hooks.arriving?.() ?? 1) === 0;
+    if (this.draining || waitedNs >= delayNs || pointless) return batch;
     this.wakeAt(head.enqueuedNs + delayNs);
     return undefined;
   }

@@ -17,6 +17,11 @@ export const serverOptionsSchema = z.object({
   preferredBatchSizes: z.array(z.number().int().min(1)).default([8, 16]),
   maxQueueDelayMs: z.number().min(0).max(60_000).default(2),
   maxQueueSize: z.number().int().min(1).default(1024),
+  /**
+   * Wait the full queue delay for a fuller batch even when nothing else is on its way (Triton's
+   * behaviour). Off by default: a lone request is then dispatched at once instead of idling.
+   */
+  strictQueueDelay: z.boolean().default(false),
   instances: z.number().int().min(1).max(64).default(1),
   device: z.enum(['cpu', 'cuda']).default('cpu'),
   /** intraOpNumThreads per instance; default: the machine's cores divided among instances. */

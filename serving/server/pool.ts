@@ -29,9 +29,15 @@ interface Pending {
 
 interface Instance {
   worker: Worker;
-  busy: boolean;
-  pending?: Pending & { id: number };
+  /** Batches sent and not yet answered, by id. */
+  pending: Map<number, Pending>;
 }
+
+/**
+ * Batches each instance may hold at once: one running and one waiting in its inbox, so the
+ * session never idles while the HTTP thread answers the last batch and collects the next.
+ */
+export const PIPELINE_DEPTH = 2;
 
 export interface PoolInfo {
   provider: Device;
@@ -85,7 +91,7 @@ export class SessionPool {
 
   private startInstance(config: WorkerConfig): Promise<PoolInfo> {
     const worker = spawn(config);
-    const instance: Instance = { worker, busy: false };
+    const instance: Instance = { worker, pending: new Map() };
     this.instances.push(instance);
     return new Promise<PoolInfo>((resolve, reject) => {
       let started = false;
@@ -105,10 +111,9 @@ export class SessionPool {
             return;
           case 'result':
           case 'error': {
-            const pending = instance.pending;
-            if (!pending || pending.id !== msg.id) return;
-            instance.pending = undefined;
-            instance.busy = false;
+            const pending = instance.pending.get(msg.id);
+            if (!pending) return;
+            instance.pending.delete(msg.id);
             if (msg.kind === 'result') pending.resolve({ outputs: msg.outputs, times: msg.times });
             else pending.reject(new ModelRunError(msg.message, msg.times));
             this.onIdle();
@@ -118,14 +123,17 @@ export class SessionPool {
       });
       worker.on('error', (err) => {
         if (!started) reject(err);
-        instance.pending?.reject(new Error(`model instance crashed: ${err.message}`));
+        for (const p of instance.pending.values())
+          p.reject(new Error(`model instance crashed: ${err.message}`));
+        instance.pending.clear();
       });
       worker.on('exit', (code) => {
         const i = this.instances.indexOf(instance);
         if (i >= 0) this.instances.splice(i, 1);
         if (!started) reject(new Error(`model instance exited with code ${code} while loading`));
-        instance.pending?.reject(new Error(`model instance exited with code ${code}`));
-        instance.pending = undefined;
+        for (const p of instance.pending.values())
+          p.reject(new Error(`model instance exited with code ${code}`));
+        instance.pending.clear();
       });
     });
   }
@@ -134,21 +142,28 @@ export class SessionPool {
     return this.instances.length;
   }
 
+  /** Batches that can be handed to instances right now. */
   idleCount(): number {
     let n = 0;
-    for (const i of this.instances) if (!i.busy) n++;
+    for (const i of this.instances) n += Math.max(0, PIPELINE_DEPTH - i.pending.size);
     return n;
   }
 
-  busyCount(): number {
-    return this.instances.length - this.idleCount();
+  /** Batches sent to instances and not yet answered. */
+  inFlight(): number {
+    let n = 0;
+    for (const i of this.instances) n += i.pending.size;
+    return n;
   }
 
-  /** Runs one batch on an idle instance. Callers check idleCount() first. */
+  /** Runs one batch on the least loaded instance. Callers check idleCount() first. */
   run(inputs: NamedTensor[], outputs: string[]): Promise<RunResult> {
-    const instance = this.instances.find((i) => !i.busy);
-    if (!instance || this.closed) return Promise.reject(new Error('no idle model instance'));
-    instance.busy = true;
+    let instance: Instance | undefined;
+    for (const i of this.instances) if (!instance || i.pending.size < instance.pending.size) instance = i;
+    if (!instance || instance.pending.size >= PIPELINE_DEPTH || this.closed) {
+      return Promise.reject(new Error('no idle model instance'));
+    }
+    const target = instance;
     const id = this.nextId++;
     const transfer: ArrayBuffer[] = [];
     for (const { tensor } of inputs) {
@@ -166,9 +181,9 @@ export class SessionPool {
       }
     }
     return new Promise<RunResult>((resolve, reject) => {
-      instance.pending = { id, resolve, reject };
+      target.pending.set(id, { resolve, reject });
       const msg: ToWorker = { kind: 'run', id, inputs, outputs };
-      instance.worker.postMessage(msg, transfer);
+      target.worker.postMessage(msg, transfer);
     });
   }
 

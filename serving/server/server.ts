@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
+import zlib from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { createLogger, type Logger } from '../../common/log';
 import { Batcher } from './batcher';
@@ -135,6 +136,21 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+/** tritonclient can compress requests (gzip or deflate); the limit applies to the inflated body. */
+function decodeBody(body: Buffer, encoding: string | undefined, limit: number): Buffer {
+  if (encoding === undefined || encoding === 'identity') return body;
+  const inflate =
+    encoding === 'gzip' ? zlib.gunzipSync : encoding === 'deflate' ? zlib.inflateSync : undefined;
+  if (!inflate) throw badRequest(`Content-Encoding ${encoding} is not supported; use gzip, deflate or none`);
+  try {
+    return inflate(body, { maxOutputLength: limit });
+  } catch (err) {
+    if (err instanceof RangeError)
+      throw badRequest(`decompressed request body exceeds the limit of ${limit} bytes`);
+    throw badRequest(`cannot decode ${encoding} request body: ${(err as Error).message}`);
+  }
+}
+
 function headerInt(value: string | string[] | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
   const text = Array.isArray(value) ? value[0]! : value;
@@ -185,6 +201,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       preferredBatchSizes: opts.preferredBatchSizes.filter((s) => s <= maxBatchSize),
       maxQueueDelayMs: opts.maxQueueDelayMs,
       maxQueueSize: opts.maxQueueSize,
+      strictQueueDelay: opts.strictQueueDelay,
     },
     {
       onBatch: (rows, _requests, times, ok) => {
@@ -196,6 +213,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       onQueueDepth: (n) => metrics.queueDepth(n),
       onRejected: () => metrics.rejected(),
       onTimedOut: () => metrics.timedOut(),
+      arriving: () => arriving,
     },
   );
   try {
@@ -207,6 +225,8 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
 
   let state: 'ready' | 'draining' | 'closed' = 'ready';
   let admitted = 0;
+  /** Admitted requests not yet handed to the batcher. */
+  let arriving = 0;
   const admittedDone: (() => void)[] = [];
   const defaultTimeoutUs = opts.requestTimeoutMs > 0 ? opts.requestTimeoutMs * 1000 : undefined;
   const parameters = {
@@ -232,6 +252,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     const t0 = process.hrtime.bigint();
     let rows = 0;
     let admittedHere = false;
+    let arrivingHere = false;
     try {
       if (state !== 'ready') {
         throw new InferenceError(503, 'the server is shutting down and accepts no new inference');
@@ -239,7 +260,13 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       // Admitted before SIGTERM: drained, even if its body is still arriving.
       admitted++;
       admittedHere = true;
-      const body = await readBody(req, opts.maxBodyBytes);
+      arriving++;
+      arrivingHere = true;
+      const body = decodeBody(
+        await readBody(req, opts.maxBodyBytes),
+        req.headers['content-encoding'],
+        opts.maxBodyBytes,
+      );
       const headerLength = headerInt(
         req.headers['inference-header-content-length'],
         'Inference-Header-Content-Length',
@@ -248,6 +275,8 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       const parsed = parseInferRequest(body, headerLength, sig, { maxBatchSize });
       rows = parsed.rows;
       if (timeoutUs !== undefined && parsed.timeoutUs === undefined) parsed.timeoutUs = timeoutUs;
+      arriving--;
+      arrivingHere = false;
       const result = await batcher.submit(parsed, defaultTimeoutUs);
       const byName = new Map<string, NamedTensor>(result.outputs.map((o) => [o.name, o]));
       const encoded = encodeInferResponse(
@@ -282,6 +311,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       metrics.failure();
       metrics.requestSeconds(totalNs / 1e9);
     } finally {
+      if (arrivingHere) arriving--;
       if (admittedHere && --admitted === 0) for (const w of admittedDone.splice(0)) w();
     }
   }

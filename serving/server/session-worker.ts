@@ -64,8 +64,10 @@ async function main(): Promise<void> {
     outputs: session.outputMetadata.map((m) => ({ ...m, shape: m.isTensor ? [...m.shape] : [] })),
   });
 
+  // One batch at a time: the next one waits in line (the pool sends at most two).
+  let line = Promise.resolve();
   port!.on('message', (msg: ToWorker) => {
-    void run(session, msg);
+    line = line.then(() => run(session, msg));
   });
 }
 

@@ -52,13 +52,13 @@ describe('runway serve', () => {
     const body = JSON.stringify({
       inputs: [{ name: 'features', datatype: 'FP32', shape: [1024, 8], data: big }],
     });
-    const inflight = Array.from({ length: 3 }, () =>
+    const inflight = Array.from({ length: 4 }, () =>
       fetch(`${s.url}/v2/models/heavy/infer`, { method: 'POST', body }).then(async (r) => ({
         status: r.status,
         body: (await r.json()) as { outputs?: { shape: number[] }[] },
       })),
     );
-    // SIGTERM once one request runs and two wait in the queue.
+    // SIGTERM once the instance holds two batches (one running) and two more wait in the queue.
     for (let depth = 0; depth < 2;) {
       await new Promise((r) => setTimeout(r, 5));
       const text = await (await fetch(`${s.url}/metrics`)).text();
@@ -77,23 +77,22 @@ describe('runway serve', () => {
 
   it('exits non-zero naming the file and the cause on startup failures', async () => {
     const missing = path.join(tmp, 'nope.onnx');
-    const m = await serveFailure(['--model', missing, '--name', 'x']);
-    expect(m.code).not.toBe(0);
-    expect(m.stderr).toContain(`${missing}: no such file`);
-
     const garbage = path.join(tmp, 'garbage.onnx');
     fs.writeFileSync(garbage, 'this is not a protobuf');
-    const g = await serveFailure(['--model', garbage, '--name', 'x']);
+    const [m, g, sha, flag] = await Promise.all([
+      serveFailure(['--model', missing, '--name', 'x']),
+      serveFailure(['--model', garbage, '--name', 'x']),
+      serveFailure(['--model', FRAUD, '--name', 'x', '--sha256', '0'.repeat(64)]),
+      serveFailure(['--model', FRAUD, '--name', 'x', '--max-batch-size', '0']),
+    ]);
+    expect(m.code).not.toBe(0);
+    expect(m.stderr).toContain(`${missing}: no such file`);
     expect(g.code).not.toBe(0);
     expect(g.stderr).toContain(`${garbage}: cannot load model`);
-
-    const sha = await serveFailure(['--model', FRAUD, '--name', 'x', '--sha256', '0'.repeat(64)]);
     expect(sha.code).not.toBe(0);
     expect(sha.stderr).toMatch(
       new RegExp(`${FRAUD.replace(/[.]/g, '\\.')}: sha256 is [0-9a-f]{64}, expected 0{64}`),
     );
-
-    const flag = await serveFailure(['--model', FRAUD, '--name', 'x', '--max-batch-size', '0']);
     expect(flag.code).not.toBe(0);
     expect(flag.stderr).toMatch(/--max-batch-size/);
   });

@@ -3,6 +3,7 @@
  * metrics: a real server on loopback in front of real onnxruntime sessions (demo fraud model).
  */
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../common/paths';
 import { startModelServer, type ModelServer } from '../../serving/server';
@@ -107,6 +108,27 @@ describe('OIP v2 endpoints', () => {
       res.buf.buffer.slice(res.buf.byteOffset + hlen, res.buf.byteOffset + res.buf.length),
     );
     expect(Array.from(scores)).toEqual(viaJson);
+  });
+
+  it('accepts gzip- and deflate-compressed requests, as tritonclient can send them', async () => {
+    const body = JSON.stringify({
+      inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 8], data: row(9) }],
+    });
+    const plain = (await call('POST', '/v2/models/fraud/infer', body)).json().outputs[0].data;
+    for (const [encoding, compress] of [
+      ['gzip', zlib.gzipSync],
+      ['deflate', zlib.deflateSync],
+    ] as const) {
+      const res = await call('POST', '/v2/models/fraud/infer', compress(body), {
+        'content-encoding': encoding,
+      });
+      expect(res.status).toBe(200);
+      expect(res.json().outputs[0].data).toEqual(plain);
+    }
+    const bomb = zlib.gzipSync(Buffer.alloc(100_000, 32));
+    const res = await call('POST', '/v2/models/fraud/infer', bomb, { 'content-encoding': 'gzip' });
+    expect(res.status).toBe(400);
+    expect(res.json().error).toMatch(/decompressed request body exceeds the limit of 4096 bytes/);
   });
 
   it('answers each malformed request with a specific 400 and keeps serving', async () => {

@@ -1,0 +1,317 @@
+/**
+ * `npm run bench:serving`: what dynamic batching buys, measured side by side on this machine.
+ * For the tiny fraud model and the weight-heavy demo model:
+ *   (a) raw onnxruntime-node in this process at the batch sizes the batcher forms,
+ *   (b) the model server with batching off (max batch size 1),
+ *   (c) the model server with dynamic batching,
+ *   (d) a bare node:http server answering a fixed body of the same size (the HTTP ceiling).
+ * A closed-loop load generator runs in a separate process (its own event loop) at several
+ * concurrencies. Writes bench/results/serving-<date>.json and a markdown table next to it.
+ *
+ * Flags: --duration-ms N (per point, default 3000), --concurrency 1,8,64, --models fraud-v1,heavy
+ */
+import { fork } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { Pool } from 'undici';
+import { projectRoot } from '../common/paths';
+import { startModelServer } from '../serving/server';
+
+interface LoadJob {
+  url: string;
+  path: string;
+  body: string;
+  concurrency: number;
+  durationMs: number;
+  warmupMs: number;
+}
+
+interface LoadResult {
+  requests: number;
+  errors: number;
+  seconds: number;
+  throughput: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+}
+
+const quantile = (sorted: number[], q: number): number =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+
+/** The load generator (child process): C closed-loop clients over keep-alive connections. */
+async function loadgen(job: LoadJob): Promise<LoadResult> {
+  const pool = new Pool(job.url, { connections: job.concurrency, pipelining: 1 });
+  const latencies: number[] = [];
+  let errors = 0;
+  let measuring = false;
+  let stop = false;
+  const client = async (): Promise<void> => {
+    while (!stop) {
+      const t = performance.now();
+      try {
+        const res = await pool.request({
+          path: job.path,
+          method: 'POST',
+          body: job.body,
+          headers: { 'content-type': 'application/json' },
+        });
+        await res.body.arrayBuffer();
+        if (res.statusCode !== 200) throw new Error(String(res.statusCode));
+        if (measuring) latencies.push(performance.now() - t);
+      } catch {
+        if (measuring) errors++;
+      }
+    }
+  };
+  const clients = Array.from({ length: job.concurrency }, client);
+  await new Promise((r) => setTimeout(r, job.warmupMs));
+  measuring = true;
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, job.durationMs));
+  measuring = false;
+  const seconds = (performance.now() - t0) / 1000;
+  stop = true;
+  await Promise.all(clients);
+  await pool.close();
+  latencies.sort((a, b) => a - b);
+  return {
+    requests: latencies.length,
+    errors,
+    seconds,
+    throughput: latencies.length / seconds,
+    p50Ms: quantile(latencies, 0.5),
+    p95Ms: quantile(latencies, 0.95),
+    p99Ms: quantile(latencies, 0.99),
+  };
+}
+
+function runLoad(job: LoadJob): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = fork(__filename, ['--loadgen'], { stdio: 'inherit' });
+    child.once('message', (m: LoadResult) => {
+      resolve(m);
+      child.kill();
+    });
+    child.once('error', reject);
+    child.once(
+      'exit',
+      (code) => code !== 0 && code !== null && reject(new Error(`load generator exited ${code}`)),
+    );
+    child.send(job);
+  });
+}
+
+/** (a) rows per second of session.run in this process at a given batch size. */
+async function rawOrt(file: string, batch: number, durationMs: number): Promise<number> {
+  const session = await ort.InferenceSession.create(file, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  const x = new ort.Tensor(
+    'float32',
+    Float32Array.from({ length: batch * 8 }, (_, i) => Math.sin(i)),
+    [batch, 8],
+  );
+  for (let i = 0; i < 5; i++) await session.run({ features: x });
+  let rows = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < durationMs) {
+    await session.run({ features: x });
+    rows += batch;
+  }
+  const rate = rows / ((performance.now() - t0) / 1000);
+  await session.release();
+  return rate;
+}
+
+async function bareHttp(body: Buffer): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+      res.end(body);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
+
+type Stats = {
+  model_stats: {
+    inference_count: number;
+    execution_count: number;
+    batch_stats: {
+      compute_input: { ns: number };
+      compute_infer: { ns: number };
+      compute_output: { ns: number };
+    }[];
+  }[];
+};
+
+/** Nanoseconds the instance spent computing batches, from Triton-shaped statistics. */
+const computeNs = (s: Stats): number =>
+  s.model_stats[0]!.batch_stats.reduce(
+    (n, b) => n + b.compute_input.ns + b.compute_infer.ns + b.compute_output.ns,
+    0,
+  );
+
+interface Point extends LoadResult {
+  model: string;
+  variant: 'b-server-unbatched' | 'c-server-batched' | 'd-bare-http';
+  concurrency: number;
+  meanBatchSize?: number;
+  /** Share of the measured wall time the model instance spent computing (1 = never idle). */
+  instanceBusy?: number;
+}
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(name);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+
+async function main(): Promise<void> {
+  const durationMs = Number(arg('--duration-ms', '3000'));
+  const concurrencies = arg('--concurrency', '1,8,64').split(',').map(Number);
+  const models = arg('--models', 'fraud-v1,heavy').split(',');
+  const maxBatch = Math.max(...concurrencies);
+  const points: Point[] = [];
+  const raw: { model: string; batch: number; rowsPerSecond: number }[] = [];
+  const row = Array.from({ length: 8 }, (_, k) => Math.sin(k) * 0.8);
+  const body = JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 8], data: row }] });
+
+  for (const name of models) {
+    const file = path.join(projectRoot, 'demo/models', `${name}.onnx`);
+    for (const batch of [...new Set([1, 8, maxBatch])]) {
+      const rowsPerSecond = await rawOrt(file, batch, durationMs);
+      raw.push({ model: name, batch, rowsPerSecond });
+      console.error(`(a) ${name} raw ort batch ${batch}: ${rowsPerSecond.toFixed(0)} rows/s`);
+    }
+    let fixedBody = Buffer.alloc(0);
+    for (const variant of ['b-server-unbatched', 'c-server-batched'] as const) {
+      const server = await startModelServer({
+        model: file,
+        name,
+        port: 0,
+        threads: 1,
+        instances: 1,
+        maxBatchSize: variant === 'c-server-batched' ? maxBatch : 1,
+        preferredBatchSizes: [],
+        maxQueueDelayMs: variant === 'c-server-batched' ? 2 : 0,
+        maxQueueSize: 4096,
+      });
+      try {
+        const probe = await fetch(`${server.url}/v2/models/${name}/infer`, { method: 'POST', body });
+        fixedBody = Buffer.from(await probe.arrayBuffer());
+        for (const concurrency of concurrencies) {
+          const before = (await (await fetch(`${server.url}/v2/models/${name}/stats`)).json()) as Stats;
+          const t0 = performance.now();
+          const r = await runLoad({
+            url: server.url,
+            path: `/v2/models/${name}/infer`,
+            body,
+            concurrency,
+            durationMs,
+            warmupMs: 500,
+          });
+          const after = (await (await fetch(`${server.url}/v2/models/${name}/stats`)).json()) as Stats;
+          const d = (k: 'inference_count' | 'execution_count'): number =>
+            after.model_stats[0]![k] - before.model_stats[0]![k];
+          const meanBatchSize = d('inference_count') / Math.max(1, d('execution_count'));
+          // Includes the load generator's warm-up: a share of busy time, not an exact figure.
+          const instanceBusy = (computeNs(after) - computeNs(before)) / 1e6 / (performance.now() - t0);
+          points.push({ model: name, variant, concurrency, ...r, meanBatchSize, instanceBusy });
+          console.error(
+            `(${variant[0]}) ${name} c=${concurrency}: ${r.throughput.toFixed(0)} req/s p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms batch ${meanBatchSize.toFixed(1)} busy ${(instanceBusy * 100).toFixed(0)}% errors ${r.errors}`,
+          );
+        }
+      } finally {
+        await server.close();
+      }
+    }
+    const bare = await bareHttp(fixedBody);
+    try {
+      for (const concurrency of concurrencies) {
+        const r = await runLoad({ url: bare.url, path: '/', body, concurrency, durationMs, warmupMs: 500 });
+        points.push({ model: name, variant: 'd-bare-http', concurrency, ...r });
+        console.error(
+          `(d) ${name} c=${concurrency}: ${r.throughput.toFixed(0)} req/s p50 ${r.p50Ms.toFixed(2)} ms`,
+        );
+      }
+    } finally {
+      await bare.close();
+    }
+  }
+
+  const at = (model: string, variant: Point['variant'], c: number): number =>
+    points.find((p) => p.model === model && p.variant === variant && p.concurrency === c)?.throughput ?? NaN;
+  const rawAt = (model: string, batch: number): number =>
+    raw.find((r) => r.model === model && r.batch === batch)?.rowsPerSecond ?? NaN;
+  const ratios: Record<string, number> = {};
+  for (const m of models) {
+    ratios[`${m}: c/b at ${maxBatch}`] =
+      at(m, 'c-server-batched', maxBatch) / at(m, 'b-server-unbatched', maxBatch);
+    ratios[`${m}: c/a(batch ${maxBatch}) at ${maxBatch}`] =
+      at(m, 'c-server-batched', maxBatch) / rawAt(m, maxBatch);
+    ratios[`${m}: c/d at ${maxBatch}`] = at(m, 'c-server-batched', maxBatch) / at(m, 'd-bare-http', maxBatch);
+    for (const c of concurrencies)
+      ratios[`${m}: c/b at ${c}`] = at(m, 'c-server-batched', c) / at(m, 'b-server-unbatched', c);
+  }
+
+  const date = new Date().toISOString().slice(0, 10);
+  const outDir = path.join(projectRoot, 'bench/results');
+  fs.mkdirSync(outDir, { recursive: true });
+  const machine = {
+    cpus: os.cpus().length,
+    model: os.cpus()[0]?.model,
+    node: process.version,
+    loadavg: os.loadavg(),
+  };
+  const result = { date: new Date().toISOString(), machine, durationMs, concurrencies, raw, points, ratios };
+  fs.writeFileSync(path.join(outDir, `serving-${date}.json`), JSON.stringify(result, null, 2) + '\n');
+
+  const lines = [
+    `# Serving benchmark ${date}`,
+    '',
+    `${machine.cpus} CPUs (${machine.model}), Node ${machine.node}, load average at the end ${machine.loadavg.map((l) => l.toFixed(1)).join(' ')}; ${durationMs} ms per point, 1 row per request, ort intra-op threads 1, 1 instance.`,
+    '',
+    '| model | variant | concurrency | req/s | p50 ms | p95 ms | p99 ms | mean batch | instance busy | errors |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...points.map(
+      (p) =>
+        `| ${p.model} | ${p.variant} | ${p.concurrency} | ${p.throughput.toFixed(0)} | ${p.p50Ms.toFixed(2)} | ${p.p95Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${p.meanBatchSize?.toFixed(1) ?? ''} | ${p.instanceBusy === undefined ? '' : `${(p.instanceBusy * 100).toFixed(0)}%`} | ${p.errors} |`,
+    ),
+    '',
+    '| model | (a) raw ort batch | rows/s |',
+    '| --- | ---: | ---: |',
+    ...raw.map((r) => `| ${r.model} | ${r.batch} | ${r.rowsPerSecond.toFixed(0)} |`),
+    '',
+    '| ratio | value |',
+    '| --- | ---: |',
+    ...Object.entries(ratios).map(([k, v]) => `| ${k} | ${v.toFixed(2)} |`),
+    '',
+  ];
+  fs.writeFileSync(path.join(outDir, `serving-${date}.md`), lines.join('\n'));
+  console.log(lines.join('\n'));
+}
+
+if (process.argv.includes('--loadgen')) {
+  process.once('message', (job: LoadJob) => {
+    loadgen(job).then(
+      (r) => process.send!(r),
+      (err: unknown) => {
+        console.error(err);
+        process.exit(1);
+      },
+    );
+  });
+} else {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
