@@ -55,7 +55,7 @@ export interface TrafficVariant {
 export interface SetTrafficInput {
   model: string;
   variants: TrafficVariant[];
-  mirror?: { variant: string; percent: number };
+  mirror?: { variant: string; percent: number; tolerance?: number };
   sticky?: { header: string };
   reason: string;
 }
@@ -83,6 +83,10 @@ export interface AnalyzeInput {
   experiment?: ModelSpec['experiment'];
   /** Bandit only: deterministic seed for this interval's Monte Carlo. */
   seed?: number;
+  /** Experiment: counters when it began; rewards are judged cumulatively from here. */
+  experimentStart?: MetricsSnapshot;
+  /** A/B: the always-valid p-value and interval so far (running minimum / intersection). */
+  abState?: { pValue: number; ci: [number, number] };
 }
 
 export interface IntervalAnalysis {
@@ -95,7 +99,13 @@ export interface IntervalAnalysis {
   /** Candidate vs baseline comparison, when the phase has one. */
   comparison?: Verdict;
   /** Experiment decision (A/B or bandit), when the phase is `experiment`. */
-  experiment?: Verdict & { weights?: Record<string, number>; decision?: string };
+  experiment?: Verdict & {
+    decision: string;
+    weights?: Record<string, number>;
+    best?: string;
+    pValue?: number;
+    ci?: [number, number];
+  };
 }
 
 export interface RegistryUpdateInput {

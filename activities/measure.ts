@@ -12,6 +12,9 @@ import { windowBetween } from '../serving/metrics/window';
 import { checkSlo } from './analysis/slo';
 import { compareVariants } from './analysis/compare';
 import { quantileOrNull } from './analysis/histogram';
+import { DEFAULT_AB, DEFAULT_BANDIT } from './analysis';
+import { abTest } from './analysis/sequential';
+import { thompsonWeights } from './analysis/bandit';
 
 const round = (x: number): number => Number(x.toPrecision(6));
 
@@ -85,6 +88,51 @@ export function reviveSnapshot(s: MetricsSnapshot): MetricsSnapshot {
   return copy;
 }
 
+/** A/B or bandit on the rewards since the experiment began (cumulative, not per interval). */
+function judgeExperiment(
+  input: AnalyzeInput,
+  snapshot: MetricsSnapshot,
+): NonNullable<IntervalAnalysis['experiment']> {
+  const e = input.experiment;
+  const kind = e?.kind === 'bandit' ? 'bandit' : 'ab';
+  if (!e || !input.baseline || !input.experimentStart) {
+    return { check: kind, result: 'inconclusive', decision: 'continue', reason: 'experiment not configured' };
+  }
+  const since = windowBetween(reviveSnapshot(input.experimentStart), snapshot);
+  if (since.gap) {
+    return {
+      check: kind,
+      result: 'inconclusive',
+      decision: 'continue',
+      reason: `missing data since the experiment began: ${since.gapReason ?? 'counters reset'}`,
+    };
+  }
+  const none = { count: 0, sum: 0 };
+  const rc = since.variants[input.candidate]?.rewards ?? none;
+  const rb = since.variants[input.baseline]?.rewards ?? none;
+  if (kind === 'ab') {
+    const v = abTest(
+      rc,
+      rb,
+      { ...DEFAULT_AB, alpha: e.alpha, minimumEffect: e.minimumEffect, minRewards: e.minRewards },
+      input.abState,
+    );
+    return { ...v, decision: v.decision };
+  }
+  const v = thompsonWeights(
+    { [input.candidate]: rc, [input.baseline]: rb },
+    {
+      ...DEFAULT_BANDIT,
+      confidence: e.confidence,
+      explorationFloor: e.explorationFloor,
+      minRewards: e.minRewards,
+    },
+    input.seed ?? 0,
+    input.candidate,
+  );
+  return { ...v, decision: v.decision };
+}
+
 function missing(check: string, reason: string): Verdict {
   return { check, result: 'inconclusive', reason };
 }
@@ -139,7 +187,14 @@ export function measureActivities({ metrics, logger }: ActivityDeps) {
               );
       }
       const from = window.from;
-      return { snapshot, gap: false, guard: { ...guard, window: { from, to: window.to } }, comparison };
+      const result: IntervalAnalysis = {
+        snapshot,
+        gap: false,
+        guard: { ...guard, window: { from, to: window.to } },
+        comparison,
+      };
+      if (input.phase === 'experiment') result.experiment = judgeExperiment(input, snapshot);
+      return result;
     },
   };
 }

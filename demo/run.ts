@@ -105,7 +105,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       sticky: { header: spec.experiment.unitHeader },
     });
 
-    const rps = opts.rps ?? 80;
+    const rps = opts.rps ?? 100;
     print(`• synthetic traffic: ${rps} requests/s through the router, rewards from the label rule`);
     traffic = startTraffic({ baseUrl: platform.router.url, model, rps, durationMs: 60 * 60_000 });
 

@@ -159,6 +159,13 @@ const shadow = z
       .describe('percent of live requests copied to the candidate'),
     minAgreement: fraction('share of mirrored requests whose outputs must agree').default(0.95),
     minComparisons: z.number().int().min(0).default(20).describe('comparisons needed to judge agreement'),
+    tolerance: z
+      .number()
+      .min(0)
+      .default(1e-4)
+      .describe(
+        'outputs agree when within this, absolutely or relative to the larger (a new model may differ)',
+      ),
     maxP99LatencyMs: z
       .number()
       .positive()

@@ -23,6 +23,7 @@ import { BuiltinTrafficRouter } from '../serving/router/builtin';
 import { loadPlatformConfig, type PlatformConfig } from './config';
 import { ensureTemporal, freePort, type TemporalEndpoint } from './temporal-server';
 import { createRunwayWorker } from './worker';
+import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
 
 export interface PlatformOptions {
   config?: PlatformConfig;
@@ -196,8 +197,35 @@ export function platformDeps(
   };
 }
 
+/**
+ * The SDK logs every worker state change and workflow log line at INFO as multi-line objects;
+ * on a terminal that drowns the promotion's progress. Forward WARN and above (or what
+ * RUNWAY_LOG_LEVEL asks for) as one-line runway logs. Safe to call more than once.
+ */
+export function installSdkLogging(logger: Logger = createLogger('temporal-sdk')): void {
+  const wanted = (process.env.RUNWAY_LOG_LEVEL ?? 'warn').toUpperCase();
+  const level: LogLevel =
+    (['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const).find((l) => l === wanted) ?? 'WARN';
+  try {
+    Runtime.install({
+      logger: new DefaultLogger(level, (entry) => {
+        const fields: Record<string, unknown> = {};
+        for (const key of ['workflowId', 'activityType', 'workflowType', 'error'] as const) {
+          if (entry.meta?.[key] !== undefined) fields[key] = String(entry.meta[key]);
+        }
+        const sink =
+          entry.level === 'ERROR' ? logger.error : entry.level === 'WARN' ? logger.warn : logger.info;
+        sink(entry.message, fields);
+      }),
+    });
+  } catch {
+    // A runtime is already installed (another caller did this first): keep it.
+  }
+}
+
 export async function startPlatform(opts: PlatformOptions = {}): Promise<Platform> {
   const log = opts.logger ?? createLogger('platform');
+  installSdkLogging(log.child('sdk'));
   const config = opts.config ?? loadPlatformConfig();
   if (config.fleet.driver !== 'local') {
     throw new Error(

@@ -88,7 +88,7 @@ export interface TrafficChange {
   at: string;
   stage: Stage;
   weights: Record<string, number>;
-  mirror?: { variant: string; percent: number };
+  mirror?: { variant: string; percent: number; tolerance?: number };
   reason: string;
 }
 
@@ -113,14 +113,16 @@ export interface PromotionState {
   paused: boolean;
   pauseReason?: string;
   weights: Record<string, number>;
-  mirror?: { variant: string; percent: number };
+  mirror?: { variant: string; percent: number; tolerance?: number };
   trafficChanges: TrafficChange[];
   lastVerdicts: Verdict[];
   evaluation?: Verdict;
   consecutiveFailures: number;
   inconclusiveStreak: number;
   pendingAction?: string;
-  experiment?: Record<string, unknown>;
+  experiment?: { start: unknown; elapsedMs: number; ab?: { pValue: number; ci: [number, number] } };
+  /** Seeds the bandit's Monte Carlo: one per look, so replays and audits reproduce the weights. */
+  seed?: number;
   /** Cumulative router counters at the last look: the next window is measured from here. */
   lastSnapshot?: unknown;
 }
@@ -143,7 +145,7 @@ export interface PromotionStatus {
   stage: Stage;
   step?: { index: number; weight: number; heldMs: number; pauseMs: number };
   weights: Record<string, number>;
-  mirror?: { variant: string; percent: number };
+  mirror?: { variant: string; percent: number; tolerance?: number };
   paused: boolean;
   pauseReason?: string;
   pendingAction?: string;

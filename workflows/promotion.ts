@@ -321,7 +321,7 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
   async function setTraffic(
     variants: TrafficVariant[],
     reason: string,
-    withMirror: { variant: string; percent: number } | undefined,
+    withMirror: { variant: string; percent: number; tolerance?: number } | undefined,
   ): Promise<void> {
     await run(
       'setTraffic',
@@ -368,7 +368,6 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
 
   // ---- the SLO guard and analysis, one interval at a time ----
   let lastSnapshot = state.lastSnapshot as MetricsSnapshot | undefined;
-  let bestSeed = 0;
   async function look(phase: 'shadow' | 'canary' | 'experiment'): Promise<IntervalAnalysis> {
     const base = baselineRef();
     const result = await run('analyzeInterval', `${phase} analysis of ${candidateVariant}`, quick, {
@@ -381,7 +380,10 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
       analysis: spec.canary.analysis,
       shadow: spec.shadow,
       experiment: phase === 'experiment' ? spec.experiment : undefined,
-      seed: bestSeed++,
+      seed: (state.seed = (state.seed ?? 0) + 1),
+      experimentStart:
+        phase === 'experiment' ? (state.experiment?.start as MetricsSnapshot | undefined) : undefined,
+      abState: phase === 'experiment' ? state.experiment?.ab : undefined,
     });
     lastSnapshot = result.snapshot;
     state.lastSnapshot = result.snapshot;
@@ -440,19 +442,7 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
       }
       if (promoteFull) return 'promote_full';
       const result = await look(phase);
-      const failing = [result.guard, result.comparison].filter((v): v is Verdict => v?.result === 'fail');
-      if (failing.length > 0) {
-        state.consecutiveFailures++;
-        if (state.consecutiveFailures >= spec.canary.failureLimit) {
-          const why = failing.map((v) => `${v.check}: ${v.reason}`).join('; ');
-          throw new Ended(
-            'rolled_back',
-            `automatic rollback at ${phase} after ${state.consecutiveFailures} failed intervals — ${why}`,
-          );
-        }
-      } else {
-        state.consecutiveFailures = 0;
-      }
+      judge(result, phase);
       const inconclusive = [result.guard, result.comparison].some((v) => v?.result === 'inconclusive');
       if (!state.paused) {
         if (state.heldMs >= durationMs && inconclusive) state.inconclusiveStreak++;
@@ -469,6 +459,90 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
     await condition(allHandlersFinished);
     state.lastSnapshot = lastSnapshot;
     return continueAsNew<typeof promotionWorkflow>({ ...input, resume: state });
+  }
+
+  /** Consecutive guard failures roll back; shared by every phase that watches live traffic. */
+  function judge(result: IntervalAnalysis, phase: string): void {
+    const failing = [result.guard, result.comparison].filter((v): v is Verdict => v?.result === 'fail');
+    if (failing.length === 0) {
+      state.consecutiveFailures = 0;
+      return;
+    }
+    state.consecutiveFailures++;
+    if (state.consecutiveFailures >= spec.canary.failureLimit) {
+      const why = failing.map((v) => `${v.check}: ${v.reason}`).join('; ');
+      throw new Ended(
+        'rolled_back',
+        `automatic rollback at ${phase} after ${state.consecutiveFailures} failed intervals — ${why}`,
+      );
+    }
+  }
+
+  /**
+   * The experiment between canary and graduation: a sticky A/B with an always-valid sequential
+   * test, or a Thompson-sampling bandit that moves the weights each interval. Rewards are counted
+   * from the experiment's start; the SLO guard keeps judging each interval on its own.
+   */
+  async function experiment(): Promise<'done' | 'promote_full'> {
+    const e = spec.experiment;
+    enter(
+      'experiment',
+      e.kind === 'ab' ? `A/B at ${e.split}% by ${e.unitHeader}` : 'bandit (Thompson sampling)',
+    );
+    if (!state.experiment) {
+      await setTraffic(
+        split(e.kind === 'ab' ? e.split : 50),
+        e.kind === 'ab' ? `A/B: ${e.split}% candidate, sticky by ${e.unitHeader}` : 'bandit: arms start even',
+        undefined,
+      );
+      await freshWindow();
+      state.experiment = { start: lastSnapshot, elapsedMs: 0 };
+    }
+    const exp = state.experiment as {
+      start: unknown;
+      elapsedMs: number;
+      ab?: { pValue: number; ci: [number, number] };
+    };
+    for (;;) {
+      await condition(() => !!rollbackRequest || !!promoteFull, e.interval);
+      if (rollbackRequest) {
+        throw new Ended('rolled_back', `manual rollback by ${rollbackRequest.by}: ${rollbackRequest.reason}`);
+      }
+      if (promoteFull) return 'promote_full';
+      const result = await look('experiment');
+      judge(result, 'experiment');
+      const verdict = result.experiment;
+      if (!state.paused) exp.elapsedMs += e.interval;
+      if (verdict && e.kind === 'ab') {
+        if (typeof verdict.pValue === 'number' && verdict.ci)
+          exp.ab = { pValue: verdict.pValue, ci: verdict.ci };
+        if (verdict.decision === 'candidate_wins') return 'done';
+        if (verdict.decision === 'baseline_wins')
+          throw new Ended('rejected', `the candidate lost the A/B: ${verdict.reason}`);
+      }
+      if (verdict && e.kind === 'bandit') {
+        if (verdict.decision === 'stop') {
+          if (verdict.best === candidateVariant) return 'done';
+          throw new Ended('rejected', `the bandit chose the baseline: ${verdict.reason}`);
+        }
+        const w = verdict.weights ?? {};
+        const changed = Object.entries(w).some(([v, x]) => state.weights[v] !== x);
+        if (changed && !state.paused) {
+          await setTraffic(split(w[candidateVariant] ?? 50), `bandit: ${verdict.reason}`, undefined);
+        }
+      }
+      if (exp.elapsedMs >= e.maxDuration) {
+        const why = `no decision within ${formatDuration(e.maxDuration)}${verdict ? `: ${verdict.reason}` : ''}`;
+        if (e.onTimeout === 'proceed') {
+          log.info(`experiment timed out, proceeding as the spec says (${why})`);
+          return 'done';
+        }
+        throw new Ended('rejected', `experiment kept the baseline: ${why}`);
+      }
+      refreshDetails();
+      if (workflowInfo().continueAsNewSuggested) await rollOver();
+    }
+    return 'done';
   }
 
   // ---- cleanup: the saga, in order, each step on its own so one failure does not stop the rest ----
@@ -652,6 +726,7 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
           await setTraffic(split(0), 'shadow: candidate at 0% with mirrored traffic', {
             variant: candidateVariant,
             percent: spec.shadow.mirrorPercent,
+            tolerance: spec.shadow.tolerance,
           });
           await freshWindow();
           if ((await hold('shadow', spec.shadow.duration)) === 'promote_full') skipToGraduate = true;
@@ -686,6 +761,11 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
             break;
           }
         }
+        state.stage = spec.experiment.kind === 'none' ? 'graduate' : 'experiment';
+      }
+
+      if (!skipToGraduate && state.stage === 'experiment') {
+        if ((await experiment()) === 'promote_full') skipToGraduate = true;
         state.stage = 'graduate';
       }
 

@@ -63,6 +63,8 @@ export function registerPlatform(program: Command): void {
     .option('--spec <file>', 'ModelSpec to promote with (default specs/examples/fraud-detector.yaml)')
     .action(async (opts: { autoApprove?: boolean; rps?: number; spec?: string }) => {
       const autoApprove = opts.autoApprove ?? !process.stdin.isTTY;
+      // The demo's own progress lines tell the story; component logs only for warnings.
+      process.env.RUNWAY_LOG_LEVEL ??= 'warn';
       process.exitCode = await runDemo({ autoApprove, rps: opts.rps, spec: opts.spec });
     });
 }

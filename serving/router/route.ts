@@ -21,6 +21,8 @@ export interface Route {
     percent: number;
     /** Mirror to a variant that also takes weighted traffic (normally refused as a mistake). */
     allowWeightedMirror?: boolean;
+    /** Output agreement tolerance for this route's shadow (absolute or relative); router default otherwise. */
+    tolerance?: number;
   };
   /** Sticky assignment by this request header (default `x-runway-unit`). */
   sticky?: { header: string };

@@ -47,6 +47,7 @@ export const routeSchema = z
           .min(0, 'expected 0–100')
           .max(100, 'expected 0–100'),
         allowWeightedMirror: z.boolean({ message: 'expected true or false' }).optional(),
+        tolerance: z.number({ message: 'expected a number' }).min(0, 'expected ≥ 0').optional(),
       })
       .strict()
       .optional(),

@@ -81,7 +81,7 @@ interface ActiveRoute {
   boundaries: WeightedVariant[];
   variants: Map<string, ActiveVariant>;
   stickyHeader: string;
-  mirror?: { variant: ActiveVariant; percent: number };
+  mirror?: { variant: ActiveVariant; percent: number; tolerance?: number };
 }
 
 const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/;
@@ -206,7 +206,11 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
       stickyHeader: (route.sticky?.header ?? DEFAULT_STICKY_HEADER).toLowerCase(),
     };
     if (route.mirror && route.mirror.percent > 0) {
-      active.mirror = { variant: variants.get(route.mirror.variant)!, percent: route.mirror.percent };
+      active.mirror = {
+        variant: variants.get(route.mirror.variant)!,
+        percent: route.mirror.percent,
+        tolerance: route.mirror.tolerance,
+      };
       metrics.initShadow(model, route.mirror.variant);
     }
     return active;
@@ -341,11 +345,16 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
         res.end(answer);
         finish(status);
         const hl = upstream.headers['inference-header-content-length'];
-        sendShadow(model, mirrorTo.variant, method, path, headers, body, {
-          status,
-          headerLength: typeof hl === 'string' ? Number(hl) : undefined,
-          body: answer,
-        });
+        sendShadow(
+          model,
+          mirrorTo.variant,
+          method,
+          path,
+          headers,
+          body,
+          { status, headerLength: typeof hl === 'string' ? Number(hl) : undefined, body: answer },
+          mirrorTo.tolerance ?? tolerance,
+        );
         return;
       }
       const length = Number(upstream.headers['content-length']);
@@ -387,6 +396,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     headers: Record<string, string | string[]>,
     body: Buffer,
     primary: Answer,
+    routeTolerance: number,
   ): void {
     const labels = { model, variant: shadow.name };
     if (mirrorInFlight >= mirrorConcurrency) {
@@ -425,7 +435,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
             headerLength: typeof hl === 'string' ? Number(hl) : undefined,
             body: answer,
           },
-          tolerance,
+          routeTolerance,
         );
         metrics.shadowComparisons.inc({ ...labels, result });
       })

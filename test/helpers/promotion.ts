@@ -101,7 +101,7 @@ export interface PromotionPlatform {
   readonly client: Client;
   readonly taskQueue: string;
   /** Pushes demo v1…v5 under `model`, serves v1 at 100% in production. */
-  bootstrap(model: string, spec: ModelSpec): Promise<void>;
+  bootstrap(model: string, spec: ModelSpec, opts?: { serve?: boolean }): Promise<void>;
   traffic(model: string, rps?: number): TrafficHandle;
   start(spec: ModelSpec, version: string, triggeredBy?: string): Promise<WorkflowHandle>;
   status(model: string): Promise<PromotionStatus>;
@@ -191,7 +191,7 @@ export function usePromotionPlatform(opts: { worker?: boolean } = {}): Promotion
       return get().client;
     },
     taskQueue,
-    async bootstrap(model, spec) {
+    async bootstrap(model, spec, opts = {}) {
       const { deps } = get();
       for (const v of ['1', '2', '3', '4', '5']) {
         await deps.registry.push(model, path.join(MODELS_DIR, `fraud-v${v}.onnx`), {
@@ -201,6 +201,7 @@ export function usePromotionPlatform(opts: { worker?: boolean } = {}): Promotion
       }
       await deps.registry.setAlias(model, 'production', '1');
       await deps.registry.setStatus(model, '1', 'production', 'test baseline');
+      if (opts.serve === false) return;
       const v1 = await deps.registry.verify(model, '1');
       const baseline = await deps.fleet.deploy({
         model,
