@@ -50,7 +50,7 @@ describe('ModelSpec', () => {
   it('loads the example with defaults filled and durations in ms', () => {
     const { spec, sha256 } = loadSpecFile(example);
     expect(spec.name).toBe('fraud-detector');
-    expect(spec.canary.steps.map((s) => s.weight)).toEqual([5, 25, 50, 100]);
+    expect(spec.canary.steps.map((s) => s.weight)).toEqual([10, 25, 50, 100]);
     expect(spec.canary.steps[0]?.pause).toBe(15_000);
     expect(spec.canary.interval).toBe(5_000);
     expect(spec.approval.timeout).toBe(30 * 60_000);
