@@ -1,0 +1,166 @@
+/**
+ * Human controls on running promotions, on real components: manual rollback mid-canary,
+ * pause/resume (the guard keeps watching, the clock stops), cancellation from the UI cleans up,
+ * promote-full, and `runway rollback` after graduation restoring the previous version.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  approveUpdate,
+  pauseSignal,
+  promoteFullSignal,
+  promotionWorkflowId,
+  resumeSignal,
+  rollbackSignal,
+  rollbackWorkflowId,
+  type RollbackWorkflowResult,
+} from '../../workflows/api';
+import { recordHistory } from '../helpers/record';
+import { testSpec, usePromotionPlatform, waitForStatus, type PromotionPlatform } from '../helpers/promotion';
+
+const platform = usePromotionPlatform();
+
+async function approveWhenAsked(p: PromotionPlatform, model: string): Promise<void> {
+  await waitForStatus(p, model, (s) => s.stage === 'approve', 90_000);
+  await p.client.workflow
+    .getHandle(promotionWorkflowId(model))
+    .executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+}
+
+const routeOf = async (model: string) =>
+  (await platform.deps.router.getRoute(model))?.variants.map((v) => [v.name, v.weight]);
+
+describe.concurrent('controls', () => {
+  it('rolls back mid-canary on request, in seconds, with who and why', { timeout: 240_000 }, async () => {
+    const model = 'fd-manual-rollback';
+    const spec = testSpec(model, {
+      canary: {
+        steps: [
+          { weight: 10, pause: '60s' },
+          { weight: 100, pause: '0s' },
+        ],
+      },
+    });
+    await platform.bootstrap(model, spec);
+    const traffic = platform.traffic(model);
+    const handle = await platform.start(spec, '2');
+    await approveWhenAsked(platform, model);
+    await waitForStatus(platform, model, (s) => s.stage === 'canary' && s.weights.v2 === 10, 120_000);
+    const asked = Date.now();
+    await handle.signal(rollbackSignal, { by: 'carol', reason: 'pager: fraud spike' });
+    const result = await platform.result(model);
+    const tookMs = Date.now() - asked;
+    await traffic.stop();
+    await recordHistory(platform.client, promotionWorkflowId(model), 'manual-rollback-mid-canary');
+    expect(result.outcome).toBe('rolled_back');
+    expect(result.reason).toBe('manual rollback by carol: pager: fraud spike');
+    expect(tookMs).toBeLessThan(15_000);
+    expect(await routeOf(model)).toEqual([['v1', 100]]);
+    expect((await platform.deps.fleet.list({ model })).map((d) => d.name)).toEqual([
+      `${model}-v1-production`,
+    ]);
+    expect((await platform.deps.registry.get(model, '2'))?.status).toBe('rejected');
+    expect((await platform.deps.registry.aliases(model)).production).toBe('1');
+  });
+
+  it(
+    'pause holds the step while the guard keeps looking; resume continues to graduation',
+    { timeout: 240_000 },
+    async () => {
+      const model = 'fd-pause';
+      const spec = testSpec(model, { shadow: { enabled: false } });
+      await platform.bootstrap(model, spec);
+      const traffic = platform.traffic(model);
+      const handle = await platform.start(spec, '2');
+      await approveWhenAsked(platform, model);
+      await waitForStatus(platform, model, (s) => s.stage === 'canary' && s.weights.v2 === 10, 120_000);
+      await handle.signal(pauseSignal, { by: 'dave', reason: 'checking dashboards' });
+      const paused = await waitForStatus(platform, model, (s) => s.paused, 10_000);
+      expect(paused.pauseReason).toBe('paused by dave: checking dashboards');
+      // well past the step's 4 s: the step does not advance while paused, the guard still judges
+      await new Promise((r) => setTimeout(r, 9_000));
+      const during = await platform.status(model);
+      expect(during.weights).toEqual({ v1: 90, v2: 10 });
+      expect(during.step?.index).toBe(0);
+      expect(during.lastVerdicts.some((v) => v.check === 'slo')).toBe(true);
+      await handle.signal(resumeSignal, { by: 'dave' });
+      const result = await platform.result(model);
+      await traffic.stop();
+      await recordHistory(platform.client, promotionWorkflowId(model), 'pause-resume');
+      expect(result.outcome, result.reason).toBe('promoted');
+      expect(result.trafficChanges.map((c) => c.weights.v2)).toEqual([10, 25, 50, 100]);
+    },
+  );
+
+  it(
+    'cancellation from the UI runs the cleanup: traffic back on the baseline, candidate gone',
+    { timeout: 240_000 },
+    async () => {
+      const model = 'fd-cancel';
+      const spec = testSpec(model, {
+        canary: {
+          steps: [
+            { weight: 25, pause: '60s' },
+            { weight: 100, pause: '0s' },
+          ],
+        },
+      });
+      await platform.bootstrap(model, spec);
+      const traffic = platform.traffic(model);
+      const handle = await platform.start(spec, '2');
+      await approveWhenAsked(platform, model);
+      await waitForStatus(platform, model, (s) => s.stage === 'canary' && s.weights.v2 === 25, 120_000);
+      await handle.cancel();
+      const result = await platform.result(model);
+      await traffic.stop();
+      await recordHistory(platform.client, promotionWorkflowId(model), 'cancelled-mid-canary');
+      expect(result.outcome).toBe('cancelled');
+      expect(await routeOf(model)).toEqual([['v1', 100]]);
+      expect((await platform.deps.fleet.list({ model })).map((d) => d.name)).toEqual([
+        `${model}-v1-production`,
+      ]);
+      const stats = traffic.stats();
+      expect(
+        Object.keys(stats.byStatus).filter((s) => s !== '200'),
+        JSON.stringify(stats.byStatus),
+      ).toEqual([]);
+    },
+  );
+
+  it(
+    'promote-full graduates at once; `runway rollback` afterwards restores the previous version',
+    { timeout: 240_000 },
+    async () => {
+      const model = 'fd-full-then-back';
+      const spec = testSpec(model, { shadow: { enabled: false }, rollback: { scaleDownDelay: '1s' } });
+      await platform.bootstrap(model, spec);
+      const traffic = platform.traffic(model);
+      const handle = await platform.start(spec, '2');
+      await approveWhenAsked(platform, model);
+      await waitForStatus(platform, model, (s) => s.stage === 'canary', 120_000);
+      await handle.signal(promoteFullSignal, { by: 'erin' });
+      const result = await platform.result(model);
+      await recordHistory(platform.client, promotionWorkflowId(model), 'promote-full');
+      expect(result).toMatchObject({ outcome: 'promoted', reason: 'promoted fully by erin' });
+      expect(await routeOf(model)).toEqual([['v2', 100]]);
+      // the previous version was scaled down after scaleDownDelay: the rollback must redeploy it
+      expect((await platform.deps.fleet.list({ model })).map((d) => d.name)).toEqual([
+        `${model}-v2-production`,
+      ]);
+
+      const rollback = await platform.client.workflow.start('rollbackWorkflow', {
+        taskQueue: platform.taskQueue,
+        workflowId: rollbackWorkflowId(model),
+        args: [{ model, by: 'frank', reason: 'conversion dropped', serving: spec.serving }],
+      });
+      const back = (await rollback.result()) as RollbackWorkflowResult;
+      await traffic.stop();
+      expect(back).toMatchObject({ from: '2', to: '1' });
+      expect(await routeOf(model)).toEqual([['v1', 100]]);
+      expect(await platform.deps.registry.aliases(model)).toMatchObject({ production: '1' });
+      expect((await platform.deps.registry.get(model, '2'))?.status).toBe('rejected');
+      expect((await platform.deps.fleet.list({ model })).map((d) => d.name)).toEqual([
+        `${model}-v1-production`,
+      ]);
+    },
+  );
+});
