@@ -179,6 +179,7 @@ export function measureActivities({ metrics, logger }: ActivityDeps) {
                 confidence: input.analysis.confidence,
                 maxErrorRateIncrease: input.analysis.maxErrorRateIncrease,
                 maxLatencyIncrease: input.analysis.maxLatencyIncrease,
+                minLatencyIncreaseMs: input.analysis.minLatencyIncreaseMs,
                 minSamples: input.analysis.minSamples,
               })
             : missing(

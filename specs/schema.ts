@@ -195,6 +195,11 @@ const analysis = z
       .min(0)
       .default(0.1)
       .describe('allowed relative increase of latency over the baseline (0.1 = 10%)'),
+    minLatencyIncreaseMs: z
+      .number()
+      .min(0)
+      .default(5)
+      .describe('latency differences below this many ms never fail, however large relatively (sub-ms noise)'),
     minSamples: positiveInt().default(50).describe('requests per variant before a comparison may judge'),
     maxInconclusive: z
       .number()

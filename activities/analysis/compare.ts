@@ -22,6 +22,12 @@ export interface CompareParams {
   maxLatencyIncrease: number;
   /** Requests each variant needs in the window before a test may judge. */
   minSamples: number;
+  /**
+   * Absolute slack in milliseconds under which a latency difference never fails, whatever its
+   * relative size: at sub-millisecond medians a cold canary is "50% slower" by a few hundred
+   * microseconds nobody can feel. Default 0 (pure relative test).
+   */
+  minLatencyIncreaseMs?: number;
   /** Also compare p99 with distribution-free order-statistic bounds (can only fail, never block). */
   quantileTest?: boolean;
 }
@@ -180,7 +186,10 @@ export function compareLatency(
   const sd = Math.sqrt(shifted.variance);
   const z = sd > 0 ? (shifted.u - shifted.mean - 0.5) / sd : 0;
   const pValue = sd > 0 ? normalSf(z) : 1;
-  const result: Result = pValue < alpha ? 'fail' : 'pass';
+  const floorMs = p.minLatencyIncreaseMs ?? 0;
+  const medianGapMs = medC !== null && medB !== null ? (medC - medB) * 1000 : 0;
+  const withinFloor = pValue < alpha && medianGapMs <= floorMs;
+  const result: Result = pValue < alpha && !withinFloor ? 'fail' : 'pass';
   const slower = raw.u / (raw.nx * raw.ny);
   const p99c = ms(quantileOrNull(candidate.latency, 0.99));
   const p99b = ms(quantileOrNull(baseline.latency, 0.99));
@@ -188,7 +197,9 @@ export function compareLatency(
   const explanation =
     result === 'fail'
       ? `candidate latency (median ${base.candidate} ms, p99 ${p99c} ms) is slower than baseline (median ${base.baseline} ms, p99 ${p99b} ms) by more than ${pctAllowed} (Mann-Whitney p = ${pValue.toPrecision(3)} < ${round(alpha)})`
-      : `candidate latency (median ${base.candidate} ms, p99 ${p99c} ms) vs baseline (median ${base.baseline} ms, p99 ${p99b} ms): not slower by more than ${pctAllowed} at ${p.confidence} confidence (p = ${pValue.toPrecision(3)})`;
+      : withinFloor
+        ? `candidate latency (median ${base.candidate} ms) is slower than baseline (median ${base.baseline} ms) by ${round(medianGapMs, 3)} ms, within the absolute allowance of ${floorMs} ms (Mann-Whitney p = ${pValue.toPrecision(3)})`
+        : `candidate latency (median ${base.candidate} ms, p99 ${p99c} ms) vs baseline (median ${base.baseline} ms, p99 ${p99b} ms): not slower by more than ${pctAllowed} at ${p.confidence} confidence (p = ${pValue.toPrecision(3)})`;
   return {
     ...base,
     pValue: round(pValue),
@@ -249,7 +260,10 @@ export function compareP99(
   // Baseline upper bound: the k-th smallest with P(Binomial(n, q) ≤ k − 1) ≥ 1 − α/2.
   const k = nb > 0 ? binomialPpf(1 - each, nb, q) + 1 : Infinity;
   const upper = k <= nb ? (binOfRank(bBins, k)?.upper ?? Infinity) : Infinity;
-  const threshold = upper * (1 + p.maxLatencyIncrease);
+  const threshold = Math.max(
+    upper * (1 + p.maxLatencyIncrease),
+    upper + (p.minLatencyIncreaseMs ?? 0) / 1000,
+  );
   const interval: [number, number] = [ms(lower) ?? 0, ms(upper) ?? Infinity];
   if (nc < p.minSamples || !Number.isFinite(upper)) {
     return {
