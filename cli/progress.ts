@@ -22,6 +22,8 @@ export function progressLine(s: PromotionStatus): string {
       `step ${s.step.index + 1} ${s.step.weight}% held ${formatDuration(s.step.heldMs)}/${formatDuration(s.step.pauseMs)}`,
     );
   parts.push(`traffic: ${weightsText(s)}`);
+  const exp = s.lastVerdicts.find((v) => v.check === 'bandit' || v.check === 'ab');
+  if (s.stage === 'experiment' && exp) parts.push(`${exp.check}: ${exp.reason}`);
   if (s.paused) parts.push(`PAUSED (${s.pauseReason ?? ''})`);
   if (s.pendingAction) parts.push(`waiting for ${s.pendingAction}`);
   return parts.join('  ');
