@@ -4,7 +4,7 @@
  * These promotions end before anything is deployed, so only the registry is needed.
  */
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { describe, expect, it } from 'vitest';
+import { describe, expect as globalExpect, it } from 'vitest';
 import {
   approveSignal,
   approveUpdate,
@@ -23,7 +23,7 @@ async function refusal(p: Promise<unknown>): Promise<string> {
   try {
     await p;
   } catch (err) {
-    expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
+    globalExpect(err).toBeInstanceOf(WorkflowUpdateFailedError);
     return (err as WorkflowUpdateFailedError).cause?.message ?? '';
   }
   throw new Error('expected the update to be refused');
@@ -47,7 +47,7 @@ describe.concurrent('approvals', () => {
   it(
     'refuses an approver outside the allow-list by update, ignores one by signal with the reason recorded, then counts a valid approval',
     { timeout: 180_000 },
-    async () => {
+    async ({ expect }) => {
       const model = 'fd-approval-rules';
       const spec = testSpec(model, { approval: { required: 2, approvers: ['alice', 'bob', 'ci-bot'] } });
       await platform.bootstrap(model, spec, { serve: false });
@@ -99,23 +99,27 @@ describe.concurrent('approvals', () => {
     },
   );
 
-  it('ends as rejected when an approver rejects, and records who and why', { timeout: 180_000 }, async () => {
-    const model = 'fd-reject';
-    const spec = testSpec(model);
-    await platform.bootstrap(model, spec, { serve: false });
-    const handle = await platform.start(spec, '2');
-    await atApproval(model);
-    const verdict = await handle.executeUpdate(rejectUpdate, {
-      args: [{ approver: 'bob', reason: 'wrong features' }],
-    });
-    expect(verdict.reason).toBe('rejected by bob: wrong features');
-    const result = await platform.result(model);
-    await recordHistory(platform.client, promotionWorkflowId(model), 'rejected-by-approver');
-    expect(result).toMatchObject({ outcome: 'rejected', reason: 'rejected by bob: wrong features' });
-    expect((await platform.deps.registry.get(model, '2'))?.status).toBe('rejected');
-  });
+  it(
+    'ends as rejected when an approver rejects, and records who and why',
+    { timeout: 180_000 },
+    async ({ expect }) => {
+      const model = 'fd-reject';
+      const spec = testSpec(model);
+      await platform.bootstrap(model, spec, { serve: false });
+      const handle = await platform.start(spec, '2');
+      await atApproval(model);
+      const verdict = await handle.executeUpdate(rejectUpdate, {
+        args: [{ approver: 'bob', reason: 'wrong features' }],
+      });
+      expect(verdict.reason).toBe('rejected by bob: wrong features');
+      const result = await platform.result(model);
+      await recordHistory(platform.client, promotionWorkflowId(model), 'rejected-by-approver');
+      expect(result).toMatchObject({ outcome: 'rejected', reason: 'rejected by bob: wrong features' });
+      expect((await platform.deps.registry.get(model, '2'))?.status).toBe('rejected');
+    },
+  );
 
-  it('ignores a rejection signal from someone not allowed', { timeout: 180_000 }, async () => {
+  it('ignores a rejection signal from someone not allowed', { timeout: 180_000 }, async ({ expect }) => {
     const model = 'fd-reject-signal';
     const spec = testSpec(model);
     await platform.bootstrap(model, spec, { serve: false });
@@ -129,7 +133,7 @@ describe.concurrent('approvals', () => {
     await handle.terminate('test done');
   });
 
-  it('expires when nobody decides within the timeout', { timeout: 180_000 }, async () => {
+  it('expires when nobody decides within the timeout', { timeout: 180_000 }, async ({ expect }) => {
     const model = 'fd-expire';
     const spec = testSpec(model, { approval: { timeout: '3s' } });
     await platform.bootstrap(model, spec, { serve: false });

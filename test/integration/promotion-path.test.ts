@@ -43,7 +43,11 @@ describe.concurrent('promotion path', () => {
     expect(result.verdicts.find((v) => v.check === 'evaluation')?.result).toBe('pass');
     expect(result.verdicts.find((v) => v.check === 'integration')?.result).toBe('pass');
     expect(weightsOf(result)).toEqual([
-      { stage: 'shadow', weights: { v1: 100, v2: 0 }, mirror: { variant: 'v2', percent: 100 } },
+      {
+        stage: 'shadow',
+        weights: { v1: 100, v2: 0 },
+        mirror: { variant: 'v2', percent: 100, tolerance: 0.0001 },
+      },
       { stage: 'canary', weights: { v1: 90, v2: 10 } },
       { stage: 'canary', weights: { v1: 75, v2: 25 } },
       { stage: 'canary', weights: { v1: 50, v2: 50 } },
