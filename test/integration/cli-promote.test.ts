@@ -1,0 +1,121 @@
+/**
+ * The CLI as CI and approvers use it, against a real worker and dev server: `runway promote --wait`
+ * exits with the outcome's code and the reason on stderr; a bad spec never starts a promotion;
+ * `runway approve` by someone not allowed is refused with the reason.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { describe, expect, it } from 'vitest';
+import { runwayBin } from '../../common/paths';
+import { promotionWorkflowId } from '../../workflows/api';
+import { MODELS_DIR, usePromotionPlatform, testSpec, waitForStatus } from '../helpers/promotion';
+import { testTemporal } from '../helpers/temporal';
+
+const platform = usePromotionPlatform();
+
+function specYaml(name: string, extra = ''): string {
+  return `name: ${name}
+owner: tests
+model:
+  signature:
+    inputs: [{ name: features, datatype: FP32, shape: [-1, 8] }]
+    outputs: [{ name: score, datatype: FP32, shape: [-1, 1] }]
+slos: { p99LatencyMs: 250, errorRate: 0.02 }
+evaluation: { dataset: ${path.join(MODELS_DIR, 'eval.json')}, min: 0.8, maxRegression: 0.01 }
+approval: { required: 1, approvers: [alice] }
+${extra}`;
+}
+
+async function runway(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const endpoint = await testTemporal();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [runwayBin, ...args], {
+      env: {
+        ...process.env,
+        RUNWAY_HOME: platform.home,
+        TEMPORAL_ADDRESS: endpoint.address,
+        RUNWAY_TASK_QUEUE: platform.taskQueue,
+        RUNWAY_REGISTRY_DIR: path.join(platform.home, 'registry'),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('runway CLI', () => {
+  it(
+    'promote --wait exits 2 with the reason when the candidate is rejected',
+    { timeout: 180_000 },
+    async () => {
+      const model = 'fd-cli-reject';
+      await platform.bootstrap(model, testSpec(model), { serve: false });
+      const file = path.join(platform.home, `${model}.yaml`);
+      fs.writeFileSync(file, specYaml(model));
+      const res = await runway([
+        'promote',
+        file,
+        '--version',
+        '3',
+        '--wait',
+        '--as',
+        'ci-bot',
+        '--meta',
+        'commit=abc123',
+      ]);
+      expect(res.stderr).toMatch(/started promotion of fd-cli-reject v3/);
+      expect(res.stderr).toMatch(
+        /promotion rejected: evaluation failed: accuracy 0\.70\d+ is below the minimum 0\.8/,
+      );
+      expect(res.code).toBe(2);
+    },
+  );
+
+  it('a bad spec is refused with file:line and field, and nothing starts', { timeout: 60_000 }, async () => {
+    const model = 'fd-cli-badspec';
+    const file = path.join(platform.home, `${model}.yaml`);
+    fs.writeFileSync(file, specYaml(model, 'canary:\n  interval: soon\n'));
+    const res = await runway(['promote', file, '--version', '2']);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(new RegExp(`${model}\\.yaml:11  canary\\.interval: expected a duration`));
+    await expect(
+      platform.client.workflow.getHandle(promotionWorkflowId(model)).describe(),
+    ).rejects.toBeInstanceOf(WorkflowNotFoundError);
+  });
+
+  it(
+    'approve by someone outside the allow-list is refused; by an approver it counts',
+    { timeout: 180_000 },
+    async () => {
+      const model = 'fd-cli-approve';
+      await platform.bootstrap(model, testSpec(model), { serve: false });
+      const file = path.join(platform.home, `${model}.yaml`);
+      fs.writeFileSync(file, specYaml(model));
+      const started = await runway(['promote', file, '--version', '2', '--as', 'ci-bot']);
+      expect(started.code, started.stderr).toBe(0);
+      await waitForStatus(platform, model, (s) => s.stage === 'approve', 90_000);
+      const refused = await runway(['approve', model, '--as', 'mallory']);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(
+        /refused: mallory is not an approver for fd-cli-approve \(allowed: alice\)/,
+      );
+      const ok = await runway(['approve', model, '--as', 'alice', '--comment', 'ship it']);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(ok.stdout).toMatch(/approved by alice \(1\/1\)/);
+      const status = await runway(['status', model, '--json']);
+      expect(JSON.parse(status.stdout).approvals[0]).toMatchObject({
+        approver: 'alice',
+        comment: 'ship it',
+        via: 'update',
+      });
+      await platform.client.workflow.getHandle(promotionWorkflowId(model)).cancel();
+      expect((await platform.result(model)).outcome).toBe('cancelled');
+    },
+  );
+});
