@@ -100,6 +100,8 @@ export interface PromotionInput {
   triggeredBy: string;
   /** CI metadata: commit, pipeline URL, ... recorded for the audit. */
   metadata?: Record<string, string>;
+  /** Continue-as-new once the history has this many events (default 10 000; the server may ask sooner). */
+  historyLimit?: number;
   /** Carried across continue-as-new; absent on a fresh start. */
   resume?: PromotionState;
 }

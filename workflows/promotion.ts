@@ -450,9 +450,12 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
       }
       if (!inconclusive) state.inconclusiveStreak = 0;
       refreshDetails();
-      if (workflowInfo().continueAsNewSuggested) await rollOver();
+      if (historyTooLong()) await rollOver();
     }
   }
+
+  const historyTooLong = (): boolean =>
+    workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > (input.historyLimit ?? 10_000);
 
   /** Long phases start a fresh run with the same state before the history grows large. */
   async function rollOver(): Promise<never> {
@@ -540,7 +543,7 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
         throw new Ended('rejected', `experiment kept the baseline: ${why}`);
       }
       refreshDetails();
-      if (workflowInfo().continueAsNewSuggested) await rollOver();
+      if (historyTooLong()) await rollOver();
     }
     return 'done';
   }

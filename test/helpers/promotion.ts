@@ -103,7 +103,12 @@ export interface PromotionPlatform {
   /** Pushes demo v1…v5 under `model`, serves v1 at 100% in production. */
   bootstrap(model: string, spec: ModelSpec, opts?: { serve?: boolean }): Promise<void>;
   traffic(model: string, rps?: number): TrafficHandle;
-  start(spec: ModelSpec, version: string, triggeredBy?: string): Promise<WorkflowHandle>;
+  start(
+    spec: ModelSpec,
+    version: string,
+    triggeredBy?: string,
+    extra?: Partial<PromotionInput>,
+  ): Promise<WorkflowHandle>;
   status(model: string): Promise<PromotionStatus>;
   result(model: string): Promise<PromotionResult>;
 }
@@ -228,13 +233,14 @@ export function usePromotionPlatform(opts: { worker?: boolean } = {}): Promotion
       traffics.push(t);
       return t;
     },
-    async start(spec, version, triggeredBy = 'ci-bot') {
+    async start(spec, version, triggeredBy = 'ci-bot', extra = {}) {
       const input: PromotionInput = {
         spec,
         specSha256: 'test',
         version,
         triggeredBy,
         metadata: { commit: 'abc123' },
+        ...extra,
       };
       return get().client.workflow.start('promotionWorkflow', {
         taskQueue,

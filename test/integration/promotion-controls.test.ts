@@ -163,4 +163,33 @@ describe.concurrent('controls', () => {
       ]);
     },
   );
+
+  it('a long phase continues as new and finishes with its state intact', { timeout: 240_000 }, async () => {
+    const model = 'fd-continue-as-new';
+    const spec = testSpec(model, {
+      shadow: { enabled: false },
+      canary: {
+        interval: '1s',
+        steps: [
+          { weight: 10, pause: '12s' },
+          { weight: 50, pause: '3s' },
+          { weight: 100, pause: '0s' },
+        ],
+      },
+    });
+    await platform.bootstrap(model, spec);
+    const traffic = platform.traffic(model);
+    const handle = await platform.start(spec, '2', 'ci-bot', { historyLimit: 80 });
+    await approveWhenAsked(platform, model);
+    const result = await platform.result(model);
+    await traffic.stop();
+    expect(result.outcome, result.reason).toBe('promoted');
+    // the traffic record spans the runs: every step once, in order
+    expect(result.trafficChanges.map((c) => c.weights.v2)).toEqual([10, 50, 100]);
+    expect(result.approvals.map((a) => a.approver)).toEqual(['alice']);
+    // the finished run is not the first one: it was continued from an earlier run
+    const history = await platform.client.workflow.getHandle(handle.workflowId).fetchHistory();
+    const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+    expect(started?.continuedExecutionRunId).toBeTruthy();
+  });
 });
