@@ -33,6 +33,8 @@ export interface PodResources {
 /** A DeploymentRequest plus what only Kubernetes needs. */
 export interface KubernetesDeploymentRequest extends DeploymentRequest {
   resources?: PodResources;
+  /** The replica count it was deployed with, kept while scaleWithWeight shrinks `replicas`. */
+  fullReplicas?: number;
 }
 
 /** How the model file reaches the pod. */

@@ -137,8 +137,18 @@ export class KubernetesFleet implements FleetDriver {
       throw new Error(`scale ${name}: a HorizontalPodAutoscaler owns the replicas (fleet hpa is configured)`);
     }
     const req = await this.requestOf(name);
-    // The whole set is re-applied with the new count, so `runway` stays the only owner of every field.
-    await this.applyAll(manifestsFor({ ...req, replicas }, this.options));
+    return this.applyReplicas(name, req, replicas, replicas, opts);
+  }
+
+  /** Re-applies the whole set with a new count, so `runway` stays the only owner of every field. */
+  private async applyReplicas(
+    name: string,
+    req: KubernetesDeploymentRequest,
+    replicas: number,
+    fullReplicas: number,
+    opts: FleetCallOptions,
+  ): Promise<Deployment> {
+    await this.applyAll(manifestsFor({ ...req, replicas, fullReplicas }, this.options));
     opts.onProgress?.(`scaling ${name} to ${replicas}`);
     return this.waitRollout(name, opts);
   }
@@ -149,8 +159,9 @@ export class KubernetesFleet implements FleetDriver {
    */
   async scaleToWeight(name: string, weight: number, opts: FleetCallOptions = {}): Promise<Deployment> {
     const req = await this.requestOf(name);
-    if (!this.options.scaleWithWeight) return this.scale(name, req.replicas, opts);
-    return this.scale(name, replicasForWeight(req.replicas, weight), opts);
+    const full = req.fullReplicas ?? req.replicas;
+    if (!this.options.scaleWithWeight) return this.applyReplicas(name, req, full, full, opts);
+    return this.applyReplicas(name, req, replicasForWeight(full, weight), full, opts);
   }
 
   async get(name: string): Promise<Deployment | undefined> {

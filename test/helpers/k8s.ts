@@ -410,6 +410,19 @@ export async function startTestCluster(bins: K8sBinaries, opts: ClusterOptions =
       60_000,
       logs,
     );
+    // The API server taints new nodes not-ready; the node-lifecycle controller (not run here: kwok
+    // fakes the kubelets) would lift it once Ready. Lift it ourselves, or nothing schedules.
+    for (const n of opts.nodes ?? [{ name: 'kwok-node-0' }]) {
+      const r = await api(
+        'PATCH',
+        `/api/v1/nodes/${n.name}`,
+        [{ op: 'replace', path: '/spec/taints', value: [] }],
+        {
+          'content-type': 'application/json-patch+json',
+        },
+      );
+      if (r.status >= 300) throw new Error(`untaint node ${n.name}: ${r.status} ${JSON.stringify(r.body)}`);
+    }
     // Pods need the namespace's default ServiceAccount, which the controller creates.
     await until(
       'default service account',
