@@ -1,0 +1,114 @@
+/**
+ * A worker killed (SIGKILL) mid-promotion and restarted: the promotion finishes with the same
+ * outcome, every traffic step applied once, in order, and no model server twins. The worker is a
+ * real `runway worker` process configured only by environment, as operators run it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runwayBin } from '../../common/paths';
+import { approveUpdate, promotionWorkflowId } from '../../workflows/api';
+import { testSpec, usePromotionPlatform, waitForStatus } from '../helpers/promotion';
+import { testTemporal } from '../helpers/temporal';
+
+const platform = usePromotionPlatform({ worker: false });
+const workers: ChildProcess[] = [];
+afterAll(() => {
+  for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');
+});
+
+async function startWorker(): Promise<ChildProcess> {
+  const endpoint = await testTemporal();
+  const child = spawn(process.execPath, [runwayBin, 'worker'], {
+    env: {
+      ...process.env,
+      RUNWAY_HOME: platform.home,
+      TEMPORAL_ADDRESS: endpoint.address,
+      RUNWAY_TASK_QUEUE: platform.taskQueue,
+      RUNWAY_ROUTER_ADMIN_URL: platform.router.url,
+      RUNWAY_ROUTER_TOKEN: platform.router.token,
+      RUNWAY_REGISTRY_DIR: path.join(platform.home, 'registry'),
+      RUNWAY_FLEET_STATE_DIR: path.join(platform.home, 'fleet'),
+      RUNWAY_LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  workers.push(child);
+  return child;
+}
+
+function kill9(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+}
+
+describe('worker killed mid-promotion', () => {
+  it(
+    'finishes the promotion after restarts, each step applied once, no twins',
+    { timeout: 300_000 },
+    async () => {
+      const model = 'fd-worker-kill';
+      const spec = testSpec(model, {
+        shadow: { duration: '4s' },
+        canary: {
+          interval: '2s',
+          steps: [
+            { weight: 10, pause: '6s' },
+            { weight: 25, pause: '6s' },
+            { weight: 50, pause: '4s' },
+            { weight: 100, pause: '0s' },
+          ],
+        },
+      });
+      await platform.bootstrap(model, spec);
+      const traffic = platform.traffic(model);
+      let worker = await startWorker();
+      const handle = await platform.start(spec, '2');
+      await waitForStatus(platform, model, (s) => s.stage === 'approve', 120_000);
+      await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+
+      // kill during the shadow, then during the first canary step, then during the second
+      const killsAt = [
+        (s: { stage: string; weights: Record<string, number> }) => s.stage === 'shadow' && s.weights.v2 === 0,
+        (s: { stage: string; weights: Record<string, number> }) =>
+          s.stage === 'canary' && s.weights.v2 === 10,
+        (s: { stage: string; weights: Record<string, number> }) =>
+          s.stage === 'canary' && s.weights.v2 === 25,
+      ];
+      for (const at of killsAt) {
+        await waitForStatus(platform, model, at, 120_000);
+        await kill9(worker);
+        await new Promise((r) => setTimeout(r, 2_000));
+        worker = await startWorker();
+      }
+      const result = await platform.result(model);
+      await traffic.stop();
+      expect(result.outcome, result.reason).toBe('promoted');
+      expect(result.trafficChanges.map((c) => [c.stage, c.weights.v2])).toEqual([
+        ['shadow', 0],
+        ['canary', 10],
+        ['canary', 25],
+        ['canary', 50],
+        ['graduate', 100],
+      ]);
+      const deployments = await platform.deps.fleet.list({ model });
+      expect(deployments.map((d) => [d.name, d.replicas, d.endpoints.length])).toEqual([
+        [`${model}-v2-production`, 1, 1],
+      ]);
+      const history = await platform.client.workflow.getHandle(promotionWorkflowId(model)).fetchHistory();
+      const setTraffic = (history.events ?? []).filter(
+        (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'setTraffic',
+      );
+      expect(setTraffic.length).toBe(5);
+      // no client request failed while workers died: traffic never depends on the worker
+      const stats = traffic.stats();
+      expect(
+        Object.keys(stats.byStatus).filter((s) => s !== '200'),
+        JSON.stringify(stats.byStatus),
+      ).toEqual([]);
+      await kill9(worker);
+    },
+  );
+});
