@@ -12,6 +12,7 @@
  * would replay go behind patched().
  */
 import {
+  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   condition,
@@ -88,6 +89,17 @@ function run<K extends keyof Activities>(
 const variantName = (version: string): string => `v${version}`;
 const deploymentName = (model: string, version: string, env: 'staging' | 'production'): string =>
   `${model}-v${version}-${env}`;
+
+/** The root cause, named by the activity that failed: "prepareCandidate: sha256 mismatch ...". */
+function failureReason(err: unknown): string {
+  let e: unknown = err;
+  let message = err instanceof Error ? err.message : String(err);
+  while (e instanceof Error && (e as { cause?: unknown }).cause instanceof Error) {
+    e = (e as { cause: Error }).cause;
+    message = (e as Error).message;
+  }
+  return err instanceof ActivityFailure && err.activityType ? `${err.activityType}: ${message}` : message;
+}
 
 class Ended extends Error {
   constructor(
@@ -804,7 +816,7 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
     let ended: { outcome: Outcome; reason: string };
     if (err instanceof Ended) ended = { outcome: err.outcome, reason: err.reason };
     else if (isCancellation(err)) ended = { outcome: 'cancelled', reason: 'cancelled' };
-    else ended = { outcome: 'failed', reason: err instanceof Error ? err.message : String(err) };
+    else ended = { outcome: 'failed', reason: failureReason(err) };
     outcome = ended;
     enter('rolling_back', ended.reason);
     await CancellationScope.nonCancellable(() => cleanup(ended.reason));
