@@ -94,7 +94,16 @@ export function loadSpecText(text: string, file: string): ModelSpec {
     }
     return undefined;
   };
-  return parseSpec(doc.toJS(), file, locate);
+  let data: unknown;
+  try {
+    // Aliases are resolved here; an alias to an unknown anchor (`*x`) throws a ReferenceError.
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    throw new SpecError(file, [
+      { path: '', message: `YAML: ${err instanceof Error ? err.message : String(err)}` },
+    ]);
+  }
+  return parseSpec(data, file, locate);
 }
 
 /** Reads, validates and resolves a spec file. Relative dataset paths resolve against its folder. */
