@@ -17,6 +17,7 @@ import { projectRoot } from '../../common/paths';
 import { startTraffic, type TrafficHandle } from '../../demo/traffic';
 import { FileRegistry } from '../../registry/file';
 import { LocalFleet } from '../../serving/fleet/local';
+import type { FleetDriver } from '../../serving/fleet/driver';
 import { ScrapeMetricsSource } from '../../serving/metrics/scrape';
 import { BuiltinTrafficRouter } from '../../serving/router/builtin';
 import { parseSpec } from '../../specs/load';
@@ -114,7 +115,9 @@ export interface PromotionPlatform {
 }
 
 /** Registers hooks that bring the platform up for a test file and tear all of it down after. */
-export function usePromotionPlatform(opts: { worker?: boolean } = {}): PromotionPlatform {
+export function usePromotionPlatform(
+  opts: { worker?: boolean; fleet?: (home: string) => FleetDriver } = {},
+): PromotionPlatform {
   let ctx:
     | {
         home: string;
@@ -138,7 +141,7 @@ export function usePromotionPlatform(opts: { worker?: boolean } = {}): Promotion
     const logger = createLogger('test');
     const deps: ActivityDeps = {
       registry: new FileRegistry(path.join(home, 'registry')),
-      fleet: new LocalFleet({ dir: path.join(home, 'fleet') }),
+      fleet: opts.fleet ? opts.fleet(home) : new LocalFleet({ dir: path.join(home, 'fleet') }),
       router: new BuiltinTrafficRouter({ url: router.url, token: router.token }),
       metrics: new ScrapeMetricsSource({ url: router.url }),
       logger,
