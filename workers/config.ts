@@ -46,7 +46,7 @@ const TemporalSchema = z
   })
   .strict();
 
-const FleetSchema = z
+const FleetSchema0 = z
   .object({
     driver: z.enum(['local', 'kubernetes']).default('local'),
     /** local driver: where process state lives, so a restarted worker reattaches. */
@@ -55,8 +55,32 @@ const FleetSchema = z
     namespace: nonEmpty.optional(),
     kubeconfig: nonEmpty.optional(),
     context: nonEmpty.optional(),
+    /** kubernetes driver: the pods' image and how the model file reaches them. */
+    kubernetes: z
+      .object({
+        image: nonEmpty,
+        imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).optional(),
+        artifact: z.discriminatedUnion('kind', [
+          z
+            .object({ kind: z.literal('init-container'), registryUrl: url, image: nonEmpty.optional() })
+            .strict(),
+          z
+            .object({ kind: z.literal('volume'), claimName: nonEmpty, mountPath: nonEmpty.optional() })
+            .strict(),
+        ]),
+        accelerator: z.object({ label: nonEmpty.optional(), value: nonEmpty }).strict().optional(),
+        scaleWithWeight: z.boolean().optional(),
+        serviceAccountName: nonEmpty.optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
+
+const FleetSchema = FleetSchema0.refine((f) => f.driver !== 'kubernetes' || (f.namespace && f.kubernetes), {
+  message: 'fleet.driver "kubernetes" needs fleet.namespace and fleet.kubernetes { image, artifact }',
+  path: ['kubernetes'],
+});
 
 const RouterSchema = z
   .object({
@@ -66,9 +90,19 @@ const RouterSchema = z
     tokenFile: nonEmpty.optional(),
     /** Where clients send inference traffic (printed by `runway up`, used by integration tests). */
     publicUrl: url.optional(),
+    /** How routes reach the router: its admin API (default) or a ConfigMap it watches (NAMESPACE/NAME). */
+    driver: z.enum(['builtin', 'configmap']).default('builtin'),
+    configMap: z
+      .string()
+      .regex(/^[a-z0-9-]+\/[a-z0-9.-]+$/, 'expected NAMESPACE/NAME, e.g. runway-system/runway-routes')
+      .optional(),
   })
   .strict()
-  .refine((r) => !(r.token && r.tokenFile), { message: 'set token or tokenFile, not both' });
+  .refine((r) => !(r.token && r.tokenFile), { message: 'set token or tokenFile, not both' })
+  .refine((r) => r.driver !== 'configmap' || r.configMap, {
+    message: 'router.driver "configmap" needs router.configMap (NAMESPACE/NAME)',
+    path: ['configMap'],
+  });
 
 const MetricsSchema = z
   .object({
@@ -94,7 +128,7 @@ export const PlatformConfigSchema = z
     temporal: TemporalSchema.default({ namespace: DEFAULT_NAMESPACE }),
     taskQueue: nonEmpty.default(TASK_QUEUE),
     fleet: FleetSchema.default({ driver: 'local' }),
-    router: RouterSchema.default({}),
+    router: RouterSchema.default({ driver: 'builtin' }),
     metrics: MetricsSchema.default({ source: 'scrape' }),
     registry: RegistrySchema.default({ driver: 'file' }),
   })

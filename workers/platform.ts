@@ -20,6 +20,12 @@ import { FileRegistry } from '../registry/file';
 import { LocalFleet } from '../serving/fleet/local';
 import { ScrapeMetricsSource } from '../serving/metrics/scrape';
 import { BuiltinTrafficRouter } from '../serving/router/builtin';
+import { ConfigMapTrafficRouter } from '../serving/router/configmap';
+import type { TrafficRouter } from '../serving/router/route';
+import type { FleetDriver } from '../serving/fleet/driver';
+import { KubernetesFleet } from '../serving/fleet/kubernetes';
+import type { MetricsSource } from '../serving/metrics/source';
+import { PrometheusMetricsSource } from '../serving/metrics/prometheus';
 import { loadPlatformConfig, type PlatformConfig } from './config';
 import { ensureTemporal, freePort, type TemporalEndpoint } from './temporal-server';
 import { createRunwayWorker } from './worker';
@@ -188,13 +194,27 @@ export function platformDeps(
   router: { url: string; token: string },
   logger: Logger,
 ): ActivityDeps {
-  return {
-    registry: new FileRegistry(config.registry.dir),
-    fleet: new LocalFleet({ dir: config.fleet.stateDir, logger: logger.child('fleet') }),
-    router: new BuiltinTrafficRouter({ url: router.url, token: router.token }),
-    metrics: new ScrapeMetricsSource({ url: config.metrics.url ?? router.url }),
-    logger,
-  };
+  const connection = { kubeconfig: config.fleet.kubeconfig, context: config.fleet.context };
+  const k = config.fleet.kubernetes;
+  const fleet: FleetDriver =
+    config.fleet.driver === 'kubernetes' && k && config.fleet.namespace
+      ? new KubernetesFleet({
+          namespace: config.fleet.namespace,
+          connection,
+          ...k,
+          logger: logger.child('fleet'),
+        })
+      : new LocalFleet({ dir: config.fleet.stateDir, logger: logger.child('fleet') });
+  const [cmNamespace, cmName] = (config.router.configMap ?? '').split('/');
+  const traffic: TrafficRouter =
+    config.router.driver === 'configmap' && cmNamespace && cmName
+      ? new ConfigMapTrafficRouter({ namespace: cmNamespace, name: cmName }, connection)
+      : new BuiltinTrafficRouter({ url: router.url, token: router.token });
+  const metrics: MetricsSource =
+    config.metrics.source === 'prometheus' && config.metrics.url
+      ? new PrometheusMetricsSource({ url: config.metrics.url, logger: logger.child('metrics') })
+      : new ScrapeMetricsSource({ url: config.metrics.url ?? router.url });
+  return { registry: new FileRegistry(config.registry.dir), fleet, router: traffic, metrics, logger };
 }
 
 /**

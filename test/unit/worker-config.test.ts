@@ -34,6 +34,7 @@ describe('platform configuration', () => {
         'fleet:',
         '  driver: kubernetes',
         '  namespace: models',
+        '  kubernetes: { image: runway:1, artifact: { kind: volume, claimName: registry } }',
         'router:',
         '  adminUrl: http://router:9901',
       ].join('\n'),
