@@ -66,9 +66,25 @@ function zodMessage(err: z.ZodError): string {
   return `invalid infer request: ${where ? `${where.replace(/^\./, '')}: ` : ''}${issue.message}`;
 }
 
-function flatten(data: unknown, out: unknown[]): void {
-  if (Array.isArray(data)) for (const d of data) flatten(d, out);
-  else out.push(data);
+/** Nesting deeper than any real tensor's rank is refused: a hostile body must not blow the stack. */
+const MAX_DATA_DEPTH = 32;
+
+/** Depth-first, without recursion, so `[[[[...]]]]` costs a 400, never a stack overflow. */
+function flatten(data: unknown, out: unknown[], where: string): void {
+  const stack: { items: unknown[]; next: number }[] = [{ items: [data], next: 0 }];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    if (top.next >= top.items.length) {
+      stack.pop();
+      continue;
+    }
+    const item = top.items[top.next++];
+    if (Array.isArray(item)) {
+      if (stack.length > MAX_DATA_DEPTH)
+        throw badRequest(`${where}: "data" is nested deeper than ${MAX_DATA_DEPTH} levels`);
+      stack.push({ items: item, next: 0 });
+    } else out.push(item);
+  }
 }
 
 /** JSON `data` (flat or nested) into a typed array or string list, checking each element. */
@@ -76,7 +92,7 @@ function jsonTensor(spec: TensorSpec, shape: number[], data: unknown): TensorDat
   const where = `input "${spec.name}"`;
   if (!Array.isArray(data)) throw badRequest(`${where}: "data" must be an array (flat or nested)`);
   const flat: unknown[] = [];
-  flatten(data, flat);
+  flatten(data, flat, where);
   const expected = elementCount(shape);
   if (flat.length !== expected) {
     throw badRequest(
