@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerAudit } from './commands/audit';
 import { registerControls } from './commands/controls';
 import { registerPlatform } from './commands/platform';
 import { registerPromote } from './commands/promote';
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerPlatform(program);
   registerPromote(program);
+  registerAudit(program);
   registerControls(program);
   registerRegistry(program);
   registerRouter(program);

@@ -1,0 +1,73 @@
+/**
+ * `runway audit MODEL`: who started a promotion, who approved, every traffic change with the
+ * numbers behind it, and the outcome, read from the workflow histories. Works with the platform
+ * down (it reads a copy of the saved database). JSON schema: docs/audit-schema.md.
+ */
+import type { Command } from 'commander';
+import { connectForAudit } from '../../audit/connect';
+import { auditModel, listDocument } from '../../audit/fetch';
+import { auditMarkdown, listMarkdown } from '../../audit/markdown';
+
+function parseSince(value: string): Date {
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime()))
+    throw new Error(`--since expects a date such as 2026-11-01 or an ISO time, got "${value}"`);
+  return d;
+}
+
+export function registerAudit(program: Command): void {
+  program
+    .command('audit')
+    .description("a promotion's audit trail from its workflow history (who, what, the numbers, the outcome)")
+    .argument('<model>')
+    .option('--run <id>', 'a specific run (any run of a continue-as-new chain)')
+    .option('--version <version>', 'the latest promotion of this model version')
+    .option('--since <date>', 'every promotion started on or after this date')
+    .option('--list', 'list the promotions of the model instead')
+    .option('--format <format>', 'md or json', 'md')
+    .option('--no-replay', 'skip the replay check against the current workflow code')
+    .action(
+      async (
+        model: string,
+        opts: {
+          run?: string;
+          version?: string;
+          since?: string;
+          list?: boolean;
+          format: string;
+          replay: boolean;
+        },
+      ) => {
+        if (opts.format !== 'md' && opts.format !== 'json')
+          throw new Error(`--format expects md or json, got "${opts.format}"`);
+        if (opts.run && opts.version) throw new Error('--run and --version both pick a promotion: give one');
+        const since = opts.since ? parseSince(opts.since) : undefined;
+        const c = await connectForAudit();
+        try {
+          if (c.source === 'offline')
+            process.stderr.write('runway audit: platform not running; read its saved database\n');
+          if (opts.list) {
+            const doc = await listDocument(c.client, model, since);
+            process.stdout.write(
+              opts.format === 'json' ? JSON.stringify(doc, null, 2) + '\n' : listMarkdown(doc),
+            );
+            return;
+          }
+          const doc = await auditModel(c.client, {
+            model,
+            runId: opts.run,
+            version: opts.version,
+            since,
+            replay: opts.replay,
+          });
+          process.stdout.write(
+            opts.format === 'json' ? JSON.stringify(doc, null, 2) + '\n' : auditMarkdown(doc),
+          );
+          // An auditor's script must notice code that can no longer replay what it ran.
+          if (doc.promotions.some((p) => p.replay.checked && !p.replay.ok)) process.exitCode = 3;
+        } finally {
+          await c.close();
+        }
+      },
+    );
+}
