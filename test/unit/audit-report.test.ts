@@ -1,0 +1,88 @@
+/** The audit builder on histories recorded from real promotions (test/fixtures/audit/). */
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { auditMarkdown } from '../../audit/markdown';
+import { auditDocument, buildPromotionAudit, type RunHistory } from '../../audit/report';
+import { projectRoot } from '../../common/paths';
+import { historyFromJSON } from '../helpers/histories';
+
+const dir = path.join(projectRoot, 'test', 'fixtures', 'audit');
+function chain(name: string): RunHistory[] {
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.startsWith(`${name}.run`))
+    .sort()
+    .map((f) => ({
+      runId: f,
+      events: historyFromJSON(JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'))).events ?? [],
+    }));
+}
+
+describe('buildPromotionAudit', () => {
+  it('follows a continue-as-new chain: approvals, pause, traffic with its numbers, outcome', () => {
+    const a = buildPromotionAudit('promotion:au-cancel', chain('approve-pause-cancel'));
+    expect(a.runs.map((r) => r.closedAs)).toEqual(['continued_as_new', 'completed']);
+    expect(a).toMatchObject({ model: 'au-cancel', version: '2' });
+    expect(a.trigger).toMatchObject({
+      triggeredBy: 'ci-bot',
+      identity: 'ci@runner-8 (runway cli)',
+      metadata: { commit: 'deadbeef', pipeline: 'https://ci.example/p/42' },
+    });
+    expect(a.artifacts.candidate?.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(a.evaluation?.verdict).toMatchObject({ check: 'evaluation', result: 'pass' });
+    expect(a.approvals.map((x) => [x.approver, x.via, x.identity, x.accepted])).toEqual([
+      ['mallory', 'signal', 'mallory@evil (web ui)', false],
+      ['alice', 'update', 'alice@laptop (runway cli)', true],
+    ]);
+    expect(a.pauses).toEqual([expect.objectContaining({ kind: 'manual', by: 'dave' })]);
+    expect(a.trafficChanges.at(0)).toMatchObject({ stage: 'shadow', weights: { v1: 100, v2: 0 } });
+    expect(a.trafficChanges.at(-1)).toMatchObject({ weights: { v1: 100 }, reason: 'rollback: cancelled' });
+    const decided = a.trafficChanges.filter((c) => c.basedOn.length > 0);
+    expect(decided.length).toBeGreaterThan(0);
+    for (const c of decided)
+      for (const b of c.basedOn)
+        expect(b.guard).toMatchObject({ result: expect.any(String), reason: expect.any(String) });
+    // analyses carry verdicts, not the raw router counters
+    expect(JSON.stringify(a.analyses)).not.toContain('"snapshot"');
+    expect(a.rollbacks).toEqual([expect.objectContaining({ kind: 'automatic', reason: 'cancelled' })]);
+    expect(a.outcome).toMatchObject({ status: 'completed', outcome: 'cancelled', reason: 'cancelled' });
+    expect(a.replay.checked).toBe(false);
+  });
+
+  it('a rejection at evaluation has its numbers and no traffic change', () => {
+    const a = buildPromotionAudit('promotion:au-eval', chain('evaluation-rejected'));
+    expect(a.evaluation?.verdict).toMatchObject({ result: 'fail', candidate: { version: '3' } });
+    expect(a.trafficChanges).toEqual([]);
+    expect(a.outcome.outcome).toBe('rejected');
+    expect(a.outcome.reason).toMatch(/evaluation failed/);
+  });
+
+  it('is deterministic and renders Markdown naming who did what', () => {
+    const runs = chain('approve-pause-cancel');
+    const one = buildPromotionAudit('w', runs);
+    expect(buildPromotionAudit('w', runs)).toEqual(one);
+    const md = auditMarkdown(auditDocument('au-cancel', [one], new Date(0)));
+    expect(md).toContain('alice@laptop (runway cli)');
+    expect(md).toContain('mallory is not an approver');
+    expect(md).toContain('rollback: cancelled');
+  });
+
+  it('an empty or foreign history gives an empty report, not an exception', () => {
+    expect(buildPromotionAudit('w', [{ runId: 'r', events: [] }]).outcome.status).toBe('running');
+    const odd = buildPromotionAudit('w', [
+      {
+        runId: 'r',
+        events: [
+          {
+            eventId: 1,
+            workflowExecutionStartedEventAttributes: {
+              input: { payloads: [{ data: new Uint8Array([1, 2]) }] },
+            },
+          },
+        ],
+      },
+    ]);
+    expect(odd.trigger.triggeredBy).toBeNull();
+  });
+});
