@@ -75,7 +75,7 @@ describe('buildPromotionAudit', () => {
         runId: 'r',
         events: [
           {
-            eventId: 1,
+            eventId: null,
             workflowExecutionStartedEventAttributes: {
               input: { payloads: [{ data: new Uint8Array([1, 2]) }] },
             },
