@@ -20,6 +20,7 @@ import {
   ContinueAsNew,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -737,13 +738,18 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
       if (!skipToGraduate && state.stage === 'shadow') {
         if (spec.shadow.enabled) {
           enter('shadow', `mirror ${spec.shadow.mirrorPercent}% for ${formatDuration(spec.shadow.duration)}`);
-          state.heldMs = 0;
-          await setTraffic(split(0), 'shadow: candidate at 0% with mirrored traffic', {
-            variant: candidateVariant,
-            percent: spec.shadow.mirrorPercent,
-            tolerance: spec.shadow.tolerance,
-          });
-          await freshWindow();
+          // A run continued-as-new mid-shadow keeps its route and clock (before this patch it
+          // restarted the shadow, so a short history limit could keep it there forever).
+          const resumed = state.mirror?.variant === candidateVariant && patched('shadow-resume-keeps-clock');
+          if (!resumed) {
+            state.heldMs = 0;
+            await setTraffic(split(0), 'shadow: candidate at 0% with mirrored traffic', {
+              variant: candidateVariant,
+              percent: spec.shadow.mirrorPercent,
+              tolerance: spec.shadow.tolerance,
+            });
+            await freshWindow();
+          }
           if ((await hold('shadow', spec.shadow.duration)) === 'promote_full') skipToGraduate = true;
         }
         state.stage = 'canary';
