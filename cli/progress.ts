@@ -14,6 +14,11 @@ export function verdictLine(v: Verdict): string {
   return `${mark} ${v.check}: ${v.reason}`;
 }
 
+/** A stage that began and ended between two polls. */
+export function passedStageLine(s: Pick<PromotionStatus, 'model' | 'version'>, stage: string): string {
+  return `[${s.model} v${s.version}]  ${stage}  (passed)`;
+}
+
 /** One line summarising the state; printed by --wait whenever it changes. */
 export function progressLine(s: PromotionStatus): string {
   const parts = [`[${s.model} v${s.version}]`, s.stage];

@@ -15,12 +15,11 @@ import { createLogger } from '../common/log';
 import { projectRoot } from '../common/paths';
 import { followPromotion, EXIT_CODES } from '../cli/commands/promote';
 import { loadSpecFile } from '../specs/load';
-import { startPlatform } from '../workers/platform';
+import { serveAtFull, startPlatform } from '../workers/platform';
 import { approveUpdate, promotionWorkflowId, type PromotionInput } from '../workflows/api';
 import { RunwayModel, RunwayStage, RunwayVersion } from '../workflows/search-attributes';
 import { generate, DEFAULT_OUT } from './generate';
 import { startTraffic } from './traffic';
-import { servingOptions } from '../activities/fleet';
 
 export interface DemoOptions {
   autoApprove: boolean;
@@ -90,20 +89,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     await deps.registry.setStatus(model, '2', 'candidate', 'demo candidate');
 
     print('• serving v1 in production');
-    const v1 = await deps.registry.verify(model, '1');
-    const baseline = await deps.fleet.deploy({
-      model,
-      version: '1',
-      environment: 'production',
-      artifactPath: v1.artifactPath,
-      sha256: v1.sha256,
-      replicas: spec.serving.replicas,
-      serving: servingOptions(spec.serving),
-    });
-    await deps.router.setRoute(model, {
-      variants: [{ name: 'v1', endpoints: baseline.endpoints, weight: 100 }],
-      sticky: { header: spec.experiment.unitHeader },
-    });
+    await serveAtFull(deps, spec, '1');
 
     const rps = opts.rps ?? 100;
     print(`• synthetic traffic: ${rps} requests/s through the router, rewards from the label rule`);

@@ -14,6 +14,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { createActivities, type ActivityDeps } from '../activities';
+import { servingOptions } from '../activities/fleet';
+import type { ModelSpec } from '../specs/schema';
 import { createLogger, type Logger } from '../common/log';
 import { runwayBin, stateDir } from '../common/paths';
 import { FileRegistry } from '../registry/file';
@@ -185,6 +187,32 @@ function firstJsonLine(child: ChildProcess, timeoutMs: number, logFile: string):
         : '';
       reject(new Error(`router exited with code ${code} before it was ready:\n${tail}`));
     });
+  });
+}
+
+/**
+ * Serves a registered version as the model's only variant: verify, deploy to production, route
+ * 100% to it. How the demo and tests put a baseline in place before promoting over it.
+ */
+export async function serveAtFull(
+  deps: ActivityDeps,
+  spec: ModelSpec,
+  version: string,
+  replicas = spec.serving.replicas,
+): Promise<void> {
+  const v = await deps.registry.verify(spec.name, version);
+  const d = await deps.fleet.deploy({
+    model: spec.name,
+    version,
+    environment: 'production',
+    artifactPath: v.artifactPath,
+    sha256: v.sha256,
+    replicas,
+    serving: servingOptions(spec.serving),
+  });
+  await deps.router.setRoute(spec.name, {
+    variants: [{ name: `v${version}`, endpoints: d.endpoints, weight: 100 }],
+    sticky: { header: spec.experiment.unitHeader },
   });
 }
 

@@ -145,6 +145,8 @@ export interface PromotionStatus {
   version: string;
   baselineVersion?: string;
   stage: Stage;
+  /** Stages this run has entered, in order, so a poller that blinked still sees every one. */
+  stagesEntered?: Stage[];
   step?: { index: number; weight: number; heldMs: number; pauseMs: number };
   weights: Record<string, number>;
   mirror?: { variant: string; percent: number; tolerance?: number };

@@ -278,6 +278,8 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
   );
 
   let prepared: PreparedPromotion | undefined;
+  // Query-only bookkeeping (no commands), so replay is unaffected.
+  const stagesEntered: Stage[] = [];
   const currentStep = (): PromotionStatus['step'] => {
     const step = spec.canary.steps[state.stepIndex];
     return state.stage === 'canary' && step
@@ -291,6 +293,7 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
       version,
       baselineVersion: state.baselineVersion,
       stage: state.stage,
+      stagesEntered: [...stagesEntered],
       step: currentStep(),
       weights: state.weights,
       mirror,
@@ -324,6 +327,7 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
   }
   function enter(stage: Stage, detail?: string): void {
     state.stage = stage;
+    stagesEntered.push(stage);
     upsertSearchAttributes([{ key: RunwayStage, value: stage }]);
     log.info(`stage ${stage}${detail ? `: ${detail}` : ''}`);
     refreshDetails(detail);
@@ -833,6 +837,7 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
     reason: 'ended without an outcome',
   };
   state.stage = 'done';
+  stagesEntered.push('done');
   state.pendingAction = undefined;
   upsertSearchAttributes([
     { key: RunwayStage, value: 'done' },

@@ -10,7 +10,7 @@ import {
   type Client,
 } from '@temporalio/client';
 import { actor, runningPromotion, withClient } from '../client';
-import { progressLine, statusBlock } from '../progress';
+import { passedStageLine, progressLine, statusBlock } from '../progress';
 import { loadSpecFile } from '../../specs/load';
 import { FileRegistry } from '../../registry/file';
 import {
@@ -58,6 +58,7 @@ export async function followPromotion(
 ): Promise<PromotionResult> {
   const handle = client.workflow.getHandle(promotionWorkflowId(model));
   let last = '';
+  let printedStages = 0;
   let done = false;
   const resultPromise = handle.result().finally(() => {
     done = true;
@@ -65,7 +66,13 @@ export async function followPromotion(
   const poll = (async () => {
     while (!done) {
       try {
-        const line = progressLine(await handle.query(statusQuery));
+        const status = await handle.query(statusQuery);
+        // Stages passed between two polls (a quick approval, a busy machine) still get a line.
+        const entered = status.stagesEntered ?? [];
+        if (entered.length < printedStages) printedStages = 0; // a new run after continue-as-new
+        for (const stage of entered.slice(printedStages, -1)) print(passedStageLine(status, stage));
+        printedStages = entered.length; // the last one is the current stage, shown by the line below
+        const line = progressLine(status);
         if (line !== last) print(line);
         last = line;
       } catch {

@@ -11,7 +11,6 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll } from 'vitest';
 import { createActivities, type ActivityDeps } from '../../activities';
-import { servingOptions } from '../../activities/fleet';
 import { createLogger } from '../../common/log';
 import { projectRoot } from '../../common/paths';
 import { startTraffic, type TrafficHandle } from '../../demo/traffic';
@@ -23,8 +22,9 @@ import { BuiltinTrafficRouter } from '../../serving/router/builtin';
 import { parseSpec } from '../../specs/load';
 import type { ModelSpec, ModelSpecInput } from '../../specs/schema';
 import { loadPlatformConfig } from '../../workers/config';
-import { ensureRouter, type RouterEndpoint } from '../../workers/platform';
+import { ensureRouter, serveAtFull, type RouterEndpoint } from '../../workers/platform';
 import {
+  approveUpdate,
   promotionWorkflowId,
   type PromotionInput,
   type PromotionResult,
@@ -111,6 +111,10 @@ export interface PromotionPlatform {
     extra?: Partial<PromotionInput>,
   ): Promise<WorkflowHandle>;
   status(model: string): Promise<PromotionStatus>;
+  /** Waits until the promotion asks for approval, then approves it by update. */
+  approveWhenAsked(model: string, approver?: string): Promise<void>;
+  /** The model's route as [variant, weight] pairs. */
+  routeOf(model: string): Promise<[string, number][] | undefined>;
   result(model: string): Promise<PromotionResult>;
 }
 
@@ -210,20 +214,7 @@ export function usePromotionPlatform(
       await deps.registry.setAlias(model, 'production', '1');
       await deps.registry.setStatus(model, '1', 'production', 'test baseline');
       if (opts.serve === false) return;
-      const v1 = await deps.registry.verify(model, '1');
-      const baseline = await deps.fleet.deploy({
-        model,
-        version: '1',
-        environment: 'production',
-        artifactPath: v1.artifactPath,
-        sha256: v1.sha256,
-        replicas: 1,
-        serving: servingOptions(spec.serving),
-      });
-      await deps.router.setRoute(model, {
-        variants: [{ name: 'v1', endpoints: baseline.endpoints, weight: 100 }],
-        sticky: { header: spec.experiment.unitHeader },
-      });
+      await serveAtFull(deps, spec, '1', 1);
     },
     traffic(model, rps = 60) {
       const t = startTraffic({
@@ -256,6 +247,18 @@ export function usePromotionPlatform(
         ],
         workflowExecutionTimeout: '10m',
       });
+    },
+    async approveWhenAsked(model, approver = 'alice') {
+      await waitForStatus(this, model, (s) => s.stage === 'approve', 90_000);
+      await get()
+        .client.workflow.getHandle(promotionWorkflowId(model))
+        .executeUpdate(approveUpdate, { args: [{ approver, comment: 'lgtm' }] });
+    },
+    async routeOf(model) {
+      return (await get().deps.router.getRoute(model))?.variants.map((v): [string, number] => [
+        v.name,
+        v.weight,
+      ]);
     },
     async status(model) {
       return get().client.workflow.getHandle(promotionWorkflowId(model)).query(statusQuery);

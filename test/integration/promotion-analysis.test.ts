@@ -5,21 +5,11 @@
  * better arm. Rewards come from the synthetic traffic's label rule.
  */
 import { describe, expect, it } from 'vitest';
-import { approveUpdate, promotionWorkflowId, resumeSignal } from '../../workflows/api';
+import { promotionWorkflowId, resumeSignal } from '../../workflows/api';
 import { recordHistory } from '../helpers/record';
-import { testSpec, usePromotionPlatform, waitForStatus, type PromotionPlatform } from '../helpers/promotion';
+import { testSpec, usePromotionPlatform, waitForStatus } from '../helpers/promotion';
 
 const platform = usePromotionPlatform();
-
-async function approveWhenAsked(p: PromotionPlatform, model: string): Promise<void> {
-  await waitForStatus(p, model, (s) => s.stage === 'approve', 90_000);
-  await p.client.workflow
-    .getHandle(promotionWorkflowId(model))
-    .executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
-}
-
-const routeOf = async (model: string) =>
-  (await platform.deps.router.getRoute(model))?.variants.map((v) => [v.name, v.weight]);
 
 describe.concurrent('analysis in promotions', () => {
   it(
@@ -44,7 +34,7 @@ describe.concurrent('analysis in promotions', () => {
       await platform.bootstrap(model, spec);
       const traffic = platform.traffic(model, 80);
       await platform.start(spec, '5');
-      await approveWhenAsked(platform, model);
+      await platform.approveWhenAsked(model);
       const result = await platform.result(model);
       await traffic.stop();
       await recordHistory(platform.client, promotionWorkflowId(model), 'comparison-rollback-v5');
@@ -68,7 +58,7 @@ describe.concurrent('analysis in promotions', () => {
           }),
         ]),
       });
-      expect(await routeOf(model)).toEqual([['v1', 100]]);
+      expect(await platform.routeOf(model)).toEqual([['v1', 100]]);
     },
   );
 
@@ -92,7 +82,7 @@ describe.concurrent('analysis in promotions', () => {
       await platform.bootstrap(model, spec);
       const traffic = platform.traffic(model, 20);
       const handle = await platform.start(spec, '2');
-      await approveWhenAsked(platform, model);
+      await platform.approveWhenAsked(model);
       const paused = await waitForStatus(platform, model, (s) => s.paused, 120_000);
       expect(paused.pauseReason).toMatch(/analysis inconclusive after 1 extra intervals: .*500 each needed/);
       expect(paused.pendingAction).toMatch(/resume to proceed, rollback to abort/);
@@ -122,7 +112,7 @@ describe.concurrent('analysis in promotions', () => {
     await platform.bootstrap(model, spec);
     const traffic = platform.traffic(model, 80);
     await platform.start(spec, '3');
-    await approveWhenAsked(platform, model);
+    await platform.approveWhenAsked(model);
     const result = await platform.result(model);
     await traffic.stop();
     await recordHistory(platform.client, promotionWorkflowId(model), 'ab-candidate-loses-v3');
@@ -132,7 +122,7 @@ describe.concurrent('analysis in promotions', () => {
     expect(ab).toMatchObject({ decision: 'baseline_wins', test: 'msprt' });
     expect((ab?.lift as number) < 0).toBe(true);
     expect(result.trafficChanges.some((c) => c.stage === 'experiment' && c.weights.v3 === 50)).toBe(true);
-    expect(await routeOf(model)).toEqual([['v1', 100]]);
+    expect(await platform.routeOf(model)).toEqual([['v1', 100]]);
   });
 
   it(
@@ -160,7 +150,7 @@ describe.concurrent('analysis in promotions', () => {
       await platform.bootstrap(model, spec);
       const traffic = platform.traffic(model, 80);
       await platform.start(spec, '2');
-      await approveWhenAsked(platform, model);
+      await platform.approveWhenAsked(model);
       const result = await platform.result(model);
       await traffic.stop();
       await recordHistory(platform.client, promotionWorkflowId(model), 'bandit-converges-v2');

@@ -5,7 +5,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  approveUpdate,
   pauseSignal,
   promoteFullSignal,
   promotionWorkflowId,
@@ -15,19 +14,9 @@ import {
   type RollbackWorkflowResult,
 } from '../../workflows/api';
 import { recordHistory } from '../helpers/record';
-import { testSpec, usePromotionPlatform, waitForStatus, type PromotionPlatform } from '../helpers/promotion';
+import { testSpec, usePromotionPlatform, waitForStatus } from '../helpers/promotion';
 
 const platform = usePromotionPlatform();
-
-async function approveWhenAsked(p: PromotionPlatform, model: string): Promise<void> {
-  await waitForStatus(p, model, (s) => s.stage === 'approve', 90_000);
-  await p.client.workflow
-    .getHandle(promotionWorkflowId(model))
-    .executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
-}
-
-const routeOf = async (model: string) =>
-  (await platform.deps.router.getRoute(model))?.variants.map((v) => [v.name, v.weight]);
 
 describe.concurrent('controls', () => {
   it('rolls back mid-canary on request, in seconds, with who and why', { timeout: 240_000 }, async () => {
@@ -43,7 +32,7 @@ describe.concurrent('controls', () => {
     await platform.bootstrap(model, spec);
     const traffic = platform.traffic(model);
     const handle = await platform.start(spec, '2');
-    await approveWhenAsked(platform, model);
+    await platform.approveWhenAsked(model);
     await waitForStatus(platform, model, (s) => s.stage === 'canary' && s.weights.v2 === 10, 120_000);
     const asked = Date.now();
     await handle.signal(rollbackSignal, { by: 'carol', reason: 'pager: fraud spike' });
@@ -54,7 +43,7 @@ describe.concurrent('controls', () => {
     expect(result.outcome).toBe('rolled_back');
     expect(result.reason).toBe('manual rollback by carol: pager: fraud spike');
     expect(tookMs).toBeLessThan(15_000);
-    expect(await routeOf(model)).toEqual([['v1', 100]]);
+    expect(await platform.routeOf(model)).toEqual([['v1', 100]]);
     expect((await platform.deps.fleet.list({ model })).map((d) => d.name)).toEqual([
       `${model}-v1-production`,
     ]);
@@ -71,7 +60,7 @@ describe.concurrent('controls', () => {
       await platform.bootstrap(model, spec);
       const traffic = platform.traffic(model);
       const handle = await platform.start(spec, '2');
-      await approveWhenAsked(platform, model);
+      await platform.approveWhenAsked(model);
       await waitForStatus(platform, model, (s) => s.stage === 'canary' && s.weights.v2 === 10, 120_000);
       await handle.signal(pauseSignal, { by: 'dave', reason: 'checking dashboards' });
       const paused = await waitForStatus(platform, model, (s) => s.paused, 10_000);
@@ -107,14 +96,14 @@ describe.concurrent('controls', () => {
       await platform.bootstrap(model, spec);
       const traffic = platform.traffic(model);
       const handle = await platform.start(spec, '2');
-      await approveWhenAsked(platform, model);
+      await platform.approveWhenAsked(model);
       await waitForStatus(platform, model, (s) => s.stage === 'canary' && s.weights.v2 === 25, 120_000);
       await handle.cancel();
       const result = await platform.result(model);
       await traffic.stop();
       await recordHistory(platform.client, promotionWorkflowId(model), 'cancelled-mid-canary');
       expect(result.outcome).toBe('cancelled');
-      expect(await routeOf(model)).toEqual([['v1', 100]]);
+      expect(await platform.routeOf(model)).toEqual([['v1', 100]]);
       expect((await platform.deps.fleet.list({ model })).map((d) => d.name)).toEqual([
         `${model}-v1-production`,
       ]);
@@ -135,13 +124,13 @@ describe.concurrent('controls', () => {
       await platform.bootstrap(model, spec);
       const traffic = platform.traffic(model);
       const handle = await platform.start(spec, '2');
-      await approveWhenAsked(platform, model);
+      await platform.approveWhenAsked(model);
       await waitForStatus(platform, model, (s) => s.stage === 'canary', 120_000);
       await handle.signal(promoteFullSignal, { by: 'erin' });
       const result = await platform.result(model);
       await recordHistory(platform.client, promotionWorkflowId(model), 'promote-full');
       expect(result).toMatchObject({ outcome: 'promoted', reason: 'promoted fully by erin' });
-      expect(await routeOf(model)).toEqual([['v2', 100]]);
+      expect(await platform.routeOf(model)).toEqual([['v2', 100]]);
       // the previous version was scaled down after scaleDownDelay: the rollback must redeploy it
       expect((await platform.deps.fleet.list({ model })).map((d) => d.name)).toEqual([
         `${model}-v2-production`,
@@ -155,7 +144,7 @@ describe.concurrent('controls', () => {
       const back = (await rollback.result()) as RollbackWorkflowResult;
       await traffic.stop();
       expect(back).toMatchObject({ from: '2', to: '1' });
-      expect(await routeOf(model)).toEqual([['v1', 100]]);
+      expect(await platform.routeOf(model)).toEqual([['v1', 100]]);
       expect(await platform.deps.registry.aliases(model)).toMatchObject({ production: '1' });
       expect((await platform.deps.registry.get(model, '2'))?.status).toBe('rejected');
       expect((await platform.deps.fleet.list({ model })).map((d) => d.name)).toEqual([
@@ -180,7 +169,7 @@ describe.concurrent('controls', () => {
     await platform.bootstrap(model, spec);
     const traffic = platform.traffic(model);
     const handle = await platform.start(spec, '2', 'ci-bot', { historyLimit: 80 });
-    await approveWhenAsked(platform, model);
+    await platform.approveWhenAsked(model);
     const result = await platform.result(model);
     await traffic.stop();
     expect(result.outcome, result.reason).toBe('promoted');

@@ -4,18 +4,11 @@
  * Scenarios use distinct model names and run side by side.
  */
 import { describe, expect, it } from 'vitest';
-import { promotionWorkflowId, approveUpdate, type PromotionResult } from '../../workflows/api';
+import { promotionWorkflowId, type PromotionResult } from '../../workflows/api';
 import { recordHistory } from '../helpers/record';
-import { testSpec, usePromotionPlatform, waitForStatus, type PromotionPlatform } from '../helpers/promotion';
+import { testSpec, usePromotionPlatform } from '../helpers/promotion';
 
 const platform = usePromotionPlatform();
-
-async function approveWhenAsked(p: PromotionPlatform, model: string, approver = 'alice'): Promise<void> {
-  await waitForStatus(p, model, (s) => s.stage === 'approve', 90_000);
-  await p.client.workflow
-    .getHandle(promotionWorkflowId(model))
-    .executeUpdate(approveUpdate, { args: [{ approver, comment: 'lgtm' }] });
-}
 
 function weightsOf(
   result: PromotionResult,
@@ -34,7 +27,7 @@ describe.concurrent('promotion path', () => {
     await platform.bootstrap(model, spec);
     const traffic = platform.traffic(model);
     await platform.start(spec, '2');
-    await approveWhenAsked(platform, model);
+    await platform.approveWhenAsked(model);
     const result = await platform.result(model);
     await traffic.stop();
     await recordHistory(platform.client, promotionWorkflowId(model), 'promote-v2');
@@ -108,7 +101,7 @@ describe.concurrent('promotion path', () => {
       await platform.bootstrap(model, spec);
       const traffic = platform.traffic(model);
       await platform.start(spec, '4');
-      await approveWhenAsked(platform, model);
+      await platform.approveWhenAsked(model);
       const result = await platform.result(model);
       await traffic.stop();
       await recordHistory(platform.client, promotionWorkflowId(model), 'latency-rollback-v4');
@@ -133,7 +126,7 @@ describe.concurrent('promotion path', () => {
     await platform.bootstrap(model, spec);
     const traffic = platform.traffic(model);
     await platform.start(spec, '5');
-    await approveWhenAsked(platform, model);
+    await platform.approveWhenAsked(model);
     const result = await platform.result(model);
     await traffic.stop();
     await recordHistory(platform.client, promotionWorkflowId(model), 'error-rollback-v5');
