@@ -51,8 +51,10 @@ export function checkSlo(w: VariantWindow, limits: SloLimits): SloVerdict {
   let reason: string;
   if (failing.length > 0) {
     result = 'fail';
-    reason = failing.map((m) => `${m.name} ${m.value} ${m.unit} over the limit ${m.limit}`).join('; ');
-    reason += ` (${samples} requests)`;
+    reason = failing
+      .map((m) => `${m.name} ${shown(m.value, m.unit)} over the limit ${shown(m.limit, m.unit)}`)
+      .join('; ');
+    reason += ` (${w.errors} of ${samples} requests failed)`;
   } else if (!enough) {
     result = 'inconclusive';
     reason = `${samples} requests in the window, ${limits.minRequests} needed to judge`;
@@ -64,4 +66,10 @@ export function checkSlo(w: VariantWindow, limits: SloLimits): SloVerdict {
     reason = `error rate ${metrics[0]?.value} ≤ ${limits.maxErrorRate}, p99 ${p99Ms} ms ≤ ${limits.maxP99Ms} ms over ${samples} requests`;
   }
   return { check: 'slo', result, metrics, samples, reason };
+}
+
+/** `0.25 fraction` reads as `25%` at 3 a.m.; other units keep their name. */
+function shown(value: number | null, unit: string): string {
+  if (value === null) return 'unknown';
+  return unit === 'fraction' ? `${round(value * 100)}%` : `${value} ${unit}`;
 }

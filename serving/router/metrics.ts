@@ -22,6 +22,7 @@ export class RouterMetrics {
   readonly requests: Counter<'model' | 'variant' | 'code_class'>;
   readonly duration: Histogram<'model' | 'variant'>;
   readonly upstreamErrors: Counter<'model' | 'variant' | 'reason'>;
+  readonly failovers: Counter<'model' | 'from' | 'to' | 'reason'>;
   readonly mirrored: Counter<'model' | 'variant'>;
   readonly mirrorDropped: Counter<'model' | 'variant'>;
   readonly shadowComparisons: Counter<'model' | 'variant' | 'result'>;
@@ -57,6 +58,12 @@ export class RouterMetrics {
       name: routerMetrics.upstreamErrors,
       help: 'Requests that failed to reach or hear from an upstream, by reason',
       labelNames: ['model', 'variant', 'reason'],
+      registers,
+    });
+    this.failovers = new Counter({
+      name: routerMetrics.failovers,
+      help: 'Requests retried on another replica or variant after an attempt that never produced an answer',
+      labelNames: ['model', 'from', 'to', 'reason'],
       registers,
     });
     this.mirrored = new Counter({

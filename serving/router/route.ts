@@ -43,6 +43,8 @@ export const routerMetrics = {
   duration: 'runway_router_request_duration_seconds',
   /** counter {model, variant, reason: timeout|connect|no_endpoint|...} */
   upstreamErrors: 'runway_router_upstream_errors_total',
+  /** counter {model, from, to, reason}: requests answered by another replica or variant after `from` failed */
+  failovers: 'runway_router_failovers_total',
   /** counter {model, variant}: copies sent to the shadow */
   mirrored: 'runway_router_mirrored_total',
   /** counter {model, variant}: copies dropped (concurrency bound) */

@@ -157,6 +157,30 @@ function requestIdOf(headers: http.IncomingHttpHeaders, body: Buffer): string | 
   }
 }
 
+/**
+ * Where an attempt that produced no answer goes next: another healthy replica of the same variant,
+ * else the heaviest other variant of the route that has one. Mirror-only variants (weight 0) never
+ * answer clients. Undefined when nothing is left to try.
+ */
+function failoverTarget(
+  active: ActiveRoute,
+  from: ActiveVariant,
+  tried: ReadonlySet<Endpoint>,
+): { variant: ActiveVariant; endpoint: Endpoint } | undefined {
+  const untried = (v: ActiveVariant): Endpoint[] => v.endpoints.filter((e) => !tried.has(e));
+  const same = pickEndpoint(untried(from), from.next++);
+  if (same) return { variant: from, endpoint: same };
+  const others = active.route.variants
+    .filter((v) => v.name !== from.name && v.weight > 0)
+    .sort((a, b) => b.weight - a.weight);
+  for (const o of others) {
+    const variant = active.variants.get(o.name)!;
+    const endpoint = pickEndpoint(untried(variant), variant.next++);
+    if (endpoint) return { variant, endpoint };
+  }
+  return undefined;
+}
+
 function tokenMatches(expected: string, header: string | undefined): boolean {
   if (!header?.startsWith('Bearer ')) return false;
   // Hash both sides so the comparison is constant-time regardless of length.
@@ -264,13 +288,9 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     const unit = req.headers[active.stickyHeader];
     const unitValue = typeof unit === 'string' && unit !== '' ? unit : undefined;
     const point = unitValue !== undefined ? stickyPoint(unitValue) : Math.random() * 100;
-    const variantName = variantAt(active.boundaries, point)!;
-    const variant = active.variants.get(variantName)!;
-    const labels = { model, variant: variantName };
-
-    const id = requestIdOf(req.headers, body);
-    if (id !== undefined) memory.remember(requestKey(model, id), variantName);
-    if (unitValue !== undefined) memory.remember(unitKey(model, unitValue), variantName);
+    let variant = active.variants.get(variantAt(active.boundaries, point)!)!;
+    let variantName = variant.name;
+    let labels = { model, variant: variantName };
 
     const finish = (status: number): void => {
       variant.instruments.requests[codeClass(status)].inc();
@@ -278,55 +298,75 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     };
 
     const method = req.method ?? 'GET';
-    const endpoint = pickEndpoint(variant.endpoints, variant.next++);
-    if (!endpoint) {
-      metrics.upstreamErrors.inc({ ...labels, reason: 'no_endpoint' });
-      sendJson(
-        res,
-        503,
-        { error: `variant "${variantName}" of model "${model}" has no healthy endpoint` },
-        { [VARIANT_HEADER]: variantName },
-      );
-      finish(503);
-      return;
-    }
-
     // Only inference is mirrored: metadata and readiness answers say nothing about the shadow's quality.
     const isInfer = method === 'POST' && (path.endsWith('/infer') || path.includes('/infer?'));
     const mirrorTo =
       isInfer && active.mirror && Math.random() * 100 < active.mirror.percent ? active.mirror : undefined;
     const headers = forwardableHeaders(req.headers);
-    endpoint.outstanding++;
-    let upstream: Awaited<ReturnType<Endpoint['pool']['request']>>;
-    try {
-      upstream = await endpoint.pool.request({
-        path,
-        method: method as 'POST',
-        headers,
-        body: body.length > 0 ? body : null,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      });
-    } catch (err) {
-      endpoint.outstanding--;
-      endpoint.failed();
-      const { reason, status } = errorReason(err);
-      metrics.upstreamErrors.inc({ ...labels, reason });
-      log.debug('upstream failed', { model, variant: variantName, endpoint: endpoint.url, reason, err });
-      sendJson(
-        res,
-        status,
-        {
-          error:
-            status === 504
-              ? `variant "${variantName}" of model "${model}" did not answer within ${timeoutMs} ms`
-              : `variant "${variantName}" of model "${model}" failed: ${reason} (${(err as Error).message})`,
-        },
-        { [VARIANT_HEADER]: variantName },
-      );
-      finish(status);
-      return;
+    // Inference is a pure function of its inputs, so an attempt that produced no answer (the
+    // replica was gone, or died mid-request) may be sent again without changing any result.
+    const retrySafe = isInfer || method === 'GET' || method === 'HEAD';
+    const tried = new Set<Endpoint>();
+    let endpoint = pickEndpoint(variant.endpoints, variant.next++);
+    let upstream: Awaited<ReturnType<Endpoint['pool']['request']>> | undefined;
+    while (!upstream) {
+      let failure: { reason: string; status: number; message: string };
+      if (!endpoint) {
+        failure = {
+          reason: 'no_endpoint',
+          status: 503,
+          message: `variant "${variantName}" of model "${model}" has no healthy endpoint`,
+        };
+      } else {
+        tried.add(endpoint);
+        endpoint.outstanding++;
+        try {
+          upstream = await endpoint.pool.request({
+            path,
+            method: method as 'POST',
+            headers,
+            body: body.length > 0 ? body : null,
+            headersTimeout: timeoutMs,
+            bodyTimeout: timeoutMs,
+          });
+          break;
+        } catch (err) {
+          endpoint.outstanding--;
+          endpoint.failed();
+          const { reason, status } = errorReason(err);
+          log.debug('upstream failed', { model, variant: variantName, endpoint: endpoint.url, reason, err });
+          failure = {
+            reason,
+            status,
+            message:
+              status === 504
+                ? `variant "${variantName}" of model "${model}" did not answer within ${timeoutMs} ms`
+                : `variant "${variantName}" of model "${model}" failed: ${reason} (${(err as Error).message})`,
+          };
+        }
+      }
+      metrics.upstreamErrors.inc({ ...labels, reason: failure.reason });
+      // The failed attempt counts against its variant (the SLO guard must see a dead candidate),
+      // whether or not another replica or variant then answers the client.
+      finish(failure.status);
+      const next =
+        retrySafe && failure.reason !== 'timeout' && failure.reason !== 'other' && tried.size < 3
+          ? failoverTarget(active, variant, tried)
+          : undefined;
+      if (!next) {
+        sendJson(res, failure.status, { error: failure.message }, { [VARIANT_HEADER]: variantName });
+        return;
+      }
+      metrics.failovers.inc({ model, from: variantName, to: next.variant.name, reason: failure.reason });
+      variant = next.variant;
+      variantName = variant.name;
+      labels = { model, variant: variantName };
+      endpoint = next.endpoint;
     }
+    const id = requestIdOf(req.headers, body);
+    if (id !== undefined) memory.remember(requestKey(model, id), variantName);
+    if (unitValue !== undefined) memory.remember(unitKey(model, unitValue), variantName);
+    if (!endpoint) throw new Error('unreachable: an answer without an endpoint');
 
     const status = upstream.statusCode;
     if (failingStatus(status)) endpoint.failed();

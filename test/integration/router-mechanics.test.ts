@@ -409,16 +409,48 @@ describe('router mechanics (stub upstreams)', () => {
     await new Promise((r) => setTimeout(r, 450));
     expect((await infer(pool, 'dead')).status).toBe(502);
 
-    // One bad replica among good ones: traffic moves to the good one once it is ejected.
+    // One bad replica among good ones: each attempt on it is retried on the good one (inference
+    // never reached the dead one), and it is ejected after 3.
     await putRoute(router.url, 'mixed', {
       variants: [{ name: 'v1', endpoints: ['http://127.0.0.1:1', ok.url], weight: 100 }],
     });
     const mixed = await many(50, 1, () => infer(pool, 'mixed'));
-    expect(mixed.filter((r) => r.status !== 200).length).toBeLessThanOrEqual(3);
+    expect(mixed.filter((r) => r.status !== 200 || r.variant !== 'v1')).toEqual([]);
     await pool.close();
 
     const snap = snapshotFromSamples('dead', parsePrometheusText(await router.metrics.registry.metrics()));
     expect(snap.variants.v7!.errors).toBe(5);
+  });
+
+  it('answers from the baseline when the candidate replica is gone, and charges the candidate the failure', async () => {
+    const base = await startStubModelServer();
+    const router = await startTestRouter({ ejection: { consecutiveFailures: 3, cooldownMs: 60_000 } });
+    await putRoute(router.url, 'fo', {
+      variants: [
+        { name: 'v1', endpoints: [base.url], weight: 50 },
+        { name: 'v2', endpoints: ['http://127.0.0.1:1'], weight: 50 },
+      ],
+    });
+    const pool = new Pool(router.url);
+    const replies = await many(200, 4, () => infer(pool, 'fo'));
+    // No client sees the dead candidate: every answer is the baseline's.
+    expect(replies.filter((r) => r.status !== 200 || r.variant !== 'v1')).toEqual([]);
+    // Metadata (GET) fails over too; a non-idempotent path would not (none is proxied today).
+    const meta = await pool.request({ path: '/v2/models/fo', method: 'GET' });
+    await meta.body.text();
+    expect(meta.statusCode).toBe(200);
+    await pool.close();
+
+    const samples = parsePrometheusText(await router.metrics.registry.metrics());
+    const snap = snapshotFromSamples('fo', samples);
+    // The SLO guard reads the candidate's attempts: all failed (connect, then no endpoint once ejected).
+    expect(snap.variants.v2!.requests).toBeGreaterThan(50);
+    expect(snap.variants.v2!.errors).toBe(snap.variants.v2!.requests);
+    expect(snap.variants.v1!.errors).toBe(0);
+    const failovers = samples
+      .filter((x) => x.name === 'runway_router_failovers_total' && x.labels.model === 'fo')
+      .reduce((n, x) => n + x.value, 0);
+    expect(failovers).toBe(snap.variants.v2!.requests);
   });
 
   it('passes binary tensor bodies through byte-exact with their headers', async () => {
