@@ -21,7 +21,8 @@ import { ScrapeMetricsSource } from '../../serving/metrics/scrape';
 import { BuiltinTrafficRouter } from '../../serving/router/builtin';
 import { parseSpec } from '../../specs/load';
 import type { ModelSpec, ModelSpecInput } from '../../specs/schema';
-import { loadPlatformConfig } from '../../workers/config';
+import { loadPlatformConfig, type PlatformConfig } from '../../workers/config';
+import type { TemporalEndpoint } from '../../workers/temporal-server';
 import { ensureRouter, serveAtFull, type RouterEndpoint } from '../../workers/platform';
 import {
   approveUpdate,
@@ -116,15 +117,23 @@ export interface PromotionPlatform {
   /** The model's route as [variant, weight] pairs. */
   routeOf(model: string): Promise<[string, number][] | undefined>;
   result(model: string): Promise<PromotionResult>;
+  /** SIGKILLs the router, leaves it down `downMs`, starts it again on the same port and state. */
+  restartRouter(downMs: number): Promise<void>;
 }
 
 /** Registers hooks that bring the platform up for a test file and tear all of it down after. */
 export function usePromotionPlatform(
-  opts: { worker?: boolean; fleet?: (home: string) => FleetDriver } = {},
+  opts: {
+    worker?: boolean;
+    fleet?: (home: string) => FleetDriver;
+    /** A Temporal server of the file's own (default: the shared test server). */
+    temporal?: () => Promise<TemporalEndpoint>;
+  } = {},
 ): PromotionPlatform {
   let ctx:
     | {
         home: string;
+        config: PlatformConfig;
         deps: ActivityDeps;
         router: RouterEndpoint;
         client: Client;
@@ -150,10 +159,10 @@ export function usePromotionPlatform(
       metrics: new ScrapeMetricsSource({ url: router.url }),
       logger,
     };
-    const endpoint = await testTemporal();
+    const endpoint = await (opts.temporal ?? testTemporal)();
     const connection = await Connection.connect(endpoint.connectionOptions);
     const client = new Client({ connection, namespace: endpoint.namespace, identity: 'tests' });
-    ctx = { home, deps, router, client, connection };
+    ctx = { home, config, deps, router, client, connection };
     if (opts.worker !== false) {
       const nativeConnection = await NativeConnection.connect(endpoint.connectionOptions);
       const worker = await Worker.create({
@@ -265,6 +274,25 @@ export function usePromotionPlatform(
     },
     async result(model) {
       return (await get().client.workflow.getHandle(promotionWorkflowId(model)).result()) as PromotionResult;
+    },
+    async restartRouter(downMs) {
+      const c = get();
+      const { pid, url } = c.router;
+      if (!pid) throw new Error('restartRouter: the router is not a child of this test');
+      await new Promise<void>((resolve) => {
+        const poll = setInterval(() => {
+          try {
+            process.kill(pid, 0);
+          } catch {
+            clearInterval(poll);
+            resolve();
+          }
+        }, 20);
+        process.kill(pid, 'SIGKILL');
+      });
+      await new Promise((r) => setTimeout(r, downMs));
+      c.router = await ensureRouter(c.config, Number(new URL(url).port), createLogger('test-router'));
+      if (c.router.url !== url) throw new Error(`router came back on ${c.router.url}, not ${url}`);
     },
   };
 }
