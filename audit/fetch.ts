@@ -108,7 +108,11 @@ const esc = (s: string): string => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')
 
 /** Every promotion of a model, newest first: one entry per chain (its latest run). */
 export async function listPromotions(client: Client, model: string, since?: Date): Promise<ListEntry[]> {
-  const clauses = [`RunwayModel="${esc(model)}"`, `WorkflowType="promotionWorkflow"`];
+  // Rollbacks run with nothing in flight (`runway rollback`) are listed too: they change traffic.
+  const clauses = [
+    `RunwayModel="${esc(model)}"`,
+    `WorkflowType IN ("promotionWorkflow", "rollbackWorkflow")`,
+  ];
   if (since) clauses.push(`StartTime >= "${since.toISOString()}"`);
   const out: ListEntry[] = [];
   for await (const w of client.workflow.list({ query: clauses.join(' AND ') })) {
@@ -120,6 +124,7 @@ export async function listPromotions(client: Client, model: string, since?: Date
       return typeof v === 'string' ? v : null;
     };
     out.push({
+      kind: w.type === 'rollbackWorkflow' ? 'rollback' : 'promotion',
       workflowId: w.workflowId,
       runId: w.runId,
       version: one('RunwayVersion'),
@@ -147,7 +152,7 @@ export async function listDocument(client: Client, model: string, since?: Date):
 async function selectRuns(client: Client, q: AuditQuery): Promise<(string | undefined)[]> {
   if (q.runId) return [q.runId];
   if (q.version !== undefined || q.since) {
-    let found = await listPromotions(client, q.model, q.since);
+    let found = (await listPromotions(client, q.model, q.since)).filter((p) => p.kind === 'promotion');
     if (q.version !== undefined) found = found.filter((p) => p.version === q.version).slice(0, 1);
     if (found.length === 0) {
       throw new Error(

@@ -131,12 +131,12 @@ export function listMarkdown(doc: AuditListDocument): string {
   const lines = [
     `# Promotions of ${doc.model}`,
     '',
-    '| started | version | status | stage | outcome | closed | run |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
+    '| started | kind | version | status | stage | outcome | closed | run |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const p of doc.promotions)
     lines.push(
-      `| ${cell(p.startedAt)} | ${cell(p.version)} | ${p.status} | ${cell(p.stage)} | ${cell(p.outcome)} | ${cell(p.closedAt)} | \`${p.runId}\` |`,
+      `| ${cell(p.startedAt)} | ${p.kind} | ${cell(p.version)} | ${p.status} | ${cell(p.stage)} | ${cell(p.outcome)} | ${cell(p.closedAt)} | \`${p.runId}\` |`,
     );
   if (doc.promotions.length === 0) lines.push('', 'No promotions found.');
   return lines.join('\n') + '\n';

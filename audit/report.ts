@@ -176,6 +176,8 @@ export interface AuditDocument {
 }
 
 export interface ListEntry {
+  /** `rollback`: a `runway rollback` with no promotion in flight (rollbackWorkflow). */
+  kind: 'promotion' | 'rollback';
   workflowId: string;
   runId: string;
   version: string | null;

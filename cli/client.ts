@@ -6,7 +6,8 @@ import os from 'node:os';
 import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { loadPlatformConfig, type PlatformConfig } from '../workers/config';
 import { ensureTemporal, TemporalUnavailableError } from '../workers/temporal-server';
-import { promotionWorkflowId } from '../workflows/api';
+import { promotionWorkflowId, rollbackWorkflowId, type RollbackWorkflowInput } from '../workflows/api';
+import { RunwayModel, RunwayStage } from '../workflows/search-attributes';
 
 export interface CliClient {
   client: Client;
@@ -69,4 +70,25 @@ export async function withClient<T>(as: string | undefined, fn: (c: CliClient) =
   } finally {
     await c.close();
   }
+}
+
+/**
+ * Starts `rollbackWorkflow` (a rollback with no promotion in flight), tagged with the model's
+ * search attributes so `runway audit MODEL --list` and the UI find it beside the promotions.
+ */
+export function startRollback(
+  client: Client,
+  taskQueue: string,
+  input: RollbackWorkflowInput,
+): Promise<WorkflowHandle> {
+  return client.workflow.start('rollbackWorkflow', {
+    taskQueue,
+    workflowId: rollbackWorkflowId(input.model),
+    args: [input],
+    typedSearchAttributes: [
+      { key: RunwayModel, value: input.model },
+      { key: RunwayStage, value: 'rolling_back' },
+    ],
+    staticSummary: `rollback ${input.model}`,
+  });
 }

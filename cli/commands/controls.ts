@@ -9,7 +9,7 @@ import {
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
-import { actor, runningPromotion, withClient } from '../client';
+import { actor, runningPromotion, startRollback, withClient } from '../client';
 import {
   approveUpdate,
   pauseSignal,
@@ -18,7 +18,6 @@ import {
   rejectUpdate,
   resumeSignal,
   rollbackSignal,
-  rollbackWorkflowId,
   type RollbackWorkflowInput,
   type RollbackWorkflowResult,
 } from '../../workflows/api';
@@ -128,12 +127,7 @@ export function registerControls(program: Command): void {
         const input: RollbackWorkflowInput = { model, by, reason: opts.reason, toVersion: opts.to };
         let handle;
         try {
-          handle = await client.workflow.start('rollbackWorkflow', {
-            taskQueue: config.taskQueue,
-            workflowId: rollbackWorkflowId(model),
-            args: [input],
-            staticSummary: `rollback ${model}`,
-          });
+          handle = await startRollback(client, config.taskQueue, input);
         } catch (err) {
           if (err instanceof WorkflowExecutionAlreadyStartedError)
             throw new Error(`a rollback of ${model} is already running`);

@@ -10,9 +10,10 @@ import {
   promotionWorkflowId,
   resumeSignal,
   rollbackSignal,
-  rollbackWorkflowId,
   type RollbackWorkflowResult,
 } from '../../workflows/api';
+import { listPromotions } from '../../audit/fetch';
+import { startRollback } from '../../cli/client';
 import { recordHistory } from '../helpers/record';
 import { testSpec, usePromotionPlatform, waitForStatus } from '../helpers/promotion';
 
@@ -136,10 +137,11 @@ describe.concurrent('controls', () => {
         `${model}-v2-production`,
       ]);
 
-      const rollback = await platform.client.workflow.start('rollbackWorkflow', {
-        taskQueue: platform.taskQueue,
-        workflowId: rollbackWorkflowId(model),
-        args: [{ model, by: 'frank', reason: 'conversion dropped', serving: spec.serving }],
+      const rollback = await startRollback(platform.client, platform.taskQueue, {
+        model,
+        by: 'frank',
+        reason: 'conversion dropped',
+        serving: spec.serving,
       });
       const back = (await rollback.result()) as RollbackWorkflowResult;
       await traffic.stop();
@@ -149,6 +151,12 @@ describe.concurrent('controls', () => {
       expect((await platform.deps.registry.get(model, '2'))?.status).toBe('rejected');
       expect((await platform.deps.fleet.list({ model })).map((d) => d.name)).toEqual([
         `${model}-v1-production`,
+      ]);
+      // the audit list shows the rollback beside the promotion it undid, newest first
+      const listed = await listPromotions(platform.client, model);
+      expect(listed.map((p) => [p.kind, p.outcome])).toEqual([
+        ['rollback', 'rolled_back'],
+        ['promotion', 'promoted'],
       ]);
     },
   );
