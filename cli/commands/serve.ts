@@ -59,6 +59,13 @@ export function registerServe(program: Command): void {
       num('--request-timeout-ms'),
       0,
     )
+    .option(
+      '--request-log-sample <share>',
+      'share of successful inference requests logged, 0..1 (failures: up to 10/s)',
+      num('--request-log-sample'),
+      0.01,
+    )
+    .option('--request-log-inputs', 'log input values (default: a sha256 digest of each input, never values)')
     .action(async (flags: Record<string, unknown>) => {
       if (flags.device !== 'cpu' && flags.device !== 'cuda') {
         throw new Error(`--device: expected cpu or cuda, got "${String(flags.device)}"`);
@@ -80,6 +87,8 @@ export function registerServe(program: Command): void {
         ...(flags.sha256 !== undefined ? { sha256: flags.sha256 as string } : {}),
         maxBodyBytes: flags.maxBodyBytes as number,
         requestTimeoutMs: flags.requestTimeoutMs as number,
+        requestLogSample: flags.requestLogSample as number,
+        requestLogInputs: flags.requestLogInputs === true,
       });
       process.stdout.write(
         `runway serve: ready at ${server.url} (model ${flags.name as string}, provider ${server.provider})\n`,

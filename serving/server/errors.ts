@@ -7,10 +7,13 @@ export class InferenceError extends Error {
   constructor(
     readonly status: 400 | 404 | 500 | 503,
     message: string,
+    /** The message without any value the client sent, for logs (inputs are redacted there). */
+    readonly redacted: string = message,
   ) {
     super(message);
     this.name = 'InferenceError';
   }
 }
 
-export const badRequest = (message: string): InferenceError => new InferenceError(400, message);
+export const badRequest = (message: string, redacted?: string): InferenceError =>
+  new InferenceError(400, message, redacted);

@@ -39,6 +39,12 @@ export const serverOptionsSchema = z.object({
     .default(64 * 1024 * 1024),
   /** Default queue timeout for requests that set none; 0 means none. */
   requestTimeoutMs: z.number().min(0).default(0),
+  /** Share of successful inference requests logged (0..1); failures are logged rate-limited. */
+  requestLogSample: z.number().min(0, 'expected 0..1').max(1, 'expected 0..1').default(0.01),
+  /** Log input values in request lines; off by default: inputs appear as a sha256 digest only. */
+  requestLogInputs: z.boolean().default(false),
+  /** Where server logs go (tests capture them); default stderr. Not a CLI flag. */
+  logSink: z.custom<(line: string) => void>((v) => typeof v === 'function').optional(),
 });
 
 export type ModelServerOptions = z.input<typeof serverOptionsSchema>;

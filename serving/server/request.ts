@@ -103,6 +103,7 @@ function jsonTensor(spec: TensorSpec, shape: number[], data: unknown): TensorDat
   const bad = (i: number, what: string): never => {
     throw badRequest(
       `${where}: data[${i}] is ${JSON.stringify(flat[i])}, expected ${what} for ${spec.datatype}`,
+      `${where}: data[${i}] is not ${what} for ${spec.datatype}`,
     );
   };
   switch (info.json) {

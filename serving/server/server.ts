@@ -14,6 +14,7 @@ import { Batcher } from './batcher';
 import { DATATYPES, elementCount, type Tensor } from './datatypes';
 import { badRequest, InferenceError } from './errors';
 import { createModelMetrics, type ModelMetrics } from './metrics';
+import { RequestLog } from './request-log';
 import { resolveServerOptions, type ModelServerOptions, type ResolvedServerOptions } from './options';
 import { SessionPool } from './pool';
 import type { Device, NamedTensor } from './protocol';
@@ -161,7 +162,11 @@ function headerInt(value: string | string[] | undefined, name: string): number |
 
 export async function startModelServer(options: ModelServerOptions): Promise<ModelServer> {
   const opts = resolveServerOptions(options);
-  const log = createLogger('server').child(opts.name);
+  const log = createLogger('server', opts.logSink).child(opts.name);
+  const requestLog = new RequestLog(log.child('requests'), {
+    sample: opts.requestLogSample,
+    inputs: opts.requestLogInputs,
+  });
   const loadStart = process.hrtime.bigint();
   await checkArtifact(opts);
 
@@ -277,6 +282,16 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       if (timeoutUs !== undefined && parsed.timeoutUs === undefined) parsed.timeoutUs = timeoutUs;
       arriving--;
       arrivingHere = false;
+      // Sampled now: the input buffers move to a session worker on submit and cannot be read after.
+      const logInputs = requestLog.wants(200)
+        ? requestLog.describeInputs(
+            parsed.inputs.map((tensor, i) => ({
+              name: sig.inputs[i]!.name,
+              datatype: sig.inputs[i]!.datatype,
+              tensor,
+            })),
+          )
+        : undefined;
       const result = await batcher.submit(parsed, defaultTimeoutUs);
       const byName = new Map<string, NamedTensor>(result.outputs.map((o) => [o.name, o]));
       const encoded = encodeInferResponse(
@@ -293,6 +308,20 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       res.writeHead(200, headers);
       res.end(encoded.body);
       const totalNs = Number(process.hrtime.bigint() - t0);
+      if (logInputs) {
+        requestLog.write({
+          id: parsed.id,
+          status: 200,
+          ms: totalNs / 1e6,
+          rows,
+          inputs: logInputs,
+          outputs: parsed.outputs.map((o) => ({
+            name: o.name,
+            datatype: sig.outputs.find((x) => x.name === o.name)?.datatype ?? 'unknown',
+            shape: byName.get(o.name)!.tensor.dims,
+          })),
+        });
+      }
       stats.success(totalNs, rows, result.queueNs, result.times);
       metrics.success();
       metrics.requestSeconds(totalNs / 1e9);
@@ -300,7 +329,11 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     } catch (err) {
       const status = err instanceof InferenceError ? err.status : 500;
       const message = err instanceof Error ? err.message : String(err);
-      if (status === 500) log.warn('inference failed', { error: message });
+      // Failures are logged rate-limited; the message names the field, never echoes the values.
+      if (requestLog.wants(status)) {
+        const error = err instanceof InferenceError && !opts.requestLogInputs ? err.redacted : message;
+        requestLog.write({ status, ms: Number(process.hrtime.bigint() - t0) / 1e6, rows, error });
+      }
       if (!res.headersSent) {
         // After a refused oversized body the connection cannot be reused safely.
         if (status === 400 && !req.complete) res.setHeader('connection', 'close');
