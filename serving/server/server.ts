@@ -262,6 +262,16 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       if (state !== 'ready') {
         throw new InferenceError(503, 'the server is shutting down and accepts no new inference');
       }
+      // Shed load at the door: when the queue plus the bodies still arriving already fill it, a
+      // new request is refused before its body is read or parsed, so overload costs little CPU.
+      if (batcher.depth + arriving >= opts.maxQueueSize) {
+        metrics.rejected();
+        req.resume();
+        throw new InferenceError(
+          503,
+          `the queue is full (${opts.maxQueueSize} requests waiting or arriving); retry later`,
+        );
+      }
       // Admitted before SIGTERM: drained, even if its body is still arriving.
       admitted++;
       admittedHere = true;

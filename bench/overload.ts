@@ -1,0 +1,111 @@
+/**
+ * `npm run bench:overload`: the model server offered 3× what it can do, then half of it.
+ * What must hold: a bounded queue rejects the excess at once (503) instead of letting latency
+ * and memory grow, every accepted request is answered correctly, and it recovers when load drops.
+ * Writes bench/results/overload-<date>.json and a markdown table next to it.
+ *
+ * Two scenarios side by side: batching off and on. Flags: --model PATH (default
+ * demo/models/heavy.onnx), --factor 3, --overload-ms 10000, --max-queue-size 128, --max-batch-size 8
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { projectRoot } from '../common/paths';
+import { runOverload } from './overload-run';
+
+function flag(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
+}
+
+interface Scenario {
+  name: string;
+  maxBatchSize: number;
+}
+
+async function main(): Promise<void> {
+  const model = flag('model', path.join(projectRoot, 'demo/models/heavy.onnx'));
+  if (!fs.existsSync(model)) throw new Error(`${model} is missing: run \`npm run demo:models\` first`);
+  const queue = Number(flag('max-queue-size', '128'));
+  // Unbatched, capacity is low enough that a 3× open loop costs the co-located generator little
+  // CPU; batched, capacity is ~5× higher and the generator competes with the server for the cores.
+  const scenarios: Scenario[] = [
+    { name: 'unbatched (max batch 1)', maxBatchSize: 1 },
+    {
+      name: `batched (max batch ${flag('max-batch-size', '8')})`,
+      maxBatchSize: Number(flag('max-batch-size', '8')),
+    },
+  ];
+  const factor = Number(flag('factor', '3'));
+  const overloadMs = Number(flag('overload-ms', '10000'));
+  const results = [];
+  for (const sc of scenarios) {
+    const serveArgs = [
+      '--max-queue-size',
+      String(queue),
+      '--max-batch-size',
+      String(sc.maxBatchSize),
+      '--preferred-batch-sizes',
+      String(sc.maxBatchSize),
+      '--request-log-sample',
+      '0',
+    ];
+    console.log(`• ${sc.name}: ${path.basename(model)}, runway serve ${serveArgs.join(' ')}`);
+    const r = await runOverload({
+      model,
+      serveArgs,
+      capacityMs: 4_000,
+      overloadMs,
+      overloadFactor: factor,
+      recoveryMs: 5_000,
+      recoveryFactor: 0.5,
+      maxInFlight: 2_048,
+      log: (l: string) => console.log(`  ${l}`),
+    });
+    results.push({ scenario: sc.name, serveArgs, ...r });
+  }
+  const date = new Date().toISOString().slice(0, 10);
+  const outDir = path.join(projectRoot, 'bench/results');
+  fs.mkdirSync(outDir, { recursive: true });
+  const machine = `${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim() ?? '?'}), Node ${process.version}, load average at the end ${os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')}`;
+  const doc = { date, machine, model: path.basename(model), factor, results };
+  fs.writeFileSync(path.join(outDir, `overload-${date}.json`), JSON.stringify(doc, null, 2) + '\n');
+  const lines = [
+    `# Overload benchmark ${date}`,
+    '',
+    `${machine}. Model ${path.basename(model)}, queue bound ${queue}. The load generator runs in the benchmark`,
+    'process (open loop: arrivals at a fixed rate, whatever the server does); the server is its own process;',
+    'RSS and CPU are read from /proc. CPU is in cores: on this 2-core machine the server and the generator share them.',
+    '',
+  ];
+  for (const r of results) {
+    const over = r.phases[1]!;
+    lines.push(
+      `## ${r.scenario}`,
+      '',
+      `\`runway serve ${r.serveArgs.join(' ')}\`. Idle RSS after warm-up ${r.idleRssMb} MB; capacity (closed loop, 64 clients) ${r.capacityRps} req/s; server alive at the end: ${r.serverAlive}. Under ${factor}× the server answered ${over.okRps} req/s (${Math.round((over.okRps / r.capacityRps) * 100)}% of capacity) and refused ${(over.rejectedShare * 100).toFixed(1)}%.`,
+      '',
+      '| phase | s | offered/s | sent | not sent (generator bound) | 200 | 200/s | 503 | 503 share | other | malformed | transport errors | p50 ms | p99 ms | peak RSS MB | server CPU | generator CPU |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      ...r.phases.map(
+        (p) =>
+          `| ${p.phase} | ${p.seconds} | ${p.offeredRps} | ${p.sent} | ${p.notSent} | ${p.ok} | ${p.okRps} | ${p.rejected} | ${(p.rejectedShare * 100).toFixed(1)}% | ${JSON.stringify(p.otherStatus)} | ${p.malformed} | ${p.transportErrors} | ${p.p50Ms} | ${p.p99Ms} | ${p.peakRssMb} | ${p.serverCpu} | ${p.generatorCpu} |`,
+      ),
+      '',
+    );
+  }
+  lines.push(
+    'Requests lost = accepted requests without a correct answer = malformed + other statuses + transport errors.',
+    '',
+  );
+  fs.writeFileSync(path.join(outDir, `overload-${date}.md`), lines.join('\n'));
+  console.log(`• wrote bench/results/overload-${date}.{json,md}`);
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench:overload failed: ${(err as Error).message}`);
+  process.exit(1);
+});
