@@ -18,6 +18,7 @@ import { servingOptions } from '../activities/fleet';
 import type { ModelSpec } from '../specs/schema';
 import { createLogger, type Logger } from '../common/log';
 import { runwayBin, stateDir } from '../common/paths';
+import { pidAlive } from '../common/process';
 import { FileRegistry } from '../registry/file';
 import { LocalFleet } from '../serving/fleet/local';
 import { ScrapeMetricsSource } from '../serving/metrics/scrape';
@@ -89,15 +90,6 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The embedded router: reuse the one recorded in the state directory, else start a child. */
 export async function ensureRouter(
   config: PlatformConfig,
@@ -116,7 +108,7 @@ export async function ensureRouter(
   const stateFile = path.join(routerDir(), 'router.json');
   if (fs.existsSync(stateFile)) {
     const state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as RouterState;
-    if (alive(state.pid) && (await answers(state.url))) {
+    if (pidAlive(state.pid) && (await answers(state.url))) {
       log.info('reusing the running router', { url: state.url, pid: state.pid });
       return { url: state.url, token, pid: state.pid, mode: 'reused', stop: async () => {} };
     }

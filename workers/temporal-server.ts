@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Connection, type TLSConfig } from '@temporalio/client';
 import { createLogger, type Logger } from '../common/log';
 import { projectRoot, stateDir, toolCacheDir } from '../common/paths';
+import { pidAlive } from '../common/process';
 import { RUNWAY_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { type TemporalSettings, ConfigError, loadPlatformConfig } from './config';
 
@@ -289,18 +290,9 @@ function readState(dataDir: string): DevServerState | null {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** True when pid is a `temporal` process on this database (guards against pid reuse). */
 function isOurServer(state: DevServerState): boolean {
-  if (!isAlive(state.pid)) return false;
+  if (!pidAlive(state.pid)) return false;
   try {
     const cmdline = fs.readFileSync(`/proc/${state.pid}/cmdline`, 'utf8');
     return cmdline.includes(state.dbFile);
@@ -429,7 +421,7 @@ async function killAndWait(pid: number, timeoutMs: number): Promise<void> {
   };
   signal('SIGTERM');
   const deadline = Date.now() + timeoutMs;
-  while (isAlive(pid)) {
+  while (pidAlive(pid)) {
     if (Date.now() > deadline) {
       signal('SIGKILL');
       await sleep(200);

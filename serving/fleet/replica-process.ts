@@ -4,6 +4,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import { pidAlive as processAlive } from '../../common/process';
 
 /** Children this process spawned: their exit is known exactly, and a zombie is not "alive". */
 const children = new Map<number, ChildProcess>();
@@ -41,21 +42,11 @@ export async function settledExit(pid: number, waitMs = 1_000): Promise<string> 
   return exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
 }
 
+/** Alive, and not one of our children that has already exited (known exactly, without a race). */
 export function pidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   if (childExit(pid)) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // A zombie (exited, not yet reaped by its parent) still answers kill(0).
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true; // No procfs (macOS): kill(0) is all we have.
-  }
+  return processAlive(pid);
 }
 
 /**

@@ -13,6 +13,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { createActivities, type ActivityDeps } from '../../activities';
 import { createLogger } from '../../common/log';
 import { projectRoot } from '../../common/paths';
+import { sigkillAndWait } from '../../common/process';
 import { startTraffic, type TrafficHandle } from '../../demo/traffic';
 import { FileRegistry } from '../../registry/file';
 import { LocalFleet } from '../../serving/fleet/local';
@@ -279,17 +280,7 @@ export function usePromotionPlatform(
       const c = get();
       const { pid, url } = c.router;
       if (!pid) throw new Error('restartRouter: the router is not a child of this test');
-      await new Promise<void>((resolve) => {
-        const poll = setInterval(() => {
-          try {
-            process.kill(pid, 0);
-          } catch {
-            clearInterval(poll);
-            resolve();
-          }
-        }, 20);
-        process.kill(pid, 'SIGKILL');
-      });
+      await sigkillAndWait(pid);
       await new Promise((r) => setTimeout(r, downMs));
       c.router = await ensureRouter(c.config, Number(new URL(url).port), createLogger('test-router'));
       if (c.router.url !== url) throw new Error(`router came back on ${c.router.url}, not ${url}`);

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { pidAlive } from '../../common/process';
 import type { DeploymentState } from '../../serving/fleet/local-state';
 import { deploymentName } from '../../serving/fleet/driver';
 import { testSpec, usePromotionPlatform, waitForStatus } from '../helpers/promotion';
@@ -17,15 +18,6 @@ function replicas(model: string, version: string): { pid: number; endpoint: stri
   const state = JSON.parse(fs.readFileSync(file, 'utf8')) as DeploymentState;
   return state.instances.map((r) => ({ pid: r.pid, endpoint: r.endpoint }));
 }
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('candidate replica killed during the canary', () => {
   it(
@@ -72,8 +64,8 @@ describe('candidate replica killed during the canary', () => {
       const endpoints = route?.variants.flatMap((v) => v.endpoints) ?? [];
       expect(endpoints.length).toBeGreaterThan(0);
       expect(endpoints.map((e) => e.replace(/\/+$/, ''))).not.toContain(victim.endpoint.replace(/\/+$/, ''));
-      for (const r of replicas(model, '1')) expect(alive(r.pid)).toBe(true);
-      expect(alive(victim.pid)).toBe(false);
+      for (const r of replicas(model, '1')) expect(pidAlive(r.pid)).toBe(true);
+      expect(pidAlive(victim.pid)).toBe(false);
 
       const stats = traffic.stats();
       expect(stats.completed).toBeGreaterThan(100);

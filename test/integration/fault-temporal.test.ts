@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { sigkillAndWait } from '../../common/process';
 import { loadPlatformConfig } from '../../workers/config';
 import {
   ensureTemporal,
@@ -42,15 +43,7 @@ const platform = usePromotionPlatform({
 /** SIGKILLs the dev server, leaves it down `downMs`, starts it again on the same database. */
 async function crashTemporal(downMs: number): Promise<void> {
   const state = JSON.parse(fs.readFileSync(path.join(dataDir, 'server.json'), 'utf8')) as { pid: number };
-  process.kill(state.pid, 'SIGKILL');
-  for (;;) {
-    try {
-      process.kill(state.pid, 0);
-    } catch {
-      break;
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await sigkillAndWait(state.pid);
   await new Promise((r) => setTimeout(r, downMs));
   const back = await startServer();
   expect(back.mode).toBe('started');

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, describe, expect, it } from 'vitest';
+import { pidAlive } from '../../common/process';
 import { loadPlatformConfig } from '../../workers/config';
 import {
   ensureTemporal,
@@ -36,15 +37,6 @@ async function withClient<T>(
     return await fn(new Client({ connection, namespace: endpoint.namespace }), connection);
   } finally {
     await connection.close();
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
