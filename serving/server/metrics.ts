@@ -20,6 +20,8 @@ export interface ModelMetrics {
   timedOut(): void;
   loadSeconds(s: number): void;
   provider(name: string): void;
+  /** An inference request log line written, or left out by the failure rate limit. */
+  requestLogLine(outcome: 'logged' | 'suppressed'): void;
 }
 
 export function createModelMetrics(model: string, version: string): ModelMetrics {
@@ -68,6 +70,13 @@ export function createModelMetrics(model: string, version: string): ModelMetrics
     registers: [registry],
   });
 
+  const logLines = new Counter({
+    name: 'runway_server_request_log_lines_total',
+    help: 'Inference request log lines written (logged) or left out by the failure rate limit (suppressed)',
+    labelNames: [...labelNames, 'outcome'],
+    registers: [registry],
+  });
+
   // Bound children: the hot path skips label lookups.
   const ok = requests.labels({ ...labels, status: 'success' });
   const failed = requests.labels({ ...labels, status: 'failure' });
@@ -78,12 +87,18 @@ export function createModelMetrics(model: string, version: string): ModelMetrics
   const depthL = depth.labels(labels);
   const rejectedL = rejected.labels(labels);
   const timedOutL = timedOut.labels(labels);
+  const logLinesL = {
+    logged: logLines.labels({ ...labels, outcome: 'logged' }),
+    suppressed: logLines.labels({ ...labels, outcome: 'suppressed' }),
+  };
   // Zero-valued series exist from the start, so dashboards and rate() see them.
   rejectedL.inc(0);
   timedOutL.inc(0);
   ok.inc(0);
   failed.inc(0);
   depthL.set(0);
+  logLinesL.logged.inc(0);
+  logLinesL.suppressed.inc(0);
 
   return {
     registry,
@@ -101,5 +116,6 @@ export function createModelMetrics(model: string, version: string): ModelMetrics
       provider.reset();
       provider.labels({ ...labels, provider: name }).set(1);
     },
+    requestLogLine: (outcome) => logLinesL[outcome].inc(),
   };
 }

@@ -10,6 +10,9 @@ import type { Logger } from '../../common/log';
 import type { Tensor } from './datatypes';
 
 export interface RequestLogOptions {
+  /** Model name and version, on every line so a grep for one model finds its requests. */
+  model: string;
+  version: string;
   /** Share of successful requests logged, 0..1 (0: none). */
   sample: number;
   /** Log input values (the first `maxValues` of each) instead of their digest. */
@@ -17,6 +20,8 @@ export interface RequestLogOptions {
   /** Failed requests logged per second at most; the rest are counted on the next line. */
   errorsPerSecond?: number;
   maxValues?: number;
+  /** Called once per decision that produced or suppressed a line (metrics). */
+  count?: (outcome: 'logged' | 'suppressed') => void;
 }
 
 export interface LoggedTensor {
@@ -80,6 +85,7 @@ export class RequestLog {
     }
     if (this.errorsInWindow >= this.errorsPerSecond) {
       this.suppressed++;
+      this.opts.count?.('suppressed');
       return false;
     }
     this.errorsInWindow++;
@@ -88,6 +94,8 @@ export class RequestLog {
 
   write(r: RequestRecord): void {
     const fields: Record<string, unknown> = {
+      model: this.opts.model,
+      version: this.opts.version,
       id: r.id,
       status: r.status,
       ms: Math.round(r.ms * 1000) / 1000,
@@ -100,6 +108,7 @@ export class RequestLog {
       fields.suppressed = this.suppressed;
       this.suppressed = 0;
     }
+    this.opts.count?.('logged');
     if (r.status >= 500) this.log.warn('inference', fields);
     else this.log.info('inference', fields);
   }

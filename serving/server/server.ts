@@ -163,10 +163,6 @@ function headerInt(value: string | string[] | undefined, name: string): number |
 export async function startModelServer(options: ModelServerOptions): Promise<ModelServer> {
   const opts = resolveServerOptions(options);
   const log = createLogger('server', opts.logSink).child(opts.name);
-  const requestLog = new RequestLog(log.child('requests'), {
-    sample: opts.requestLogSample,
-    inputs: opts.requestLogInputs,
-  });
   const loadStart = process.hrtime.bigint();
   await checkArtifact(opts);
 
@@ -195,6 +191,13 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
   }
   const metrics = createModelMetrics(opts.name, opts.version);
   metrics.provider(info.provider);
+  const requestLog = new RequestLog(log.child('requests'), {
+    model: opts.name,
+    version: opts.version,
+    sample: opts.requestLogSample,
+    inputs: opts.requestLogInputs,
+    count: (outcome) => metrics.requestLogLine(outcome),
+  });
   const stats = new ModelStats(opts.name, opts.version);
   const maxBatchSize = sig.batched ? opts.maxBatchSize : 1;
   const batcher = new Batcher(

@@ -59,6 +59,7 @@ describe('inference request log', () => {
       .digest('hex')
       .slice(0, 16);
     for (const [i, l] of logged.entries()) {
+      expect(l).toContain('model=fraud  version=1');
       expect(l).toContain(`id=req-${i}`);
       expect(l).toContain('status=200');
       expect(l).toContain(`"sha256":"${digest}"`);
@@ -109,6 +110,23 @@ describe('inference request log', () => {
     await new Promise((r) => setTimeout(r, 1_100));
     expect(await infer({ inputs: [] })).toBe(400);
     expect(requestLines(lines).at(-1)).toMatch(/suppressed=\d+/);
+    // every request of the burst is either logged or counted as suppressed on a later line
+    const suppressed = requestLines(lines).reduce(
+      (n, l) => n + Number(/suppressed=(\d+)/.exec(l)?.[1] ?? 0),
+      0,
+    );
+    expect(suppressed).toBe(60 - logged);
+
+    // The metrics count both: lines written and lines the limit left out.
+    const metrics = await (await fetch(`${server!.url}/metrics`)).text();
+    const counted = (outcome: string): number =>
+      Number(
+        new RegExp(
+          `runway_server_request_log_lines_total\\{model="fraud",version="1",outcome="${outcome}"\\} (\\d+)`,
+        ).exec(metrics)![1],
+      );
+    expect(counted('logged')).toBe(requestLines(lines).length);
+    expect(counted('suppressed')).toBe(suppressed);
   });
 
   it('refuses a sample share outside 0..1, naming the flag', async () => {
