@@ -7,6 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import * as ort from 'onnxruntime-node';
 import { Pool } from 'undici';
 import { runwayBin } from '../common/paths';
 
@@ -36,7 +37,7 @@ export interface PhaseResult {
   /** 503 answers: the server's bounded queue refusing work. */
   rejected: number;
   rejectedShare: number;
-  /** Any other status, or a 200 whose body is not a well-formed answer. */
+  /** Any other status; `malformed`: a 200 whose answer is not what onnxruntime gives for that input. */
   otherStatus: Record<string, number>;
   malformed: number;
   /** Connection-level failures: the request never got an answer. */
@@ -56,11 +57,33 @@ export interface OverloadResult {
   serverAlive: boolean;
 }
 
-const BODY = JSON.stringify({
-  inputs: [
-    { name: 'features', datatype: 'FP32', shape: [1, 8], data: [0.1, -0.2, 0.3, 0.4, -0.5, 0.6, 0.7, -0.8] },
-  ],
-});
+/** Distinct requests with the answers onnxruntime gives in this process: a swapped or corrupted answer is caught. */
+interface Probe {
+  body: string;
+  expected: number;
+}
+
+const PROBES = 64;
+
+async function makeProbes(model: string): Promise<Probe[]> {
+  const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1 });
+  try {
+    const rows = Array.from({ length: PROBES }, (_, i) =>
+      Array.from({ length: 8 }, (_, k) => Math.round(Math.sin(i * 8 + k) * 1000) / 1000),
+    );
+    const input = new ort.Tensor('float32', Float32Array.from(rows.flat()), [PROBES, 8]);
+    const out = await session.run({ [session.inputNames[0]!]: input });
+    const scores = out[session.outputNames[0]!]!.data as Float32Array;
+    return rows.map((row, i) => ({
+      body: JSON.stringify({
+        inputs: [{ name: session.inputNames[0], datatype: 'FP32', shape: [1, 8], data: row }],
+      }),
+      expected: scores[i]!,
+    }));
+  } finally {
+    await session.release();
+  }
+}
 
 const quantile = (sorted: number[], q: number): number =>
   sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
@@ -105,11 +128,14 @@ async function startServer(cfg: OverloadConfig): Promise<{ child: ChildProcess; 
   return { child, url };
 }
 
-function wellFormed(body: string): boolean {
+/** The server's answer is this probe's: the first output's first value, within float tolerance. */
+function answers(body: string, probe: Probe): boolean {
   try {
     const doc = JSON.parse(body) as { outputs?: { data?: unknown[] }[] };
     const v = doc.outputs?.[0]?.data?.[0];
-    return typeof v === 'number' && Number.isFinite(v);
+    return (
+      typeof v === 'number' && Math.abs(v - probe.expected) <= 1e-4 * Math.max(1, Math.abs(probe.expected))
+    );
   } catch {
     return false;
   }
@@ -139,19 +165,20 @@ class Tally {
   peakRss = 0;
 }
 
-async function send(pool: Pool, t: Tally): Promise<void> {
+async function send(pool: Pool, t: Tally, probes: Probe[]): Promise<void> {
   const start = performance.now();
+  const probe = probes[t.sent % probes.length]!;
   t.sent++;
   try {
     const res = await pool.request({
       path: '/v2/models/m/infer',
       method: 'POST',
-      body: BODY,
+      body: probe.body,
       headers: { 'content-type': 'application/json' },
     });
     const text = await res.body.text();
     if (res.statusCode === 200) {
-      if (wellFormed(text)) {
+      if (answers(text, probe)) {
         t.ok++;
         t.latencies.push(performance.now() - start);
       } else t.malformed++;
@@ -188,14 +215,20 @@ function summarize(phase: string, t: Tally, seconds: number, offeredRps: number)
 }
 
 /** Closed loop: `concurrency` clients back to back; the server's sustainable rate. */
-async function closedLoop(pool: Pool, concurrency: number, ms: number, pid: number): Promise<PhaseResult> {
+async function closedLoop(
+  pool: Pool,
+  probes: Probe[],
+  concurrency: number,
+  ms: number,
+  pid: number,
+): Promise<PhaseResult> {
   const t = new Tally(pid);
   const until = performance.now() + ms;
   const t0 = performance.now();
   const rss = setInterval(() => (t.peakRss = Math.max(t.peakRss, rssMb(pid))), 200);
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (performance.now() < until) await send(pool, t);
+      while (performance.now() < until) await send(pool, t, probes);
     }),
   );
   clearInterval(rss);
@@ -206,6 +239,7 @@ async function closedLoop(pool: Pool, concurrency: number, ms: number, pid: numb
 /** Open loop: requests fall due at `rps` whatever the server does. */
 async function openLoop(
   pool: Pool,
+  probes: Probe[],
   phase: string,
   rps: number,
   ms: number,
@@ -232,7 +266,7 @@ async function openLoop(
           t.notSent++;
           continue;
         }
-        const p = send(pool, t).finally(() => inFlight.delete(p));
+        const p = send(pool, t, probes).finally(() => inFlight.delete(p));
         inFlight.add(p);
       }
     }, 1);
@@ -244,19 +278,21 @@ async function openLoop(
 
 export async function runOverload(cfg: OverloadConfig): Promise<OverloadResult> {
   const log = cfg.log ?? (() => undefined);
+  const probes = await makeProbes(cfg.model);
   const { child, url } = await startServer(cfg);
   const pid = child.pid!;
   const pool = new Pool(url, { connections: cfg.maxInFlight, pipelining: 1 });
   try {
-    await closedLoop(pool, 16, 1_000, pid); // warm-up: JIT, sessions, connections
+    await closedLoop(pool, probes, 16, 1_000, pid); // warm-up: JIT, sessions, connections
     const idleRssMb = rssMb(pid);
     log(`server pid ${pid} at ${url}, RSS after warm-up ${idleRssMb} MB`);
-    const capacity = await closedLoop(pool, 64, cfg.capacityMs, pid);
+    const capacity = await closedLoop(pool, probes, 64, cfg.capacityMs, pid);
     const capacityRps = capacity.okRps;
     log(`capacity: ${capacityRps} req/s closed-loop at concurrency 64 (p99 ${capacity.p99Ms} ms)`);
     const phases = [capacity];
     const over = await openLoop(
       pool,
+      probes,
       `overload ${cfg.overloadFactor}×`,
       capacityRps * cfg.overloadFactor,
       cfg.overloadMs,
@@ -269,6 +305,7 @@ export async function runOverload(cfg: OverloadConfig): Promise<OverloadResult> 
     );
     const rec = await openLoop(
       pool,
+      probes,
       `recovery ${cfg.recoveryFactor}×`,
       capacityRps * cfg.recoveryFactor,
       cfg.recoveryMs,

@@ -18,7 +18,7 @@ function flag(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
 }
 
-/** Requests without a correct answer: a 200 with a malformed body, an unexpected status, or no answer. */
+/** Requests without a correct answer: a 200 whose answer is not the one onnxruntime gives for that input, an unexpected status, or no answer. */
 function lostRequests(p: PhaseResult): number {
   return p.malformed + p.transportErrors + Object.values(p.otherStatus).reduce((a, b) => a + b, 0);
 }
@@ -106,7 +106,7 @@ async function main(): Promise<void> {
       return `| ${r.scenario} | ${r.capacityRps} | ${over.offeredRps} | ${over.notSent} | ${over.okRps} | ${pct(over.rejectedShare)} | ${r.lost} | ${r.idleRssMb} | ${Math.max(...r.phases.map((p) => p.peakRssMb))} | ${rec.rejected} | ${rec.p50Ms} / ${rec.p99Ms} |`;
     }),
     '',
-    'Lost = requests without a correct answer (a 200 whose body is not a finite model output, any status other',
+    'Lost = requests without a correct answer (a 200 whose output differs from onnxruntime run on the same input in-process (64 distinct inputs), any status other',
     'than 200/503, or a transport error), over the overload and recovery phases. "Not sent" counts arrivals the',
     'generator dropped because its own 2,048 in-flight slots were full: when it is not zero, the generator (on the',
     "same cores) could not offer the full rate, and the server's accepted rate is lowered by the CPU the generator",
@@ -123,7 +123,7 @@ async function main(): Promise<void> {
       '',
       `\`runway serve ${r.serveArgs.join(' ')}\`. Idle RSS after warm-up ${r.idleRssMb} MB; capacity (closed loop, 64 clients) ${r.capacityRps} req/s; server alive at the end: ${r.serverAlive}. Under ${factor}× the server answered ${over.okRps} req/s (${Math.round((over.okRps / r.capacityRps) * 100)}% of capacity) and refused ${(over.rejectedShare * 100).toFixed(1)}%.`,
       '',
-      '| phase | s | offered/s | sent | not sent (generator bound) | 200 | 200/s | 503 | 503 share | other | malformed | transport errors | p50 ms | p99 ms | peak RSS MB | server CPU | generator CPU |',
+      '| phase | s | offered/s | sent | not sent (generator bound) | 200 | 200/s | 503 | 503 share | other | wrong answer | transport errors | p50 ms | p99 ms | peak RSS MB | server CPU | generator CPU |',
       '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
       ...r.phases.map(
         (p) =>
