@@ -306,7 +306,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     // Inference is a pure function of its inputs, so an attempt that produced no answer (the
     // replica was gone, or died mid-request) may be sent again without changing any result.
     const retrySafe = isInfer || method === 'GET' || method === 'HEAD';
-    const tried = new Set<Endpoint>();
+    let tried: Set<Endpoint> | undefined; // only a failed attempt allocates it: the hot path stays bare
     let endpoint = pickEndpoint(variant.endpoints, variant.next++);
     let upstream: Awaited<ReturnType<Endpoint['pool']['request']>> | undefined;
     while (!upstream) {
@@ -318,7 +318,6 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
           message: `variant "${variantName}" of model "${model}" has no healthy endpoint`,
         };
       } else {
-        tried.add(endpoint);
         endpoint.outstanding++;
         try {
           upstream = await endpoint.pool.request({
@@ -333,6 +332,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
         } catch (err) {
           endpoint.outstanding--;
           endpoint.failed();
+          (tried ??= new Set()).add(endpoint);
           const { reason, status } = errorReason(err);
           log.debug('upstream failed', { model, variant: variantName, endpoint: endpoint.url, reason, err });
           failure = {
@@ -350,8 +350,8 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
       // whether or not another replica or variant then answers the client.
       finish(failure.status);
       const next =
-        retrySafe && failure.reason !== 'timeout' && failure.reason !== 'other' && tried.size < 3
-          ? failoverTarget(active, variant, tried)
+        retrySafe && failure.reason !== 'timeout' && failure.reason !== 'other' && (tried?.size ?? 0) < 3
+          ? failoverTarget(active, variant, tried ?? new Set())
           : undefined;
       if (!next) {
         sendJson(res, failure.status, { error: failure.message }, { [VARIANT_HEADER]: variantName });
