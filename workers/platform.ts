@@ -74,10 +74,18 @@ function routerDir(): string {
 /** The router's admin token: generated once, kept 0600 in the state directory, never printed. */
 export function routerToken(): string {
   const file = path.join(routerDir(), 'token');
+  fs.mkdirSync(routerDir(), { recursive: true, mode: 0o700 });
+  if ((fs.statSync(routerDir()).mode & 0o077) !== 0) fs.chmodSync(routerDir(), 0o700);
   if (!fs.existsSync(file)) {
-    fs.mkdirSync(routerDir(), { recursive: true });
-    fs.writeFileSync(file, crypto.randomBytes(24).toString('hex') + '\n', { mode: 0o600 });
+    // `wx`: two processes starting at once must not both write a token (the loser reads the winner's).
+    try {
+      fs.writeFileSync(file, crypto.randomBytes(24).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
   }
+  // A token file copied in or restored with wider permissions is tightened, not trusted as is.
+  if ((fs.statSync(file).mode & 0o077) !== 0) fs.chmodSync(file, 0o600);
   return fs.readFileSync(file, 'utf8').trim();
 }
 
