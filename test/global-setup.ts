@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { pidAlive } from '../common/process';
 import { stopDevServer } from '../workers/temporal-server';
 
 /**
@@ -31,20 +32,11 @@ async function reapOrphans(): Promise<void> {
     if (!fs.existsSync(ownerFile)) {
       // Either a run that is just starting (skip) or one from before owner files existed.
       if (Date.now() - fs.statSync(dir).mtimeMs < 10 * 60_000) continue;
-    } else if (alive(Number(fs.readFileSync(ownerFile, 'utf8')))) {
+    } else if (pidAlive(Number(fs.readFileSync(ownerFile, 'utf8')))) {
       continue; // another run, in progress
     }
     await stopDevServer(dir).catch(() => false);
     fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
