@@ -9,6 +9,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { auditModel } from '../../audit/fetch';
+import { projectRoot } from '../../common/paths';
 import { sigkillAndWait } from '../../common/process';
 import { loadPlatformConfig } from '../../workers/config';
 import {
@@ -109,6 +111,17 @@ describe('Temporal server killed mid-promotion', () => {
         (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'setTraffic',
       );
       expect(setTraffic.length).toBe(4);
+      // The auditor's view of the restarted database: whole, and it still replays on today's code.
+      const audit = (
+        await auditModel(platform.client, {
+          model,
+          replay: { workflowsPath: path.join(projectRoot, 'workflows', 'index.ts') },
+        })
+      ).promotions[0];
+      expect(audit?.trigger.metadata).toMatchObject({ commit: 'f00d', pipeline: 'fault-temporal' });
+      expect(audit?.approvals.map((a) => [a.approver, a.accepted])).toEqual([['alice', true]]);
+      expect(audit?.trafficChanges.map((c) => c.weights.v2)).toEqual([0, 25, 50, 100]);
+      expect(audit?.replay).toMatchObject({ checked: true, ok: true });
       // Client traffic never goes through Temporal: not one request failed.
       const stats = traffic.stats();
       expect(stats.completed).toBeGreaterThan(200);
