@@ -202,6 +202,29 @@ const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const asVerdict = (v: unknown): Verdict | undefined =>
   isRecord(v) && typeof v.check === 'string' && typeof v.result === 'string' ? (v as Verdict) : undefined;
 
+/** An approval or rejection as sent (signal or update); whether it counted is filled in later. */
+function approvalEntry(
+  at: string,
+  decision: 'approve' | 'reject',
+  via: AuditApproval['via'],
+  identity: string | null,
+  payload: unknown,
+): AuditApproval {
+  const p = isRecord(payload) ? payload : {};
+  const entry: AuditApproval = {
+    at,
+    decision,
+    via,
+    approver: str(p.approver),
+    identity,
+    accepted: true,
+    payload,
+  };
+  if (typeof p.comment === 'string') entry.comment = p.comment;
+  if (typeof p.reason === 'string') entry.reason = p.reason;
+  return entry;
+}
+
 /** Drops the raw router counters from an analysis: large, and the verdicts carry the numbers. */
 function analysisOf(at: string, phase: string, r: unknown): AuditAnalysis {
   const a = (isRecord(r) ? r : {}) as Partial<IntervalAnalysis>;
@@ -420,18 +443,7 @@ export function buildPromotionAudit(
         const p = isRecord(payload) ? payload : {};
         const identity = signal.identity || null;
         if (name === 'approve' || name === 'reject') {
-          const entry: AuditApproval = {
-            at,
-            decision: name,
-            via: 'signal',
-            approver: str(p.approver),
-            identity,
-            accepted: true,
-            payload,
-          };
-          if (typeof p.comment === 'string') entry.comment = p.comment;
-          if (typeof p.reason === 'string') entry.reason = p.reason;
-          audit.approvals.push(entry);
+          audit.approvals.push(approvalEntry(at, name, 'signal', identity, payload));
           continue;
         }
         const action: AuditManualAction = { at, action: name, by: str(p.by), identity, payload };
@@ -464,17 +476,7 @@ export function buildPromotionAudit(
         const p = isRecord(payload) ? payload : {};
         const identity = req?.meta?.identity || null;
         if (name === 'approve' || name === 'reject') {
-          const entry: AuditApproval = {
-            at,
-            decision: name,
-            via: 'update',
-            approver: str(p.approver),
-            identity,
-            accepted: true,
-            payload,
-          };
-          if (typeof p.comment === 'string') entry.comment = p.comment;
-          if (typeof p.reason === 'string') entry.reason = p.reason;
+          const entry = approvalEntry(at, name, 'update', identity, payload);
           audit.approvals.push(entry);
           if (req?.meta?.updateId) updates.set(req.meta.updateId, entry);
         } else {
