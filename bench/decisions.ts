@@ -451,44 +451,23 @@ function main(): void {
   }
   log.info('A/A done', { elapsedS: (Date.now() - started) / 1000 });
   const abRunsN = quick ? 200 : 1000;
-  const ab = [
-    abRuns(
-      seed++,
-      { baselineRate: 0.1, lift: 0, rewardsPerArmPerInterval: 300, maxIntervals: 240 },
-      DEFAULT_AB,
-      abRunsN,
-    ),
-    abRuns(
-      seed++,
-      { baselineRate: 0.5, lift: 0, rewardsPerArmPerInterval: 300, maxIntervals: 240 },
-      DEFAULT_AB,
-      abRunsN,
-    ),
-    abRuns(
-      seed++,
-      { baselineRate: 0.1, lift: 0.01, rewardsPerArmPerInterval: 300, maxIntervals: 240 },
-      DEFAULT_AB,
-      abRunsN,
-    ),
-    abRuns(
-      seed++,
-      { baselineRate: 0.1, lift: 0.005, rewardsPerArmPerInterval: 300, maxIntervals: 240 },
-      DEFAULT_AB,
-      abRunsN,
-    ),
-    abRuns(
-      seed++,
-      { baselineRate: 0.1, lift: 0.02, rewardsPerArmPerInterval: 300, maxIntervals: 240 },
-      DEFAULT_AB,
-      abRunsN,
-    ),
-    abRuns(
-      seed++,
-      { baselineRate: 0.1, lift: -0.01, rewardsPerArmPerInterval: 300, maxIntervals: 240 },
-      DEFAULT_AB,
-      abRunsN,
-    ),
+  // [baseline rate, lift]: type-I error at lift 0, power at the rest (seeds in this order)
+  const abSettings: [number, number][] = [
+    [0.1, 0],
+    [0.5, 0],
+    [0.1, 0.01],
+    [0.1, 0.005],
+    [0.1, 0.02],
+    [0.1, -0.01],
   ];
+  const ab = abSettings.map(([baselineRate, lift]) =>
+    abRuns(
+      seed++,
+      { baselineRate, lift, rewardsPerArmPerInterval: 300, maxIntervals: 240 },
+      DEFAULT_AB,
+      abRunsN,
+    ),
+  );
   log.info('A/B done', { elapsedS: (Date.now() - started) / 1000 });
   const banditN = quick ? 30 : 100;
   const bandit = [
