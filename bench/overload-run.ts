@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { Pool } from 'undici';
 import { runwayBin } from '../common/paths';
+import { sigkillAndWait } from '../common/process';
 
 export interface OverloadConfig {
   model: string;
@@ -101,12 +102,22 @@ export function rssMb(pid: number): number {
   return Math.round((kb / 1024) * 10) / 10;
 }
 
+/** Servers started here and not yet exited, for stopOverloadServers(). */
+const servers = new Set<ChildProcess>();
+
+/** SIGKILLs any server a run left behind: a test that timed out never reached runOverload's cleanup. */
+export async function stopOverloadServers(): Promise<void> {
+  await Promise.all([...servers].map((c) => (c.pid ? sigkillAndWait(c.pid) : undefined)));
+}
+
 async function startServer(cfg: OverloadConfig): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
     process.execPath,
     [runwayBin, 'serve', '--model', cfg.model, '--name', 'm', '--port', '0', ...cfg.serveArgs],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUNWAY_LOG_LEVEL: 'warn' } },
   );
+  servers.add(child);
+  child.once('exit', () => servers.delete(child));
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
   const url = await new Promise<string>((resolve, reject) => {

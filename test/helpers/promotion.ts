@@ -43,6 +43,16 @@ type DeepPartial<T> = {
   [K in keyof T]?: T[K] extends (infer U)[] ? U[] : T[K] extends object ? DeepPartial<T[K]> : T[K];
 };
 
+/** A Thompson-sampling bandit that settles v1 vs v2 within a test's traffic (80 rps). */
+export const BANDIT = {
+  kind: 'bandit',
+  interval: '2s',
+  maxDuration: '2m',
+  minRewards: 60,
+  confidence: 0.99,
+  explorationFloor: 5,
+} as const;
+
 /** Short durations: a whole promotion takes well under a minute. */
 export function testSpec(name: string, overrides: DeepPartial<ModelSpecInput> = {}): ModelSpec {
   const base: ModelSpecInput = {
@@ -113,6 +123,15 @@ export interface PromotionPlatform {
     extra?: Partial<PromotionInput>,
   ): Promise<WorkflowHandle>;
   status(model: string): Promise<PromotionStatus>;
+  /**
+   * The usual opening: bootstrap `model`, start traffic at `rps`, start the promotion of `version`
+   * and approve it as alice once it asks.
+   */
+  launch(
+    spec: ModelSpec,
+    version: string,
+    opts?: { rps?: number; triggeredBy?: string; extra?: Partial<PromotionInput> },
+  ): Promise<{ traffic: TrafficHandle; handle: WorkflowHandle }>;
   /** Waits until the promotion asks for approval, then approves it by update. */
   approveWhenAsked(model: string, approver?: string): Promise<void>;
   /** The model's route as [variant, weight] pairs. */
@@ -257,6 +276,13 @@ export function usePromotionPlatform(
         ],
         workflowExecutionTimeout: '10m',
       });
+    },
+    async launch(spec, version, opts = {}) {
+      await this.bootstrap(spec.name, spec);
+      const traffic = this.traffic(spec.name, opts.rps);
+      const handle = await this.start(spec, version, opts.triggeredBy, opts.extra);
+      await this.approveWhenAsked(spec.name);
+      return { traffic, handle };
     },
     async approveWhenAsked(model, approver = 'alice') {
       await waitForStatus(this, model, (s) => s.stage === 'approve', 90_000);

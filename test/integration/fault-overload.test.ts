@@ -8,45 +8,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runOverload } from '../../bench/overload-run';
+import { runOverload, stopOverloadServers } from '../../bench/overload-run';
 import { projectRoot } from '../../common/paths';
 
 const MODEL = path.join(projectRoot, 'demo/models/heavy.onnx');
 const QUEUE = 128;
 
-/**
- * `runway serve` children of this test process still running: runOverload stops its server in a
- * `finally`, but a test that times out never reaches it, so afterAll looks for them by pid.
- */
-function leftoverServers(): number[] {
-  const pids: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(ppid) !== process.pid || state === 'Z') continue;
-      const argv = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (argv.includes('serve') && argv.includes(MODEL)) pids.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
-}
-
-afterAll(async () => {
-  const pids = leftoverServers();
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  const deadline = Date.now() + 5_000;
-  while (leftoverServers().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-});
+// runOverload stops its server itself; after a timed-out test, this does.
+afterAll(stopOverloadServers);
 
 describe('model server at 3× its capacity', () => {
   it(

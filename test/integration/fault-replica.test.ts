@@ -38,10 +38,7 @@ describe('candidate replica killed during the canary', () => {
           ],
         },
       });
-      await platform.bootstrap(model, spec);
-      const traffic = platform.traffic(model, 40);
-      await platform.start(spec, '2');
-      await platform.approveWhenAsked(model);
+      const { traffic } = await platform.launch(spec, '2', { rps: 40 });
       await waitForStatus(platform, model, (s) => s.stage === 'canary' && s.weights.v2 === 25, 120_000);
 
       const [victim] = replicas(model, '2');

@@ -29,10 +29,7 @@ describe('router restarted mid-canary', () => {
           ],
         },
       });
-      await platform.bootstrap(model, spec);
-      const traffic = platform.traffic(model, 40);
-      await platform.start(spec, '2');
-      await platform.approveWhenAsked(model);
+      const { traffic } = await platform.launch(spec, '2', { rps: 40 });
       await waitForStatus(
         platform,
         model,

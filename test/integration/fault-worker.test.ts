@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runwayBin } from '../../common/paths';
 import { approveUpdate, promotionWorkflowId } from '../../workflows/api';
-import { testSpec, usePromotionPlatform, waitForStatus } from '../helpers/promotion';
+import { BANDIT, testSpec, usePromotionPlatform, waitForStatus } from '../helpers/promotion';
 import { testTemporal } from '../helpers/temporal';
 
 const platform = usePromotionPlatform({ worker: false });
@@ -61,14 +61,7 @@ describe('worker killed mid-promotion', () => {
             { weight: 100, pause: '0s' },
           ],
         },
-        experiment: {
-          kind: 'bandit',
-          interval: '2s',
-          maxDuration: '2m',
-          minRewards: 60,
-          confidence: 0.99,
-          explorationFloor: 5,
-        },
+        experiment: BANDIT,
       });
       await platform.bootstrap(model, spec);
       const traffic = platform.traffic(model, 80);

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { promotionWorkflowId, resumeSignal } from '../../workflows/api';
 import { recordHistory } from '../helpers/record';
-import { testSpec, usePromotionPlatform, waitForStatus } from '../helpers/promotion';
+import { BANDIT, testSpec, usePromotionPlatform, waitForStatus } from '../helpers/promotion';
 
 const platform = usePromotionPlatform();
 
@@ -31,10 +31,7 @@ describe.concurrent('analysis in promotions', () => {
           analysis: { compare: true, minSamples: 40, maxErrorRateIncrease: 0.005 },
         },
       });
-      await platform.bootstrap(model, spec);
-      const traffic = platform.traffic(model, 80);
-      await platform.start(spec, '5');
-      await platform.approveWhenAsked(model);
+      const { traffic } = await platform.launch(spec, '5', { rps: 80 });
       const result = await platform.result(model);
       await traffic.stop();
       await recordHistory(platform.client, promotionWorkflowId(model), 'comparison-rollback-v5');
@@ -79,10 +76,7 @@ describe.concurrent('analysis in promotions', () => {
         },
         rollback: { onInconclusive: 'pause' },
       });
-      await platform.bootstrap(model, spec);
-      const traffic = platform.traffic(model, 20);
-      const handle = await platform.start(spec, '2');
-      await platform.approveWhenAsked(model);
+      const { traffic, handle } = await platform.launch(spec, '2', { rps: 20 });
       const paused = await waitForStatus(platform, model, (s) => s.paused, 120_000);
       expect(paused.pauseReason).toMatch(/analysis inconclusive after 1 extra intervals: .*500 each needed/);
       expect(paused.pendingAction).toMatch(/resume to proceed, rollback to abort/);
@@ -109,10 +103,7 @@ describe.concurrent('analysis in promotions', () => {
       },
       experiment: { kind: 'ab', split: 50, interval: '2s', maxDuration: '2m', minRewards: 50, alpha: 0.05 },
     });
-    await platform.bootstrap(model, spec);
-    const traffic = platform.traffic(model, 80);
-    await platform.start(spec, '3');
-    await platform.approveWhenAsked(model);
+    const { traffic } = await platform.launch(spec, '3', { rps: 80 });
     const result = await platform.result(model);
     await traffic.stop();
     await recordHistory(platform.client, promotionWorkflowId(model), 'ab-candidate-loses-v3');
@@ -138,19 +129,9 @@ describe.concurrent('analysis in promotions', () => {
             { weight: 100, pause: '0s' },
           ],
         },
-        experiment: {
-          kind: 'bandit',
-          interval: '2s',
-          maxDuration: '2m',
-          minRewards: 60,
-          confidence: 0.99,
-          explorationFloor: 5,
-        },
+        experiment: BANDIT,
       });
-      await platform.bootstrap(model, spec);
-      const traffic = platform.traffic(model, 80);
-      await platform.start(spec, '2');
-      await platform.approveWhenAsked(model);
+      const { traffic } = await platform.launch(spec, '2', { rps: 80 });
       const result = await platform.result(model);
       await traffic.stop();
       await recordHistory(platform.client, promotionWorkflowId(model), 'bandit-converges-v2');

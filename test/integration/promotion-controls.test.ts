@@ -30,10 +30,7 @@ describe.concurrent('controls', () => {
         ],
       },
     });
-    await platform.bootstrap(model, spec);
-    const traffic = platform.traffic(model);
-    const handle = await platform.start(spec, '2');
-    await platform.approveWhenAsked(model);
+    const { traffic, handle } = await platform.launch(spec, '2');
     await waitForStatus(platform, model, (s) => s.stage === 'canary' && s.weights.v2 === 10, 120_000);
     const asked = Date.now();
     await handle.signal(rollbackSignal, { by: 'carol', reason: 'pager: fraud spike' });
@@ -58,10 +55,7 @@ describe.concurrent('controls', () => {
     async () => {
       const model = 'fd-pause';
       const spec = testSpec(model, { shadow: { enabled: false } });
-      await platform.bootstrap(model, spec);
-      const traffic = platform.traffic(model);
-      const handle = await platform.start(spec, '2');
-      await platform.approveWhenAsked(model);
+      const { traffic, handle } = await platform.launch(spec, '2');
       await waitForStatus(platform, model, (s) => s.stage === 'canary' && s.weights.v2 === 10, 120_000);
       await handle.signal(pauseSignal, { by: 'dave', reason: 'checking dashboards' });
       const paused = await waitForStatus(platform, model, (s) => s.paused, 10_000);
@@ -94,10 +88,7 @@ describe.concurrent('controls', () => {
           ],
         },
       });
-      await platform.bootstrap(model, spec);
-      const traffic = platform.traffic(model);
-      const handle = await platform.start(spec, '2');
-      await platform.approveWhenAsked(model);
+      const { traffic, handle } = await platform.launch(spec, '2');
       await waitForStatus(platform, model, (s) => s.stage === 'canary' && s.weights.v2 === 25, 120_000);
       await handle.cancel();
       const result = await platform.result(model);
@@ -122,10 +113,7 @@ describe.concurrent('controls', () => {
     async () => {
       const model = 'fd-full-then-back';
       const spec = testSpec(model, { shadow: { enabled: false }, rollback: { scaleDownDelay: '1s' } });
-      await platform.bootstrap(model, spec);
-      const traffic = platform.traffic(model);
-      const handle = await platform.start(spec, '2');
-      await platform.approveWhenAsked(model);
+      const { traffic, handle } = await platform.launch(spec, '2');
       await waitForStatus(platform, model, (s) => s.stage === 'canary', 120_000);
       await handle.signal(promoteFullSignal, { by: 'erin' });
       const result = await platform.result(model);
@@ -174,10 +162,7 @@ describe.concurrent('controls', () => {
         ],
       },
     });
-    await platform.bootstrap(model, spec);
-    const traffic = platform.traffic(model);
-    const handle = await platform.start(spec, '2', 'ci-bot', { historyLimit: 80 });
-    await platform.approveWhenAsked(model);
+    const { traffic, handle } = await platform.launch(spec, '2', { extra: { historyLimit: 80 } });
     const result = await platform.result(model);
     await traffic.stop();
     expect(result.outcome, result.reason).toBe('promoted');

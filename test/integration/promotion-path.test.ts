@@ -24,10 +24,7 @@ describe.concurrent('promotion path', () => {
   it('promotes v2 over v1 through every step', { timeout: 240_000 }, async () => {
     const model = 'fd-promote';
     const spec = testSpec(model);
-    await platform.bootstrap(model, spec);
-    const traffic = platform.traffic(model);
-    await platform.start(spec, '2');
-    await platform.approveWhenAsked(model);
+    const { traffic } = await platform.launch(spec, '2');
     const result = await platform.result(model);
     await traffic.stop();
     await recordHistory(platform.client, promotionWorkflowId(model), 'promote-v2');
@@ -98,10 +95,7 @@ describe.concurrent('promotion path', () => {
         integration: { maxP99LatencyMs: 5000 },
         shadow: { maxP99LatencyMs: 5000 },
       });
-      await platform.bootstrap(model, spec);
-      const traffic = platform.traffic(model);
-      await platform.start(spec, '4');
-      await platform.approveWhenAsked(model);
+      const { traffic } = await platform.launch(spec, '4');
       const result = await platform.result(model);
       await traffic.stop();
       await recordHistory(platform.client, promotionWorkflowId(model), 'latency-rollback-v4');
@@ -123,10 +117,7 @@ describe.concurrent('promotion path', () => {
   it('rolls v5 back on errors, with the error rate behind the decision', { timeout: 240_000 }, async () => {
     const model = 'fd-errors';
     const spec = testSpec(model, { evaluation: { maxRegression: 0.1 } });
-    await platform.bootstrap(model, spec);
-    const traffic = platform.traffic(model);
-    await platform.start(spec, '5');
-    await platform.approveWhenAsked(model);
+    const { traffic } = await platform.launch(spec, '5');
     const result = await platform.result(model);
     await traffic.stop();
     await recordHistory(platform.client, promotionWorkflowId(model), 'error-rollback-v5');
