@@ -17,21 +17,25 @@ describe.concurrent('analysis in promotions', () => {
     { timeout: 240_000 },
     async () => {
       const model = 'fd-compare';
-      // v5 fails ~6% of requests: inside this lax SLO (20%), far outside the comparison's 0.5 pp margin
+      // v5 fails ~6% of requests: inside this lax SLO (20%), far outside the comparison's 0.5 pp
+      // margin. Each look judges one interval, so power comes from requests per interval: at 120
+      // rps, 50% and 5 s each arm gets ~300 and one look fails with probability ~0.99; two
+      // consecutive fails within 8 looks miss < 0.1% of the time even at two thirds of that
+      // traffic (simulated with compareErrorRates). At 80 rps and 3 s it missed ~16%.
       const spec = testSpec(model, {
         slos: { errorRate: 0.2 },
         evaluation: { maxRegression: 0.1 },
         shadow: { enabled: false },
         canary: {
-          interval: '3s',
+          interval: '5s',
           steps: [
-            { weight: 50, pause: '30s' },
+            { weight: 50, pause: '40s' },
             { weight: 100, pause: '0s' },
           ],
           analysis: { compare: true, minSamples: 40, maxErrorRateIncrease: 0.005 },
         },
       });
-      const { traffic } = await platform.launch(spec, '5', { rps: 80 });
+      const { traffic } = await platform.launch(spec, '5', { rps: 120 });
       const result = await platform.result(model);
       await traffic.stop();
       await recordHistory(platform.client, promotionWorkflowId(model), 'comparison-rollback-v5');
