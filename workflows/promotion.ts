@@ -567,7 +567,14 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
 
   // ---- cleanup: the saga, in order, each step on its own so one failure does not stop the rest ----
   async function cleanup(reason: string): Promise<void> {
-    const base = baselineRef();
+    // A continued run learns the baseline from prepareCandidate; ending before that (cancelled, or
+    // the artifacts fail their check again) it still knows the version serving production from
+    // state, and must route back to it rather than remove the model's route.
+    const base =
+      baselineRef() ??
+      (state.baselineVersion && patched('cleanup-baseline-from-state')
+        ? { version: state.baselineVersion }
+        : undefined);
     const steps: [string, () => Promise<unknown>][] = [];
     if (base && Object.keys(state.weights).length > 0) {
       steps.push([
