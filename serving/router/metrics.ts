@@ -105,11 +105,25 @@ export class RouterMetrics {
     });
   }
 
-  /** Creates zero series for a route's variants, so a reader sees them before their first request. */
+  /** Histogram series already created: prom-client's zero() resets a series, so it runs once each. */
+  private readonly zeroed = new Set<string>();
+
+  private zeroOnce(h: Histogram<'model' | 'variant'>, model: string, variant: string): void {
+    const key = `${h === this.duration ? 'd' : 's'}\0${model}\0${variant}`;
+    if (this.zeroed.has(key)) return;
+    this.zeroed.add(key);
+    h.zero({ model, variant });
+  }
+
+  /**
+   * Creates zero series for a route's variants, so a reader sees them before their first request.
+   * Every route change calls this, so it must never reset what a variant has already counted:
+   * readers diff cumulative counters, and a reset reads as missing data.
+   */
   initVariant(model: string, variant: string): void {
     for (const code_class of ['2xx', '4xx', '5xx'] as const)
       this.requests.inc({ model, variant, code_class }, 0);
-    this.duration.zero({ model, variant });
+    this.zeroOnce(this.duration, model, variant);
     this.rewards.inc({ model, variant }, 0);
     this.rewardSum.inc({ model, variant }, 0);
   }
@@ -132,7 +146,7 @@ export class RouterMetrics {
     for (const result of ['agree', 'disagree', 'error'] as const) {
       this.shadowComparisons.inc({ model, variant, result }, 0);
     }
-    this.shadowDuration.zero({ model, variant });
+    this.zeroOnce(this.shadowDuration, model, variant);
   }
 }
 

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Pool, request } from 'undici';
 import { parsePrometheusText } from '../../serving/metrics/prom-text';
 import { ScrapeMetricsSource, snapshotFromSamples } from '../../serving/metrics/scrape';
+import { windowBetween } from '../../serving/metrics/window';
 import { BuiltinTrafficRouter } from '../../serving/router/builtin';
 import {
   closeAll,
@@ -451,6 +452,34 @@ describe('router mechanics (stub upstreams)', () => {
       .filter((x) => x.name === 'runway_router_failovers_total' && x.labels.model === 'fo')
       .reduce((n, x) => n + x.value, 0);
     expect(failovers).toBe(snap.variants.v2!.requests);
+  });
+
+  it('a route change (the same route again, new weights) keeps the counters of every variant', async () => {
+    const up = await startStubModelServer();
+    const router = await startTestRouter();
+    const route = (w: number) => ({
+      variants: [
+        { name: 'v1', endpoints: [up.url], weight: 100 - w },
+        { name: 'v2', endpoints: [up.url], weight: w },
+      ],
+    });
+    await putRoute(router.url, 'rc', route(50));
+    const source = new ScrapeMetricsSource({ url: router.url });
+    const pool = new Pool(router.url);
+    await many(100, 4, () => infer(pool, 'rc'));
+    const before = await source.snapshot('rc');
+    // an activity retried after a worker crash puts the same route again; a bandit moves weights
+    await putRoute(router.url, 'rc', route(50));
+    await putRoute(router.url, 'rc', route(20));
+    await many(50, 4, () => infer(pool, 'rc'));
+    await pool.close();
+    const after = await source.snapshot('rc');
+    const w = windowBetween(before, after);
+    expect(w.gap, w.gapReason).toBe(false);
+    const total = (v: string) => after.variants[v]!.latency.count;
+    expect(total('v1') + total('v2')).toBe(150);
+    expect(w.variants.v1!.latency.count + w.variants.v2!.latency.count).toBe(50);
+    expect(w.variants.v1!.requests + w.variants.v2!.requests).toBe(50);
   });
 
   it('passes binary tensor bodies through byte-exact with their headers', async () => {

@@ -73,6 +73,25 @@ describe('snapshot from router metrics', () => {
     expect(v2.shadow).toMatchObject({ agree: 4, disagree: 0, error: 1 });
     expect(v2.shadow.latency.count).toBe(1);
   });
+
+  it('initialising a variant again (every route change does) keeps what it counted', async () => {
+    const m = new RouterMetrics();
+    m.initVariant('fraud', 'v1');
+    m.initShadow('fraud', 'v2');
+    for (let i = 0; i < 5; i++) m.duration.observe({ model: 'fraud', variant: 'v1' }, 0.0008);
+    m.shadowDuration.observe({ model: 'fraud', variant: 'v2' }, 0.02);
+    const before = snapshotFromSamples('fraud', parsePrometheusText(await m.registry.metrics()), 'a');
+    m.initVariant('fraud', 'v1');
+    m.initVariant('fraud', 'v2');
+    m.initShadow('fraud', 'v2');
+    m.duration.observe({ model: 'fraud', variant: 'v1' }, 0.0008);
+    const after = snapshotFromSamples('fraud', parsePrometheusText(await m.registry.metrics()), 'b');
+    expect(after.variants.v1!.latency.buckets.find((b) => b.le === 0.001)!.count).toBe(6);
+    expect(after.variants.v2!.shadow.latency.count).toBe(1);
+    const w = windowBetween(before, after);
+    expect(w.gap, w.gapReason).toBe(false);
+    expect(w.variants.v1!.latency.count).toBe(1);
+  });
 });
 
 describe('windows between snapshots', () => {
