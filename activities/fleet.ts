@@ -1,6 +1,7 @@
 /** Fleet activities: deploy, scale and tear down model versions; heartbeat while waiting. */
 import type { ActivityDeps } from './deps';
-import { deploymentName, type ServingOptions } from '../serving/fleet/driver';
+import { ApplicationFailure } from '@temporalio/activity';
+import { DeployRefusedError, deploymentName, type ServingOptions } from '../serving/fleet/driver';
 import type { ModelSpec } from '../specs/schema';
 import type { DeployInput, DeploymentRef } from './contracts';
 import { cancellationSignal, heartbeat } from './context';
@@ -30,18 +31,25 @@ export function fleetActivities({ fleet, logger }: ActivityDeps) {
         if (running?.ready && running.endpoints.length > 0)
           return { name: running.name, endpoints: running.endpoints };
       }
-      const deployment = await fleet.deploy(
-        {
-          model: input.model,
-          version: input.version,
-          environment: input.environment,
-          artifactPath: input.artifactPath,
-          sha256: input.sha256,
-          replicas: input.replicas,
-          serving: servingOptions(input.serving),
-        },
-        { signal: cancellationSignal(), onProgress: progress },
-      );
+      const deployment = await fleet
+        .deploy(
+          {
+            model: input.model,
+            version: input.version,
+            environment: input.environment,
+            artifactPath: input.artifactPath,
+            sha256: input.sha256,
+            replicas: input.replicas,
+            serving: servingOptions(input.serving),
+          },
+          { signal: cancellationSignal(), onProgress: progress },
+        )
+        .catch((err: unknown) => {
+          // A refused artifact fails the same way every time: fail the step now, not after retries.
+          if (err instanceof DeployRefusedError)
+            throw ApplicationFailure.nonRetryable(err.message, 'ModelRefused');
+          throw err;
+        });
       log.info('deployed', { name: deployment.name, endpoints: deployment.endpoints.join(',') });
       return { name: deployment.name, endpoints: deployment.endpoints };
     },

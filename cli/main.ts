@@ -35,6 +35,8 @@ if (require.main === module || process.argv[1]?.endsWith('runway.js')) {
     .parseAsync(process.argv)
     .catch((err: unknown) => {
       process.stderr.write(`runway: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exit(1);
+      // Errors may name their own status (`runway serve` refusing an artifact exits 3).
+      const code = (err as { exitCode?: unknown } | null)?.exitCode;
+      process.exit(typeof code === 'number' && Number.isInteger(code) && code > 0 ? code : 1);
     });
 }

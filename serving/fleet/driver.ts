@@ -56,6 +56,14 @@ export interface FleetDriver {
   teardown(name: string, opts?: FleetCallOptions): Promise<void>;
 }
 
+/** The model server refused the artifact (digest, file, signature): deploying it again cannot succeed. */
+export class DeployRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DeployRefusedError';
+  }
+}
+
 /** `fraud-detector-v7-production`: the same inputs always name the same deployment. */
 export function deploymentName(model: string, version: string, environment: Environment): string {
   return `${model}-v${version}-${environment}`;

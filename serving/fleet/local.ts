@@ -14,6 +14,7 @@ import { runwayBin, stateDir } from '../../common/paths';
 import { digestFile } from '../../registry/digest';
 import { checkModelName, checkVersion } from '../../registry/names';
 import {
+  DeployRefusedError,
   deploymentName,
   type Deployment,
   type DeploymentRequest,
@@ -26,7 +27,16 @@ import { withFileLock } from './lock';
 import { FleetStateStore, type DeploymentState, type ReplicaState } from './local-state';
 import { freePort } from './ports';
 import { replicaReady } from './probe';
-import { isOurReplica, logTail, pidAlive, settledExit, stopProcess, trackChild } from './replica-process';
+import {
+  childExit,
+  isOurReplica,
+  logTail,
+  pidAlive,
+  settledExit,
+  stopProcess,
+  trackChild,
+} from './replica-process';
+import { EXIT_MODEL_REFUSED } from '../server/errors';
 
 export interface LocalFleetOptions {
   /** Where state, locks and logs live; default `<state dir>/fleet`. */
@@ -378,10 +388,11 @@ export class LocalFleet implements FleetDriver {
           replaced(i, replicas[i]!);
           continue;
         }
-        throw new Error(
+        const message =
           `${name}: replica on port ${r.port} (pid ${r.pid}) exited during startup (${await settledExit(r.pid)}); ` +
-            `last lines of ${r.log}:\n${tail}`,
-        );
+          `last lines of ${r.log}:\n${tail}`;
+        if (childExit(r.pid)?.code === EXIT_MODEL_REFUSED) throw new DeployRefusedError(message);
+        throw new Error(message);
       }
       if (ready.size === replicas.length) return;
       const elapsed = Date.now() - started;

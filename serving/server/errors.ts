@@ -17,3 +17,19 @@ export class InferenceError extends Error {
 
 export const badRequest = (message: string, redacted?: string): InferenceError =>
   new InferenceError(400, message, redacted);
+
+/** `runway serve`'s exit status when it refuses the artifact itself: starting it again cannot help. */
+export const EXIT_MODEL_REFUSED = 3;
+
+/**
+ * The artifact cannot be served as given: missing, not a regular file, not the bytes its sha256
+ * names, or a signature runway cannot serve. Distinct from a load that may succeed on retry (out
+ * of memory, a GPU that is busy), so a fleet can fail the deploy at once instead of retrying.
+ */
+export class ModelRefusedError extends Error {
+  readonly exitCode = EXIT_MODEL_REFUSED;
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelRefusedError';
+  }
+}

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { createLogger, type Logger } from '../../common/log';
 import { Batcher } from './batcher';
 import { DATATYPES, elementCount, type Tensor } from './datatypes';
-import { badRequest, InferenceError } from './errors';
+import { badRequest, InferenceError, ModelRefusedError } from './errors';
 import { createModelMetrics, type ModelMetrics } from './metrics';
 import { RequestLog } from './request-log';
 import { resolveServerOptions, type ModelServerOptions, type ResolvedServerOptions } from './options';
@@ -54,13 +54,15 @@ async function checkArtifact(opts: ResolvedServerOptions): Promise<void> {
     stat = await fs.promises.stat(opts.model);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`${opts.model}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    throw new ModelRefusedError(
+      `${opts.model}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+    );
   }
-  if (!stat.isFile()) throw new Error(`${opts.model}: not a regular file`);
+  if (!stat.isFile()) throw new ModelRefusedError(`${opts.model}: not a regular file`);
   if (opts.sha256) {
     const digest = await fileSha256(opts.model);
     if (digest !== opts.sha256.toLowerCase()) {
-      throw new Error(
+      throw new ModelRefusedError(
         `${opts.model}: sha256 is ${digest}, expected ${opts.sha256.toLowerCase()}; refusing to load`,
       );
     }
@@ -184,7 +186,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     sig = signatureFromMetadata(info.inputs, info.outputs, opts.model);
   } catch (err) {
     await pool.close();
-    throw err;
+    throw new ModelRefusedError((err as Error).message);
   }
   if (info.fallback !== undefined) {
     log.warn('CUDA execution provider unavailable, falling back to CPU', { reason: info.fallback });
@@ -228,7 +230,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     await warmUp(pool, sig, opts, log);
   } catch (err) {
     await pool.close();
-    throw err;
+    throw new ModelRefusedError((err as Error).message);
   }
 
   let state: 'ready' | 'draining' | 'closed' = 'ready';

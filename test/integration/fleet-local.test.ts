@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compiled, projectRoot } from '../../common/paths';
-import type { DeploymentRequest } from '../../serving/fleet/driver';
+import { DeployRefusedError, type DeploymentRequest } from '../../serving/fleet/driver';
 import { LocalFleet } from '../../serving/fleet/local';
 import { freePort } from '../../serving/fleet/ports';
 
@@ -310,9 +310,24 @@ describe('local fleet', () => {
       /fleet-broken-v1-staging: replica on port \d+ \(pid \d+\) exited during startup \(exit code \d+\); last lines of /,
     );
     expect(err.message.split('\n').length).toBeGreaterThan(1); // The server's own words follow.
+    // an unreadable model might load on another try (memory, a busy GPU): not marked as refused
+    expect(err).not.toBeInstanceOf(DeployRefusedError);
     await new Promise((r) => setTimeout(r, 200));
     expect(servers('fleet-broken')).toEqual([]);
     expect(await fleet.get('fleet-broken-v1-staging')).toBeUndefined();
+  });
+
+  it('an artifact whose sha256 does not match is refused: a permanent failure, nothing left running', async () => {
+    const fleet = newFleet();
+    const err = (await fleet
+      .deploy({ ...req('fleet-digest', 1), sha256: '0'.repeat(64) })
+      .catch((e: Error) => e)) as Error;
+    expect(err).toBeInstanceOf(DeployRefusedError);
+    expect(err.message).toMatch(/exited during startup \(exit code 3\)/);
+    expect(err.message).toMatch(/sha256 is [0-9a-f]{64}, expected 0{64}; refusing to load/);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(servers('fleet-digest')).toEqual([]);
+    expect(await fleet.get('fleet-digest-v1-staging')).toBeUndefined();
   });
 
   it('a failed replacement keeps the old version serving', async () => {

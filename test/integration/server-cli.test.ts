@@ -85,15 +85,16 @@ describe('runway serve', () => {
       serveFailure(['--model', FRAUD, '--name', 'x', '--sha256', '0'.repeat(64)]),
       serveFailure(['--model', FRAUD, '--name', 'x', '--max-batch-size', '0']),
     ]);
-    expect(m.code).not.toBe(0);
+    // 3: the artifact is refused as given (a fleet does not retry); 1: anything else
+    expect(m.code).toBe(3);
     expect(m.stderr).toContain(`${missing}: no such file`);
-    expect(g.code).not.toBe(0);
+    expect(g.code).toBe(1);
     expect(g.stderr).toContain(`${garbage}: cannot load model`);
-    expect(sha.code).not.toBe(0);
+    expect(sha.code).toBe(3);
     expect(sha.stderr).toMatch(
       new RegExp(`${FRAUD.replace(/[.]/g, '\\.')}: sha256 is [0-9a-f]{64}, expected 0{64}`),
     );
-    expect(flag.code).not.toBe(0);
+    expect(flag.code).toBe(1);
     expect(flag.stderr).toMatch(/--max-batch-size/);
   });
 
