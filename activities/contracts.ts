@@ -85,6 +85,11 @@ export interface AnalyzeInput {
   seed?: number;
   /** Experiment: counters when it began; rewards are judged cumulatively from here. */
   experimentStart?: MetricsSnapshot;
+  /**
+   * Experiment: rewards counted before the router's counters last reset, per variant. After a
+   * reset the workflow starts counting again from a new snapshot and carries these forward.
+   */
+  experimentCarry?: Record<string, RewardCounts>;
   /** A/B: the always-valid p-value and interval so far (running minimum / intersection). */
   abState?: { pValue: number; ci: [number, number] };
 }
@@ -105,7 +110,16 @@ export interface IntervalAnalysis {
     best?: string;
     pValue?: number;
     ci?: [number, number];
+    /** Rewards per arm since the experiment began (carried counts included). */
+    rewards?: Record<string, RewardCounts>;
+    /** The counters reset since `experimentStart`: count again from this look's snapshot. */
+    sinceStartGap?: boolean;
   };
+}
+
+export interface RewardCounts {
+  count: number;
+  sum: number;
 }
 
 export interface RegistryUpdateInput {

@@ -5,7 +5,7 @@
  * is inconclusive, never a pass.
  */
 import type { ActivityDeps } from './deps';
-import type { AnalyzeInput, IntervalAnalysis } from './contracts';
+import type { AnalyzeInput, IntervalAnalysis, RewardCounts } from './contracts';
 import type { Verdict } from '../workflows/api';
 import type { MetricsSnapshot, VariantCounters } from '../serving/metrics/source';
 import { windowBetween } from '../serving/metrics/window';
@@ -104,12 +104,18 @@ function judgeExperiment(
       check: kind,
       result: 'inconclusive',
       decision: 'continue',
+      sinceStartGap: true,
       reason: `missing data since the experiment began: ${since.gapReason ?? 'counters reset'}`,
     };
   }
-  const none = { count: 0, sum: 0 };
-  const rc = since.variants[input.candidate]?.rewards ?? none;
-  const rb = since.variants[input.baseline]?.rewards ?? none;
+  const carried = (v: string): RewardCounts => {
+    const now = since.variants[v]?.rewards ?? { count: 0, sum: 0 };
+    const before = input.experimentCarry?.[v] ?? { count: 0, sum: 0 };
+    return { count: now.count + before.count, sum: now.sum + before.sum };
+  };
+  const rc = carried(input.candidate);
+  const rb = carried(input.baseline);
+  const rewards = { [input.candidate]: rc, [input.baseline]: rb };
   if (kind === 'ab') {
     const v = abTest(
       rc,
@@ -117,7 +123,7 @@ function judgeExperiment(
       { ...DEFAULT_AB, alpha: e.alpha, minimumEffect: e.minimumEffect, minRewards: e.minRewards },
       input.abState,
     );
-    return { ...v, decision: v.decision };
+    return { ...v, decision: v.decision, rewards };
   }
   const v = thompsonWeights(
     { [input.candidate]: rc, [input.baseline]: rb },
@@ -130,7 +136,7 @@ function judgeExperiment(
     input.seed ?? 0,
     input.candidate,
   );
-  return { ...v, decision: v.decision };
+  return { ...v, decision: v.decision, rewards };
 }
 
 function missing(check: string, reason: string): Verdict {

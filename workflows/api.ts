@@ -122,7 +122,15 @@ export interface PromotionState {
   consecutiveFailures: number;
   inconclusiveStreak: number;
   pendingAction?: string;
-  experiment?: { start: unknown; elapsedMs: number; ab?: { pValue: number; ci: [number, number] } };
+  experiment?: {
+    start: unknown;
+    elapsedMs: number;
+    ab?: { pValue: number; ci: [number, number] };
+    /** Rewards per arm at the last good look (since the start, carried counts included). */
+    rewards?: Record<string, { count: number; sum: number }>;
+    /** Rewards counted before the router's counters last reset; `start` is the snapshot after. */
+    carry?: Record<string, { count: number; sum: number }>;
+  };
   /** Seeds the bandit's Monte Carlo: one per look, so replays and audits reproduce the weights. */
   seed?: number;
   /** Cumulative router counters at the last look: the next window is measured from here. */

@@ -401,6 +401,9 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
       experimentStart:
         phase === 'experiment' ? (state.experiment?.start as MetricsSnapshot | undefined) : undefined,
       abState: phase === 'experiment' ? state.experiment?.ab : undefined,
+      ...(phase === 'experiment' && state.experiment?.carry
+        ? { experimentCarry: state.experiment.carry }
+        : {}),
     });
     lastSnapshot = result.snapshot;
     state.lastSnapshot = result.snapshot;
@@ -518,11 +521,7 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
       await freshWindow();
       state.experiment = { start: lastSnapshot, elapsedMs: 0 };
     }
-    const exp = state.experiment as {
-      start: unknown;
-      elapsedMs: number;
-      ab?: { pValue: number; ci: [number, number] };
-    };
+    const exp = state.experiment;
     for (;;) {
       await condition(() => !!rollbackRequest || !!promoteFull, e.interval);
       if (rollbackRequest) {
@@ -533,6 +532,13 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
       judge(result, 'experiment');
       const verdict = result.experiment;
       if (!state.paused) exp.elapsedMs += e.interval;
+      if (verdict?.rewards) exp.rewards = verdict.rewards;
+      // The router's counters reset (it restarted): keep what was counted up to the last good
+      // look and count on from this look's snapshot, instead of losing the whole experiment.
+      if (verdict?.sinceStartGap && patched('experiment-recounts-after-reset')) {
+        exp.carry = exp.rewards ?? exp.carry;
+        exp.start = result.snapshot;
+      }
       if (verdict && e.kind === 'ab') {
         if (typeof verdict.pValue === 'number' && verdict.ci)
           exp.ab = { pValue: verdict.pValue, ci: verdict.ci };

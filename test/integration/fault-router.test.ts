@@ -1,11 +1,14 @@
 /**
  * The router SIGKILLed mid-canary and started again on the same port and state: the routes come
  * back from its routes file, the analysis reads the counter reset as missing data (inconclusive,
- * never a pass or a fail), and the promotion goes on to the same outcome. Real router process,
+ * never a pass or a fail), and the promotion goes on to the same outcome. Restarted during a
+ * bandit, the experiment keeps the rewards it had counted and counts on. Real router process,
  * real model servers, real Temporal.
  */
 import { describe, expect, it } from 'vitest';
-import { testSpec, usePromotionPlatform, waitForStatus } from '../helpers/promotion';
+import { promotionWorkflowId, type Verdict } from '../../workflows/api';
+import { BANDIT, testSpec, usePromotionPlatform, waitForStatus } from '../helpers/promotion';
+import { recordHistory } from '../helpers/record';
 
 const platform = usePromotionPlatform();
 
@@ -69,6 +72,56 @@ describe('router restarted mid-canary', () => {
       expect(stats.byStatus.error ?? 0).toBe((beforeKill.byStatus.error ?? 0) + refused);
       console.info(
         `router restart: down 3 s; ${refused} requests refused while down; ${stats.completed} answered; ${gaps.length} gap window(s)`,
+      );
+    },
+  );
+
+  it(
+    'restarted during a bandit: the rewards counted so far are kept and the experiment decides',
+    { timeout: 240_000 },
+    async () => {
+      const model = 'fd-router-bandit';
+      const spec = testSpec(model, {
+        shadow: { enabled: false },
+        canary: {
+          steps: [
+            { weight: 10, pause: '2s' },
+            { weight: 100, pause: '0s' },
+          ],
+        },
+        // 100 rewards per arm at 40 rps: the first looks (~40 per arm) cannot decide before the restart
+        experiment: { ...BANDIT, minRewards: 100 },
+      });
+      type BanditVerdict = Verdict & { rewards?: Record<string, { count: number }> };
+      const counted = (v: BanditVerdict | undefined): number =>
+        Object.values(v?.rewards ?? {}).reduce((n, r) => n + r.count, 0);
+      const banditOf = (vs: Verdict[]) => vs.find((v) => v.check === 'bandit') as BanditVerdict | undefined;
+      const { traffic } = await platform.launch(spec, '2', { rps: 40 });
+      const ready = await waitForStatus(
+        platform,
+        model,
+        (s) => s.stage === 'experiment' && counted(banditOf(s.lastVerdicts)) >= 20,
+        120_000,
+      );
+      const before = counted(banditOf(ready.lastVerdicts));
+      await platform.restartRouter(2_000);
+      const result = await platform.result(model);
+      await traffic.stop();
+      await recordHistory(platform.client, promotionWorkflowId(model), 'bandit-router-restart');
+      expect(result.outcome, result.reason).toBe('promoted');
+      const bandit = result.verdicts.filter((v) => v.check === 'bandit') as BanditVerdict[];
+      const gap = bandit.findIndex((v) => /missing data since the experiment began/.test(v.reason));
+      expect(gap, JSON.stringify(bandit.map((v) => v.reason))).toBeGreaterThan(0);
+      expect(bandit[gap]!.result).toBe('inconclusive');
+      // the looks after the gap count on from what was counted before it, never from zero
+      const beforeGap = counted(bandit[gap - 1]);
+      expect(beforeGap).toBeGreaterThanOrEqual(before);
+      const after = bandit.slice(gap + 1);
+      expect(after.length).toBeGreaterThanOrEqual(1);
+      for (const v of after) expect(counted(v)).toBeGreaterThanOrEqual(beforeGap);
+      expect(bandit.at(-1)).toMatchObject({ decision: 'stop', best: 'v2' });
+      console.info(
+        `router restart in a bandit: ${beforeGap} rewards before the gap, kept; ${counted(bandit.at(-1))} at the decision, ${after.length} looks after the gap`,
       );
     },
   );
