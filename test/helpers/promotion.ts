@@ -90,6 +90,25 @@ export function testSpec(name: string, overrides: DeepPartial<ModelSpecInput> = 
   return parseSpec(merge(base, overrides), `test spec ${name}`);
 }
 
+/** No shadow and a 2 s canary at 10%: the shortest path to the experiment stage. */
+export function experimentSpec(
+  name: string,
+  experiment: DeepPartial<ModelSpecInput>['experiment'] = BANDIT,
+  overrides: DeepPartial<ModelSpecInput> = {},
+): ModelSpec {
+  return testSpec(name, {
+    shadow: { enabled: false },
+    canary: {
+      steps: [
+        { weight: 10, pause: '2s' },
+        { weight: 100, pause: '0s' },
+      ],
+    },
+    experiment,
+    ...overrides,
+  });
+}
+
 function merge<T>(base: T, over: unknown): T {
   if (over === undefined) return base;
   if (
@@ -312,6 +331,16 @@ export function usePromotionPlatform(
       if (c.router.url !== url) throw new Error(`router came back on ${c.router.url}, not ${url}`);
     },
   };
+}
+
+/** The promotion's end as `outcome: reason`, or `failed: cause` when the workflow itself failed. */
+export async function settledOutcome(platform: PromotionPlatform, model: string): Promise<string> {
+  try {
+    const result = await platform.result(model);
+    return `${result.outcome}: ${result.reason}`;
+  } catch (err) {
+    return `failed: ${String((err as { cause?: unknown }).cause ?? err)}`;
+  }
 }
 
 /** Polls the status until `pred` holds (or throws with the last status). */

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { promotionWorkflowId, type Verdict } from '../../workflows/api';
-import { BANDIT, testSpec, usePromotionPlatform, waitForStatus } from '../helpers/promotion';
+import { BANDIT, experimentSpec, testSpec, usePromotionPlatform, waitForStatus } from '../helpers/promotion';
 import { recordHistory } from '../helpers/record';
 
 const platform = usePromotionPlatform();
@@ -81,17 +81,8 @@ describe('router restarted mid-canary', () => {
     { timeout: 240_000 },
     async () => {
       const model = 'fd-router-bandit';
-      const spec = testSpec(model, {
-        shadow: { enabled: false },
-        canary: {
-          steps: [
-            { weight: 10, pause: '2s' },
-            { weight: 100, pause: '0s' },
-          ],
-        },
-        // 100 rewards per arm at 40 rps: the first looks (~40 per arm) cannot decide before the restart
-        experiment: { ...BANDIT, minRewards: 100 },
-      });
+      // 100 rewards per arm at 40 rps: the first looks (~40 per arm) cannot decide before the restart
+      const spec = experimentSpec(model, { ...BANDIT, minRewards: 100 });
       type BanditVerdict = Verdict & { rewards?: Record<string, { count: number }> };
       const counted = (v: BanditVerdict | undefined): number =>
         Object.values(v?.rewards ?? {}).reduce((n, r) => n + r.count, 0);

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { promotionWorkflowId } from '../../workflows/api';
-import { testSpec, usePromotionPlatform, waitForStatus } from '../helpers/promotion';
+import { settledOutcome, testSpec, usePromotionPlatform, waitForStatus } from '../helpers/promotion';
 import { recordHistory } from '../helpers/record';
 
 const platform = usePromotionPlatform();
@@ -22,13 +22,7 @@ describe('tampered artifact', () => {
     fs.chmodSync(v2!.artifactPath, 0o644);
     fs.appendFileSync(v2!.artifactPath, Buffer.from('not the model that was pushed'));
     await platform.start(spec, '2');
-    let reason = '';
-    try {
-      const result = await platform.result(model);
-      reason = `${result.outcome}: ${result.reason}`;
-    } catch (err) {
-      reason = `failed: ${String((err as { cause?: unknown }).cause ?? err)}`;
-    }
+    const reason = await settledOutcome(platform, model);
     expect(reason).toMatch(/^failed: /);
     expect(reason).toMatch(/sha256|digest/i);
     expect(reason).toContain(v2!.sha256.slice(0, 12));
@@ -49,13 +43,7 @@ describe('tampered artifact', () => {
       const v2 = await platform.deps.registry.get(model, '2');
       fs.chmodSync(v2!.artifactPath, 0o644);
       fs.appendFileSync(v2!.artifactPath, Buffer.from('changed while serving'));
-      let outcome = '';
-      try {
-        const result = await platform.result(model);
-        outcome = `${result.outcome}: ${result.reason}`;
-      } catch (err) {
-        outcome = `failed: ${String((err as { cause?: unknown }).cause ?? err)}`;
-      }
+      const outcome = await settledOutcome(platform, model);
       const stats = await traffic.stop();
       await recordHistory(platform.client, promotionWorkflowId(model), 'tamper-live-continued-run');
       expect(outcome).toMatch(/^failed: .*prepareCandidate: .*modified after push/);

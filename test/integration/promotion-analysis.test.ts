@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { promotionWorkflowId, resumeSignal } from '../../workflows/api';
 import { recordHistory } from '../helpers/record';
-import { BANDIT, testSpec, usePromotionPlatform, waitForStatus } from '../helpers/promotion';
+import { BANDIT, experimentSpec, testSpec, usePromotionPlatform, waitForStatus } from '../helpers/promotion';
 
 const platform = usePromotionPlatform();
 
@@ -96,17 +96,11 @@ describe.concurrent('analysis in promotions', () => {
   it('rejects a candidate that loses the A/B on rewards', { timeout: 240_000 }, async () => {
     const model = 'fd-ab-loses';
     // v3 is worse (accuracy 0.70 vs 0.87): evaluation is opened up so the experiment decides
-    const spec = testSpec(model, {
-      evaluation: { min: 0.5, maxRegression: 0.5 },
-      shadow: { enabled: false },
-      canary: {
-        steps: [
-          { weight: 10, pause: '2s' },
-          { weight: 100, pause: '0s' },
-        ],
-      },
-      experiment: { kind: 'ab', split: 50, interval: '2s', maxDuration: '2m', minRewards: 50, alpha: 0.05 },
-    });
+    const spec = experimentSpec(
+      model,
+      { kind: 'ab', split: 50, interval: '2s', maxDuration: '2m', minRewards: 50, alpha: 0.05 },
+      { evaluation: { min: 0.5, maxRegression: 0.5 } },
+    );
     const { traffic } = await platform.launch(spec, '3', { rps: 80 });
     const result = await platform.result(model);
     await traffic.stop();
@@ -125,16 +119,7 @@ describe.concurrent('analysis in promotions', () => {
     { timeout: 240_000 },
     async () => {
       const model = 'fd-bandit';
-      const spec = testSpec(model, {
-        shadow: { enabled: false },
-        canary: {
-          steps: [
-            { weight: 10, pause: '2s' },
-            { weight: 100, pause: '0s' },
-          ],
-        },
-        experiment: BANDIT,
-      });
+      const spec = experimentSpec(model, BANDIT);
       const { traffic } = await platform.launch(spec, '2', { rps: 80 });
       const result = await platform.result(model);
       await traffic.stop();
