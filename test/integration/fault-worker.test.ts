@@ -113,6 +113,9 @@ describe('worker killed mid-promotion', () => {
         Object.keys(stats.byStatus).filter((s) => s !== '200'),
         JSON.stringify(stats.byStatus),
       ).toEqual([]);
+      console.info(
+        `worker kills: ${killsAt.length} SIGKILLs (${killsAt.map(([w]) => w).join(', ')}); ${stats.completed} requests, ${JSON.stringify(stats.byStatus)}; ${setTraffic.length} route changes, each scheduled once`,
+      );
       await kill9(worker);
     },
   );
