@@ -6,7 +6,9 @@
  * why in the pods' own words (unschedulable: Insufficient nvidia.com/gpu, ImagePullBackOff, ...).
  */
 import { createLogger, type Logger } from '../../common/log';
+import { EXIT_MODEL_REFUSED } from '../server/errors';
 import {
+  DeployRefusedError,
   deploymentName,
   type Deployment,
   type Environment,
@@ -93,7 +95,10 @@ interface PodObject {
 interface ContainerStatus {
   name: string;
   restartCount?: number;
-  state?: { waiting?: { reason?: string; message?: string } };
+  state?: {
+    waiting?: { reason?: string; message?: string };
+    terminated?: { exitCode?: number; reason?: string };
+  };
   lastState?: { terminated?: { exitCode?: number; reason?: string } };
 }
 
@@ -334,6 +339,14 @@ export class KubernetesFleet implements FleetDriver {
           reasons,
         );
       }
+      // A server that refused its artifact crash-loops until the progress deadline (10 min by
+      // default) and would fail the same way on every retry: fail the rollout at once instead.
+      const refused = (await this.pods(name).catch(() => [])).flatMap(refusedContainers);
+      if (refused.length > 0) {
+        throw new DeployRefusedError(
+          `rollout of ${this.namespace}/${name} cannot succeed: ${[...new Set(refused)].join('; ')}`,
+        );
+      }
       if (state.message !== last) this.log.info('rollout', { name, status: state.message });
       last = state.message;
       opts.onProgress?.(`${name}: ${state.message}`);
@@ -342,21 +355,25 @@ export class KubernetesFleet implements FleetDriver {
   }
 
   /** The pods' explanations, each once with how many pods say it, plus the Deployment's failure conditions. */
-  private async reasons(name: string, d: DeploymentObject): Promise<string[]> {
+  private async pods(name: string): Promise<PodObject[]> {
     const { objects } = await this.client();
+    const pods = await objects.list(
+      'v1',
+      'Pod',
+      this.namespace,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      selector(selectorOf(name)),
+    );
+    return pods.items as PodObject[];
+  }
+
+  private async reasons(name: string, d: DeploymentObject): Promise<string[]> {
     const counts = new Map<string, number>();
     try {
-      const pods = await objects.list(
-        'v1',
-        'Pod',
-        this.namespace,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        selector(selectorOf(name)),
-      );
-      for (const p of pods.items as PodObject[])
+      for (const p of await this.pods(name))
         for (const r of podProblems(p)) counts.set(r, (counts.get(r) ?? 0) + 1);
     } catch (err) {
       counts.set(`cannot list pods: ${apiMessage(err)}`, 1);
@@ -398,6 +415,20 @@ export function rolloutState(d: DeploymentObject): { done: boolean; failed: bool
   if (available < want)
     return { done: false, failed: false, message: `${available}/${want} replicas available` };
   return { done: true, failed: false, message: `${available}/${want} replicas available` };
+}
+
+/** Containers of `p` whose `runway serve` refused the artifact (exit 3), described; usually none. */
+export function refusedContainers(p: PodObject): string[] {
+  const out: string[] = [];
+  for (const cs of [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])]) {
+    const t = cs.state?.terminated ?? cs.lastState?.terminated;
+    if (t?.exitCode === EXIT_MODEL_REFUSED) {
+      out.push(
+        `container ${cs.name} exited ${EXIT_MODEL_REFUSED}: the model server refused its artifact (see its log for the sha256 or signature)`,
+      );
+    }
+  }
+  return out;
 }
 
 /** Why one pod is not serving, in the words Kubernetes used. */

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../common/paths';
 import type { KubernetesDeploymentRequest } from '../../serving/fleet/k8s-manifests';
+import { DeployRefusedError } from '../../serving/fleet/driver';
 import { KubernetesFleet, RolloutError, type KubernetesFleetOptions } from '../../serving/fleet/kubernetes';
 import {
   createNamespace,
@@ -244,6 +245,52 @@ describe.skipIf(!!skipReason)('kubernetes FleetDriver on a real API server', () 
     );
     await fleet.teardown('fraud-v10-production');
     await fleet.teardown('fraud-v11-production');
+  });
+
+  it('fails a rollout at once when the model server refuses its artifact (exit 3), not at the deadline', async () => {
+    // kwok runs no containers: the pod stays unscheduled (no node has 8 GPUs) and the test writes
+    // the status a kubelet would after `runway serve --sha256` refused the file twice.
+    const patient = new KubernetesFleet({ ...options, rolloutTimeoutMs: 120_000 });
+    const started = Date.now();
+    const deploying = patient
+      .deploy(request({ version: '12', replicas: 1, resources: { cpu: '1', memory: '1Gi', gpu: 8 } }))
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    const [pod] = await eventually('the candidate pod', async () => {
+      const ps = await pods('fraud-v12-production');
+      return ps.length > 0 ? ps : undefined;
+    });
+    const container = pod.spec.containers[0].name as string;
+    const patched = await cluster.api(
+      'PATCH',
+      `/api/v1/namespaces/${NS}/pods/${pod.metadata.name}/status`,
+      {
+        status: {
+          containerStatuses: [
+            {
+              name: container,
+              ready: false,
+              restartCount: 2,
+              image: options.image,
+              imageID: '',
+              state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 20s' } },
+              lastState: { terminated: { exitCode: 3, reason: 'Error' } },
+            },
+          ],
+        },
+      },
+      { 'content-type': 'application/merge-patch+json' },
+    );
+    expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+    const err = await deploying;
+    expect(err).toBeInstanceOf(DeployRefusedError);
+    expect((err as Error).message).toMatch(
+      new RegExp(`rollout of models/fraud-v12-production cannot succeed: container ${container} exited 3`),
+    );
+    expect(Date.now() - started).toBeLessThan(60_000);
+    await fleet.teardown('fraud-v12-production');
   });
 
   it('with an HPA: applies the autoscaler on queue depth and leaves replicas to it', async () => {

@@ -10,7 +10,7 @@ import {
   replicasForWeight,
   type KubernetesDeploymentRequest,
 } from '../../serving/fleet/k8s-manifests';
-import { podProblems, rolloutState } from '../../serving/fleet/kubernetes';
+import { podProblems, refusedContainers, rolloutState } from '../../serving/fleet/kubernetes';
 import { snapshotQuery } from '../../serving/metrics/prometheus';
 import { parseConfigMapRef } from '../../serving/router/configmap';
 import { httpRouteFor, mirrorShare, serviceOf } from '../../serving/router/gateway-api';
@@ -149,6 +149,27 @@ describe('rollout state and reasons', () => {
       'container side: CrashLoopBackOff',
       'container side restarted 4 time(s), last exit code 1',
     ]);
+  });
+
+  it('tells a refused artifact (exit 3) from other crashes', () => {
+    const crashed = (exitCode: number, where: 'state' | 'lastState') => ({
+      status: {
+        containerStatuses: [
+          {
+            name: 'server',
+            restartCount: 1,
+            [where]: { terminated: { exitCode } },
+          },
+        ],
+      },
+    });
+    expect(refusedContainers(crashed(3, 'lastState'))).toEqual([
+      'container server exited 3: the model server refused its artifact (see its log for the sha256 or signature)',
+    ]);
+    expect(refusedContainers(crashed(3, 'state'))).toHaveLength(1);
+    expect(refusedContainers(crashed(1, 'lastState'))).toEqual([]);
+    expect(refusedContainers(crashed(137, 'state'))).toEqual([]);
+    expect(refusedContainers({})).toEqual([]);
   });
 });
 
