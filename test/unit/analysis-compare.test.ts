@@ -83,6 +83,58 @@ describe('SLO guard', () => {
   });
 });
 
+describe('what a passing error-rate look could have caught', () => {
+  it('names the increase it catches about 4 times in 5, and simulation agrees', () => {
+    // mulberry32: a fixed stream, so this check is the same on every run
+    let state = 20261122;
+    const rand = (): number => {
+      state = (state + 0x6d2b79f5) | 0;
+      let t = Math.imul(state ^ (state >>> 15), 1 | state);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    const draw = (n: number, rate: number): number => {
+      let k = 0;
+      for (let i = 0; i < n; i++) if (rand() < rate) k++;
+      return k;
+    };
+    for (const [n, base] of [
+      [120, 0.0],
+      [300, 0.01],
+      [2000, 0.02],
+    ] as const) {
+      const look = compareErrorRates(
+        { ...windowOf([n]), errors: Math.round(n * base) },
+        { ...windowOf([n]), errors: Math.round(n * base) },
+        DEFAULT_COMPARE,
+      );
+      expect(look.result).toBe('pass');
+      const d = look.details?.detectableIncrease as number;
+      expect(look.explanation).toContain(
+        `an increase of ${(d * 100).toFixed(3)}% or more would be caught about 4 times in 5`,
+      );
+      let caught = 0;
+      const trials = 2000;
+      for (let i = 0; i < trials; i++) {
+        const t = compareErrorRates(
+          { ...windowOf([n]), errors: draw(n, base + d) },
+          { ...windowOf([n]), errors: draw(n, base) },
+          DEFAULT_COMPARE,
+        );
+        if (t.result === 'fail') caught++;
+      }
+      expect(caught / trials, `n=${n} base=${base} d=${d}`).toBeGreaterThan(0.7);
+      expect(caught / trials, `n=${n} base=${base} d=${d}`).toBeLessThan(0.95);
+    }
+    // more requests, a finer look
+    const thin = compareErrorRates(windowOf([100]), windowOf([100]), DEFAULT_COMPARE);
+    const wide = compareErrorRates(windowOf([10_000]), windowOf([10_000]), DEFAULT_COMPARE);
+    expect(wide.details?.detectableIncrease as number).toBeLessThan(
+      thin.details?.detectableIncrease as number,
+    );
+  });
+});
+
 describe('two-proportion test against statsmodels (Agresti–Caffo)', () => {
   it('matches z and p for every reference case', () => {
     for (const c of reference.twoProportion) {
@@ -182,7 +234,7 @@ describe('latency comparison with a tolerance band', () => {
       'quantile-order-statistic',
     ]);
     const asVerdict: Verdict = v;
-    expect(asVerdict.reason).toContain('not worse');
+    expect(asVerdict.reason).toContain('no evidence of an increase');
     const starved = compareVariants(windowOf([3, 4]), base, DEFAULT_COMPARE);
     expect(starved.result).toBe('inconclusive');
     const broken = compareVariants({ ...same, errors: 60 }, base, DEFAULT_COMPARE);
