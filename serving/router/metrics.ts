@@ -105,13 +105,15 @@ export class RouterMetrics {
     });
   }
 
-  /** Histogram series already created: prom-client's zero() resets a series, so it runs once each. */
-  private readonly zeroed = new Set<string>();
+  /** Series each histogram already has: prom-client's zero() resets a series, so it runs once each. */
+  private readonly zeroed = new Map<Histogram<'model' | 'variant'>, Set<string>>();
 
   private zeroOnce(h: Histogram<'model' | 'variant'>, model: string, variant: string): void {
-    const key = `${h === this.duration ? 'd' : 's'}\0${model}\0${variant}`;
-    if (this.zeroed.has(key)) return;
-    this.zeroed.add(key);
+    const key = `${model}\0${variant}`;
+    const done = this.zeroed.get(h) ?? new Set<string>();
+    this.zeroed.set(h, done);
+    if (done.has(key)) return;
+    done.add(key);
     h.zero({ model, variant });
   }
 
