@@ -229,21 +229,12 @@ export class KubernetesFleet implements FleetDriver {
     // Pods drain for up to their grace period; the caller (a saga step) wants them gone.
     const deadline = Date.now() + ((this.options.terminationGracePeriodSeconds ?? 60) + 60) * 1000;
     for (;;) {
-      const pods = await objects.list(
-        'v1',
-        'Pod',
-        this.namespace,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        sel,
-      );
-      if (pods.items.length === 0) return;
+      const pods = await this.pods(name);
+      if (pods.length === 0) return;
       if (Date.now() > deadline) {
-        throw new Error(`teardown ${name}: ${pods.items.length} pod(s) still terminating`);
+        throw new Error(`teardown ${name}: ${pods.length} pod(s) still terminating`);
       }
-      opts.onProgress?.(`teardown ${name}: waiting for ${pods.items.length} pod(s) to stop`);
+      opts.onProgress?.(`teardown ${name}: waiting for ${pods.length} pod(s) to stop`);
       await sleep(this.options.pollMs ?? 1000, opts.signal);
     }
   }
@@ -354,7 +345,7 @@ export class KubernetesFleet implements FleetDriver {
     }
   }
 
-  /** The pods' explanations, each once with how many pods say it, plus the Deployment's failure conditions. */
+  /** The pods of deployment `name`, by runway's instance selector. */
   private async pods(name: string): Promise<PodObject[]> {
     const { objects } = await this.client();
     const pods = await objects.list(
@@ -370,6 +361,7 @@ export class KubernetesFleet implements FleetDriver {
     return pods.items as PodObject[];
   }
 
+  /** The pods' explanations, each once with how many pods say it, plus the Deployment's failure conditions. */
   private async reasons(name: string, d: DeploymentObject): Promise<string[]> {
     const counts = new Map<string, number>();
     try {
@@ -423,8 +415,10 @@ export function refusedContainers(p: PodObject): string[] {
   for (const cs of [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])]) {
     const t = cs.state?.terminated ?? cs.lastState?.terminated;
     if (t?.exitCode === EXIT_MODEL_REFUSED) {
+      const pod = p.metadata?.name;
       out.push(
-        `container ${cs.name} exited ${EXIT_MODEL_REFUSED}: the model server refused its artifact (see its log for the sha256 or signature)`,
+        `${pod ? `pod ${pod} ` : ''}container ${cs.name} exited ${EXIT_MODEL_REFUSED}: the model server refused its artifact` +
+          ` (${pod ? `kubectl logs ${pod} -c ${cs.name} --previous` : 'its log'} names the sha256 or signature)`,
       );
     }
   }

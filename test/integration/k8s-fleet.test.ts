@@ -287,7 +287,9 @@ describe.skipIf(!!skipReason)('kubernetes FleetDriver on a real API server', () 
     const err = await deploying;
     expect(err).toBeInstanceOf(DeployRefusedError);
     expect((err as Error).message).toMatch(
-      new RegExp(`rollout of models/fraud-v12-production cannot succeed: container ${container} exited 3`),
+      new RegExp(
+        `rollout of models/fraud-v12-production cannot succeed: pod ${pod.metadata.name} container ${container} exited 3`,
+      ),
     );
     expect(Date.now() - started).toBeLessThan(60_000);
     await fleet.teardown('fraud-v12-production');

@@ -164,7 +164,10 @@ describe('rollout state and reasons', () => {
       },
     });
     expect(refusedContainers(crashed(3, 'lastState'))).toEqual([
-      'container server exited 3: the model server refused its artifact (see its log for the sha256 or signature)',
+      'container server exited 3: the model server refused its artifact (its log names the sha256 or signature)',
+    ]);
+    expect(refusedContainers({ metadata: { name: 'fraud-v7-abc' }, ...crashed(3, 'lastState') })).toEqual([
+      'pod fraud-v7-abc container server exited 3: the model server refused its artifact (kubectl logs fraud-v7-abc -c server --previous names the sha256 or signature)',
     ]);
     expect(refusedContainers(crashed(3, 'state'))).toHaveLength(1);
     expect(refusedContainers(crashed(1, 'lastState'))).toEqual([]);
