@@ -7,6 +7,7 @@ import type { ModelSpec } from '../specs/schema';
 import type { Environment } from '../serving/fleet/driver';
 import type { MetricsSnapshot } from '../serving/metrics/source';
 import type { Alias, VersionStatus } from '../registry/registry';
+import type { StepEvidence } from './analysis/step-evidence';
 
 export interface VersionRef {
   version: string;
@@ -92,6 +93,12 @@ export interface AnalyzeInput {
   experimentCarry?: Record<string, RewardCounts>;
   /** A/B: the always-valid p-value and interval so far (running minimum / intersection). */
   abState?: { pValue: number; ci: [number, number] };
+  /**
+   * Sequential comparison (canary.analysis.method `sequential`): the evidence the current step
+   * has gathered so far (absent at the step's first look) and the step's share of the
+   * false-rollback budget. Absent: the comparison judges this interval alone, as before.
+   */
+  sequential?: { evidence?: StepEvidence; alpha: number };
 }
 
 export interface IntervalAnalysis {
@@ -101,6 +108,8 @@ export interface IntervalAnalysis {
   gap: boolean;
   /** SLO guard on the candidate (absolute limits). */
   guard: Verdict;
+  /** The step's evidence after this look (sequential comparison only): carry it to the next look. */
+  evidence?: StepEvidence;
   /** Candidate vs baseline comparison, when the phase has one. */
   comparison?: Verdict;
   /** Experiment decision (A/B or bandit), when the phase is `experiment`. */

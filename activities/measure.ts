@@ -11,6 +11,7 @@ import type { MetricsSnapshot, VariantCounters } from '../serving/metrics/source
 import { windowBetween } from '../serving/metrics/window';
 import { checkSlo } from './analysis/slo';
 import { compareVariants } from './analysis/compare';
+import { addGap, addInterval, judgeStep, type StepCompareParams } from './analysis/step-evidence';
 import { quantileOrNull } from './analysis/histogram';
 import { DEFAULT_AB, DEFAULT_BANDIT } from './analysis';
 import { abTest } from './analysis/sequential';
@@ -139,6 +140,20 @@ function judgeExperiment(
   return { ...v, decision: v.decision, rewards };
 }
 
+/** The spec's analysis block as the sequential comparison reads it (older specs lack the new fields). */
+function stepParams(input: AnalyzeInput): StepCompareParams {
+  const a = input.analysis;
+  return {
+    alpha: input.sequential?.alpha ?? a.falseRollbackRate ?? 0.01,
+    maxErrorRateIncrease: a.maxErrorRateIncrease,
+    maxRelativeErrorRateIncrease: a.maxRelativeErrorRateIncrease ?? 0.2,
+    maxLatencyIncrease: a.maxLatencyIncrease,
+    minLatencyIncreaseMs: a.minLatencyIncreaseMs ?? 0,
+    minSamples: a.minSamples,
+    latencyEquality: a.latencyEquality ?? true,
+  };
+}
+
 function missing(check: string, reason: string): Verdict {
   return { check, result: 'inconclusive', reason };
 }
@@ -163,7 +178,14 @@ export function measureActivities({ metrics, logger }: ActivityDeps) {
       if (window.gap) {
         const reason = `missing data: ${window.gapReason ?? 'counters reset'}`;
         log.warn('metrics gap', { model: input.model, reason });
-        return { snapshot, gap: true, guard: missing(input.phase === 'shadow' ? 'shadow' : 'slo', reason) };
+        // A gap adds nothing to the step's evidence and takes nothing away: counting resumes.
+        const evidence = input.sequential ? addGap(input.sequential.evidence) : undefined;
+        return {
+          snapshot,
+          gap: true,
+          guard: missing(input.phase === 'shadow' ? 'shadow' : 'slo', reason),
+          ...(evidence ? { evidence } : {}),
+        };
       }
       const candidate = window.variants[input.candidate];
       const baseline = input.baseline ? window.variants[input.baseline] : undefined;
@@ -178,7 +200,20 @@ export function measureActivities({ metrics, logger }: ActivityDeps) {
           })
         : missing('slo', `no traffic recorded for ${input.candidate} in this window`);
       let comparison: Verdict | undefined;
-      if (input.analysis.compare) {
+      let evidence: IntervalAnalysis['evidence'];
+      if (input.analysis.compare && input.sequential) {
+        const params = stepParams(input);
+        if (candidate && baseline) {
+          evidence = addInterval(input.sequential.evidence, candidate, baseline, params);
+          comparison = judgeStep(evidence, params);
+        } else {
+          evidence = input.sequential.evidence;
+          comparison = evidence
+            ? { ...judgeStep(evidence, params), result: 'inconclusive' }
+            : missing('comparison', `no traffic recorded for ${candidate ? input.baseline : input.candidate} in this window`);
+          comparison.reason = `no traffic recorded for ${candidate ? input.baseline : input.candidate} in this window; ${comparison.reason}`;
+        }
+      } else if (input.analysis.compare) {
         comparison =
           candidate && baseline
             ? compareVariants(candidate, baseline, {
@@ -199,6 +234,7 @@ export function measureActivities({ metrics, logger }: ActivityDeps) {
         gap: false,
         guard: { ...guard, window: { from, to: window.to } },
         comparison,
+        ...(evidence ? { evidence } : {}),
       };
       if (input.phase === 'experiment') result.experiment = judgeExperiment(input, snapshot);
       return result;

@@ -184,12 +184,45 @@ const canaryStep = z
 const analysis = z
   .object({
     compare: z.boolean().default(true).describe('compare candidate against baseline statistically'),
-    confidence: z.number().min(0.5).max(0.9999).default(0.98).describe('confidence of each comparison'),
+    method: z
+      .enum(['sequential', 'interval'])
+      .default('sequential')
+      .describe(
+        'sequential: each look judges everything the step has seen with anytime-valid tests, one crossing rolls back; interval: each interval judged alone, failureLimit fails in a row (the analysis before 0.2)',
+      ),
+    falseRollbackRate: z
+      .number()
+      .gt(0)
+      .max(0.2)
+      .default(0.01)
+      .describe(
+        'sequential: chance that a candidate as good as the baseline is rolled back by the comparison, over the whole promotion (split across steps and tests)',
+      ),
+    confidence: z
+      .number()
+      .min(0.5)
+      .max(0.9999)
+      .default(0.98)
+      .describe('interval method only: confidence of each comparison at each look'),
     maxErrorRateIncrease: z
       .number()
       .min(0)
-      .default(0.005)
-      .describe('allowed absolute increase of the error rate over the baseline'),
+      .lt(1)
+      .default(0)
+      .describe(
+        'allowed absolute increase of the error rate over the baseline (0.001 = 0.1 percentage point); with the relative allowance, the larger applies',
+      ),
+    maxRelativeErrorRateIncrease: z
+      .number()
+      .min(0)
+      .default(0.2)
+      .describe('sequential: allowed relative increase of the error rate (0.2 = 20% more errors than the baseline)'),
+    latencyEquality: z
+      .boolean()
+      .default(true)
+      .describe(
+        'sequential: also fail a candidate whose latency distribution changed shape beyond the tolerance (faster or narrower too), not only a slower one',
+      ),
     maxLatencyIncrease: z
       .number()
       .min(0)
@@ -223,7 +256,11 @@ const canary = z
       ])
       .describe('traffic steps in order; the last one should be 100'),
     interval: duration('how often the SLO guard and analysis look').prefault('1m'),
-    failureLimit: positiveInt().default(2).describe('consecutive failed intervals that roll back'),
+    failureLimit: positiveInt()
+      .default(2)
+      .describe(
+        'consecutive failed intervals of the SLO guard that roll back (and of the comparison with method interval); a sequential comparison needs one crossing',
+      ),
     analysis: analysis.prefault({}),
   })
   .strict();

@@ -39,6 +39,18 @@ export {
   type BanditVerdict,
   type ArmPosterior,
 } from './bandit';
+export {
+  addInterval,
+  addGap,
+  judgeStep,
+  emptyEvidence,
+  rateLowerBound,
+  errorRatioInterval,
+  ALPHA_SHARES,
+  type StepEvidence,
+  type StepCompareParams,
+} from './step-evidence';
+export { splitFalseRollbackRate, type AlphaSplit } from './budget';
 export { mergeWindows, quantileFromHistogram, toBins, rebin } from './histogram';
 export {
   Rng,

@@ -42,7 +42,13 @@ export type SloVerdict = {
 
 /** One statistical comparison of candidate against baseline. */
 export type TestResult = {
-  test: 'two-proportion-z' | 'mann-whitney-u' | 'quantile-order-statistic';
+  test:
+    | 'two-proportion-z'
+    | 'mann-whitney-u'
+    | 'quantile-order-statistic'
+    | 'sequential-error-rate'
+    | 'sequential-latency-order'
+    | 'sequential-latency-equality';
   /** What is compared, e.g. "error rate" or "latency". */
   metric: string;
   /** One-sided p-value of "candidate worse than baseline by more than allowed"; null if not computed. */
@@ -68,4 +74,6 @@ export type ComparisonVerdict = {
   tests: TestResult[];
   samples: { candidate: number; baseline: number };
   reason: string;
+  /** True for the anytime-valid comparison over the whole step (step-evidence.ts). */
+  sequential?: boolean;
 };

@@ -1,0 +1,269 @@
+import { describe, expect, it } from 'vitest';
+import {
+  compareVariants,
+  DEFAULT_COMPARE,
+  type ComparisonVerdict,
+  addGap,
+  addInterval,
+  judgeStep,
+  normalCdf,
+  rateLowerBound,
+  errorRatioInterval,
+  Rng,
+  splitFalseRollbackRate,
+  type StepCompareParams,
+  type StepEvidence,
+  type VariantWindow,
+} from '../../activities/analysis';
+import { latencyBuckets } from '../../serving/router/route';
+
+const bounds = [...latencyBuckets, Infinity];
+
+/** Bucket probabilities of a lognormal latency, optionally with a share of requests `slowFactor` slower. */
+function probs(medianS: number, sigma: number, slowShare = 0, slowFactor = 1): number[] {
+  let prev = 0;
+  return bounds.map((le) => {
+    const f = (m: number): number => (le === Infinity ? 1 : normalCdf(Math.log(le / m) / sigma));
+    const cdf = (1 - slowShare) * f(medianS) + slowShare * f(medianS * slowFactor);
+    const p = cdf - prev;
+    prev = cdf;
+    return Math.max(0, p);
+  });
+}
+
+function window(rng: Rng, n: number, errorRate: number, pr: number[]): VariantWindow {
+  const errors = rng.binomial(n, errorRate);
+  let left = n;
+  let mass = 1;
+  let cum = 0;
+  const buckets = pr.map((p, i) => {
+    const c = i === pr.length - 1 ? left : rng.binomial(left, mass > 0 ? Math.min(1, p / mass) : 0);
+    left -= c;
+    mass -= p;
+    cum += c;
+    return { le: bounds[i] as number, count: cum };
+  });
+  return { requests: n, errors, latency: { buckets, sum: 0, count: n }, rewards: { count: 0, sum: 0 } };
+}
+
+const strict: StepCompareParams = {
+  alpha: 0.05,
+  maxErrorRateIncrease: 0,
+  maxRelativeErrorRateIncrease: 0,
+  maxLatencyIncrease: 0,
+  minLatencyIncreaseMs: 0,
+  minSamples: 50,
+};
+const defaults: StepCompareParams = {
+  ...strict,
+  alpha: 0.005,
+  maxRelativeErrorRateIncrease: 0.2,
+  maxLatencyIncrease: 0.1,
+  minLatencyIncreaseMs: 5,
+};
+
+interface Scenario {
+  perInterval: number;
+  weight: number;
+  baseError: number;
+  errorFactor?: number;
+  candidate?: number[];
+  looks: number;
+}
+
+/** Runs one step; returns the look that failed (1-based) or null, and the final evidence. */
+function step(rng: Rng, s: Scenario, p: StepCompareParams) {
+  const pb = probs(0.02, 0.5);
+  const pc = s.candidate ?? pb;
+  let ev: StepEvidence | undefined;
+  for (let i = 1; i <= s.looks; i++) {
+    const nc = rng.binomial(s.perInterval, s.weight);
+    ev = addInterval(
+      ev,
+      window(rng, nc, s.baseError * (s.errorFactor ?? 1), pc),
+      window(rng, s.perInterval - nc, s.baseError, pb),
+      p,
+    );
+    const v = judgeStep(ev, p);
+    if (v.result === 'fail') return { failedAt: i, ev, verdict: v };
+  }
+  return { failedAt: null, ev: ev as StepEvidence, verdict: judgeStep(ev as StepEvidence, p) };
+}
+
+describe('sequential step comparison', () => {
+  it('an unchanged candidate crosses no more often than α, however many looks (strict nulls, 30 looks)', () => {
+    const rng = new Rng(11);
+    const runs = 250;
+    let fails = 0;
+    for (let r = 0; r < runs; r++) {
+      const o = step(rng, { perInterval: 2000, weight: 0.1, baseError: 0.02, looks: 30 }, strict);
+      if (o.failedAt !== null) fails++;
+    }
+    // α = 0.05 for the three tests together; binomial 99.9% upper tail at 250 runs is about 0.095.
+    expect(fails / runs).toBeLessThan(0.1);
+  });
+
+  it('catches a doubled error rate at a 5% canary far more often than judging each interval alone', () => {
+    const rng = new Rng(5);
+    const pb = probs(0.02, 0.5);
+    let caught = 0;
+    let legacyCaught = 0;
+    let last: ComparisonVerdict | undefined;
+    for (let r = 0; r < 100; r++) {
+      let ev: StepEvidence | undefined;
+      let streak = 0;
+      let legacyDone = false;
+      let done = false;
+      for (let i = 1; i <= 5; i++) {
+        const nc = rng.binomial(12000, 0.05);
+        const c = window(rng, nc, 0.02, pb);
+        const b = window(rng, 12000 - nc, 0.01, pb);
+        ev = addInterval(ev, c, b, defaults);
+        const v = judgeStep(ev, defaults);
+        if (!done && v.result === 'fail') {
+          done = true;
+          caught++;
+          last = v;
+        }
+        // Today's analysis on the same windows: each interval alone, two fails in a row.
+        streak = compareVariants(c, b, DEFAULT_COMPARE).result === 'fail' ? streak + 1 : 0;
+        if (!legacyDone && streak >= 2) {
+          legacyDone = true;
+          legacyCaught++;
+        }
+      }
+    }
+    expect(caught).toBeGreaterThan(35);
+    expect(caught).toBeGreaterThan(3 * legacyCaught);
+    const t = last?.tests.find((x) => x.test === 'sequential-error-rate');
+    expect(t?.result).toBe('fail');
+    expect(t?.explanation).toMatch(/e-value .* ≥ 1\/α/);
+    expect(t?.explanation).toMatch(/× to .*× the baseline's/);
+    expect(t?.details?.ratioUpper).toBeGreaterThan(1.2);
+  });
+
+  it('a healthy step passes with its reach stated in words', () => {
+    const o = step(new Rng(3), { perInterval: 12000, weight: 0.25, baseError: 0.01, looks: 5 }, defaults);
+    expect(o.verdict.result).toBe('pass');
+    const t = o.verdict.tests.find((x) => x.test === 'sequential-error-rate');
+    expect(t?.explanation).toContain('would be caught by now about 4 times in 5');
+    expect(t?.details?.detectableRatio).toBeGreaterThan(1.2);
+    expect(t?.details?.detectableRatio).toBeLessThan(3);
+    expect(o.verdict.samples.candidate).toBeGreaterThan(12000);
+  });
+
+  it('too few requests is inconclusive, never a pass', () => {
+    const o = step(new Rng(1), { perInterval: 300, weight: 0.05, baseError: 0.01, looks: 1 }, defaults);
+    expect(o.verdict.result).toBe('inconclusive');
+  });
+
+  it('a bimodal latency with the same median fails the latency tests; a 5% slowdown under a 10% band does not', () => {
+    const bimodal = probs(0.02, 0.5, 0.1, 3);
+    let caught = 0;
+    const rng = new Rng(9);
+    for (let r = 0; r < 50; r++) {
+      const o = step(
+        rng,
+        { perInterval: 12000, weight: 0.25, baseError: 0.01, candidate: bimodal, looks: 3 },
+        defaults,
+      );
+      if (o.failedAt !== null) caught++;
+    }
+    expect(caught).toBeGreaterThanOrEqual(45);
+    const slower = probs(0.021, 0.5);
+    let falseFails = 0;
+    for (let r = 0; r < 50; r++) {
+      const o = step(
+        rng,
+        { perInterval: 12000, weight: 0.25, baseError: 0.01, candidate: slower, looks: 5 },
+        defaults,
+      );
+      if (o.verdict.tests.some((t) => t.test === 'sequential-latency-order' && t.result === 'fail'))
+        falseFails++;
+    }
+    expect(falseFails).toBeLessThanOrEqual(2);
+  });
+
+  it('a gap adds nothing and loses nothing; the evidence survives a JSON round trip', () => {
+    const a = step(new Rng(2), { perInterval: 4000, weight: 0.1, baseError: 0.01, looks: 2 }, defaults).ev;
+    const g = addGap(a) as StepEvidence;
+    expect(g.gaps).toBe(1);
+    expect(g.candidate).toEqual(a.candidate);
+    const round = JSON.parse(JSON.stringify(g)) as StepEvidence;
+    expect(judgeStep(round, defaults)).toEqual(judgeStep(g, defaults));
+  });
+
+  it('refuses histograms whose bounds change within a step', () => {
+    const rng = new Rng(4);
+    const ev = addInterval(
+      undefined,
+      window(rng, 100, 0, probs(0.02, 0.5)),
+      window(rng, 100, 0, probs(0.02, 0.5)),
+      defaults,
+    );
+    const odd: VariantWindow = {
+      requests: 1,
+      errors: 0,
+      latency: {
+        buckets: [
+          { le: 1, count: 1 },
+          { le: Infinity, count: 1 },
+        ],
+        sum: 0,
+        count: 1,
+      },
+      rewards: { count: 0, sum: 0 },
+    };
+    expect(() => addInterval(ev, odd, odd, defaults)).toThrow(/bucket bounds/);
+  });
+});
+
+describe('anytime-valid intervals', () => {
+  it('the rate lower bound stays below the true rate at every look in at least 1 − a of runs', () => {
+    const rng = new Rng(8);
+    let violated = 0;
+    for (let r = 0; r < 300; r++) {
+      let x = 0;
+      let n = 0;
+      for (let k = 0; k < 30; k++) {
+        n += 1000;
+        x += rng.binomial(1000, 0.01);
+        if (rateLowerBound(x, n, 0.05) > 0.01) {
+          violated++;
+          break;
+        }
+      }
+    }
+    expect(violated / 300).toBeLessThan(0.08);
+  });
+
+  it('the error-ratio interval covers the true ratio', () => {
+    const rng = new Rng(6);
+    let covered = 0;
+    for (let r = 0; r < 100; r++) {
+      const o = step(
+        rng,
+        { perInterval: 10000, weight: 0.25, baseError: 0.02, errorFactor: 1.5, looks: 4 },
+        { ...defaults, maxRelativeErrorRateIncrease: 1 },
+      );
+      const [lo, hi] = errorRatioInterval(o.ev, 0.05);
+      if (lo <= 1.5 && hi >= 1.5) covered++;
+    }
+    expect(covered).toBeGreaterThanOrEqual(92);
+  });
+});
+
+describe('false-rollback budget', () => {
+  it('splits the rate across comparing steps, the first step half', () => {
+    const s = splitFalseRollbackRate(0.01, [5, 25, 50, 100], false);
+    expect(s.steps).toEqual([0.005, 0.0025, 0.0025, null]);
+    const e = splitFalseRollbackRate(0.01, [10, 100], true);
+    expect(e.steps[0]).toBe(0.005);
+    expect(e.experiment).toBe(0.005);
+    expect(splitFalseRollbackRate(0.01, [100], false).steps).toEqual([null]);
+    const sum = (x: AlphaLike): number =>
+      x.steps.reduce<number>((a, b) => a + (b ?? 0), 0) + (x.experiment ?? 0);
+    expect(sum(splitFalseRollbackRate(0.02, [1, 2, 3, 4, 5, 100], true))).toBeCloseTo(0.02, 12);
+  });
+});
+type AlphaLike = ReturnType<typeof splitFalseRollbackRate>;
