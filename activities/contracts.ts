@@ -8,6 +8,7 @@ import type { Environment } from '../serving/fleet/driver';
 import type { MetricsSnapshot } from '../serving/metrics/source';
 import type { Alias, VersionStatus } from '../registry/registry';
 import type { StepEvidence } from './analysis/step-evidence';
+import type { ShadowEvidence } from './analysis/shadow-shift';
 
 export interface VersionRef {
   version: string;
@@ -56,7 +57,7 @@ export interface TrafficVariant {
 export interface SetTrafficInput {
   model: string;
   variants: TrafficVariant[];
-  mirror?: { variant: string; percent: number; tolerance?: number };
+  mirror?: { variant: string; percent: number; tolerance?: number; threshold?: number };
   sticky?: { header: string };
   reason: string;
 }
@@ -80,7 +81,7 @@ export interface AnalyzeInput {
   previous?: MetricsSnapshot;
   slos: ModelSpec['slos'];
   analysis: ModelSpec['canary']['analysis'];
-  shadow: ModelSpec['shadow'];
+  shadow: ModelSpec['shadow'] & { threshold?: number };
   experiment?: ModelSpec['experiment'];
   /** Bandit only: deterministic seed for this interval's Monte Carlo. */
   seed?: number;
@@ -98,7 +99,7 @@ export interface AnalyzeInput {
    * has gathered so far (absent at the step's first look) and the step's share of the
    * false-rollback budget. Absent: the comparison judges this interval alone, as before.
    */
-  sequential?: { evidence?: StepEvidence; alpha: number };
+  sequential?: { evidence?: StepEvidence | ShadowEvidence; alpha: number };
 }
 
 export interface IntervalAnalysis {
@@ -109,7 +110,7 @@ export interface IntervalAnalysis {
   /** SLO guard on the candidate (absolute limits). */
   guard: Verdict;
   /** The step's evidence after this look (sequential comparison only): carry it to the next look. */
-  evidence?: StepEvidence;
+  evidence?: StepEvidence | ShadowEvidence;
   /** Candidate vs baseline comparison, when the phase has one. */
   comparison?: Verdict;
   /** Experiment decision (A/B or bandit), when the phase is `experiment`. */

@@ -11,7 +11,14 @@ import type { MetricsSnapshot, VariantCounters } from '../serving/metrics/source
 import { windowBetween } from '../serving/metrics/window';
 import { checkSlo } from './analysis/slo';
 import { compareVariants } from './analysis/compare';
-import { addGap, addInterval, judgeStep, type StepCompareParams } from './analysis/step-evidence';
+import {
+  addGap,
+  addInterval,
+  judgeStep,
+  type StepCompareParams,
+  type StepEvidence,
+} from './analysis/step-evidence';
+import { addShadowMoves, type ShadowEvidence } from './analysis/shadow-shift';
 import { quantileOrNull } from './analysis/histogram';
 import { DEFAULT_AB, DEFAULT_BANDIT } from './analysis';
 import { abTest } from './analysis/sequential';
@@ -23,7 +30,11 @@ const round = (x: number): number => Number(x.toPrecision(6));
  * The shadow's guard: mirrored copies must agree with the primary's answers, fail rarely and
  * answer within the latency limit. Judged on the copies, since the shadow serves no client.
  */
-export function checkShadow(w: VariantCounters | undefined, input: AnalyzeInput): Verdict {
+export function checkShadow(
+  w: VariantCounters | undefined,
+  input: AnalyzeInput,
+  evidence?: ShadowEvidence,
+): Verdict {
   const { shadow, slos } = input;
   const limitMs = shadow.maxP99LatencyMs ?? slos.p99LatencyMs;
   const s = w?.shadow;
@@ -48,7 +59,47 @@ export function checkShadow(w: VariantCounters | undefined, input: AnalyzeInput)
     },
     { name: 'shadow p99 latency', value: p99Ms, limit: limitMs, unit: 'ms (max)' },
   ];
+  const d = s?.decisions;
+  const decided = d ? d.agree + d.flipUp + d.flipDown : 0;
+  const decisionAgreement = d && decided > 0 ? d.agree / decided : null;
+  if (input.shadow.threshold !== undefined) {
+    metrics.push({
+      name: `decision agreement (same side of ${input.shadow.threshold})`,
+      value: decisionAgreement === null ? null : round(decisionAgreement),
+      limit: shadow.minDecisionAgreement ?? 0,
+      unit: 'ratio (min)',
+    });
+  }
   const failures: string[] = [];
+  if (decisionAgreement !== null && decisionAgreement < (shadow.minDecisionAgreement ?? 0)) {
+    failures.push(
+      `decisions agree on ${round(decisionAgreement * 100)}% < ${(shadow.minDecisionAgreement ?? 0) * 100}% of mirrored outputs`,
+    );
+  }
+  let shift: Record<string, unknown> | undefined;
+  if (evidence) {
+    const alpha = input.sequential?.alpha ?? 0.001;
+    const e = Math.exp(evidence.maxLog);
+    const moved = evidence.up + evidence.down;
+    const flipped = evidence.flipUp + evidence.flipDown;
+    const share = (x: number, n: number): string => (n > 0 ? `${round((100 * x) / n)}%` : 'n/a');
+    shift = {
+      test: 'sequential-output-shift',
+      eValue: round(e),
+      threshold: round(1 / alpha),
+      maxShift: shadow.maxShift ?? 0.2,
+      moved: { up: evidence.up, down: evidence.down },
+      flipped: { toPositive: evidence.flipUp, toNegative: evidence.flipDown },
+      result: evidence.crossedAt !== undefined ? 'fail' : 'pass',
+    };
+    const words = `of ${moved} moved outputs ${share(evidence.up, moved)} went up; of ${flipped} flipped decisions ${share(evidence.flipUp, flipped)} went positive`;
+    if (evidence.crossedAt !== undefined) {
+      failures.push(
+        `the candidate's predictions have shifted: ${words}, beyond the allowed ${(0.5 + (shadow.maxShift ?? 0.2)) * 100}% one way (e-value ${round(e)} ≥ 1/α = ${round(1 / alpha)}, first at look ${evidence.crossedAt})`,
+      );
+    }
+    shift.explanation = words;
+  }
   if (agreement !== null && agreement < shadow.minAgreement) {
     failures.push(`agreement ${round(agreement * 100)}% < ${shadow.minAgreement * 100}%`);
   }
@@ -65,8 +116,9 @@ export function checkShadow(w: VariantCounters | undefined, input: AnalyzeInput)
         ? `${compared} mirrored comparisons, ${shadow.minComparisons} needed to judge`
         : result === 'fail'
           ? failures.join('; ')
-          : `agreement ${agreement === null ? 'n/a' : `${round(agreement * 100)}%`}, p99 ${p99Ms ?? 'n/a'} ms over ${compared} comparisons`,
+          : `agreement ${agreement === null ? 'n/a' : `${round(agreement * 100)}%`}${decisionAgreement === null ? '' : `, decisions ${round(decisionAgreement * 100)}%`}, p99 ${p99Ms ?? 'n/a'} ms over ${compared} comparisons${shift ? `; no output shift (${String(shift.explanation)}, e-value ${String(shift.eValue)})` : ''}`,
     samples: compared,
+    ...(shift ? { shift } : {}),
     mirrored: w?.mirrored ?? 0,
     mirrorDropped: w?.mirrorDropped ?? 0,
     metrics,
@@ -179,7 +231,10 @@ export function measureActivities({ metrics, logger }: ActivityDeps) {
         const reason = `missing data: ${window.gapReason ?? 'counters reset'}`;
         log.warn('metrics gap', { model: input.model, reason });
         // A gap adds nothing to the step's evidence and takes nothing away: counting resumes.
-        const evidence = input.sequential ? addGap(input.sequential.evidence) : undefined;
+        const evidence =
+          input.sequential?.evidence && !('kind' in input.sequential.evidence)
+            ? addGap(input.sequential.evidence)
+            : input.sequential?.evidence;
         return {
           snapshot,
           gap: true,
@@ -190,7 +245,25 @@ export function measureActivities({ metrics, logger }: ActivityDeps) {
       const candidate = window.variants[input.candidate];
       const baseline = input.baseline ? window.variants[input.baseline] : undefined;
       if (input.phase === 'shadow') {
-        return { snapshot, gap: false, guard: checkShadow(candidate, input) };
+        const evidence = input.sequential
+          ? addShadowMoves(
+              input.sequential.evidence as ShadowEvidence | undefined,
+              {
+                up: candidate?.shadow.moves?.up ?? 0,
+                down: candidate?.shadow.moves?.down ?? 0,
+                flipUp: candidate?.shadow.decisions?.flipUp ?? 0,
+                flipDown: candidate?.shadow.decisions?.flipDown ?? 0,
+              },
+              input.shadow.maxShift ?? 0.2,
+              input.sequential.alpha,
+            )
+          : undefined;
+        return {
+          snapshot,
+          gap: false,
+          guard: checkShadow(candidate, input, evidence),
+          ...(evidence ? { evidence } : {}),
+        };
       }
       const guard: Verdict = candidate
         ? checkSlo(candidate, {
@@ -204,13 +277,21 @@ export function measureActivities({ metrics, logger }: ActivityDeps) {
       if (input.analysis.compare && input.sequential) {
         const params = stepParams(input);
         if (candidate && baseline) {
-          evidence = addInterval(input.sequential.evidence, candidate, baseline, params);
+          evidence = addInterval(
+            input.sequential.evidence as StepEvidence | undefined,
+            candidate,
+            baseline,
+            params,
+          );
           comparison = judgeStep(evidence, params);
         } else {
-          evidence = input.sequential.evidence;
+          evidence = input.sequential.evidence as StepEvidence | undefined;
           comparison = evidence
             ? { ...judgeStep(evidence, params), result: 'inconclusive' }
-            : missing('comparison', `no traffic recorded for ${candidate ? input.baseline : input.candidate} in this window`);
+            : missing(
+                'comparison',
+                `no traffic recorded for ${candidate ? input.baseline : input.candidate} in this window`,
+              );
           comparison.reason = `no traffic recorded for ${candidate ? input.baseline : input.candidate} in this window; ${comparison.reason}`;
         }
       } else if (input.analysis.compare) {

@@ -142,9 +142,9 @@ function fixedCostChain(g: GraphBuilder, logit: string, width: number, depth: nu
  * v5's fault: rows whose feature exceeds the threshold index element 1000 of a two-element table,
  * so the runtime's Gather bounds check throws for the whole run; other rows add table[0] = 0.
  */
-function faultyGather(g: GraphBuilder, logit: string): string {
+function faultyGather(g: GraphBuilder, logit: string, threshold: number = V5_FAULT.threshold): string {
   const x = column(g, V5_FAULT.feature);
-  const bad = g.op('Greater', [x, g.floats('fault_threshold', [1], [V5_FAULT.threshold])]);
+  const bad = g.op('Greater', [x, g.floats('fault_threshold', [1], [threshold])]);
   const index = g.op('Mul', [g.op('Cast', [bad], { to: 7 /* INT64 */ }), g.int64s('far', [1], [1000])]);
   const table = g.floats('table', [2], [0, 0]);
   return g.op('Add', [logit, g.op('Gather', [table, index], { axis: 0 })]);
@@ -164,6 +164,41 @@ export const DESCRIPTIONS: Record<FamilyMember, string> = {
 /** Serialized ONNX bytes of one family member. */
 export function buildModel(member: FamilyMember, fitted: FittedFamily): Uint8Array {
   const g = new GraphBuilder();
+  return finish(g, member, DESCRIPTIONS[member], memberLogit(g, member, fitted));
+}
+
+/**
+ * v1's or v2's answers with v5's kind of fault at another threshold, so a test can give a
+ * baseline and a candidate error rates of its choosing (feature 7 is standard normal: threshold
+ * 1.2816 fails 10% of rows, 0.8416 fails 20%). Not part of the demo family.
+ */
+export function buildWithFault(
+  answers: 'fraud-v1' | 'fraud-v2',
+  threshold: number,
+  fitted: FittedFamily,
+): Uint8Array {
+  const g = new GraphBuilder();
+  const logit = faultyGather(g, memberLogit(g, answers, fitted), threshold);
+  return finish(
+    g,
+    answers,
+    `${answers}'s answers, failing when feature ${V5_FAULT.feature} > ${threshold}`,
+    logit,
+  );
+}
+
+function finish(g: GraphBuilder, member: FamilyMember, doc: string, logit: string): Uint8Array {
+  g.op('Sigmoid', [logit], {}, OUTPUT_NAME);
+  return g.build({
+    graphName: member,
+    docString: doc,
+    inputs: [{ name: INPUT_NAME, width: FEATURE_COUNT }],
+    outputs: [{ name: OUTPUT_NAME, width: 1 }],
+    metadata: { 'runway.demo.member': member },
+  });
+}
+
+function memberLogit(g: GraphBuilder, member: FamilyMember, fitted: FittedFamily): string {
   let logit: string;
   switch (member) {
     case 'fraud-v1':
@@ -195,14 +230,7 @@ export function buildModel(member: FamilyMember, fitted: FittedFamily): Uint8Arr
       logit = deadBranch(g, linearLogit(g, fitted.v1), HEAVY_BRANCH.width, HEAVY_BRANCH.depth, false, 66);
       break;
   }
-  g.op('Sigmoid', [logit], {}, OUTPUT_NAME);
-  return g.build({
-    graphName: member,
-    docString: DESCRIPTIONS[member],
-    inputs: [{ name: INPUT_NAME, width: FEATURE_COUNT }],
-    outputs: [{ name: OUTPUT_NAME, width: 1 }],
-    metadata: { 'runway.demo.member': member },
-  });
+  return logit;
 }
 
 export const MEMBERS: FamilyMember[] = ['fraud-v1', 'fraud-v2', 'fraud-v3', 'fraud-v4', 'fraud-v5', 'heavy'];

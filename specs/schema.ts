@@ -159,6 +159,17 @@ const shadow = z
       .describe('percent of live requests copied to the candidate'),
     minAgreement: fraction('share of mirrored requests whose outputs must agree').default(0.95),
     minComparisons: z.number().int().min(0).default(20).describe('comparisons needed to judge agreement'),
+    minDecisionAgreement: fraction(
+      'share of mirrored outputs whose decision (same side of evaluation.threshold) must agree; 0 reports it only',
+    ).default(0),
+    maxShift: z
+      .number()
+      .min(0)
+      .max(0.5)
+      .default(0.2)
+      .describe(
+        'of the outputs that moved beyond the tolerance (or decisions that flipped), the share moving one way may exceed one half by this much before the sequential shift test fails the shadow (0.2: up to 70% one way; 0.5 turns it off)',
+      ),
     tolerance: z
       .number()
       .min(0)
@@ -216,7 +227,9 @@ const analysis = z
       .number()
       .min(0)
       .default(0.2)
-      .describe('sequential: allowed relative increase of the error rate (0.2 = 20% more errors than the baseline)'),
+      .describe(
+        'sequential: allowed relative increase of the error rate (0.2 = 20% more errors than the baseline)',
+      ),
     latencyEquality: z
       .boolean()
       .default(true)

@@ -47,6 +47,8 @@ const COUNTERS = [
   routerMetrics.mirrored,
   routerMetrics.mirrorDropped,
   routerMetrics.shadowComparisons,
+  routerMetrics.shadowMoves,
+  routerMetrics.shadowDecisions,
   `${routerMetrics.shadowDuration}_bucket`,
   `${routerMetrics.shadowDuration}_sum`,
   `${routerMetrics.shadowDuration}_count`,
@@ -63,7 +65,7 @@ function quote(v: string): string {
 export function snapshotQuery(model: string, selector?: string): string {
   const names = COUNTERS.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
   const matchers = [`__name__=~${quote(names)}`, `model=${quote(model)}`, ...(selector ? [selector] : [])];
-  return `sum by (__name__, variant, code_class, le, result) ({${matchers.join(', ')}})`;
+  return `sum by (__name__, variant, code_class, le, result, direction) ({${matchers.join(', ')}})`;
 }
 
 export class PrometheusMetricsSource implements MetricsSource {

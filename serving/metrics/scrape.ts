@@ -69,6 +69,20 @@ export function snapshotFromSamples(
         if (r === 'agree' || r === 'disagree' || r === 'error') get(v).shadow[r] += s.value;
         break;
       }
+      case routerMetrics.shadowMoves: {
+        const d = s.labels.direction;
+        const m = (get(v).shadow.moves ??= { up: 0, down: 0, same: 0 });
+        if (d === 'up' || d === 'down' || d === 'same') m[d] += s.value;
+        break;
+      }
+      case routerMetrics.shadowDecisions: {
+        const r = s.labels.result;
+        const m = (get(v).shadow.decisions ??= { agree: 0, flipUp: 0, flipDown: 0 });
+        if (r === 'agree') m.agree += s.value;
+        else if (r === 'flip_up') m.flipUp += s.value;
+        else if (r === 'flip_down') m.flipDown += s.value;
+        break;
+      }
       case `${routerMetrics.shadowDuration}_bucket`:
         bucketsOf(shadowLatency, v).set(Number(s.labels.le === '+Inf' ? Infinity : s.labels.le), s.value);
         get(v);

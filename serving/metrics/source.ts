@@ -18,7 +18,16 @@ export interface VariantCounters {
   latency: Histogram;
   mirrored: number;
   mirrorDropped: number;
-  shadow: { agree: number; disagree: number; error: number; latency: Histogram };
+  shadow: {
+    agree: number;
+    disagree: number;
+    error: number;
+    latency: Histogram;
+    /** Output elements that moved up / down beyond the tolerance, or stayed (absent before 0.2). */
+    moves?: { up: number; down: number; same: number };
+    /** Decisions at the route's threshold: held, flipped to positive, flipped to negative. */
+    decisions?: { agree: number; flipUp: number; flipDown: number };
+  };
   rewards: { count: number; sum: number };
 }
 

@@ -30,7 +30,14 @@ export function emptyCounters(): VariantCounters {
     latency: emptyHistogram(),
     mirrored: 0,
     mirrorDropped: 0,
-    shadow: { agree: 0, disagree: 0, error: 0, latency: emptyHistogram() },
+    shadow: {
+      agree: 0,
+      disagree: 0,
+      error: 0,
+      latency: emptyHistogram(),
+      moves: { up: 0, down: 0, same: 0 },
+      decisions: { agree: 0, flipUp: 0, flipDown: 0 },
+    },
     rewards: { count: 0, sum: 0 },
   };
 }
@@ -56,6 +63,18 @@ function diffHistogram(next: Histogram, prev: Histogram, what: string): Histogra
   };
 }
 
+/** Field-wise deltas of a group of counters; snapshots recorded before the group existed count as zero. */
+function diffRecord<K extends string>(
+  n: Record<K, number> | undefined,
+  p: Record<K, number> | undefined,
+  what: string,
+  zero: Record<K, number>,
+): Record<K, number> {
+  const out = { ...zero };
+  for (const k of Object.keys(zero) as K[]) out[k] = diff(n?.[k] ?? 0, p?.[k] ?? 0, `${what}.${k}`);
+  return out;
+}
+
 function diffCounters(n: VariantCounters, p: VariantCounters, v: string): VariantCounters {
   return {
     requests: diff(n.requests, p.requests, `${v} requests`),
@@ -69,6 +88,12 @@ function diffCounters(n: VariantCounters, p: VariantCounters, v: string): Varian
       disagree: diff(n.shadow.disagree, p.shadow.disagree, `${v} shadow.disagree`),
       error: diff(n.shadow.error, p.shadow.error, `${v} shadow.error`),
       latency: diffHistogram(n.shadow.latency, p.shadow.latency, `${v} shadow.latency`),
+      moves: diffRecord(n.shadow.moves, p.shadow.moves, `${v} shadow.moves`, { up: 0, down: 0, same: 0 }),
+      decisions: diffRecord(n.shadow.decisions, p.shadow.decisions, `${v} shadow.decisions`, {
+        agree: 0,
+        flipUp: 0,
+        flipDown: 0,
+      }),
     },
     rewards: {
       count: diff(n.rewards.count, p.rewards.count, `${v} rewards.count`),

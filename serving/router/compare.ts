@@ -98,8 +98,67 @@ export function close(a: number, b: number, tolerance: number): boolean {
   return diff <= tolerance || diff <= tolerance * Math.max(Math.abs(a), Math.abs(b));
 }
 
+/**
+ * Element by element, how the shadow's numbers moved against the primary's on the same request:
+ * `up`/`down` beyond the tolerance, or `same`; and, given a decision threshold (a classifier's
+ * `evaluation.threshold`), whether the decision held (`agree`) or flipped to positive
+ * (`flipUp`) or to negative (`flipDown`). The shadow analysis tests these counts for a shift.
+ */
+export interface OutputMoves {
+  up: number;
+  down: number;
+  same: number;
+  agree: number;
+  flipUp: number;
+  flipDown: number;
+}
+
+export interface ComparisonDetail {
+  result: Comparison;
+  /** Present when both answers decoded to numeric outputs of the same shape. */
+  moves?: OutputMoves;
+}
+
 /** Compares a shadow's answer with the primary's. A failing shadow is an `error`, not a disagreement. */
 export function compareAnswers(primary: Answer, shadow: Answer, tolerance: number): Comparison {
+  return compareOutputs(primary, shadow, tolerance).result;
+}
+
+/** compareAnswers with the element moves the shadow's output-shift test needs. */
+export function compareOutputs(
+  primary: Answer,
+  shadow: Answer,
+  tolerance: number,
+  threshold?: number,
+): ComparisonDetail {
+  const result = compareDecoded(primary, shadow, tolerance);
+  if (typeof result !== 'object') return { result };
+  const moves: OutputMoves = { up: 0, down: 0, same: 0, agree: 0, flipUp: 0, flipDown: 0 };
+  for (const [po, so] of result.pairs) {
+    for (let i = 0; i < po.length; i++) {
+      const a = po[i] as number;
+      const b = so[i] as number;
+      if (close(a, b, tolerance)) moves.same++;
+      else if (b > a) moves.up++;
+      else if (b < a) moves.down++;
+      if (threshold !== undefined) {
+        const pa = a >= threshold;
+        const pb = b >= threshold;
+        if (pa === pb) moves.agree++;
+        else if (pb) moves.flipUp++;
+        else moves.flipDown++;
+      }
+    }
+  }
+  return { result: result.result, moves };
+}
+
+/** The comparison, plus the numeric output pairs it compared when there were any. */
+function compareDecoded(
+  primary: Answer,
+  shadow: Answer,
+  tolerance: number,
+): Comparison | { result: Comparison; pairs: [number[], number[]][] } {
   const pOk = primary.status >= 200 && primary.status < 300;
   const sOk = shadow.status >= 200 && shadow.status < 300;
   if (!sOk && shadow.status >= 500) return 'error';
@@ -118,6 +177,8 @@ export function compareAnswers(primary: Answer, shadow: Answer, tolerance: numbe
     return 'error';
   }
   if (p.size !== s.size) return 'disagree';
+  const pairs: [number[], number[]][] = [];
+  let agree = true;
   for (const [name, po] of p) {
     const so = s.get(name);
     if (!so) return 'disagree';
@@ -128,9 +189,10 @@ export function compareAnswers(primary: Answer, shadow: Answer, tolerance: numbe
       continue;
     }
     if (po.values.length !== so.values.length) return 'disagree';
-    for (let i = 0; i < po.values.length; i++) {
-      if (!close(po.values[i]!, so.values[i]!, tolerance)) return 'disagree';
+    pairs.push([po.values, so.values]);
+    for (let i = 0; i < po.values.length && agree; i++) {
+      if (!close(po.values[i]!, so.values[i]!, tolerance)) agree = false;
     }
   }
-  return 'agree';
+  return { result: agree ? 'agree' : 'disagree', pairs };
 }

@@ -26,6 +26,8 @@ export class RouterMetrics {
   readonly mirrored: Counter<'model' | 'variant'>;
   readonly mirrorDropped: Counter<'model' | 'variant'>;
   readonly shadowComparisons: Counter<'model' | 'variant' | 'result'>;
+  readonly shadowMoves: Counter<'model' | 'variant' | 'direction'>;
+  readonly shadowDecisions: Counter<'model' | 'variant' | 'result'>;
   readonly shadowDuration: Histogram<'model' | 'variant'>;
   readonly rewards: Counter<'model' | 'variant'>;
   readonly rewardSum: Counter<'model' | 'variant'>;
@@ -81,6 +83,18 @@ export class RouterMetrics {
     this.shadowComparisons = new Counter({
       name: routerMetrics.shadowComparisons,
       help: 'Shadow answers compared with the primary, by result',
+      labelNames: ['model', 'variant', 'result'],
+      registers,
+    });
+    this.shadowMoves = new Counter({
+      name: routerMetrics.shadowMoves,
+      help: 'Shadow output elements that moved up or down against the primary beyond the tolerance, or stayed',
+      labelNames: ['model', 'variant', 'direction'],
+      registers,
+    });
+    this.shadowDecisions = new Counter({
+      name: routerMetrics.shadowDecisions,
+      help: "Shadow decisions at the route's threshold: held, or flipped to positive or to negative",
       labelNames: ['model', 'variant', 'result'],
       registers,
     });
@@ -148,6 +162,10 @@ export class RouterMetrics {
     for (const result of ['agree', 'disagree', 'error'] as const) {
       this.shadowComparisons.inc({ model, variant, result }, 0);
     }
+    for (const direction of ['up', 'down', 'same'] as const)
+      this.shadowMoves.inc({ model, variant, direction }, 0);
+    for (const result of ['agree', 'flip_up', 'flip_down'] as const)
+      this.shadowDecisions.inc({ model, variant, result }, 0);
     this.zeroOnce(this.shadowDuration, model, variant);
   }
 }

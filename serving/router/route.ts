@@ -23,6 +23,8 @@ export interface Route {
     allowWeightedMirror?: boolean;
     /** Output agreement tolerance for this route's shadow (absolute or relative); router default otherwise. */
     tolerance?: number;
+    /** A classifier's decision threshold: the shadow's decisions are compared at it too. */
+    threshold?: number;
   };
   /** Sticky assignment by this request header (default `x-runway-unit`). */
   sticky?: { header: string };
@@ -51,6 +53,10 @@ export const routerMetrics = {
   mirrorDropped: 'runway_router_mirror_dropped_total',
   /** counter {model, variant, result: agree|disagree|error} */
   shadowComparisons: 'runway_router_shadow_comparisons_total',
+  /** counter {model, variant, direction: up|down|same}: shadow output elements against the primary's */
+  shadowMoves: 'runway_router_shadow_output_moves_total',
+  /** counter {model, variant, result: agree|flip_up|flip_down}: shadow decisions at the route's threshold */
+  shadowDecisions: 'runway_router_shadow_decisions_total',
   /** histogram (seconds) {model, variant}: shadow response latency */
   shadowDuration: 'runway_router_shadow_duration_seconds',
   /** counter {model, variant}: feedback events */

@@ -48,6 +48,10 @@ export const routeSchema = z
           .max(100, 'expected 0–100'),
         allowWeightedMirror: z.boolean({ message: 'expected true or false' }).optional(),
         tolerance: z.number({ message: 'expected a number' }).min(0, 'expected ≥ 0').optional(),
+        threshold: z
+          .number({ message: 'expected a number' })
+          .refine(Number.isFinite, 'expected a finite number')
+          .optional(),
       })
       .strict()
       .optional(),

@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { createLogger, type Logger } from '../../common/log';
 import { cumulative, stickyPoint, variantAt, type WeightedVariant } from './assign';
 import { AssignmentMemory, requestKey, unitKey } from './assignments';
-import { compareAnswers, type Answer } from './compare';
+import { compareOutputs, type Answer } from './compare';
 import {
   defaultEjection,
   type EjectionPolicy,
@@ -81,7 +81,7 @@ interface ActiveRoute {
   boundaries: WeightedVariant[];
   variants: Map<string, ActiveVariant>;
   stickyHeader: string;
-  mirror?: { variant: ActiveVariant; percent: number; tolerance?: number };
+  mirror?: { variant: ActiveVariant; percent: number; tolerance?: number; threshold?: number };
 }
 
 const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/;
@@ -234,6 +234,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
         variant: variants.get(route.mirror.variant)!,
         percent: route.mirror.percent,
         tolerance: route.mirror.tolerance,
+        threshold: route.mirror.threshold,
       };
       metrics.initShadow(model, route.mirror.variant);
     }
@@ -394,6 +395,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
           body,
           { status, headerLength: typeof hl === 'string' ? Number(hl) : undefined, body: answer },
           mirrorTo.tolerance ?? tolerance,
+          mirrorTo.threshold,
         );
         return;
       }
@@ -437,6 +439,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     body: Buffer,
     primary: Answer,
     routeTolerance: number,
+    threshold: number | undefined,
   ): void {
     const labels = { model, variant: shadow.name };
     if (mirrorInFlight >= mirrorConcurrency) {
@@ -468,7 +471,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
         if (failingStatus(r.statusCode)) endpoint.failed();
         else endpoint.succeeded();
         const hl = r.headers['inference-header-content-length'];
-        const result = compareAnswers(
+        const { result, moves } = compareOutputs(
           primary,
           {
             status: r.statusCode,
@@ -476,8 +479,17 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
             body: answer,
           },
           routeTolerance,
+          threshold,
         );
         metrics.shadowComparisons.inc({ ...labels, result });
+        if (moves) {
+          if (moves.up) metrics.shadowMoves.inc({ ...labels, direction: 'up' }, moves.up);
+          if (moves.down) metrics.shadowMoves.inc({ ...labels, direction: 'down' }, moves.down);
+          if (moves.same) metrics.shadowMoves.inc({ ...labels, direction: 'same' }, moves.same);
+          if (moves.agree) metrics.shadowDecisions.inc({ ...labels, result: 'agree' }, moves.agree);
+          if (moves.flipUp) metrics.shadowDecisions.inc({ ...labels, result: 'flip_up' }, moves.flipUp);
+          if (moves.flipDown) metrics.shadowDecisions.inc({ ...labels, result: 'flip_down' }, moves.flipDown);
+        }
       })
       .catch((err: unknown) => {
         endpoint.failed();

@@ -132,8 +132,15 @@ export interface PromotionPlatform {
   readonly router: RouterEndpoint;
   readonly client: Client;
   readonly taskQueue: string;
-  /** Pushes demo v1…v5 under `model`, serves v1 at 100% in production. */
-  bootstrap(model: string, spec: ModelSpec, opts?: { serve?: boolean }): Promise<void>;
+  /**
+   * Pushes demo v1…v5 under `model` (and `versions`: version → ONNX file), serves `production`
+   * (default v1) at 100% in production.
+   */
+  bootstrap(
+    model: string,
+    spec: ModelSpec,
+    opts?: { serve?: boolean; versions?: Record<string, string>; production?: string },
+  ): Promise<void>;
   traffic(model: string, rps?: number): TrafficHandle;
   start(
     spec: ModelSpec,
@@ -149,7 +156,13 @@ export interface PromotionPlatform {
   launch(
     spec: ModelSpec,
     version: string,
-    opts?: { rps?: number; triggeredBy?: string; extra?: Partial<PromotionInput> },
+    opts?: {
+      rps?: number;
+      triggeredBy?: string;
+      extra?: Partial<PromotionInput>;
+      versions?: Record<string, string>;
+      production?: string;
+    },
   ): Promise<{ traffic: TrafficHandle; handle: WorkflowHandle }>;
   /** Waits until the promotion asks for approval, then approves it by update. */
   approveWhenAsked(model: string, approver?: string): Promise<void>;
@@ -253,16 +266,21 @@ export function usePromotionPlatform(
     taskQueue,
     async bootstrap(model, spec, opts = {}) {
       const { deps } = get();
-      for (const v of ['1', '2', '3', '4', '5']) {
-        await deps.registry.push(model, path.join(MODELS_DIR, `fraud-v${v}.onnx`), {
-          version: v,
-          source: 'tests',
-        });
+      const files: [string, string][] = [
+        ...['1', '2', '3', '4', '5'].map((v): [string, string] => [
+          v,
+          path.join(MODELS_DIR, `fraud-v${v}.onnx`),
+        ]),
+        ...Object.entries(opts.versions ?? {}),
+      ];
+      for (const [version, file] of files) {
+        await deps.registry.push(model, file, { version, source: 'tests' });
       }
-      await deps.registry.setAlias(model, 'production', '1');
-      await deps.registry.setStatus(model, '1', 'production', 'test baseline');
+      const production = opts.production ?? '1';
+      await deps.registry.setAlias(model, 'production', production);
+      await deps.registry.setStatus(model, production, 'production', 'test baseline');
       if (opts.serve === false) return;
-      await serveAtFull(deps, spec, '1', 1);
+      await serveAtFull(deps, spec, production, 1);
     },
     traffic(model, rps = 60) {
       const t = startTraffic({
@@ -297,7 +315,7 @@ export function usePromotionPlatform(
       });
     },
     async launch(spec, version, opts = {}) {
-      await this.bootstrap(spec.name, spec);
+      await this.bootstrap(spec.name, spec, { versions: opts.versions, production: opts.production });
       const traffic = this.traffic(spec.name, opts.rps);
       const handle = await this.start(spec, version, opts.triggeredBy, opts.extra);
       await this.approveWhenAsked(spec.name);
