@@ -19,7 +19,7 @@ import { FileRegistry } from '../../registry/file';
 import { LocalFleet } from '../../serving/fleet/local';
 import type { FleetDriver } from '../../serving/fleet/driver';
 import { ScrapeMetricsSource } from '../../serving/metrics/scrape';
-import { BuiltinTrafficRouter } from '../../serving/router/builtin';
+import { BuiltinTrafficRouter } from '../../serving/traffic/builtin';
 import { parseSpec } from '../../specs/load';
 import type { ModelSpec, ModelSpecInput } from '../../specs/schema';
 import { loadPlatformConfig, type PlatformConfig } from '../../workers/config';
