@@ -206,7 +206,7 @@ export async function serveAtFull(
   });
   await deps.router.setRoute(spec.name, {
     variants: [{ name: `v${version}`, endpoints: d.endpoints, weight: 100 }],
-    sticky: { header: spec.experiment.unitHeader },
+    ...(deps.router.capabilities.sticky ? { sticky: { header: spec.experiment.unitHeader } } : {}),
   });
 }
 

@@ -20,6 +20,7 @@ import { LocalFleet } from '../../serving/fleet/local';
 import type { FleetDriver } from '../../serving/fleet/driver';
 import { ScrapeMetricsSource } from '../../serving/metrics/scrape';
 import { BuiltinTrafficRouter } from '../../serving/traffic/builtin';
+import type { TrafficRouter } from '../../serving/traffic/router';
 import { parseSpec } from '../../specs/load';
 import type { ModelSpec, ModelSpecInput } from '../../specs/schema';
 import { loadPlatformConfig, type PlatformConfig } from '../../workers/config';
@@ -132,8 +133,8 @@ export interface PromotionPlatform {
   readonly router: RouterEndpoint;
   readonly client: Client;
   readonly taskQueue: string;
-  /** Pushes demo v1…v5 under `model`, serves v1 at 100% in production. */
-  bootstrap(model: string, spec: ModelSpec, opts?: { serve?: boolean }): Promise<void>;
+  /** Pushes demo v1…v5 under `model`, serves v1 at 100% in production (one replica unless `replicas`). */
+  bootstrap(model: string, spec: ModelSpec, opts?: { serve?: boolean; replicas?: number }): Promise<void>;
   traffic(model: string, rps?: number): TrafficHandle;
   start(
     spec: ModelSpec,
@@ -165,6 +166,8 @@ export function usePromotionPlatform(
   opts: {
     worker?: boolean;
     fleet?: (home: string) => FleetDriver;
+    /** The TrafficRouter the activities turn (default: the builtin provider on the test's router). */
+    router?: () => TrafficRouter;
     /** A Temporal server of the file's own (default: the shared test server). */
     temporal?: () => Promise<TemporalEndpoint>;
   } = {},
@@ -194,7 +197,9 @@ export function usePromotionPlatform(
     const deps: ActivityDeps = {
       registry: new FileRegistry(path.join(home, 'registry')),
       fleet: opts.fleet ? opts.fleet(home) : new LocalFleet({ dir: path.join(home, 'fleet') }),
-      router: new BuiltinTrafficRouter({ url: router.url, token: router.token }),
+      router: opts.router
+        ? opts.router()
+        : new BuiltinTrafficRouter({ url: router.url, token: router.token }),
       metrics: new ScrapeMetricsSource({ url: router.url }),
       logger,
     };
@@ -262,7 +267,7 @@ export function usePromotionPlatform(
       await deps.registry.setAlias(model, 'production', '1');
       await deps.registry.setStatus(model, '1', 'production', 'test baseline');
       if (opts.serve === false) return;
-      await serveAtFull(deps, spec, '1', 1);
+      await serveAtFull(deps, spec, '1', opts.replicas ?? 1);
     },
     traffic(model, rps = 60) {
       const t = startTraffic({
