@@ -29,6 +29,17 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'error',
     },
   },
+  // Type-aware rules: a promise nobody awaits loses its error (an unhandled rejection kills the
+  // worker) and its ordering (a route change racing the scale-down after it). `void p` says
+  // "on purpose".
+  {
+    files: ['**/*.ts', '**/*.mts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false } }],
+    },
+  },
   {
     files: ['workflows/**/*.ts'],
     rules: {

@@ -16,6 +16,16 @@ export interface VersionRef {
   artifactPath: string;
 }
 
+export interface PrepareInput {
+  model: string;
+  version: string;
+  /**
+   * The spec being promoted: what it needs of the router (mirror, sticky, feedback) is checked
+   * against the configured one before anything deploys. Optional for runs started before it.
+   */
+  spec?: Pick<ModelSpec, 'shadow' | 'experiment'>;
+}
+
 export interface PreparedPromotion {
   candidate: VersionRef;
   /** The version serving production now (registry alias `production`), if any. */

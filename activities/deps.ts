@@ -5,7 +5,7 @@
 import type { Logger } from '../common/log';
 import type { FleetDriver } from '../serving/fleet/driver';
 import type { MetricsSource } from '../serving/metrics/source';
-import type { TrafficRouter } from '../serving/router/route';
+import type { TrafficRouter } from '../serving/traffic/router';
 import type { ModelRegistry } from '../registry/registry';
 
 export interface ActivityDeps {

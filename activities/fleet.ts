@@ -41,6 +41,10 @@ export function fleetActivities({ fleet, logger }: ActivityDeps) {
             sha256: input.sha256,
             replicas: input.replicas,
             serving: servingOptions(input.serving),
+            // A version joining production beside the one serving (the candidate, a rollback
+            // target) takes no traffic until setTraffic sizes it: under scaleWithWeight it starts
+            // small instead of doubling the fleet. `ifMissing` (the baseline) serves at once.
+            weight: input.environment === 'production' && !input.ifMissing ? 0 : 100,
           },
           { signal: cancellationSignal(), onProgress: progress },
         )

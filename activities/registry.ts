@@ -1,9 +1,10 @@
 /** Registry activities: resolve and verify artifacts, move aliases, record statuses. */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
-import type { PreparedPromotion, RegistryUpdateInput, VersionRef } from './contracts';
+import type { PreparedPromotion, PrepareInput, RegistryUpdateInput, VersionRef } from './contracts';
 import type { ModelSpec } from '../specs/schema';
 import type { ModelVersion } from '../registry/registry';
+import { refuseUnsupported } from './traffic';
 
 const ref = (v: ModelVersion): VersionRef => ({
   version: v.version,
@@ -11,7 +12,7 @@ const ref = (v: ModelVersion): VersionRef => ({
   artifactPath: v.artifactPath,
 });
 
-export function registryActivities({ registry, logger }: ActivityDeps) {
+export function registryActivities({ registry, router, logger }: ActivityDeps) {
   const log = logger.child('registry');
   /** verify() re-hashes; a tampered artifact is a permanent failure, not something to retry. */
   async function verified(model: string, version: string): Promise<ModelVersion> {
@@ -26,13 +27,9 @@ export function registryActivities({ registry, logger }: ActivityDeps) {
   }
 
   return {
-    async prepareCandidate({
-      model,
-      version,
-    }: {
-      model: string;
-      version: string;
-    }): Promise<PreparedPromotion> {
+    async prepareCandidate({ model, version, spec }: PrepareInput): Promise<PreparedPromotion> {
+      // First activity of every run: a spec this platform's router cannot carry out stops here.
+      if (spec) refuseUnsupported(spec, router);
       const found = await registry.get(model, version);
       if (!found) {
         throw ApplicationFailure.nonRetryable(

@@ -46,9 +46,12 @@ const TemporalSchema = z
   })
   .strict();
 
+/** The FleetDriver implementations (serving/fleet/); factory.ts builds the one named here. */
+export const FLEET_DRIVERS = ['local', 'kubernetes'] as const;
+
 const FleetSchema0 = z
   .object({
-    driver: z.enum(['local', 'kubernetes']).default('local'),
+    driver: z.enum(FLEET_DRIVERS).default('local'),
     /** local driver: where process state lives, so a restarted worker reattaches. */
     stateDir: nonEmpty.optional(),
     /** kubernetes driver. */
@@ -80,7 +83,29 @@ const FleetSchema0 = z
 const FleetSchema = FleetSchema0.refine((f) => f.driver !== 'kubernetes' || (f.namespace && f.kubernetes), {
   message: 'fleet.driver "kubernetes" needs fleet.namespace and fleet.kubernetes { image, artifact }',
   path: ['kubernetes'],
+}).refine((f) => f.driver === 'kubernetes' || !f.kubernetes, {
+  message: 'fleet.kubernetes is read only by fleet.driver "kubernetes"; set the driver or remove it',
+  path: ['kubernetes'],
 });
+
+const GatewayApiSchema = z
+  .object({
+    /** Namespace of the HTTPRoutes (the model Services' namespace, normally fleet.namespace). */
+    namespace: nonEmpty,
+    /** The Gateway listeners the routes attach to. */
+    parentRefs: z
+      .array(
+        z
+          .object({ name: nonEmpty, namespace: nonEmpty.optional(), sectionName: nonEmpty.optional() })
+          .strict(),
+      )
+      .min(1, 'expected at least one Gateway, e.g. [{ name: runway-gateway, namespace: gateway-system }]'),
+    hostnames: z.array(nonEmpty).optional(),
+  })
+  .strict();
+
+/** The TrafficRouter providers (serving/traffic/); factory.ts builds the one named here. */
+export const ROUTER_DRIVERS = ['builtin', 'configmap', 'gateway-api'] as const;
 
 const RouterSchema = z
   .object({
@@ -90,23 +115,44 @@ const RouterSchema = z
     tokenFile: nonEmpty.optional(),
     /** Where clients send inference traffic (printed by `runway up`, used by integration tests). */
     publicUrl: url.optional(),
-    /** How routes reach the router: its admin API (default) or a ConfigMap it watches (NAMESPACE/NAME). */
-    driver: z.enum(['builtin', 'configmap']).default('builtin'),
+    /**
+     * How routes reach the data plane: the runway router's admin API (default), a ConfigMap the
+     * runway routers watch (NAMESPACE/NAME), or Gateway API HTTPRoutes.
+     */
+    driver: z.enum(ROUTER_DRIVERS).default('builtin'),
     configMap: z
       .string()
       .regex(/^[a-z0-9-]+\/[a-z0-9.-]+$/, 'expected NAMESPACE/NAME, e.g. runway-system/runway-routes')
       .optional(),
+    /** gateway-api driver: where the HTTPRoutes go and which Gateway they attach to. */
+    gatewayApi: GatewayApiSchema.optional(),
   })
   .strict()
   .refine((r) => !(r.token && r.tokenFile), { message: 'set token or tokenFile, not both' })
   .refine((r) => r.driver !== 'configmap' || r.configMap, {
     message: 'router.driver "configmap" needs router.configMap (NAMESPACE/NAME)',
     path: ['configMap'],
+  })
+  .refine((r) => r.driver !== 'gateway-api' || r.gatewayApi, {
+    message:
+      'router.driver "gateway-api" needs router.gatewayApi { namespace, parentRefs: [{ name, namespace? }] }',
+    path: ['gatewayApi'],
+  })
+  .refine((r) => r.driver === 'configmap' || !r.configMap, {
+    message: 'router.configMap is read only by router.driver "configmap"; set the driver or remove it',
+    path: ['configMap'],
+  })
+  .refine((r) => r.driver === 'gateway-api' || !r.gatewayApi, {
+    message: 'router.gatewayApi is read only by router.driver "gateway-api"; set the driver or remove it',
+    path: ['gatewayApi'],
   });
+
+/** The MetricsSource implementations (serving/metrics/); factory.ts builds the one named here. */
+export const METRICS_SOURCES = ['scrape', 'prometheus'] as const;
 
 const MetricsSchema = z
   .object({
-    source: z.enum(['scrape', 'prometheus']).default('scrape'),
+    source: z.enum(METRICS_SOURCES).default('scrape'),
     /** scrape: the router's /metrics (defaults to the router's); prometheus: the server's base URL. */
     url: url.optional(),
   })

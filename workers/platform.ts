@@ -20,15 +20,9 @@ import { createLogger, type Logger } from '../common/log';
 import { runwayBin, stateDir } from '../common/paths';
 import { pidAlive } from '../common/process';
 import { FileRegistry } from '../registry/file';
-import { LocalFleet } from '../serving/fleet/local';
-import { ScrapeMetricsSource } from '../serving/metrics/scrape';
-import { BuiltinTrafficRouter } from '../serving/router/builtin';
-import { ConfigMapTrafficRouter } from '../serving/router/configmap';
-import type { TrafficRouter } from '../serving/router/route';
-import type { FleetDriver } from '../serving/fleet/driver';
-import { KubernetesFleet } from '../serving/fleet/kubernetes';
-import type { MetricsSource } from '../serving/metrics/source';
-import { PrometheusMetricsSource } from '../serving/metrics/prometheus';
+import { createFleet } from '../serving/fleet/factory';
+import { createMetricsSource } from '../serving/metrics/factory';
+import { createTrafficRouter } from '../serving/traffic/factory';
 import { loadPlatformConfig, type PlatformConfig } from './config';
 import { ensureTemporal, freePort, type TemporalEndpoint } from './temporal-server';
 import { createRunwayWorker } from './worker';
@@ -212,37 +206,47 @@ export async function serveAtFull(
   });
   await deps.router.setRoute(spec.name, {
     variants: [{ name: `v${version}`, endpoints: d.endpoints, weight: 100 }],
-    sticky: { header: spec.experiment.unitHeader },
+    ...(deps.router.capabilities.sticky ? { sticky: { header: spec.experiment.unitHeader } } : {}),
   });
 }
 
-/** The activities' dependencies for a configuration and a router. */
+/**
+ * The activities' dependencies for a configuration: each seam's factory builds what the config
+ * names. `router`: the runway router's admin API when there is one (the embedded router, or
+ * router.adminUrl); the builtin provider and the scrape source need it. A missing piece fails here,
+ * at worker start, with the field and what was expected.
+ */
 export function platformDeps(
   config: PlatformConfig,
-  router: { url: string; token: string },
+  router: { url: string; token: string } | undefined,
   logger: Logger,
 ): ActivityDeps {
   const connection = { kubeconfig: config.fleet.kubeconfig, context: config.fleet.context };
-  const k = config.fleet.kubernetes;
-  const fleet: FleetDriver =
-    config.fleet.driver === 'kubernetes' && k && config.fleet.namespace
-      ? new KubernetesFleet({
-          namespace: config.fleet.namespace,
-          connection,
-          ...k,
-          logger: logger.child('fleet'),
-        })
-      : new LocalFleet({ dir: config.fleet.stateDir, logger: logger.child('fleet') });
-  const [cmNamespace, cmName] = (config.router.configMap ?? '').split('/');
-  const traffic: TrafficRouter =
-    config.router.driver === 'configmap' && cmNamespace && cmName
-      ? new ConfigMapTrafficRouter({ namespace: cmNamespace, name: cmName }, connection)
-      : new BuiltinTrafficRouter({ url: router.url, token: router.token });
-  const metrics: MetricsSource =
-    config.metrics.source === 'prometheus' && config.metrics.url
-      ? new PrometheusMetricsSource({ url: config.metrics.url, logger: logger.child('metrics') })
-      : new ScrapeMetricsSource({ url: config.metrics.url ?? router.url });
-  return { registry: new FileRegistry(config.registry.dir), fleet, router: traffic, metrics, logger };
+  return {
+    registry: new FileRegistry(config.registry.dir),
+    fleet: createFleet(config.fleet, logger.child('fleet')),
+    router: createTrafficRouter(config.router, router, connection),
+    metrics: createMetricsSource(config.metrics, router?.url, logger.child('metrics')),
+    logger,
+  };
+}
+
+/** What can only be checked by asking: the traffic provider's backend (gateway-api: its CRDs). */
+export async function verifyPlatform(deps: ActivityDeps, log: Logger): Promise<void> {
+  if (deps.router.verify) {
+    await deps.router.verify();
+    log.info('traffic router verified', { driver: deps.router.kind });
+  }
+}
+
+/** A standalone worker's dependencies (`runway worker`): built from the config, then verified. */
+export async function workerDeps(config: PlatformConfig, logger: Logger): Promise<ActivityDeps> {
+  const admin = config.router.adminUrl
+    ? { url: config.router.adminUrl, token: config.router.token ?? '' }
+    : undefined;
+  const deps = platformDeps(config, admin, logger);
+  await verifyPlatform(deps, logger);
+  return deps;
 }
 
 /**
@@ -289,6 +293,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
   try {
     router = await ensureRouter(config, opts.routerPort, log);
     const deps = platformDeps(config, router, log.child('activities'));
+    await verifyPlatform(deps, log);
     let workerDone: Promise<void> = Promise.resolve();
     let shutdown = async (): Promise<void> => {};
     if (opts.worker !== false) {

@@ -5,7 +5,7 @@ import { createLogger } from '../../common/log';
 import { stateDir } from '../../common/paths';
 import { runDemo } from '../../demo/run';
 import { loadPlatformConfig, redacted } from '../../workers/config';
-import { platformDeps, startPlatform } from '../../workers/platform';
+import { startPlatform, workerDeps } from '../../workers/platform';
 import { runWorker } from '../../workers/worker';
 
 function untilSignal(): Promise<string> {
@@ -45,10 +45,7 @@ export function registerPlatform(program: Command): void {
       const config = loadPlatformConfig();
       const log = createLogger('worker');
       log.info('configuration', { config: JSON.stringify(redacted(config)) });
-      const routerUrl = config.router.adminUrl;
-      if (!routerUrl)
-        throw new Error('router.adminUrl (or RUNWAY_ROUTER_ADMIN_URL) is required for a standalone worker');
-      const deps = platformDeps(config, { url: routerUrl, token: config.router.token ?? '' }, log);
+      const deps = await workerDeps(config, log);
       await runWorker({ config, activities: createActivities(deps), logger: log });
     });
 

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { createLogger } from '../../common/log';
-import { parseConfigMapRef, watchRouteConfigMap } from '../../serving/router/configmap';
+import { watchRouteConfigMap } from '../../serving/router/configmap';
+import { parseConfigMapRef } from '../../serving/traffic/configmap';
 import { startRouter } from '../../serving/router/server';
 
 function positiveInt(flag: string) {

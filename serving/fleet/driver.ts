@@ -26,6 +26,12 @@ export interface DeploymentRequest {
   sha256?: string;
   replicas: number;
   serving?: ServingOptions;
+  /**
+   * The traffic share (0–100) it takes when it comes up; default 100. A driver that scales with
+   * weight sizes a new deployment for it (`replicas` stays its full size); a running one keeps its
+   * count, since every traffic change resizes it (scaleToWeight).
+   */
+  weight?: number;
 }
 
 export interface Deployment {
@@ -35,6 +41,8 @@ export interface Deployment {
   version: string;
   environment: Environment;
   replicas: number;
+  /** Its size at 100% of the traffic, when scaleWithWeight runs it smaller; absent: `replicas`. */
+  fullReplicas?: number;
   /** Base URLs of ready replicas, e.g. http://127.0.0.1:41234 */
   endpoints: string[];
   ready: boolean;
@@ -50,6 +58,17 @@ export interface FleetDriver {
   /** Idempotent: deploying what already runs returns the same endpoints. Resolves when ready. */
   deploy(req: DeploymentRequest, opts?: FleetCallOptions): Promise<Deployment>;
   scale(name: string, replicas: number, opts?: FleetCallOptions): Promise<Deployment>;
+  /**
+   * Sizes a deployment for `weight` percent of its model's traffic (replicasForWeight of its full
+   * size), never above `atMost` (the promotion's replica budget while traffic moves). Drivers that
+   * keep every version at full size (local; kubernetes without scaleWithWeight) say so and return
+   * the deployment as it is. Called by the traffic activity around every route change.
+   */
+  scaleToWeight(
+    name: string,
+    weight: number,
+    opts?: FleetCallOptions & { atMost?: number },
+  ): Promise<Deployment>;
   get(name: string): Promise<Deployment | undefined>;
   list(filter?: { model?: string; environment?: Environment }): Promise<Deployment[]>;
   /** Idempotent: tearing down what is gone succeeds. */

@@ -358,14 +358,3 @@ export function manifestsFor(req: KubernetesDeploymentRequest, o: ManifestOption
   const hpa = hpaManifest(req, o);
   return [deploymentManifest(req, o), serviceManifest(req, o), pdbManifest(req, o), ...(hpa ? [hpa] : [])];
 }
-
-/**
- * Replicas for a variant at `weight` percent of traffic when the full version runs `full`:
- * proportional, rounded up, at least one, so a GPU fleet never doubles during a canary.
- */
-export function replicasForWeight(full: number, weight: number): number {
-  if (!Number.isFinite(weight) || weight < 0 || weight > 100) {
-    throw new Error(`weight: expected 0–100, got ${weight}`);
-  }
-  return Math.max(1, Math.min(full, Math.ceil((full * weight) / 100)));
-}

@@ -15,26 +15,18 @@ import {
   type FleetCallOptions,
   type FleetDriver,
 } from './driver';
-import {
-  apiMessage,
-  isNotFound,
-  kubeConfig,
-  loadK8s,
-  sleep,
-  type K8s,
-  type KubeConnection,
-} from './k8s-client';
+import { apiMessage, isNotFound, lazyClient, sleep, type K8s, type KubeConnection } from '../../common/k8s';
 import {
   LABEL,
   MANAGED_BY,
   manifestsFor,
   REQUEST_ANNOTATION,
-  replicasForWeight,
   selectorOf,
   type KubeObject,
   type KubernetesDeploymentRequest,
   type ManifestOptions,
 } from './k8s-manifests';
+import { replicasForWeight } from './sizing';
 
 export const FIELD_MANAGER = 'runway';
 
@@ -49,7 +41,7 @@ export interface KubernetesFleetOptions extends ManifestOptions {
   rolloutTimeoutMs?: number;
   /** Rollout polling interval. Default 1 s. */
   pollMs?: number;
-  /** Candidate replicas follow traffic weight (see scaleToWeight), so a GPU fleet never doubles in a canary. */
+  /** Replicas follow traffic weight (scaleToWeight, called around every route change), so a GPU fleet never doubles in a canary. */
   scaleWithWeight?: boolean;
   logger?: Logger;
 }
@@ -116,21 +108,33 @@ const selector = (labels: Record<string, string>): string =>
     .join(',');
 
 export class KubernetesFleet implements FleetDriver {
-  private api?: Promise<{ k8s: typeof K8s; objects: K8s.KubernetesObjectApi }>;
+  private readonly client: ReturnType<typeof lazyClient>;
   private readonly log: Logger;
+  private readonly fullSizeSaid = new Set<string>();
 
   constructor(private readonly options: KubernetesFleetOptions) {
     this.log = options.logger ?? createLogger('fleet.kubernetes');
+    this.client = lazyClient(options.connection);
   }
 
   get namespace(): string {
     return this.options.namespace;
   }
 
-  async deploy(req: KubernetesDeploymentRequest, opts: FleetCallOptions = {}): Promise<Deployment> {
+  async deploy(input: KubernetesDeploymentRequest, opts: FleetCallOptions = {}): Promise<Deployment> {
+    const name = deploymentName(input.model, input.version, input.environment);
+    const { weight, ...req } = input;
+    if (this.options.scaleWithWeight && !this.options.hpa) {
+      // A running deployment keeps its count (traffic changes size it); a new one starts at its share.
+      const full = req.fullReplicas ?? req.replicas;
+      const running = await this.readDeployment(name);
+      const current = running?.spec?.replicas;
+      req.replicas =
+        current === undefined ? replicasForWeight(full, weight ?? 100) : Math.max(1, Math.min(full, current));
+      req.fullReplicas = full;
+    }
     const objects = manifestsFor(req, this.options);
     await this.applyAll(objects);
-    const name = deploymentName(req.model, req.version, req.environment);
     opts.onProgress?.(`applied ${objects.map((o) => o.kind).join(', ')} ${name}`);
     return this.waitRollout(name, opts);
   }
@@ -160,13 +164,32 @@ export class KubernetesFleet implements FleetDriver {
 
   /**
    * scaleWithWeight: replicas proportional to the variant's traffic share of the full count the
-   * deployment was created with. Without the option this leaves the replica count alone.
+   * deployment was created with, capped by `atMost`. Without the option (or with an HPA, which
+   * owns the count) the deployment keeps its size, and the first call for it says so.
    */
-  async scaleToWeight(name: string, weight: number, opts: FleetCallOptions = {}): Promise<Deployment> {
+  async scaleToWeight(
+    name: string,
+    weight: number,
+    opts: FleetCallOptions & { atMost?: number } = {},
+  ): Promise<Deployment> {
     const req = await this.requestOf(name);
     const full = req.fullReplicas ?? req.replicas;
-    if (!this.options.scaleWithWeight) return this.applyReplicas(name, req, full, full, opts);
-    return this.applyReplicas(name, req, replicasForWeight(full, weight), full, opts);
+    if (!this.options.scaleWithWeight || this.options.hpa) {
+      if (!this.fullSizeSaid.has(name)) {
+        this.fullSizeSaid.add(name);
+        this.log.info('replicas do not follow traffic weight', {
+          name,
+          why: this.options.hpa
+            ? 'a HorizontalPodAutoscaler owns them'
+            : 'fleet.kubernetes.scaleWithWeight is off',
+        });
+      }
+      return this.waitRollout(name, opts);
+    }
+    let want = replicasForWeight(full, weight);
+    if (opts.atMost !== undefined) want = Math.max(1, Math.min(want, opts.atMost));
+    if (want === req.replicas) return this.waitRollout(name, opts);
+    return this.applyReplicas(name, req, want, full, opts);
   }
 
   async get(name: string): Promise<Deployment | undefined> {
@@ -241,15 +264,6 @@ export class KubernetesFleet implements FleetDriver {
 
   // ---- internals ------------------------------------------------------------------------------
 
-  private client(): Promise<{ k8s: typeof K8s; objects: K8s.KubernetesObjectApi }> {
-    this.api ??= (async () => {
-      const k8s = await loadK8s();
-      const kc = await kubeConfig(this.options.connection);
-      return { k8s, objects: k8s.KubernetesObjectApi.makeApiClient(kc) };
-    })();
-    return this.api;
-  }
-
   private async applyAll(manifests: KubeObject[]): Promise<void> {
     const { k8s, objects } = await this.client();
     for (const m of manifests) {
@@ -290,12 +304,15 @@ export class KubernetesFleet implements FleetDriver {
     const labels = d.metadata?.labels ?? {};
     const name = d.metadata?.name ?? '';
     const replicas = d.spec?.replicas ?? 0;
+    const raw = d.metadata?.annotations?.[REQUEST_ANNOTATION];
+    const req = raw ? (JSON.parse(raw) as KubernetesDeploymentRequest) : undefined;
     return {
       name,
       model: labels[LABEL.model] ?? '',
       version: labels[LABEL.modelVersion] ?? '',
       environment: (labels[LABEL.env] ?? 'staging') as Environment,
       replicas,
+      fullReplicas: req?.fullReplicas ?? req?.replicas ?? replicas,
       endpoints: await this.endpointsOf(name, replicas),
       ready: rolloutState(d).done,
     };

@@ -67,6 +67,7 @@ export class LocalFleet implements FleetDriver {
   private readonly env: NodeJS.ProcessEnv;
   private readonly log: Logger;
   private readonly pickPort: (host: string) => Promise<number>;
+  private fullSizeSaid = false;
 
   constructor(opts: LocalFleetOptions = {}) {
     this.store = new FleetStateStore(path.resolve(opts.dir ?? path.join(stateDir(), 'fleet')));
@@ -132,6 +133,20 @@ export class LocalFleet implements FleetDriver {
       };
       return this.reconcile(target, prev, opts);
     });
+  }
+
+  /** Local replicas are cheap processes: every version keeps its full size, said once. */
+  async scaleToWeight(name: string, _weight: number, _opts?: FleetCallOptions): Promise<Deployment> {
+    const d = await this.get(name);
+    if (!d)
+      throw new Error(`cannot scale ${name}: no such deployment in ${this.store.dir} (deploy it first)`);
+    if (!this.fullSizeSaid) {
+      this.fullSizeSaid = true;
+      this.log.info(
+        'the local fleet keeps every version at full size; replicas do not follow traffic weight',
+      );
+    }
+    return d;
   }
 
   async get(name: string): Promise<Deployment | undefined> {

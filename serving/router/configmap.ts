@@ -1,120 +1,14 @@
 /**
- * Routes in a ConfigMap, for the router running in Kubernetes: the `builtin` TrafficRouter writes
- * one key per model (the Route as JSON), and every router replica watches the ConfigMap and
- * applies a change within a second. Each key is checked by the router's own validation; a bad
- * one is logged with its field error and the model keeps its previous route, so a typo in a
- * `kubectl edit` never takes traffic down.
+ * The router's side of the `configmap` TrafficRouter (serving/traffic/configmap.ts): every router
+ * replica watches the routes ConfigMap and applies a change within a second. Each key is checked
+ * by the router's own validation; a bad one is logged with its field error and the model keeps its
+ * previous route, so a typo in a `kubectl edit` never takes traffic down.
  */
 import { createLogger, type Logger } from '../../common/log';
-import {
-  apiMessage,
-  isNotFound,
-  kubeConfig,
-  loadK8s,
-  sleep,
-  type K8s,
-  type KubeConnection,
-} from '../fleet/k8s-client';
-import type { Route, TrafficRouter } from './route';
+import { apiMessage, isNotFound, kubeConfig, loadK8s, sleep, type KubeConnection } from '../../common/k8s';
+import type { ConfigMapRef } from '../traffic/configmap';
+import type { Route } from './route';
 import { isValidModelName, parseRoute, RouteValidationError } from './schema';
-
-export interface ConfigMapRef {
-  namespace: string;
-  name: string;
-}
-
-/** `NAMESPACE/NAME` → ref, with an error that says what was expected. */
-export function parseConfigMapRef(text: string): ConfigMapRef {
-  const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-.a-z0-9]*[a-z0-9])?)$/.exec(text.trim());
-  if (!m) throw new Error(`expected NAMESPACE/NAME of a ConfigMap (lower-case DNS names), got "${text}"`);
-  return { namespace: m[1]!, name: m[3]! };
-}
-
-const LABELS = { 'app.kubernetes.io/managed-by': 'runway', 'app.kubernetes.io/component': 'routes' };
-
-export class ConfigMapTrafficRouter implements TrafficRouter {
-  private api?: Promise<{ k8s: typeof K8s; objects: K8s.KubernetesObjectApi }>;
-
-  constructor(
-    private readonly ref: ConfigMapRef,
-    private readonly connection: KubeConnection = {},
-  ) {}
-
-  async setRoute(model: string, route: Route): Promise<void> {
-    checkModel(model);
-    // The router would refuse it anyway; refusing here tells the caller, not just the router's log.
-    const valid = parseRoute(route);
-    await this.patchKey(model, JSON.stringify(valid));
-  }
-
-  async getRoute(model: string): Promise<Route | undefined> {
-    checkModel(model);
-    const text = (await this.read())?.[model];
-    return text === undefined ? undefined : parseRoute(JSON.parse(text));
-  }
-
-  async deleteRoute(model: string): Promise<void> {
-    checkModel(model);
-    if ((await this.read()) === undefined) return;
-    await this.patchKey(model, null);
-  }
-
-  /** Every key of the ConfigMap, unparsed (what `kubectl get cm -o yaml` shows). */
-  async read(): Promise<Record<string, string> | undefined> {
-    const { objects } = await this.client();
-    try {
-      const cm = (await objects.read({
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: this.ref.name, namespace: this.ref.namespace },
-      })) as { data?: Record<string, string> };
-      return cm.data ?? {};
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw new Error(`read ConfigMap ${this.where()}: ${apiMessage(err)}`);
-    }
-  }
-
-  private where(): string {
-    return `${this.ref.namespace}/${this.ref.name}`;
-  }
-
-  private client(): Promise<{ k8s: typeof K8s; objects: K8s.KubernetesObjectApi }> {
-    this.api ??= (async () => {
-      const k8s = await loadK8s();
-      return { k8s, objects: k8s.KubernetesObjectApi.makeApiClient(await kubeConfig(this.connection)) };
-    })();
-    return this.api;
-  }
-
-  /** A merge patch of one key, so writers of different models never overwrite each other. */
-  private async patchKey(model: string, value: string | null): Promise<void> {
-    const { k8s, objects } = await this.client();
-    const meta = { name: this.ref.name, namespace: this.ref.namespace };
-    const patch = { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta, data: { [model]: value } };
-    try {
-      await objects.patch(patch, undefined, undefined, 'runway', undefined, k8s.PatchStrategy.MergePatch);
-      return;
-    } catch (err) {
-      if (!isNotFound(err) || value === null)
-        throw new Error(`update ConfigMap ${this.where()}: ${apiMessage(err)}`);
-    }
-    try {
-      await objects.create({ ...patch, metadata: { ...meta, labels: LABELS }, data: { [model]: value } });
-    } catch (err) {
-      // Another writer created it first: patch again.
-      if ((err as { code?: number }).code !== 409)
-        throw new Error(`create ConfigMap ${this.where()}: ${apiMessage(err)}`);
-      await objects.patch(patch, undefined, undefined, 'runway', undefined, k8s.PatchStrategy.MergePatch);
-    }
-  }
-}
-
-function checkModel(model: string): void {
-  if (!isValidModelName(model)) {
-    throw new Error(`model name "${model}" is invalid: expected letters, digits, ".", "_" or "-"`);
-  }
-}
 
 export interface RouteWatchOptions {
   ref: ConfigMapRef;

@@ -1,7 +1,7 @@
 /**
  * A model's route: which variants serve it, with what weights, who is mirrored, how users stick.
  * This is the document the admin API accepts (`PUT /admin/routes/{model}`) and the
- * TrafficRouter seam writes.
+ * TrafficRouter seam (serving/traffic/) writes.
  */
 export interface RouteVariant {
   /** Variant name, by convention the version label: `v1`, `v2`. */
@@ -28,13 +28,6 @@ export interface Route {
   };
   /** Sticky assignment by this request header (default `x-runway-unit`). */
   sticky?: { header: string };
-}
-
-/** TrafficRouter: the seam the workflow turns like a dial. `builtin` talks to the runway router. */
-export interface TrafficRouter {
-  setRoute(model: string, route: Route): Promise<void>;
-  getRoute(model: string): Promise<Route | undefined>;
-  deleteRoute(model: string): Promise<void>;
 }
 
 /** Metric names the router exports; MetricsSource implementations read exactly these. */

@@ -19,7 +19,8 @@ import { FileRegistry } from '../../registry/file';
 import { LocalFleet } from '../../serving/fleet/local';
 import type { FleetDriver } from '../../serving/fleet/driver';
 import { ScrapeMetricsSource } from '../../serving/metrics/scrape';
-import { BuiltinTrafficRouter } from '../../serving/router/builtin';
+import { BuiltinTrafficRouter } from '../../serving/traffic/builtin';
+import type { TrafficRouter } from '../../serving/traffic/router';
 import { parseSpec } from '../../specs/load';
 import type { ModelSpec, ModelSpecInput } from '../../specs/schema';
 import { loadPlatformConfig, type PlatformConfig } from '../../workers/config';
@@ -134,12 +135,12 @@ export interface PromotionPlatform {
   readonly taskQueue: string;
   /**
    * Pushes demo v1…v5 under `model` (and `versions`: version → ONNX file), serves `production`
-   * (default v1) at 100% in production.
+   * (default v1) at 100% in production (one replica unless `replicas`).
    */
   bootstrap(
     model: string,
     spec: ModelSpec,
-    opts?: { serve?: boolean; versions?: Record<string, string>; production?: string },
+    opts?: { serve?: boolean; replicas?: number; versions?: Record<string, string>; production?: string },
   ): Promise<void>;
   traffic(model: string, rps?: number): TrafficHandle;
   start(
@@ -178,6 +179,8 @@ export function usePromotionPlatform(
   opts: {
     worker?: boolean;
     fleet?: (home: string) => FleetDriver;
+    /** The TrafficRouter the activities turn (default: the builtin provider on the test's router). */
+    router?: () => TrafficRouter;
     /** A Temporal server of the file's own (default: the shared test server). */
     temporal?: () => Promise<TemporalEndpoint>;
   } = {},
@@ -207,7 +210,9 @@ export function usePromotionPlatform(
     const deps: ActivityDeps = {
       registry: new FileRegistry(path.join(home, 'registry')),
       fleet: opts.fleet ? opts.fleet(home) : new LocalFleet({ dir: path.join(home, 'fleet') }),
-      router: new BuiltinTrafficRouter({ url: router.url, token: router.token }),
+      router: opts.router
+        ? opts.router()
+        : new BuiltinTrafficRouter({ url: router.url, token: router.token }),
       metrics: new ScrapeMetricsSource({ url: router.url }),
       logger,
     };
@@ -280,7 +285,7 @@ export function usePromotionPlatform(
       await deps.registry.setAlias(model, 'production', production);
       await deps.registry.setStatus(model, production, 'production', 'test baseline');
       if (opts.serve === false) return;
-      await serveAtFull(deps, spec, production, 1);
+      await serveAtFull(deps, spec, production, opts.replicas ?? 1);
     },
     traffic(model, rps = 60) {
       const t = startTraffic({

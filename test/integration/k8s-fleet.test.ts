@@ -91,6 +91,7 @@ describe.skipIf(!!skipReason)('kubernetes FleetDriver on a real API server', () 
       version: '7',
       environment: 'production',
       replicas: 2,
+      fullReplicas: 2,
       endpoints: [`http://fraud-v7-production.${NS}.svc.cluster.local:80`],
       ready: true,
     });
@@ -211,10 +212,21 @@ describe.skipIf(!!skipReason)('kubernetes FleetDriver on a real API server', () 
 
   it('scaleWithWeight: candidate replicas follow the traffic weight', async () => {
     const weighted = new KubernetesFleet({ ...options, scaleWithWeight: true });
-    await weighted.deploy(request({ version: '8', replicas: 4 }));
+    // A version joining at 0% starts at one replica; its full size is kept on record.
+    const joined = await weighted.deploy(request({ version: '8', replicas: 4, weight: 0 }));
+    expect([joined.replicas, joined.fullReplicas]).toEqual([1, 4]);
     expect((await weighted.scaleToWeight('fraud-v8-production', 5)).replicas).toBe(1);
     expect((await weighted.scaleToWeight('fraud-v8-production', 50)).replicas).toBe(2);
-    expect((await weighted.scaleToWeight('fraud-v8-production', 100)).replicas).toBe(4);
+    // Deploying again (a retried activity, a continued run) keeps the count traffic gave it.
+    expect((await weighted.deploy(request({ version: '8', replicas: 4, weight: 0 }))).replicas).toBe(2);
+    expect((await weighted.scaleToWeight('fraud-v8-production', 100, { atMost: 3 })).replicas).toBe(3);
+    const full = await weighted.scaleToWeight('fraud-v8-production', 100);
+    expect([full.replicas, full.fullReplicas]).toEqual([4, 4]);
+    expect((await get(`/apis/apps/v1/namespaces/${NS}/deployments/fraud-v8-production`)).spec.replicas).toBe(
+      4,
+    );
+    // Without the option the count stays where it is.
+    expect((await fleet.scaleToWeight('fraud-v8-production', 5)).replicas).toBe(4);
     await weighted.teardown('fraud-v8-production');
   });
 

@@ -8,7 +8,7 @@ import { Pool, request } from 'undici';
 import { parsePrometheusText } from '../../serving/metrics/prom-text';
 import { ScrapeMetricsSource, snapshotFromSamples } from '../../serving/metrics/scrape';
 import { windowBetween } from '../../serving/metrics/window';
-import { BuiltinTrafficRouter } from '../../serving/router/builtin';
+import { BuiltinTrafficRouter } from '../../serving/traffic/builtin';
 import {
   closeAll,
   getRoute,

@@ -7,13 +7,13 @@ import { describe, expect, it } from 'vitest';
 import {
   deploymentManifest,
   manifestsFor,
-  replicasForWeight,
   type KubernetesDeploymentRequest,
 } from '../../serving/fleet/k8s-manifests';
+import { replicasForWeight } from '../../serving/fleet/sizing';
 import { podProblems, refusedContainers, rolloutState } from '../../serving/fleet/kubernetes';
 import { snapshotQuery } from '../../serving/metrics/prometheus';
-import { parseConfigMapRef } from '../../serving/router/configmap';
-import { httpRouteFor, mirrorShare, serviceOf } from '../../serving/router/gateway-api';
+import { parseConfigMapRef } from '../../serving/traffic/configmap';
+import { httpRouteFor, mirrorShare, serviceOf } from '../../serving/traffic/gateway-api';
 
 const req: KubernetesDeploymentRequest = {
   model: 'fraud',

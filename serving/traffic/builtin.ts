@@ -4,7 +4,8 @@
  * the router's own explanation (which field, what was expected).
  */
 import { request } from 'undici';
-import type { Route, TrafficRouter } from './route';
+import type { Route } from '../router/route';
+import type { RouterCapabilities, TrafficRouter } from './router';
 
 export interface BuiltinRouterOptions {
   /** Router base URL, e.g. http://127.0.0.1:8080 */
@@ -26,6 +27,8 @@ export class RouterAdminError extends Error {
 }
 
 export class BuiltinTrafficRouter implements TrafficRouter {
+  readonly kind = 'builtin';
+  readonly capabilities: RouterCapabilities = { weights: true, mirror: true, sticky: true, feedback: true };
   private readonly base: string;
 
   constructor(private readonly options: BuiltinRouterOptions) {

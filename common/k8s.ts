@@ -1,7 +1,9 @@
 /**
- * Access to the Kubernetes API through @kubernetes/client-node. The library (1.x) is ESM-only, so
- * it is loaded with a dynamic import: the CommonJS build keeps `import()` as is, and commands that
- * never touch Kubernetes (most of them) do not pay its load time (about a second).
+ * Access to the Kubernetes API through @kubernetes/client-node, one place for every seam that
+ * talks to a cluster (the kubernetes fleet, the configmap and gateway-api traffic providers, the
+ * router's ConfigMap watch). The library (1.x) is ESM-only, so it is loaded with a dynamic import:
+ * the CommonJS build keeps `import()` as is, and commands that never touch Kubernetes (most of
+ * them) do not pay its load time (about a second).
  */
 import type * as K8s from '@kubernetes/client-node' with { 'resolution-mode': 'import' };
 
@@ -51,6 +53,31 @@ export async function kubeConfig(conn: KubeConnection = {}): Promise<K8s.KubeCon
   }
   if (!kc.getCurrentCluster()) throw new Error('kubeconfig selects no cluster (set a current context)');
   return kc;
+}
+
+export interface KubeClient {
+  k8s: typeof K8s;
+  config: K8s.KubeConfig;
+  /** Generic object API: server-side apply, read, list, delete of any kind. */
+  objects: K8s.KubernetesObjectApi;
+}
+
+/**
+ * A lazily built client for `conn`: credentials load on first use, so constructing a driver never
+ * fails or blocks, and a bad kubeconfig is reported by the first call that needs it.
+ */
+export function lazyClient(conn: KubeConnection = {}): () => Promise<KubeClient> {
+  let client: Promise<KubeClient> | undefined;
+  return () => {
+    client ??= (async () => {
+      const k8s = await loadK8s();
+      const config = await kubeConfig(conn);
+      return { k8s, config, objects: k8s.KubernetesObjectApi.makeApiClient(config) };
+    })();
+    // A failed load (file missing, then fixed) is tried again next time rather than cached.
+    client.catch(() => (client = undefined));
+    return client;
+  };
 }
 
 /** The HTTP status of a failed API call, when it is one. */

@@ -3,18 +3,13 @@
  * model's route becomes one HTTPRoute (gateway.networking.k8s.io/v1) whose rule matches
  * `/v2/models/<model>` and splits it over the variants' Services by `weight`, with a
  * `RequestMirror` filter copying the mirror percent to the shadow. Weighted splits and mirroring
- * are all Gateway API can express: sticky A/B assignment and bandits need the built-in router.
+ * are all Gateway API can express, and all it declares (`capabilities`): a spec with an A/B test or
+ * a bandit is refused at the promotion's start, before anything deploys.
  */
-import type { Route, RouteVariant, TrafficRouter } from './route';
-import {
-  apiMessage,
-  isNotFound,
-  kubeConfig,
-  loadK8s,
-  type K8s,
-  type KubeConnection,
-} from '../fleet/k8s-client';
-import { isValidModelName, parseRoute } from './schema';
+import type { Route, RouteVariant } from '../router/route';
+import { apiMessage, isNotFound, lazyClient, type K8s, type KubeConnection } from '../../common/k8s';
+import { parseRoute } from '../router/schema';
+import { assertModelName, type RouterCapabilities, type TrafficRouter } from './router';
 
 export const HTTPROUTE_API = 'gateway.networking.k8s.io/v1';
 const ROUTE_ANNOTATION = 'runway.dev/route';
@@ -79,7 +74,7 @@ export function mirrorShare(
 export function httpRouteFor(model: string, route: Route, o: GatewayApiOptions): Record<string, unknown> {
   if (route.sticky) {
     throw new Error(
-      'route.sticky: sticky assignment needs the builtin router (traffic.router: builtin); the gateway-api router only splits by weight',
+      'route.sticky: sticky assignment needs the runway router (router.driver: builtin or configmap); the gateway-api router only splits by weight',
     );
   }
   const ref = (s: ServiceRef): Record<string, unknown> => ({
@@ -129,27 +124,48 @@ export function httpRouteFor(model: string, route: Route, o: GatewayApiOptions):
   };
 }
 
-/**
- * Refuses a ModelSpec the gateway-api router cannot run, naming the field. Call it where the
- * platform picks the router (the workflow's start, `runway promote`).
- */
-export function checkGatewayApiSupport(spec: { experiment?: { kind?: string } }): void {
-  const kind = spec.experiment?.kind;
-  if (kind === 'ab' || kind === 'bandit') {
-    throw new Error(
-      `experiment.kind: "${kind}" needs the builtin router (sticky assignment${kind === 'bandit' ? ', per-request rewards' : ''}); ` +
-        'the gateway-api router only splits by weight and mirrors. Use experiment.kind: none, or router: builtin',
-    );
-  }
-}
-
 export class GatewayApiTrafficRouter implements TrafficRouter {
-  private api?: Promise<{ k8s: typeof K8s; objects: K8s.KubernetesObjectApi }>;
+  readonly kind = 'gateway-api';
+  /** HTTPRoute splits by weight and mirrors; it has no sticky assignment and no reward endpoint. */
+  readonly capabilities: RouterCapabilities = { weights: true, mirror: true, sticky: false, feedback: false };
+  private readonly client: ReturnType<typeof lazyClient>;
 
-  constructor(private readonly options: GatewayApiOptions) {}
+  constructor(private readonly options: GatewayApiOptions) {
+    this.client = lazyClient(options.connection);
+  }
+
+  /**
+   * At worker start: the cluster serves HTTPRoute (the Gateway API CRDs are installed) and runway
+   * may list them in its namespace. A promotion would otherwise fail at its first traffic change,
+   * after deploying.
+   */
+  async verify(): Promise<void> {
+    const { objects } = await this.client();
+    try {
+      await objects.list(
+        HTTPROUTE_API,
+        'HTTPRoute',
+        this.options.namespace,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        1,
+      );
+    } catch (err) {
+      const msg = apiMessage(err);
+      const missing = isNotFound(err) || /unrecognized api version and kind|not found/i.test(msg);
+      throw new Error(
+        missing
+          ? `router.driver "gateway-api": the cluster does not serve ${HTTPROUTE_API} HTTPRoute; install the Gateway API CRDs (standard channel) first (${msg})`
+          : `router.driver "gateway-api": cannot list HTTPRoutes in namespace ${this.options.namespace}: ${msg}`,
+      );
+    }
+  }
 
   async setRoute(model: string, route: Route): Promise<void> {
-    checkModel(model);
+    assertModelName(model);
     const obj = httpRouteFor(model, parseRoute(route), this.options);
     const { k8s, objects } = await this.client();
     try {
@@ -170,14 +186,14 @@ export class GatewayApiTrafficRouter implements TrafficRouter {
   }
 
   async getRoute(model: string): Promise<Route | undefined> {
-    checkModel(model);
+    assertModelName(model);
     const obj = await this.read(model);
     const text = obj?.metadata?.annotations?.[ROUTE_ANNOTATION];
     return text ? parseRoute(JSON.parse(text)) : undefined;
   }
 
   async deleteRoute(model: string): Promise<void> {
-    checkModel(model);
+    assertModelName(model);
     const obj = await this.read(model);
     if (!obj || obj.metadata?.labels?.['app.kubernetes.io/managed-by'] !== 'runway') return;
     const { objects } = await this.client();
@@ -209,23 +225,6 @@ export class GatewayApiTrafficRouter implements TrafficRouter {
 
   private name(model: string): string {
     return (this.options.routeName ?? defaultRouteName)(model);
-  }
-
-  private client(): Promise<{ k8s: typeof K8s; objects: K8s.KubernetesObjectApi }> {
-    this.api ??= (async () => {
-      const k8s = await loadK8s();
-      return {
-        k8s,
-        objects: k8s.KubernetesObjectApi.makeApiClient(await kubeConfig(this.options.connection)),
-      };
-    })();
-    return this.api;
-  }
-}
-
-function checkModel(model: string): void {
-  if (!isValidModelName(model)) {
-    throw new Error(`model name "${model}" is invalid: expected letters, digits, ".", "_" or "-"`);
   }
 }
 
