@@ -507,9 +507,10 @@ function latencySummary(
   const med = (t: Totals): number | null => msOf(quantileOrNull(h(t), 0.5));
   const p95 = (t: Totals): number | null => msOf(quantileOrNull(h(t), 0.95));
   const iv = (x: [number, number] | null): string =>
-    x === null ? 'n/a' : `${msOf(x[0])}–${Number.isFinite(x[1]) ? msOf(x[1]) : '∞'} ms`;
+    x === null ? '' : ` (${msOf(x[0])}–${Number.isFinite(x[1]) ? msOf(x[1]) : '∞'})`;
+  const fmt = (x: number | null): string => (x === null ? 'n/a' : `${Number(x.toPrecision(3))} ms`);
   return {
-    text: `median ${med(ev.candidate)} vs ${med(ev.baseline)} ms, p95 ${p95(ev.candidate)} (${iv(c95)}) vs ${p95(ev.baseline)} (${iv(b95)}) ms`,
+    text: `median ${fmt(med(ev.candidate))} vs ${fmt(med(ev.baseline))}, p95 ${fmt(p95(ev.candidate))}${iv(c95)} vs ${fmt(p95(ev.baseline))}${iv(b95)}`,
     details: {
       candidateMedianMs: med(ev.candidate),
       baselineMedianMs: med(ev.baseline),
@@ -561,7 +562,7 @@ function latencyTest(ev: StepEvidence, p: StepCompareParams, kind: 'order' | 'eq
     crossedAt !== undefined
       ? `${name}: ${where}, beyond ${band} (e-value ${fmtE(ev.maxLog[kind])} ≥ ${fmtE(Math.log(1 / a))}, first at look ${crossedAt}); ${summary.text}`
       : enough
-        ? `${name}: no difference beyond ${band} (e-value ${fmtE(logE)} < ${fmtE(Math.log(1 / a))}); ${summary.text}`
+        ? `${name}: no difference beyond ${band} (e-value ${fmtE(logE)} < ${fmtE(Math.log(1 / a))})${kind === 'order' ? `; ${summary.text}` : ''}`
         : `${name}: too few observations to pass yet (candidate ${nc}, baseline ${nb}, ${p.minSamples} each needed)`;
   return {
     test: kind === 'order' ? 'sequential-latency-order' : 'sequential-latency-equality',
