@@ -126,15 +126,11 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
     consecutiveFailures: 0,
     inconclusiveStreak: 0,
   };
-  let rejected: { by: string; reason: string } | undefined;
-  let rollbackRequest: { by: string; reason: string } | undefined;
-  let promoteFull: { by: string } | undefined;
+  // Control flags live in the carried state: a signal handled in a run's last look must reach the next.
+  const controls = (state.controls ??= {});
   let outcome: { outcome: Outcome; reason: string } | undefined;
   let mirror = state.mirror;
   const verdicts: Verdict[] = [];
-  // A human resuming an inconclusive pause means: proceed on my judgement.
-  let awaitingHuman = false;
-  let humanProceed = false;
   const candidateVariant = variantName(version);
 
   // ---- approvals: the same rules for the UI's signals and the CLI's updates ----
@@ -218,8 +214,8 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
   setHandler(
     rejectUpdate,
     (r) => {
-      rejected = { by: r.approver.trim(), reason: r.reason || 'no reason given' };
-      return approvalVerdict(true, `rejected by ${rejected.by}: ${rejected.reason}`);
+      controls.rejected = { by: r.approver.trim(), reason: r.reason || 'no reason given' };
+      return approvalVerdict(true, `rejected by ${controls.rejected.by}: ${controls.rejected.reason}`);
     },
     {
       validator: (r) => {
@@ -233,7 +229,7 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
     rejectSignal,
     async (r) => {
       const check = checkReject(r);
-      if (check.ok) rejected = { by: r.approver.trim(), reason: r.reason || 'no reason given' };
+      if (check.ok) controls.rejected = { by: r.approver.trim(), reason: r.reason || 'no reason given' };
       else await ignore('rejection', check.reason, r);
     },
     { description: handlerDescriptions.reject },
@@ -255,8 +251,8 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
       state.pauseReason = undefined;
       state.pendingAction = undefined;
       state.inconclusiveStreak = 0;
-      if (awaitingHuman) humanProceed = true;
-      awaitingHuman = false;
+      if (controls.awaitingHuman) controls.humanProceed = true;
+      controls.awaitingHuman = false;
       log.info(`resumed by ${p?.by ?? 'unknown'}`);
       refreshDetails();
     },
@@ -265,14 +261,14 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
   setHandler(
     rollbackSignal,
     (r) => {
-      rollbackRequest = { by: r?.by ?? 'unknown', reason: r?.reason ?? 'no reason given' };
+      controls.rollbackRequest = { by: r?.by ?? 'unknown', reason: r?.reason ?? 'no reason given' };
     },
     { description: handlerDescriptions.rollback },
   );
   setHandler(
     promoteFullSignal,
     (p) => {
-      promoteFull = { by: p?.by ?? 'unknown' };
+      controls.promoteFull = { by: p?.by ?? 'unknown' };
     },
     { description: handlerDescriptions.promoteFull },
   );
@@ -428,11 +424,22 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
   async function hold(phase: 'shadow' | 'canary', durationMs: number): Promise<'done' | 'promote_full'> {
     const interval = spec.canary.interval;
     for (;;) {
+      // A request handled during the look that ends the step acts now (before this patch the next
+      // step's weights were set first, and only then was the rollback or promote-full seen).
+      if ((controls.rollbackRequest || controls.promoteFull) && patched('controls-before-next-step')) {
+        if (controls.rollbackRequest) {
+          throw new Ended(
+            'rolled_back',
+            `manual rollback by ${controls.rollbackRequest.by}: ${controls.rollbackRequest.reason}`,
+          );
+        }
+        return 'promote_full';
+      }
       if (state.heldMs >= durationMs && !state.paused) {
         // Inconclusive is never a pass: extend up to the bound, then ask a human.
         const unresolved = state.lastVerdicts.some((v) => v.result === 'inconclusive');
-        if (!unresolved || durationMs === 0 || humanProceed) {
-          humanProceed = false;
+        if (!unresolved || durationMs === 0 || controls.humanProceed) {
+          controls.humanProceed = false;
           return 'done';
         }
         if (state.inconclusiveStreak >= spec.canary.analysis.maxInconclusive) {
@@ -443,7 +450,7 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
           if (spec.rollback.onInconclusive === 'rollback')
             throw new Ended('rolled_back', `inconclusive: ${why}`);
           if (spec.rollback.onInconclusive === 'proceed') return 'done';
-          awaitingHuman = true;
+          controls.awaitingHuman = true;
           state.paused = true;
           state.pauseReason = `analysis inconclusive after ${state.inconclusiveStreak} extra intervals: ${why}`;
           state.pendingAction = 'a human decision: resume to proceed, rollback to abort';
@@ -456,11 +463,14 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
           });
         }
       }
-      await condition(() => !!rollbackRequest || !!promoteFull, interval);
-      if (rollbackRequest) {
-        throw new Ended('rolled_back', `manual rollback by ${rollbackRequest.by}: ${rollbackRequest.reason}`);
+      await condition(() => !!controls.rollbackRequest || !!controls.promoteFull, interval);
+      if (controls.rollbackRequest) {
+        throw new Ended(
+          'rolled_back',
+          `manual rollback by ${controls.rollbackRequest.by}: ${controls.rollbackRequest.reason}`,
+        );
       }
-      if (promoteFull) return 'promote_full';
+      if (controls.promoteFull) return 'promote_full';
       const result = await look(phase);
       judge(result, phase);
       const inconclusive = [result.guard, result.comparison].some((v) => v?.result === 'inconclusive');
@@ -481,7 +491,10 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
   async function rollOver(): Promise<never> {
     await condition(allHandlersFinished);
     state.lastSnapshot = lastSnapshot;
-    return continueAsNew<typeof promotionWorkflow>({ ...input, resume: state });
+    // Before this patch the control flags were locals: a rollback, promote-full or human "proceed"
+    // handled during the run's last look did not reach the next run and was silently lost.
+    const resume = patched('carry-control-flags') ? state : { ...state, controls: undefined };
+    return continueAsNew<typeof promotionWorkflow>({ ...input, resume });
   }
 
   /** Consecutive guard failures roll back; shared by every phase that watches live traffic. */
@@ -523,11 +536,14 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
     }
     const exp = state.experiment;
     for (;;) {
-      await condition(() => !!rollbackRequest || !!promoteFull, e.interval);
-      if (rollbackRequest) {
-        throw new Ended('rolled_back', `manual rollback by ${rollbackRequest.by}: ${rollbackRequest.reason}`);
+      await condition(() => !!controls.rollbackRequest || !!controls.promoteFull, e.interval);
+      if (controls.rollbackRequest) {
+        throw new Ended(
+          'rolled_back',
+          `manual rollback by ${controls.rollbackRequest.by}: ${controls.rollbackRequest.reason}`,
+        );
       }
-      if (promoteFull) return 'promote_full';
+      if (controls.promoteFull) return 'promote_full';
       const result = await look('experiment');
       judge(result, 'experiment');
       const verdict = result.experiment;
@@ -669,13 +685,20 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
           state.pendingAction = `${spec.approval.required} approval(s) from ${spec.approval.approvers.join(', ') || 'anyone'}`;
           refreshDetails();
           const decided = await condition(
-            () => approvers().length >= spec.approval.required || !!rejected || !!rollbackRequest,
+            () =>
+              approvers().length >= spec.approval.required ||
+              !!controls.rejected ||
+              !!controls.rollbackRequest,
             spec.approval.timeout,
           );
           state.pendingAction = undefined;
-          if (rejected) throw new Ended('rejected', `rejected by ${rejected.by}: ${rejected.reason}`);
-          if (rollbackRequest)
-            throw new Ended('rejected', `aborted by ${rollbackRequest.by}: ${rollbackRequest.reason}`);
+          if (controls.rejected)
+            throw new Ended('rejected', `rejected by ${controls.rejected.by}: ${controls.rejected.reason}`);
+          if (controls.rollbackRequest)
+            throw new Ended(
+              'rejected',
+              `aborted by ${controls.rollbackRequest.by}: ${controls.rollbackRequest.reason}`,
+            );
           if (!decided) {
             throw new Ended('expired', `no decision within ${formatDuration(spec.approval.timeout)}`);
           }
@@ -722,8 +745,11 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
         state.stage = 'shadow';
       }
 
-      if (rollbackRequest)
-        throw new Ended('rolled_back', `manual rollback by ${rollbackRequest.by}: ${rollbackRequest.reason}`);
+      if (controls.rollbackRequest)
+        throw new Ended(
+          'rolled_back',
+          `manual rollback by ${controls.rollbackRequest.by}: ${controls.rollbackRequest.reason}`,
+        );
 
       // Production: the candidate joins beside the baseline (redeployed if it is not running).
       await run('deploy', `deploy v${version} to production`, slow, {
@@ -807,7 +833,7 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
         state.stage = 'graduate';
       }
 
-      if (promoteFull) log.info(`promoted fully by ${promoteFull.by}`);
+      if (controls.promoteFull) log.info(`promoted fully by ${controls.promoteFull.by}`);
       enter('graduate', 'candidate to 100%, aliases moved');
       await setTraffic(
         split(100).filter((v) => v.weight > 0 || !base),
@@ -820,7 +846,7 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
         status: {
           version,
           status: 'production',
-          reason: promoteFull ? `promoted fully by ${promoteFull.by}` : 'graduated',
+          reason: controls.promoteFull ? `promoted fully by ${controls.promoteFull.by}` : 'graduated',
         },
       });
       if (base) {
@@ -831,7 +857,7 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
       }
       outcome = {
         outcome: 'promoted',
-        reason: promoteFull ? `promoted fully by ${promoteFull.by}` : 'all steps passed',
+        reason: controls.promoteFull ? `promoted fully by ${controls.promoteFull.by}` : 'all steps passed',
       };
     });
   } catch (err) {
@@ -873,10 +899,10 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
   if (final.outcome === 'promoted' && base) {
     state.pendingAction = `previous v${base.version} scales down in ${formatDuration(spec.rollback.scaleDownDelay)}; rollback restores it at once`;
     refreshDetails();
-    const rolledBack = await condition(() => !!rollbackRequest, spec.rollback.scaleDownDelay);
+    const rolledBack = await condition(() => !!controls.rollbackRequest, spec.rollback.scaleDownDelay);
     state.pendingAction = undefined;
-    if (rolledBack && rollbackRequest) {
-      const reason = `rollback after graduation by ${rollbackRequest.by}: ${rollbackRequest.reason}`;
+    if (rolledBack && controls.rollbackRequest) {
+      const reason = `rollback after graduation by ${controls.rollbackRequest.by}: ${controls.rollbackRequest.reason}`;
       await CancellationScope.nonCancellable(async () => {
         state.stage = 'rolling_back';
         await setTraffic(
