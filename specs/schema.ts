@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { DURATION_PATTERN, parseDuration } from './duration';
+import { SERVING_DEFAULTS } from './serving-defaults';
 
 const duration = (what: string) =>
   z
@@ -52,38 +53,58 @@ const signature = z
 
 const batching = z
   .object({
-    maxBatchSize: positiveInt().max(4096).default(32).describe('most rows merged into one model run'),
+    maxBatchSize: positiveInt()
+      .max(4096)
+      .default(SERVING_DEFAULTS.batching.maxBatchSize)
+      .describe('most rows merged into one model run'),
     preferredBatchSizes: z
       .array(positiveInt())
-      .default([8, 16])
+      .default([...SERVING_DEFAULTS.batching.preferredBatchSizes])
       .describe('batch sizes that dispatch at once, without waiting for the queue delay'),
     maxQueueDelayMs: z
       .number()
       .min(0)
       .max(10_000)
-      .default(2)
+      .default(SERVING_DEFAULTS.batching.maxQueueDelayMs)
       .describe('longest a request waits for others to batch with'),
     maxQueueSize: positiveInt()
-      .default(1024)
+      .default(SERVING_DEFAULTS.batching.maxQueueSize)
       .describe('queued requests beyond this are refused at once (503)'),
   })
   .strict();
 
 const serving = z
   .object({
-    replicas: positiveInt().max(100).default(1).describe('replicas of each version in production'),
+    replicas: positiveInt()
+      .max(100)
+      .default(SERVING_DEFAULTS.replicas)
+      .describe('replicas of each version in production'),
     device: z
       .enum(['cpu', 'cuda'])
-      .default('cpu')
+      .default(SERVING_DEFAULTS.device)
       .describe('cuda falls back to cpu, with one log line, where unavailable'),
-    instances: positiveInt().max(64).default(1).describe('inference sessions (worker threads) per replica'),
+    instances: positiveInt()
+      .max(64)
+      .default(SERVING_DEFAULTS.instances)
+      .describe('inference sessions (worker threads) per replica'),
     threads: positiveInt().max(256).optional().describe('intra-op threads per session'),
     batching: batching.prefault({}),
     resources: z
       .object({
-        cpu: z.string().default('1').describe('Kubernetes CPU request and limit per replica'),
-        memory: z.string().default('1Gi').describe('Kubernetes memory request and limit per replica'),
-        gpu: z.number().int().min(0).default(0).describe('nvidia.com/gpu per replica (Kubernetes)'),
+        cpu: z
+          .string()
+          .default(SERVING_DEFAULTS.resources.cpu)
+          .describe('Kubernetes CPU request and limit per replica'),
+        memory: z
+          .string()
+          .default(SERVING_DEFAULTS.resources.memory)
+          .describe('Kubernetes memory request and limit per replica'),
+        gpu: z
+          .number()
+          .int()
+          .min(0)
+          .default(SERVING_DEFAULTS.resources.gpu)
+          .describe('nvidia.com/gpu per replica (Kubernetes)'),
       })
       .strict()
       .prefault({}),

@@ -135,6 +135,19 @@ export interface PromotionState {
   seed?: number;
   /** Cumulative router counters at the last look: the next window is measured from here. */
   lastSnapshot?: unknown;
+  /** What signals asked for and the run has not yet acted on; carried so no request is lost. */
+  controls?: PromotionControls;
+}
+
+/** Requests from people, set by signal and update handlers, read by the runbook's waits. */
+export interface PromotionControls {
+  rejected?: { by: string; reason: string };
+  rollbackRequest?: { by: string; reason: string };
+  promoteFull?: { by: string };
+  /** Paused for an inconclusive analysis: a resume then means "proceed on my judgement". */
+  awaitingHuman?: boolean;
+  /** A human resumed an inconclusive pause; the step ends at its next check. */
+  humanProceed?: boolean;
 }
 
 export interface PromotionResult {

@@ -1,0 +1,12 @@
+/**
+ * The serving defaults of the ModelSpec, as plain data: the schema's `.default()`s read them, and
+ * the rollback workflow redeploys with them when no spec is at hand. Pure (no zod), so workflow
+ * code may import it.
+ */
+export const SERVING_DEFAULTS = {
+  replicas: 1,
+  device: 'cpu',
+  instances: 1,
+  batching: { maxBatchSize: 32, preferredBatchSizes: [8, 16], maxQueueDelayMs: 2, maxQueueSize: 1024 },
+  resources: { cpu: '1', memory: '1Gi', gpu: 0 },
+} as const;

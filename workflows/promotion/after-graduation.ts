@@ -1,0 +1,51 @@
+/**
+ * After graduation the old version keeps running for `rollback.scaleDownDelay`, ready for a fast
+ * rollback: a rollback signal in this window swaps traffic back at once, no redeploy needed.
+ * Then it scales down.
+ */
+import { CancellationScope, condition, upsertSearchAttributes } from '@temporalio/workflow';
+import { formatDuration } from '../../specs/duration';
+import { quick, run, slow } from '../activity-calls';
+import { deploymentName } from '../deployments';
+import { restoreVersion } from '../restore';
+import { RunwayOutcome } from '../search-attributes';
+import type { Promotion } from './context';
+
+export interface Final {
+  outcome: NonNullable<Promotion['outcome']>['outcome'];
+  reason: string;
+}
+
+export async function holdAfterGraduation(p: Promotion, final: Final): Promise<void> {
+  const { spec, state, controls, model, version } = p;
+  const base = p.baseline;
+  if (final.outcome !== 'promoted' || !base) return;
+  state.pendingAction = `previous v${base.version} scales down in ${formatDuration(spec.rollback.scaleDownDelay)}; rollback restores it at once`;
+  p.refreshDetails();
+  const rolledBack = await condition(() => !!controls.rollbackRequest, spec.rollback.scaleDownDelay);
+  state.pendingAction = undefined;
+  const request = controls.rollbackRequest;
+  if (rolledBack && request) {
+    const reason = `rollback after graduation by ${request.by}: ${request.reason}`;
+    await CancellationScope.nonCancellable(async () => {
+      state.stage = 'rolling_back';
+      await restoreVersion(
+        {
+          route: (variants, why) => p.setTraffic(variants, why, undefined),
+          registry: (summary, input) => run('updateRegistry', summary, quick, input),
+          teardown: (summary, name) => run('teardown', summary, slow, { name }),
+        },
+        { model, to: base.version, from: version, reason },
+      );
+    });
+    final.outcome = 'rolled_back';
+    final.reason = reason;
+    state.stage = 'done';
+    upsertSearchAttributes([{ key: RunwayOutcome, value: final.outcome }]);
+    p.refreshDetails(`outcome: ${final.outcome} — ${final.reason}`);
+  } else {
+    await run('teardown', `scale down previous v${base.version}`, slow, {
+      name: deploymentName(model, base.version, 'production'),
+    });
+  }
+}

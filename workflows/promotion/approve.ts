@@ -1,0 +1,32 @@
+/**
+ * Step 2: wait for `approval.required` distinct approvers (signals or updates, see handlers.ts),
+ * a rejection, an abort, or the timeout.
+ */
+import { condition } from '@temporalio/workflow';
+import { formatDuration } from '../../specs/duration';
+import type { Promotion } from './context';
+import { approvers } from './handlers';
+import { Ended } from './state';
+
+export async function approve(p: Promotion): Promise<void> {
+  const { spec, state, controls } = p;
+  p.enter('approve');
+  if (spec.approval.required > 0) {
+    state.pendingAction = `${spec.approval.required} approval(s) from ${spec.approval.approvers.join(', ') || 'anyone'}`;
+    p.refreshDetails();
+    const decided = await condition(
+      () =>
+        approvers(p).length >= spec.approval.required || !!controls.rejected || !!controls.rollbackRequest,
+      spec.approval.timeout,
+    );
+    state.pendingAction = undefined;
+    const { rejected, rollbackRequest } = controls;
+    if (rejected) throw new Ended('rejected', `rejected by ${rejected.by}: ${rejected.reason}`);
+    if (rollbackRequest)
+      throw new Ended('rejected', `aborted by ${rollbackRequest.by}: ${rollbackRequest.reason}`);
+    if (!decided) {
+      throw new Ended('expired', `no decision within ${formatDuration(spec.approval.timeout)}`);
+    }
+  }
+  state.stage = 'stage';
+}

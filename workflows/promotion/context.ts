@@ -1,0 +1,132 @@
+/**
+ * One run of the promotion: its input, carried state and per-run bookkeeping, and the moves every
+ * stage makes (enter a stage, route traffic, show progress in the Temporal UI). Stage modules take
+ * a Promotion and read like the runbook's steps.
+ */
+import { log, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
+import type { PreparedPromotion, TrafficVariant, VersionRef } from '../../activities/contracts';
+import type { ModelSpec } from '../../specs/schema';
+import type { Outcome, PromotionControls, PromotionInput, PromotionState, Stage, Verdict } from '../api';
+import { quick, run } from '../activity-calls';
+import { deploymentName, variantName } from '../deployments';
+import { RunwayStage } from '../search-attributes';
+import { initialState } from './state';
+
+export type Mirror = { variant: string; percent: number; tolerance?: number };
+
+export class Promotion {
+  readonly spec: ModelSpec;
+  readonly model: string;
+  readonly version: string;
+  /** The candidate's variant in the route: `v7`. */
+  readonly candidate: string;
+  readonly state: PromotionState;
+  /** Requests from people, carried with the state. */
+  readonly controls: PromotionControls;
+  /** Artifacts and baseline, verified at the start of every run. */
+  prepared?: PreparedPromotion;
+  outcome?: { outcome: Outcome; reason: string };
+  /** Every verdict this run reached, for the result. */
+  readonly verdicts: Verdict[] = [];
+  /** Query-only bookkeeping (no commands), so replay is unaffected. */
+  readonly stagesEntered: Stage[] = [];
+
+  constructor(readonly input: PromotionInput) {
+    this.spec = input.spec;
+    this.model = input.spec.name;
+    this.version = input.version;
+    this.candidate = variantName(input.version);
+    this.state = input.resume ?? initialState();
+    this.controls = this.state.controls ??= {};
+  }
+
+  get baseline(): VersionRef | undefined {
+    return this.prepared?.baseline;
+  }
+
+  /** True when the carried state is at one of these stages (a continued run skips what is done). */
+  at(...stages: Stage[]): boolean {
+    return stages.includes(this.state.stage);
+  }
+
+  enter(stage: Stage, detail?: string): void {
+    this.state.stage = stage;
+    this.stagesEntered.push(stage);
+    upsertSearchAttributes([{ key: RunwayStage, value: stage }]);
+    log.info(`stage ${stage}${detail ? `: ${detail}` : ''}`);
+    this.refreshDetails(detail);
+  }
+
+  /** Verdicts that decide the current step: shown in status and kept for the result. */
+  judged(...current: Verdict[]): void {
+    this.state.lastVerdicts = current;
+    this.verdicts.push(...current);
+  }
+
+  /** What the Temporal UI shows in the workflow's details. */
+  refreshDetails(extra?: string): void {
+    const { state } = this;
+    const weights = Object.entries(state.weights)
+      .map(([v, w]) => `${v} ${w}%`)
+      .join(', ');
+    const mirror = state.mirror;
+    const lines = [
+      `**${this.model}** v${this.version} — stage **${state.stage}**${state.paused ? ' (PAUSED)' : ''}`,
+      weights ? `traffic: ${weights}${mirror ? `; mirror ${mirror.percent}% → ${mirror.variant}` : ''}` : '',
+      state.pendingAction ? `waiting for: ${state.pendingAction}` : '',
+      ...state.lastVerdicts.map((v) => `${v.check}: ${v.result} — ${v.reason}`),
+      extra ?? '',
+    ].filter(Boolean);
+    setCurrentDetails(lines.join('\n\n'));
+  }
+
+  /** Routes traffic; `withMirror` is explicit (undefined = no mirror) so no stale shadow lingers. */
+  async setTraffic(
+    variants: TrafficVariant[],
+    reason: string,
+    withMirror: Mirror | undefined,
+  ): Promise<void> {
+    await run(
+      'setTraffic',
+      `route ${variants.map((v) => `${v.name}=${v.weight}%`).join(' ')}: ${reason}`,
+      quick,
+      {
+        model: this.model,
+        variants,
+        mirror: withMirror,
+        sticky: { header: this.spec.experiment.unitHeader },
+        reason,
+      },
+    );
+    const { state } = this;
+    state.mirror = withMirror;
+    state.weights = Object.fromEntries(variants.map((v) => [v.name, v.weight]));
+    state.trafficChanges.push({
+      at: new Date().toISOString(),
+      stage: state.stage,
+      weights: state.weights,
+      mirror: withMirror,
+      reason,
+    });
+    this.refreshDetails();
+  }
+
+  /** The candidate at `candidateWeight`%, the baseline (if any) at the rest. */
+  split(candidateWeight: number): TrafficVariant[] {
+    const base = this.baseline;
+    const variants: TrafficVariant[] = [];
+    if (base) {
+      variants.push({
+        name: variantName(base.version),
+        deployment: deploymentName(this.model, base.version, 'production'),
+        weight: 100 - candidateWeight,
+      });
+    }
+    variants.push({
+      name: this.candidate,
+      deployment: deploymentName(this.model, this.version, 'production'),
+      weight: base ? candidateWeight : 100,
+    });
+    return variants;
+  }
+}

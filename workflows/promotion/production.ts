@@ -1,0 +1,27 @@
+/**
+ * Before live traffic: the candidate joins the baseline in production (redeployed if a continued
+ * run finds it gone), and the baseline is made sure to run without restarting what serves.
+ */
+import type { PreparedPromotion } from '../../activities/contracts';
+import { run, slow } from '../activity-calls';
+import { deployInput } from '../deployments';
+import type { Promotion } from './context';
+
+export async function deployToProduction(p: Promotion, prep: PreparedPromotion): Promise<void> {
+  const { spec, model } = p;
+  await run(
+    'deploy',
+    `deploy v${p.version} to production`,
+    slow,
+    deployInput(model, prep.candidate, 'production', spec.serving),
+  );
+  const base = prep.baseline;
+  if (base) {
+    await run(
+      'deploy',
+      `ensure baseline v${base.version} runs in production`,
+      slow,
+      deployInput(model, base, 'production', spec.serving, { ifMissing: true }),
+    );
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * The SLO guard and the analysis, one interval at a time, for every phase that watches live
+ * traffic (shadow, canary, experiment): look, judge, hold a step, and continue as new before the
+ * history grows large.
+ */
+import { allHandlersFinished, condition, continueAsNew, patched, workflowInfo } from '@temporalio/workflow';
+import type { AnalysisPhase, IntervalAnalysis } from '../../activities/contracts';
+import type { MetricsSnapshot } from '../../serving/metrics/source';
+import type { PromotionInput, PromotionResult, Verdict } from '../api';
+import { quick, run } from '../activity-calls';
+import { variantName } from '../deployments';
+import type { Promotion } from './context';
+import { Ended, pauseForHuman, throwIfRollbackRequested } from './state';
+
+/** One look: the activity reads the window since the last snapshot and returns its verdicts. */
+export async function look(p: Promotion, phase: AnalysisPhase): Promise<IntervalAnalysis> {
+  const { spec, state } = p;
+  const base = p.baseline;
+  const result = await run('analyzeInterval', `${phase} analysis of ${p.candidate}`, quick, {
+    model: p.model,
+    phase,
+    candidate: p.candidate,
+    baseline: base ? variantName(base.version) : undefined,
+    previous: state.lastSnapshot as MetricsSnapshot | undefined,
+    slos: spec.slos,
+    analysis: spec.canary.analysis,
+    shadow: spec.shadow,
+    experiment: phase === 'experiment' ? spec.experiment : undefined,
+    seed: (state.seed = (state.seed ?? 0) + 1),
+    experimentStart:
+      phase === 'experiment' ? (state.experiment?.start as MetricsSnapshot | undefined) : undefined,
+    abState: phase === 'experiment' ? state.experiment?.ab : undefined,
+    ...(phase === 'experiment' && state.experiment?.carry ? { experimentCarry: state.experiment.carry } : {}),
+  });
+  state.lastSnapshot = result.snapshot;
+  p.judged(...[result.guard, result.comparison, result.experiment].filter((v): v is Verdict => !!v));
+  return result;
+}
+
+/** Windows start at a traffic change: what the old weights did is not the new step's business. */
+export async function freshWindow(p: Promotion): Promise<void> {
+  p.state.lastSnapshot = await run('snapshotMetrics', 'read router counters at the traffic change', quick, {
+    model: p.model,
+  });
+}
+
+/** Consecutive guard failures roll back; shared by every phase that watches live traffic. */
+export function judge(p: Promotion, result: IntervalAnalysis, phase: string): void {
+  const { state } = p;
+  const failing = [result.guard, result.comparison].filter((v): v is Verdict => v?.result === 'fail');
+  if (failing.length === 0) {
+    state.consecutiveFailures = 0;
+    return;
+  }
+  state.consecutiveFailures++;
+  if (state.consecutiveFailures >= p.spec.canary.failureLimit) {
+    const why = failing.map((v) => `${v.check}: ${v.reason}`).join('; ');
+    throw new Ended(
+      'rolled_back',
+      `automatic rollback at ${phase} after ${state.consecutiveFailures} failed intervals — ${why}`,
+    );
+  }
+}
+
+/** Waits one interval, or less when a person asks for a rollback or to promote fully. */
+export async function waitInterval(p: Promotion, interval: number): Promise<'look' | 'promote_full'> {
+  const { controls } = p;
+  await condition(() => !!controls.rollbackRequest || !!controls.promoteFull, interval);
+  throwIfRollbackRequested(controls);
+  return controls.promoteFull ? 'promote_full' : 'look';
+}
+
+/**
+ * Holds the current traffic for `durationMs`, looking every interval. Returns when the hold is
+ * over; throws Ended on rollback (manual or automatic). Pausing stops the clock, not the guard.
+ */
+export async function hold(
+  p: Promotion,
+  phase: 'shadow' | 'canary',
+  durationMs: number,
+): Promise<'done' | 'promote_full'> {
+  const { spec, state, controls } = p;
+  const interval = spec.canary.interval;
+  for (;;) {
+    // A request handled during the look that ends the step acts now (before this patch the next
+    // step's weights were set first, and only then was the rollback or promote-full seen).
+    if ((controls.rollbackRequest || controls.promoteFull) && patched('controls-before-next-step')) {
+      throwIfRollbackRequested(controls);
+      return 'promote_full';
+    }
+    if (state.heldMs >= durationMs && !state.paused) {
+      // Inconclusive is never a pass: extend up to the bound, then ask a human.
+      const unresolved = state.lastVerdicts.some((v) => v.result === 'inconclusive');
+      if (!unresolved || durationMs === 0 || controls.humanProceed) {
+        controls.humanProceed = false;
+        return 'done';
+      }
+      if (state.inconclusiveStreak >= spec.canary.analysis.maxInconclusive) {
+        const why = state.lastVerdicts
+          .filter((v) => v.result === 'inconclusive')
+          .map((v) => `${v.check}: ${v.reason}`)
+          .join('; ');
+        if (spec.rollback.onInconclusive === 'rollback')
+          throw new Ended('rolled_back', `inconclusive: ${why}`);
+        if (spec.rollback.onInconclusive === 'proceed') return 'done';
+        pauseForHuman(state, controls, why);
+        p.refreshDetails();
+        await run('notify', 'analysis inconclusive: paused for a human', quick, {
+          model: p.model,
+          version: p.version,
+          event: 'paused_inconclusive',
+          message: state.pauseReason ?? why,
+        });
+      }
+    }
+    if ((await waitInterval(p, interval)) === 'promote_full') return 'promote_full';
+    const result = await look(p, phase);
+    judge(p, result, phase);
+    const inconclusive = [result.guard, result.comparison].some((v) => v?.result === 'inconclusive');
+    if (!state.paused) {
+      if (state.heldMs >= durationMs && inconclusive) state.inconclusiveStreak++;
+      state.heldMs += interval;
+    }
+    if (!inconclusive) state.inconclusiveStreak = 0;
+    p.refreshDetails();
+    await rollOverIfLong(p);
+  }
+}
+
+/** Long phases start a fresh run with the same state before the history grows large. */
+export async function rollOverIfLong(p: Promotion): Promise<void> {
+  const info = workflowInfo();
+  if (!info.continueAsNewSuggested && info.historyLength <= (p.input.historyLimit ?? 10_000)) return;
+  await condition(allHandlersFinished);
+  // Before this patch the control flags were locals: a rollback, promote-full or human "proceed"
+  // handled during the run's last look did not reach the next run and was silently lost.
+  const resume = patched('carry-control-flags') ? p.state : { ...p.state, controls: undefined };
+  await continueAsNew<(input: PromotionInput) => Promise<PromotionResult>>({ ...p.input, resume });
+}
