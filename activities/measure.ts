@@ -87,7 +87,7 @@ export function checkShadow(
       test: 'sequential-output-shift',
       eValue: round(e),
       threshold: round(1 / alpha),
-      maxShift: shadow.maxShift ?? 0.2,
+      maxShift: shadow.maxShift ?? 0.3,
       moved: { up: evidence.up, down: evidence.down },
       flipped: { toPositive: evidence.flipUp, toNegative: evidence.flipDown },
       result: evidence.crossedAt !== undefined ? 'fail' : 'pass',
@@ -95,7 +95,7 @@ export function checkShadow(
     const words = `of ${moved} moved outputs ${share(evidence.up, moved)} went up; of ${flipped} flipped decisions ${share(evidence.flipUp, flipped)} went positive`;
     if (evidence.crossedAt !== undefined) {
       failures.push(
-        `the candidate's predictions have shifted: ${words}, beyond the allowed ${(0.5 + (shadow.maxShift ?? 0.2)) * 100}% one way (e-value ${round(e)} ≥ 1/α = ${round(1 / alpha)}, first at look ${evidence.crossedAt})`,
+        `the candidate's predictions have shifted: ${words}, beyond the allowed ${(0.5 + (shadow.maxShift ?? 0.3)) * 100}% one way (e-value ${round(e)} ≥ 1/α = ${round(1 / alpha)}, first at look ${evidence.crossedAt})`,
       );
     }
     shift.explanation = words;
@@ -254,7 +254,7 @@ export function measureActivities({ metrics, logger }: ActivityDeps) {
                 flipUp: candidate?.shadow.decisions?.flipUp ?? 0,
                 flipDown: candidate?.shadow.decisions?.flipDown ?? 0,
               },
-              input.shadow.maxShift ?? 0.2,
+              input.shadow.maxShift ?? 0.3,
               input.sequential.alpha,
             )
           : undefined;

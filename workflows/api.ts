@@ -88,7 +88,7 @@ export interface TrafficChange {
   at: string;
   stage: Stage;
   weights: Record<string, number>;
-  mirror?: { variant: string; percent: number; tolerance?: number };
+  mirror?: { variant: string; percent: number; tolerance?: number; threshold?: number };
   reason: string;
 }
 
@@ -115,7 +115,7 @@ export interface PromotionState {
   paused: boolean;
   pauseReason?: string;
   weights: Record<string, number>;
-  mirror?: { variant: string; percent: number; tolerance?: number };
+  mirror?: { variant: string; percent: number; tolerance?: number; threshold?: number };
   trafficChanges: TrafficChange[];
   lastVerdicts: Verdict[];
   evaluation?: Verdict;
@@ -135,6 +135,8 @@ export interface PromotionState {
   seed?: number;
   /** Cumulative router counters at the last look: the next window is measured from here. */
   lastSnapshot?: unknown;
+  /** The current step's sequential evidence (canary.analysis.method `sequential`), carried look to look. */
+  evidence?: unknown;
   /** What signals asked for and the run has not yet acted on; carried so no request is lost. */
   controls?: PromotionControls;
 }
@@ -170,7 +172,7 @@ export interface PromotionStatus {
   stagesEntered?: Stage[];
   step?: { index: number; weight: number; heldMs: number; pauseMs: number };
   weights: Record<string, number>;
-  mirror?: { variant: string; percent: number; tolerance?: number };
+  mirror?: { variant: string; percent: number; tolerance?: number; threshold?: number };
   paused: boolean;
   pauseReason?: string;
   pendingAction?: string;

@@ -50,7 +50,7 @@ export {
   type StepEvidence,
   type StepCompareParams,
 } from './step-evidence';
-export { splitFalseRollbackRate, type AlphaSplit } from './budget';
+export { splitFalseRollbackRate, type AlphaSplit } from '../../specs/false-rollbacks';
 export { mergeWindows, quantileFromHistogram, toBins, rebin } from './histogram';
 export {
   Rng,

@@ -13,7 +13,7 @@ const platform = usePromotionPlatform();
 
 describe.concurrent('analysis in promotions', () => {
   it(
-    'rolls back a candidate that passes the SLO guard but fails the comparison with the baseline',
+    'rolls back a candidate that passes the SLO guard but fails the per-interval comparison with the baseline (method interval)',
     { timeout: 240_000 },
     async () => {
       const model = 'fd-compare';
@@ -32,7 +32,7 @@ describe.concurrent('analysis in promotions', () => {
             { weight: 50, pause: '40s' },
             { weight: 100, pause: '0s' },
           ],
-          analysis: { compare: true, minSamples: 40, maxErrorRateIncrease: 0.005 },
+          analysis: { compare: true, method: 'interval', minSamples: 40, maxErrorRateIncrease: 0.005 },
         },
       });
       const { traffic } = await platform.launch(spec, '5', { rps: 120 });

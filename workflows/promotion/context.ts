@@ -12,7 +12,7 @@ import { deploymentName, variantName } from '../deployments';
 import { RunwayStage } from '../search-attributes';
 import { initialState } from './state';
 
-export type Mirror = { variant: string; percent: number; tolerance?: number };
+export type Mirror = { variant: string; percent: number; tolerance?: number; threshold?: number };
 
 export class Promotion {
   readonly spec: ModelSpec;

@@ -21,6 +21,7 @@ export async function shadow(p: Promotion): Promise<'done' | 'promote_full'> {
         variant: p.candidate,
         percent: spec.shadow.mirrorPercent,
         tolerance: spec.shadow.tolerance,
+        threshold: spec.evaluation.threshold,
       });
       await freshWindow(p);
     }

@@ -7,15 +7,43 @@ import { allHandlersFinished, condition, continueAsNew, patched, workflowInfo } 
 import type { AnalysisPhase, IntervalAnalysis } from '../../activities/contracts';
 import type { MetricsSnapshot } from '../../serving/metrics/source';
 import type { PromotionInput, PromotionResult, Verdict } from '../api';
+import { splitFalseRollbackRate } from '../../specs/false-rollbacks';
 import { quick, run } from '../activity-calls';
 import { variantName } from '../deployments';
 import type { Promotion } from './context';
 import { Ended, pauseForHuman, throwIfRollbackRequested } from './state';
 
+/**
+ * The sequential comparison's share of the false-rollback budget at this look, or undefined when
+ * the spec judges each interval alone (`method: interval`, or a spec from before the method).
+ */
+function sequentialAlpha(p: Promotion, phase: AnalysisPhase): number | undefined {
+  const { spec, state } = p;
+  const a = spec.canary.analysis;
+  const shift = spec.shadow.enabled && (spec.shadow.maxShift ?? 0.5) < 0.5;
+  if (a.method !== 'sequential' || (phase === 'shadow' ? !shift : !a.compare)) return undefined;
+  // Promotions started before the sequential analysis keep judging each interval alone.
+  if (!patched('sequential-canary')) return undefined;
+  const split = splitFalseRollbackRate(
+    a.falseRollbackRate ?? 0.01,
+    spec.canary.steps.map((s) => s.weight),
+    spec.experiment.kind !== 'none',
+    shift,
+  );
+  const alpha =
+    phase === 'shadow'
+      ? split.shadow
+      : phase === 'experiment'
+        ? split.experiment
+        : split.steps[state.stepIndex];
+  return alpha ?? undefined;
+}
+
 /** One look: the activity reads the window since the last snapshot and returns its verdicts. */
 export async function look(p: Promotion, phase: AnalysisPhase): Promise<IntervalAnalysis> {
   const { spec, state } = p;
   const base = p.baseline;
+  const alpha = sequentialAlpha(p, phase);
   const result = await run('analyzeInterval', `${phase} analysis of ${p.candidate}`, quick, {
     model: p.model,
     phase,
@@ -24,29 +52,45 @@ export async function look(p: Promotion, phase: AnalysisPhase): Promise<Interval
     previous: state.lastSnapshot as MetricsSnapshot | undefined,
     slos: spec.slos,
     analysis: spec.canary.analysis,
-    shadow: spec.shadow,
+    shadow: phase === 'shadow' ? { ...spec.shadow, threshold: spec.evaluation.threshold } : spec.shadow,
     experiment: phase === 'experiment' ? spec.experiment : undefined,
     seed: (state.seed = (state.seed ?? 0) + 1),
     experimentStart:
       phase === 'experiment' ? (state.experiment?.start as MetricsSnapshot | undefined) : undefined,
     abState: phase === 'experiment' ? state.experiment?.ab : undefined,
     ...(phase === 'experiment' && state.experiment?.carry ? { experimentCarry: state.experiment.carry } : {}),
+    ...(alpha !== undefined
+      ? { sequential: { alpha, evidence: state.evidence as IntervalAnalysis['evidence'] } }
+      : {}),
   });
   state.lastSnapshot = result.snapshot;
+  if (alpha !== undefined) state.evidence = result.evidence;
   p.judged(...[result.guard, result.comparison, result.experiment].filter((v): v is Verdict => !!v));
   return result;
 }
 
-/** Windows start at a traffic change: what the old weights did is not the new step's business. */
+/**
+ * Windows start at a traffic change: what the old weights did is not the new step's business, and
+ * the step's sequential evidence starts afresh.
+ */
 export async function freshWindow(p: Promotion): Promise<void> {
+  p.state.evidence = undefined;
   p.state.lastSnapshot = await run('snapshotMetrics', 'read router counters at the traffic change', quick, {
     model: p.model,
   });
 }
 
-/** Consecutive guard failures roll back; shared by every phase that watches live traffic. */
+/**
+ * Consecutive guard failures roll back; shared by every phase that watches live traffic. A
+ * sequential comparison that crossed rolls back at once: its test already controls its error over
+ * every look, so waiting for a second failing look would only delay the rollback.
+ */
 export function judge(p: Promotion, result: IntervalAnalysis, phase: string): void {
   const { state } = p;
+  const c = result.comparison;
+  if (c?.result === 'fail' && c.sequential === true) {
+    throw new Ended('rolled_back', `automatic rollback at ${phase}: comparison: ${c.reason}`);
+  }
   const failing = [result.guard, result.comparison].filter((v): v is Verdict => v?.result === 'fail');
   if (failing.length === 0) {
     state.consecutiveFailures = 0;

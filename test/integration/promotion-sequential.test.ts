@@ -1,0 +1,130 @@
+/**
+ * The anytime-valid canary comparison in real promotions (issue 11): a candidate with twice the
+ * baseline's error rate at a 10% canary and modest traffic is rolled back by the sequential
+ * analysis, while today's per-interval analysis — same spec but `method: interval`, same traffic
+ * seed, run side by side — never has enough requests in one interval to judge and lets it through.
+ * A healthy candidate (same failing rows as the baseline, other answers) is promoted in the run.
+ *
+ * Models are built here: v6 = v1's answers failing on 10% of rows (the baseline), v7 = v1's
+ * answers failing on 20% (2× the errors), v8 = v2's answers failing on v6's rows (as good).
+ * Per 2 s look a 10% canary at 100 rps sees ~20 requests, under minSamples (50) for one interval;
+ * over the 60 s step it sees ~600, where a doubled error rate is plain (simulated: caught > 98%).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildWithFault, fitFamily } from '../../demo/fraud-family';
+import { promotionWorkflowId } from '../../workflows/api';
+import { recordHistory } from '../helpers/record';
+import { testSpec, usePromotionPlatform } from '../helpers/promotion';
+
+const platform = usePromotionPlatform();
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runway-seq-models-'));
+const fitted = fitFamily();
+const files = {
+  '6': ['fraud-v1', 1.2816],
+  '7': ['fraud-v1', 0.8416],
+  '8': ['fraud-v2', 1.2816],
+} as const;
+const versions: Record<string, string> = {};
+for (const [v, [answers, threshold]] of Object.entries(files)) {
+  const file = path.join(dir, `fault-v${v}.onnx`);
+  fs.writeFileSync(file, buildWithFault(answers, threshold, fitted));
+  versions[v] = file;
+}
+
+function spec(model: string, method: 'sequential' | 'interval') {
+  const s = testSpec(model, {
+    slos: { errorRate: 0.5, minRequests: 5 },
+    evaluation: { maxRegression: 0.3, min: 0.5 },
+    shadow: { enabled: false },
+    canary: {
+      interval: '2s',
+      steps: [
+        { weight: 10, pause: '60s' },
+        { weight: 100, pause: '0s' },
+      ],
+      // Strict on errors (no allowed increase) so the two methods differ only in how they look.
+      analysis: {
+        compare: true,
+        method,
+        minSamples: 50,
+        maxRelativeErrorRateIncrease: 0,
+        maxErrorRateIncrease: 0,
+        maxInconclusive: 2,
+      },
+    },
+    rollback: { onInconclusive: 'proceed' },
+  });
+  delete s.integration.goldenSet; // no golden sets for these test-built versions
+  return s;
+}
+
+describe.concurrent('sequential canary analysis in promotions', () => {
+  it(
+    'rolls back a 2× error regression at a 10% canary that the per-interval analysis lets through',
+    { timeout: 300_000 },
+    async () => {
+      // Same name length → same traffic seed (test/helpers/promotion.ts seeds by name length).
+      const seqModel = 'seq-worse';
+      const intModel = 'int-worse';
+      const seq = await platform.launch(spec(seqModel, 'sequential'), '7', {
+        rps: 100,
+        versions,
+        production: '6',
+      });
+      const int = await platform.launch(spec(intModel, 'interval'), '7', {
+        rps: 100,
+        versions,
+        production: '6',
+      });
+      const [seqResult, intResult] = await Promise.all([
+        platform.result(seqModel),
+        platform.result(intModel),
+      ]);
+      await Promise.all([seq.traffic.stop(), int.traffic.stop()]);
+      await recordHistory(platform.client, promotionWorkflowId(seqModel), 'sequential-rollback-2x');
+
+      expect(seqResult.outcome, seqResult.reason).toBe('rolled_back');
+      expect(seqResult.reason).toMatch(/comparison: .*error rate/);
+      const failed = seqResult.verdicts.filter((v) => v.check === 'comparison' && v.result === 'fail');
+      // One crossing is decisive: the first failing comparison is the last look.
+      expect(failed).toHaveLength(1);
+      const errorTest = (
+        failed[0]?.tests as { test: string; result: string; details: Record<string, number> }[]
+      ).find((t) => t.test === 'sequential-error-rate');
+      expect(errorTest?.result).toBe('fail');
+      expect(errorTest?.details.maxEValue).toBeGreaterThanOrEqual(1 / (0.01 * 0.6));
+      expect(errorTest?.details.ratioLower).toBeGreaterThan(1);
+      expect(await platform.routeOf(seqModel)).toEqual([['v6', 100]]);
+      expect(
+        seqResult.verdicts.filter((v) => v.check === 'slo').every((v) => v.result !== 'fail'),
+        'the SLO guard never failed: the comparison did the work',
+      ).toBe(true);
+
+      // Today's analysis on the same traffic: each interval alone is too small to judge.
+      expect(intResult.outcome, intResult.reason).toBe('promoted');
+      const intComparisons = intResult.verdicts.filter((v) => v.check === 'comparison');
+      expect(intComparisons.length).toBeGreaterThan(10);
+      expect(intComparisons.every((v) => v.result !== 'fail')).toBe(true);
+    },
+  );
+
+  it('promotes a healthy candidate with the same errors as the baseline', { timeout: 300_000 }, async () => {
+    const model = 'seq-healthy';
+    const { traffic } = await platform.launch(spec(model, 'sequential'), '8', {
+      rps: 100,
+      versions,
+      production: '6',
+    });
+    const result = await platform.result(model);
+    await traffic.stop();
+    expect(result.outcome, result.reason).toBe('promoted');
+    const last = result.verdicts.filter((v) => v.check === 'comparison').at(-1);
+    expect(last?.result).toBe('pass');
+    expect(String(last?.reason)).toContain('would be caught by now about 4 times in 5');
+    expect(await platform.routeOf(model)).toEqual([['v8', 100]]);
+  });
+});
