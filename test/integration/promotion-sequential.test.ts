@@ -37,7 +37,9 @@ for (const [v, [answers, threshold]] of Object.entries(files)) {
 
 function spec(model: string, method: 'sequential' | 'interval') {
   const s = testSpec(model, {
-    slos: { errorRate: 0.5, minRequests: 5 },
+    // Lax absolute limits: the comparison is under test, and this machine is shared.
+    slos: { errorRate: 0.5, minRequests: 5, p99LatencyMs: 2000 },
+    integration: { maxP99LatencyMs: 2000 },
     evaluation: { maxRegression: 0.3, min: 0.5 },
     shadow: { enabled: false },
     canary: {
