@@ -297,13 +297,14 @@ const pFrom = (maxLog: number): number => Math.min(1, Math.exp(-maxLog));
 
 /**
  * Anytime-valid interval for the ratio of error rates (candidate / baseline) from the step's
- * totals: the ratios ρ0 that neither direction's mixture rejects at level a/2. From totals (one
+ * totals: the ratios ρ0 that neither direction's mixture rejects at level a, so each bound is a
+ * one-sided bound at the test's own level (and the interval holds with 1 − 2a). From totals (one
  * batch), which is exact while the step's split is fixed, as it is within a step.
  */
 export function errorRatioInterval(ev: StepEvidence, a: number): [number, number] {
   const x = ev.candidate.errors;
   const t = x + ev.baseline.errors;
-  const logBound = Math.log(2 / a);
+  const logBound = Math.log(1 / a);
   const up = (r: number): number =>
     logMixture(
       updateCell(
@@ -453,7 +454,7 @@ function errorTest(ev: StepEvidence, p: StepCompareParams): TestResult {
     p.maxErrorRateIncrease > 0
       ? `${pct(p.maxRelativeErrorRateIncrease, 0)} relative or ${pct(p.maxErrorRateIncrease)} absolute, whichever is larger`
       : `${pct(p.maxRelativeErrorRateIncrease, 0)} relative`;
-  const interval = `the candidate's error rate is ${round(rlo, 3)}× to ${round(rhi, 3)}× the baseline's (anytime-valid ${round(1 - a, 4)})`;
+  const interval = `the candidate's error rate is ${round(rlo, 3)}× to ${round(rhi, 3)}× the baseline's (anytime-valid ${round(1 - 2 * a, 4)})`;
   const reach =
     detectable !== null && rb !== null
       ? `; at these counts ${round(detectable, 3)}× the baseline's errors (${pct(rb * detectable)}) would be caught by now about 4 times in 5`

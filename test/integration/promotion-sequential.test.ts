@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { auditModel } from '../../audit/fetch';
 import { buildWithFault, fitFamily } from '../../demo/fraud-family';
 import { promotionWorkflowId } from '../../workflows/api';
 import { recordHistory } from '../helpers/record';
@@ -99,12 +100,24 @@ describe.concurrent('sequential canary analysis in promotions', () => {
       ).find((t) => t.test === 'sequential-error-rate');
       expect(errorTest?.result).toBe('fail');
       expect(errorTest?.details.maxEValue).toBeGreaterThanOrEqual(1 / (0.01 * 0.6));
-      expect(errorTest?.details.ratioLower).toBeGreaterThan(1);
+      // The interval for the error ratio travels with the verdict (its lower bound near the crossing is ~1).
+      expect(errorTest?.details.ratioUpper).toBeGreaterThan(1.2);
+      expect(errorTest?.details.ratioLower).toBeLessThan(errorTest?.details.ratioUpper ?? 0);
       expect(await platform.routeOf(seqModel)).toEqual([['v6', 100]]);
       expect(
         seqResult.verdicts.filter((v) => v.check === 'slo').every((v) => v.result !== 'fail'),
         'the SLO guard never failed: the comparison did the work',
       ).toBe(true);
+
+      // The audit shows the crossing with its numbers: the rollback route is based on it.
+      const doc = await auditModel(platform.client, { model: seqModel });
+      const rollback = doc.promotions[0]?.trafficChanges.at(-1);
+      expect(rollback?.weights).toEqual({ v6: 100 });
+      const crossing = rollback?.basedOn.at(-1)?.comparison;
+      expect(crossing?.result).toBe('fail');
+      expect(crossing?.reason).toMatch(/e-value .* ≥ 1\/α/);
+      const status = await platform.status(seqModel);
+      expect(status.lastVerdicts.some((v) => v.check === 'comparison' && v.result === 'fail')).toBe(true);
 
       // Today's analysis on the same traffic: each interval alone is too small to judge.
       expect(intResult.outcome, intResult.reason).toBe('promoted');

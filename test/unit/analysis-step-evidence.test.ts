@@ -246,7 +246,7 @@ describe('anytime-valid intervals', () => {
         { perInterval: 10000, weight: 0.25, baseError: 0.02, errorFactor: 1.5, looks: 4 },
         { ...defaults, maxRelativeErrorRateIncrease: 1 },
       );
-      const [lo, hi] = errorRatioInterval(o.ev, 0.05);
+      const [lo, hi] = errorRatioInterval(o.ev, 0.025);
       if (lo <= 1.5 && hi >= 1.5) covered++;
     }
     expect(covered).toBeGreaterThanOrEqual(92);
