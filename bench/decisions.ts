@@ -1,34 +1,74 @@
 /**
  * Decision-quality harness (`npm run bench:decisions`, not a test): simulates many promotions by
  * feeding the analysis synthetic per-interval windows — no servers — exactly as the workflow
- * does (SLO guard + comparison on each interval's window; `failureLimit` consecutive fails roll
- * back), and measures how good the decisions are. Writes bench/results/decisions-<date>.json and
- * a markdown summary beside it. Seeded: the same code gives the same figures.
+ * does, and measures how good the decisions are. Two canary analyses side by side on the same
+ * simulated traffic (each run has its own seed, shared by every analysis of the scenario, so
+ * their differences are paired, not noise):
+ * - today's (`method: interval`): the SLO guard and compareVariants on each interval's window,
+ *   `failureLimit` consecutive fails roll back; its "step window" variant compares everything
+ *   since the step began with the same per-look tests (no sequential correction);
+ * - sequential (`method: sequential`): per step, addInterval folds each interval into the step's
+ *   evidence (fresh at each step) and judgeStep judges it; one failing look of the comparison
+ *   rolls back, the SLO guard keeps `failureLimit` consecutive fails. Each step's α is its share of
+ *   the promotion's falseRollbackRate (splitFalseRollbackRate over the spec's default steps).
+ * Beside each error row: the fixed-horizon optimum, the bound no test can beat. Writes
+ * bench/results/decisions-<date>.json and a markdown summary with the targets of issue 11 marked
+ * met / missed. Seeded: the same code gives the same figures.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { createLogger } from '../common/log';
 import { projectRoot } from '../common/paths';
 import { latencyBuckets } from '../serving/router/route';
+import { modelSpecSchema } from '../specs/schema';
+import { logGamma } from '../activities/analysis/distributions';
 import {
   abTest,
+  addInterval,
+  ALPHA_SHARES,
+  betaPpf,
+  binomialCdf,
+  binomialPpf,
   checkSlo,
   compareVariants,
   DEFAULT_AB,
   DEFAULT_BANDIT,
   DEFAULT_COMPARE,
+  judgeStep,
   mergeWindows,
-  binomialCdf,
   normalCdf,
   Rng,
+  splitFalseRollbackRate,
   thompsonWeights,
   type CompareParams,
   type SequentialParams,
   type SequentialState,
+  type SloLimits,
+  type StepCompareParams,
+  type StepEvidence,
   type VariantWindow,
 } from '../activities/analysis';
 
 const log = createLogger('bench-decisions');
+
+/** The spec's defaults (what a ModelSpec without a canary section runs): the sequential params. */
+const SPEC_CANARY = modelSpecSchema.shape.canary.parse({});
+const SPEC_ANALYSIS = SPEC_CANARY.analysis;
+const STEP_WEIGHTS = SPEC_CANARY.steps.map((s) => s.weight);
+const INTERVALS_PER_STEP = Math.round((SPEC_CANARY.steps[0]?.pause ?? 300_000) / SPEC_CANARY.interval);
+const ALPHAS = splitFalseRollbackRate(SPEC_ANALYSIS.falseRollbackRate, STEP_WEIGHTS, false);
+
+/**
+ * The α the spec's default promotion gives the canary step at `weight`: a default step's share
+ * (5% → the first step's, 25% → the second's, 50% → the third's). Any other weight is treated as
+ * the first canary step of its promotion (10% → the 5% step's share).
+ */
+function stepAlpha(weight: number): number {
+  const i = STEP_WEIGHTS.indexOf(weight);
+  const a = ALPHAS.steps[i >= 0 ? i : 0];
+  if (a === null || a === undefined) throw new Error(`the canary step at ${weight}% does not compare`);
+  return a;
+}
 
 // ---- traffic model ----
 
@@ -44,23 +84,52 @@ interface Traffic {
   sigma: number;
 }
 
+/** How the candidate's latency differs: every request scaled, or a share of requests slower. */
+type LatencyChange = { kind: 'scale'; factor: number } | { kind: 'bimodal'; share: number; factor: number };
+
 interface Regression {
   name: string;
   errorFactor: number;
-  latencyFactor: number;
+  latency: LatencyChange;
 }
 
+const NO_LATENCY_CHANGE: LatencyChange = { kind: 'scale', factor: 1 };
 const bounds = [...latencyBuckets, Infinity];
 
-/** Bucket probabilities of a lognormal latency on the router's buckets. */
-function bucketProbabilities(medianS: number, sigma: number): number[] {
+/** Bucket probabilities of a latency cdf on the router's buckets. */
+function bucketProbabilities(cdf: (s: number) => number): number[] {
   let prev = 0;
   return bounds.map((le) => {
-    const cdf = le === Infinity ? 1 : normalCdf(Math.log(le / medianS) / sigma);
-    const p = cdf - prev;
-    prev = cdf;
+    const c = le === Infinity ? 1 : cdf(le);
+    const p = c - prev;
+    prev = c;
     return Math.max(0, p);
   });
+}
+
+const lognormalCdf =
+  (medianS: number, sigma: number) =>
+  (s: number): number =>
+    normalCdf(Math.log(s / medianS) / sigma);
+
+/**
+ * The candidate's latency cdf. Bimodal: a share of requests `factor`× slower than the rest, the
+ * whole mixture rescaled so that its median equals the baseline's (a shape change, not a shift).
+ */
+function candidateCdf(t: Traffic, change: LatencyChange): (s: number) => number {
+  if (change.kind === 'scale') return lognormalCdf(t.medianS * change.factor, t.sigma);
+  const mix = (m: number) => (s: number) =>
+    (1 - change.share) * lognormalCdf(m, t.sigma)(s) +
+    change.share * lognormalCdf(m * change.factor, t.sigma)(s);
+  let lo = t.medianS / change.factor;
+  let hi = t.medianS;
+  for (let i = 0; i < 80; i++) {
+    const mid = (lo + hi) / 2;
+    // a larger fast-mode median puts less mass below the baseline median
+    if (mix(mid)(t.medianS) > 0.5) lo = mid;
+    else hi = mid;
+  }
+  return mix((lo + hi) / 2);
 }
 
 /** A window of n requests: errors binomial, latencies multinomial over the buckets. */
@@ -79,23 +148,65 @@ function simulateWindow(rng: Rng, n: number, errorRate: number, probs: number[])
   return { requests: n, errors, latency: { buckets, sum: 0, count: n }, rewards: { count: 0, sum: 0 } };
 }
 
+/** FNV-1a: a seed per scenario and run from its name, so adding rows never moves other rows' draws. */
+function seedOf(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
 // ---- canary steps as the workflow runs them ----
 
+type Method = 'interval' | 'step' | 'sequential';
+
 interface CanaryConfig {
+  /** How the results name it. */
+  label: string;
+  /** 'interval': each look judges that interval's window (today's analysis); 'step': today's tests on everything since the step began; 'sequential': the anytime-valid step evidence. */
+  method: Method;
+  /** Today's per-look tests (methods interval and step). */
   compare: CompareParams;
+  /** The sequential comparison, α aside: each step gets its share of the promotion's. */
+  sequential: Omit<StepCompareParams, 'alpha'>;
   failureLimit: number;
-  slo: { maxP99Ms: number; maxErrorRate: number; minRequests: number };
-  /** 'interval': each look judges that interval's window (the workflow today); 'step': everything since the step began. */
-  window: 'interval' | 'step';
 }
 
 interface StepOutcome {
   /** 1-based interval of the rollback, or null if the step completed. */
   rolledBackAt: number | null;
+  /** The checks that failed at the rollback's look. */
   by: string[];
+  /** When the comparison alone (without the SLO guard) would have rolled back, if followed that far. */
+  comparisonAt: number | null;
   inconclusiveLooks: number;
 }
 
+/** judgeStep's rule, read from the evidence: a test fails once it has crossed its 1/α. */
+function sequentialFails(ev: StepEvidence, p: StepCompareParams): boolean {
+  const c = ev.crossedAt;
+  return (
+    c.errors !== undefined ||
+    c.order !== undefined ||
+    (p.latencyEquality !== false && c.equality !== undefined)
+  );
+}
+
+/** judgeStep's rule for a look that does not fail: inconclusive below minSamples per variant. */
+function sequentialInconclusive(ev: StepEvidence, p: StepCompareParams): boolean {
+  return ev.candidate.requests < p.minSamples || ev.baseline.requests < p.minSamples;
+}
+
+/**
+ * One canary step of `intervals` looks. With `follow`, the step runs on past an SLO-guard
+ * rollback until the comparison alone has decided (or the step ends), so that the comparison's
+ * own detection can be set beside the optimum; the product's rollback is what the workflow does.
+ *
+ * The sequential method reads each look's verdict from the evidence (sequentialFails: what
+ * judgeStep's result follows from) and calls judgeStep itself where it matters: at every first
+ * crossing (it must say fail; its failing tests name the rollback) and, with `verify`, at the
+ * step's last look (it must agree with the reading). judgeStep costs several addIntervals, so
+ * calling it at every look would triple the harness' time for the same decisions.
+ */
 function runStep(
   rng: Rng,
   traffic: Traffic,
@@ -103,158 +214,525 @@ function runStep(
   intervals: number,
   reg: Regression,
   cfg: CanaryConfig,
-  probsBase: number[],
-  probsCand: number[],
+  probs: { base: number[]; cand: number[] },
+  slo: SloLimits,
+  follow: boolean,
+  verify: boolean,
 ): StepOutcome {
   const perInterval = Math.round(traffic.rps * traffic.intervalS);
+  const p: StepCompareParams = { ...cfg.sequential, alpha: stepAlpha(weight) };
   let streak = 0;
+  let comparisonStreak = 0;
   let inconclusiveLooks = 0;
   let accC: VariantWindow | undefined;
   let accB: VariantWindow | undefined;
+  let ev: StepEvidence | undefined;
+  let rolledBackAt: number | null = null;
+  let by: string[] = [];
+  let comparisonAt: number | null = null;
   for (let i = 1; i <= intervals; i++) {
+    const live = rolledBackAt === null;
     const nc = rng.binomial(perInterval, weight / 100);
-    const wc = simulateWindow(rng, nc, traffic.errorRate * reg.errorFactor, probsCand);
-    const wb = simulateWindow(rng, perInterval - nc, traffic.errorRate, probsBase);
-    accC = cfg.window === 'step' && accC ? mergeWindows(accC, wc) : wc;
-    accB = cfg.window === 'step' && accB ? mergeWindows(accB, wb) : wb;
-    const guard = checkSlo(wc, cfg.slo);
-    const cmp = compareVariants(accC, accB, cfg.compare);
-    const failing: string[] = [];
-    if (guard.result === 'fail') failing.push('slo');
-    for (const t of cmp.tests) if (t.result === 'fail') failing.push(t.test);
-    if (guard.result === 'inconclusive' || cmp.result === 'inconclusive') inconclusiveLooks++;
-    if (failing.length > 0) {
-      streak++;
-      if (streak >= cfg.failureLimit) return { rolledBackAt: i, by: failing, inconclusiveLooks };
-    } else streak = 0;
+    const wc = simulateWindow(rng, nc, traffic.errorRate * reg.errorFactor, probs.cand);
+    const wb = simulateWindow(rng, perInterval - nc, traffic.errorRate, probs.base);
+    const guard = checkSlo(wc, slo);
+    const failing: string[] = guard.result === 'fail' ? ['slo'] : [];
+    let inconclusive = guard.result === 'inconclusive';
+    if (cfg.method === 'sequential') {
+      ev = addInterval(ev, wc, wb, p);
+      const fails = sequentialFails(ev, p);
+      if (fails && comparisonAt === null) {
+        const v = judgeStep(ev, p);
+        if (v.result !== 'fail') throw new Error(`judgeStep says ${v.result} where the evidence has crossed`);
+        comparisonAt = i;
+        for (const t of v.tests) if (t.result === 'fail') failing.push(t.test);
+      }
+      if (!fails && sequentialInconclusive(ev, p)) inconclusive = true;
+      if (verify && !fails && (i === intervals || i === 1)) {
+        const v = judgeStep(ev, p);
+        const expected = sequentialInconclusive(ev, p) ? 'inconclusive' : 'pass';
+        if (v.result !== expected) throw new Error(`judgeStep says ${v.result}, the evidence ${expected}`);
+      }
+      streak = guard.result === 'fail' ? streak + 1 : 0;
+      if (live && (fails || streak >= cfg.failureLimit)) {
+        rolledBackAt = i;
+        by = failing;
+      }
+    } else {
+      accC = cfg.method === 'step' && accC ? mergeWindows(accC, wc) : wc;
+      accB = cfg.method === 'step' && accB ? mergeWindows(accB, wb) : wb;
+      const cmp = compareVariants(accC, accB, cfg.compare);
+      const tests = cmp.tests.filter((t) => t.result === 'fail').map((t) => t.test);
+      failing.push(...tests);
+      if (cmp.result === 'inconclusive') inconclusive = true;
+      comparisonStreak = tests.length > 0 ? comparisonStreak + 1 : 0;
+      if (comparisonAt === null && comparisonStreak >= cfg.failureLimit) comparisonAt = i;
+      streak = failing.length > 0 ? streak + 1 : 0;
+      if (live && streak >= cfg.failureLimit) {
+        rolledBackAt = i;
+        by = failing;
+      }
+    }
+    if (live && inconclusive) inconclusiveLooks++;
+    if (rolledBackAt !== null && (!follow || comparisonAt !== null)) break;
   }
-  return { rolledBackAt: null, by: [], inconclusiveLooks };
+  return { rolledBackAt, by, comparisonAt, inconclusiveLooks };
+}
+
+// ---- what no test can beat ----
+
+/** log P(X = x) for X ~ Binomial(n, p). */
+function logBinomialPmf(x: number, n: number, p: number): number {
+  if (x < 0 || x > n) return -Infinity;
+  if (p <= 0) return x === 0 ? 0 : -Infinity;
+  if (p >= 1) return x === n ? 0 : -Infinity;
+  return logGamma(n + 1) - logGamma(x + 1) - logGamma(n - x + 1) + x * Math.log(p) + (n - x) * Math.log1p(-p);
+}
+
+/** The error test's null rate at a margin: max((1 + r)·p_b, p_b + δ). */
+const nullRate = (pb: number, m: Margin): number =>
+  Math.min(1, Math.max((1 + m.relative) * pb, pb + m.absolute));
+
+interface Margin {
+  relative: number;
+  absolute: number;
+}
+
+/**
+ * The fixed-horizon optimum: the exact one-sided binomial test of "rate ≤ p0" on the candidate's
+ * error count over `n` requests, knowing the baseline rate exactly (so p0 is known), at level α,
+ * and its power at the true rate p1. It is the uniformly most powerful non-randomized test of
+ * those requests at that α (Neyman–Pearson: the count is sufficient and its likelihood ratio
+ * monotone), so no test that uses those requests and that α does better, sequential or not.
+ */
+function optimumPower(n: number, p0: number, p1: number, alpha: number): number {
+  if (!(p0 < 1) || n <= 0) return 0;
+  const k = binomialPpf(1 - alpha, n, p0); // reject X > k: P0(X > k) ≤ α < P0(X ≥ k)
+  return 1 - binomialCdf(k, n, p1);
+}
+
+/**
+ * Reference: the SPRT of p0 against the true p1 (knowing both, and the baseline rate), looked at
+ * after each of `looks` intervals of `perLook` requests, failing once its likelihood ratio passes
+ * 1/α (Ville: valid however often one looks). The chance it has failed by the last look, exactly
+ * (dynamic programme over the candidate's error count). The best an anytime-valid test tuned to
+ * the one true effect can do; a test that must also catch other effects pays for it.
+ */
+function sprtPower(perLook: number, looks: number, p0: number, p1: number, alpha: number): number | null {
+  if (!(p1 > p0) || !(p0 > 0) || !(p1 < 1)) return null;
+  const up = Math.log(p1 / p0);
+  const down = Math.log((1 - p1) / (1 - p0));
+  // LLR(x, n) = x·up + (n − x)·down ≥ log(1/α)  ⇔  x ≥ (log(1/α) − n·down) / (up − down)
+  const crossAt = (n: number): number => Math.ceil((Math.log(1 / alpha) - n * down) / (up - down) - 1e-12);
+  const step = Array.from({ length: perLook + 1 }, (_, y) => Math.exp(logBinomialPmf(y, perLook, p1)));
+  let alive = [1]; // P(X = x, not yet crossed)
+  for (let k = 1; k <= looks; k++) {
+    const c = Math.min(crossAt(k * perLook), k * perLook + 1);
+    const next = new Array<number>(Math.max(0, c)).fill(0);
+    alive.forEach((w, x) => {
+      if (w < 1e-300) return;
+      for (let y = 0; x + y < c && y <= perLook; y++)
+        next[x + y] = (next[x + y] as number) + w * (step[y] as number);
+    });
+    alive = next;
+  }
+  return Math.max(0, 1 - alive.reduce((s, v) => s + v, 0));
+}
+
+// ---- rows ----
+
+interface Scenario {
+  reg: Regression;
+  weight: number;
+  traffic: Traffic;
+}
+
+const scenarioKey = (s: Scenario): string =>
+  `${s.reg.name}|${s.weight}%|${s.traffic.rps}rps|${s.traffic.errorRate}`;
+
+/** The SLO guard: loose (p99 150 ms, errors ≤ max(2%, 3× the baseline's)), so the comparison does the work. */
+const sloFor = (t: Traffic): SloLimits => ({
+  maxP99Ms: 150,
+  maxErrorRate: Math.max(0.02, 3 * t.errorRate),
+  minRequests: 20,
+});
+
+function marginOf(cfg: CanaryConfig): Margin {
+  return cfg.method === 'sequential'
+    ? { relative: cfg.sequential.maxRelativeErrorRateIncrease, absolute: cfg.sequential.maxErrorRateIncrease }
+    : { relative: 0, absolute: cfg.compare.maxErrorRateIncrease };
 }
 
 interface DetectionRow {
+  scenario: string;
   regression: string;
+  errorFactor: number;
   canaryPercent: number;
   rps: number;
   baselineErrorRate: number;
-  window: string;
+  analysis: string;
+  method: Method;
+  /** Per-step α of the sequential comparison (all its tests), or per-look α of today's tests. */
+  alpha: number;
+  margin: Margin;
   runs: number;
   detected: number;
   detectionRate: number;
   within3: number;
+  /** The comparison alone (no SLO guard): what the optimum bounds. */
+  comparisonWithin3: number;
   meanIntervalsToDetect: number | null;
   medianIntervalsToDetect: number | null;
   byCheck: Record<string, number>;
   candidateRequestsPerInterval: number;
   /**
-   * What no per-interval test can beat: the most powerful one-sided test of the candidate's error
-   * count that knows the baseline rate exactly and allows no margin, at the same per-look α, and
-   * its chance of failureLimit (2) consecutive fails within 3 intervals. Error regressions only.
+   * Error regressions only. The fixed-horizon optimum within 3: the most powerful one-sided test
+   * on all the candidate's requests of 3 intervals (expected count), baseline rate known, at the
+   * promotion's α (falseRollbackRate, not the step's share) and this row's margin.
    */
-  oraclePerLookPower?: number;
-  oracleWithin3?: number;
-  config?: string;
+  optimumWithin3?: number;
+  /** comparisonWithin3 ÷ optimumWithin3. */
+  ratioToOptimum?: number;
+  /** Reference: an SPRT knowing the true effect, same α and margin, looks 1–3. */
+  sprtWithin3?: number | null;
+  /**
+   * Sequential rows: the same SPRT at the α the error test itself gets (its share of the step's
+   * α): what the budget split leaves, so the gap to sprtWithin3 is the split's cost and the gap
+   * from here to comparisonWithin3 the mixture's (not knowing the effect).
+   */
+  sprtAtTestAlphaWithin3?: number | null;
+  /**
+   * Today's oracle, renamed for what it is: the best single-interval test (exact, baseline known,
+   * no margin, today's per-look α) failing 2 intervals in a row within 3. Error regressions only.
+   */
+  bestSingleIntervalPerLook?: number;
+  bestSingleInterval2InARowWithin3?: number;
 }
 
-/** Power of the exact binomial test X_c ≥ k (size ≤ α under rate p0) when the rate is p1. */
-function exactBinomialPower(n: number, p0: number, p1: number, alpha: number): number {
-  let k = 0;
-  while (k <= n && 1 - binomialCdf(k - 1, n, p0) > alpha) k++;
-  return k > n ? 0 : 1 - binomialCdf(k - 1, n, p1);
+interface RunFlags {
+  within3: boolean[];
+  detected: boolean[];
 }
 
 function detection(
-  seed: number,
-  traffic: Traffic,
-  weight: number,
-  reg: Regression,
+  s: Scenario,
   cfg: CanaryConfig,
   runs: number,
   intervals: number,
-): DetectionRow {
-  const rng = new Rng(seed);
-  const probsBase = bucketProbabilities(traffic.medianS, traffic.sigma);
-  const probsCand = bucketProbabilities(traffic.medianS * reg.latencyFactor, traffic.sigma);
+  verifyRuns: number,
+): { row: DetectionRow; flags: RunFlags } {
+  const key = scenarioKey(s);
+  const t = s.traffic;
+  const probs = {
+    base: bucketProbabilities(lognormalCdf(t.medianS, t.sigma)),
+    cand: bucketProbabilities(candidateCdf(t, s.reg.latency)),
+  };
+  const slo = sloFor(t);
   const times: number[] = [];
   const byCheck: Record<string, number> = {};
+  const flags: RunFlags = { within3: [], detected: [] };
+  let comparisonWithin3 = 0;
   for (let r = 0; r < runs; r++) {
-    const o = runStep(rng, traffic, weight, intervals, reg, cfg, probsBase, probsCand);
+    // The same draws for every analysis of this scenario: differences between them are paired.
+    const rng = new Rng(seedOf(`${key}#${r}`));
+    const o = runStep(rng, t, s.weight, intervals, s.reg, cfg, probs, slo, true, r < verifyRuns);
+    flags.detected.push(o.rolledBackAt !== null);
+    flags.within3.push(o.rolledBackAt !== null && o.rolledBackAt <= 3);
+    if (o.comparisonAt !== null && o.comparisonAt <= 3) comparisonWithin3++;
     if (o.rolledBackAt !== null) {
       times.push(o.rolledBackAt);
       for (const b of o.by) byCheck[b] = (byCheck[b] ?? 0) + 1;
     }
   }
   times.sort((a, b) => a - b);
-  const within3 = times.filter((t) => t <= 3).length;
-  const nc = Math.round(traffic.rps * traffic.intervalS * (weight / 100));
-  const oracle =
-    reg.errorFactor !== 1
-      ? exactBinomialPower(
-          nc,
-          traffic.errorRate,
-          traffic.errorRate * reg.errorFactor,
-          1 - cfg.compare.confidence,
-        )
-      : undefined;
-  return {
-    ...(oracle !== undefined
-      ? { oraclePerLookPower: round(oracle), oracleWithin3: round(oracle * oracle * (2 - oracle)) }
-      : {}),
-    regression: reg.name,
-    canaryPercent: weight,
-    rps: traffic.rps,
-    baselineErrorRate: traffic.errorRate,
-    window: cfg.window,
+  const within3 = times.filter((x) => x <= 3).length;
+  const nc = Math.round(t.rps * t.intervalS * (s.weight / 100));
+  const margin = marginOf(cfg);
+  const alpha = cfg.method === 'sequential' ? stepAlpha(s.weight) : round(1 - cfg.compare.confidence);
+  const row: DetectionRow = {
+    scenario: key,
+    regression: s.reg.name,
+    errorFactor: s.reg.errorFactor,
+    canaryPercent: s.weight,
+    rps: t.rps,
+    baselineErrorRate: t.errorRate,
+    analysis: cfg.label,
+    method: cfg.method,
+    alpha,
+    margin,
     runs,
     detected: times.length,
     detectionRate: round(times.length / runs),
     within3: round(within3 / runs),
-    meanIntervalsToDetect: times.length ? round(times.reduce((s, x) => s + x, 0) / times.length, 3) : null,
+    comparisonWithin3: round(comparisonWithin3 / runs),
+    meanIntervalsToDetect: times.length ? round(times.reduce((a, x) => a + x, 0) / times.length, 3) : null,
     medianIntervalsToDetect: times.length ? (times[Math.floor(times.length / 2)] as number) : null,
     byCheck,
-    candidateRequestsPerInterval: Math.round(traffic.rps * traffic.intervalS * (weight / 100)),
+    candidateRequestsPerInterval: nc,
   };
+  if (s.reg.errorFactor !== 1) {
+    const pb = t.errorRate;
+    const p1 = pb * s.reg.errorFactor;
+    const promotionAlpha = SPEC_ANALYSIS.falseRollbackRate;
+    const opt = optimumPower(3 * nc, nullRate(pb, margin), p1, promotionAlpha);
+    const sprt = sprtPower(nc, 3, nullRate(pb, margin), p1, promotionAlpha);
+    const single = optimumPower(nc, pb, p1, 1 - DEFAULT_COMPARE.confidence);
+    row.optimumWithin3 = round(opt);
+    row.ratioToOptimum = opt > 0 ? round(comparisonWithin3 / runs / opt) : undefined;
+    row.sprtWithin3 = sprt === null ? null : round(sprt);
+    if (cfg.method === 'sequential') {
+      const testAlpha = alpha * ALPHA_SHARES.errors * (cfg.sequential.maxErrorRateIncrease > 0 ? 0.9 : 1);
+      const own = sprtPower(nc, 3, nullRate(pb, margin), p1, testAlpha);
+      row.sprtAtTestAlphaWithin3 = own === null ? null : round(own);
+    }
+    row.bestSingleIntervalPerLook = round(single);
+    row.bestSingleInterval2InARowWithin3 = round(single * single * (2 - single));
+  }
+  return { row, flags };
 }
 
-/** A/A: an unchanged candidate through the default canary steps (5%, 25%, 50%, 5 intervals each). */
-function aaFalseFails(seed: number, traffic: Traffic, cfg: CanaryConfig, runs: number) {
-  const rng = new Rng(seed);
-  const probs = bucketProbabilities(traffic.medianS, traffic.sigma);
-  const none: Regression = { name: 'A/A', errorFactor: 1, latencyFactor: 1 };
-  let falseFails = 0;
+interface AaRow {
+  rps: number;
+  baselineErrorRate: number;
+  analysis: string;
+  method: Method;
+  /** Per-step α of the sequential comparison (steps in order), or today's per-look α. */
+  alphas: number[];
+  runs: number;
+  looksPerRun: number;
+  falseRollbacks: number;
+  falseRollbackRate: number;
+  /** One-sided 95% Clopper–Pearson upper bound of the rate. */
+  upper95: number;
+  inconclusiveLookRate: number;
+  byCheck: Record<string, number>;
+}
+
+/** A/A: an unchanged candidate through the spec's default canary steps (5%, 25%, 50%, 5 looks each). */
+function aaFalseRollbacks(traffic: Traffic, cfg: CanaryConfig, runs: number, verifyRuns: number): AaRow {
+  const probs = bucketProbabilities(lognormalCdf(traffic.medianS, traffic.sigma));
+  const none: Regression = { name: 'A/A', errorFactor: 1, latency: NO_LATENCY_CHANGE };
+  const slo = sloFor(traffic);
+  const steps = STEP_WEIGHTS.filter((w) => w < 100);
+  let falseRollbacks = 0;
   let inconclusive = 0;
   const byCheck: Record<string, number> = {};
   for (let r = 0; r < runs; r++) {
-    for (const w of [5, 25, 50]) {
-      const o = runStep(rng, traffic, w, 5, none, cfg, probs, probs);
+    const rng = new Rng(seedOf(`A/A|${traffic.rps}rps|${traffic.errorRate}#${r}`));
+    for (const w of steps) {
+      const o = runStep(
+        rng,
+        traffic,
+        w,
+        INTERVALS_PER_STEP,
+        none,
+        cfg,
+        { base: probs, cand: probs },
+        slo,
+        false,
+        r < verifyRuns,
+      );
       inconclusive += o.inconclusiveLooks;
       if (o.rolledBackAt !== null) {
-        falseFails++;
+        falseRollbacks++;
         for (const b of o.by) byCheck[b] = (byCheck[b] ?? 0) + 1;
         break;
       }
     }
   }
+  const looks = steps.length * INTERVALS_PER_STEP;
   return {
     rps: traffic.rps,
     baselineErrorRate: traffic.errorRate,
-    window: cfg.window,
+    analysis: cfg.label,
+    method: cfg.method,
+    alphas: cfg.method === 'sequential' ? steps.map(stepAlpha) : [round(1 - cfg.compare.confidence)],
     runs,
-    looksPerRun: 15,
-    falseFails,
-    falseFailRate: round(falseFails / runs),
-    upper95: round(upperBound95(falseFails, runs)),
-    inconclusiveLookRate: round(inconclusive / (runs * 15)),
+    looksPerRun: looks,
+    falseRollbacks,
+    falseRollbackRate: round(falseRollbacks / runs),
+    upper95: round(upperBound95(falseRollbacks, runs)),
+    inconclusiveLookRate: round(inconclusive / (runs * looks)),
     byCheck,
   };
 }
 
-/** One-sided 95% Clopper–Pearson-style upper bound, by the rule of three when nothing happened. */
+/** One-sided 95% Clopper–Pearson upper bound of a rate from k events in n runs. */
 function upperBound95(k: number, n: number): number {
-  if (k === 0) return 3 / n;
-  const p = k / n;
-  return Math.min(1, p + 1.645 * Math.sqrt((p * (1 - p)) / n) + 1 / n);
+  return k >= n ? 1 : betaPpf(0.95, k + 1, n - k);
 }
 
+// ---- targets (issue 11) ----
+
+interface Target {
+  name: string;
+  met: boolean;
+  detail: string;
+}
+
+const pct = (x: number | null | undefined, digits = 1): string =>
+  x === null || x === undefined ? '–' : `${(x * 100).toFixed(digits)}%`;
+const where = (d: DetectionRow): string =>
+  `${d.regression} at ${d.canaryPercent}%/${d.rps} rps/${pct(d.baselineErrorRate, 1)} base`;
+
+/** Paired: the runs where one analysis caught it and the other did not. */
+function pairedDiff(a: boolean[], b: boolean[]): { diff: number; se: number } {
+  let onlyA = 0;
+  let onlyB = 0;
+  a.forEach((x, i) => {
+    if (x && !b[i]) onlyA++;
+    if (!x && b[i]) onlyB++;
+  });
+  return { diff: (onlyB - onlyA) / a.length, se: Math.sqrt(onlyA + onlyB) / a.length };
+}
+
+interface PairRow {
+  scenario: string;
+  todayWithin3: number;
+  sequentialWithin3: number;
+  todayDetected: number;
+  sequentialDetected: number;
+  /** sequential − today, and its paired standard error, within 3 and within the step. */
+  within3Diff: number;
+  within3Se: number;
+  detectedDiff: number;
+  detectedSe: number;
+  atLeastAsGood: boolean;
+}
+
+function evaluate(
+  detection: { row: DetectionRow; flags: RunFlags }[],
+  aa: AaRow[],
+  labels: { today: string; seq: string; strict: string; absolute: string },
+): { targets: Target[]; pairs: PairRow[]; marginCost: string[] } {
+  const targets: Target[] = [];
+  const rows = detection.map((d) => d.row);
+  const find = (scenario: string, label: string) =>
+    detection.find((d) => d.row.scenario === scenario && d.row.analysis === label);
+
+  const seqAa = aa.filter((a) => a.method === 'sequential');
+  const aaMet =
+    seqAa.length > 0 &&
+    seqAa.every((a) => a.runs >= 2000 && a.falseRollbackRate <= 0.01 && a.upper95 < 0.015);
+  targets.push({
+    name: 'A/A false rollbacks per promotion ≤ 1% (95% upper bound < 1.5%, ≥ 2000 runs), sequential',
+    met: aaMet,
+    detail: seqAa
+      .map(
+        (a) =>
+          `${a.analysis} ${a.rps} rps/${pct(a.baselineErrorRate)}: ${pct(a.falseRollbackRate, 2)} (upper ${pct(a.upper95, 2)}, ${a.runs} runs)`,
+      )
+      .join('; '),
+  });
+
+  const strict = rows.find(
+    (d) =>
+      d.regression === 'error rate x2' &&
+      d.canaryPercent === 5 &&
+      d.rps === 200 &&
+      d.baselineErrorRate === 0.01 &&
+      d.analysis === labels.strict,
+  );
+  targets.push({
+    name: '2× errors at 5%/200 rps/1% base, strict, caught within 3 intervals in ≥ 75% of runs',
+    met: strict !== undefined && strict.within3 >= 0.75,
+    detail: strict
+      ? `${pct(strict.within3)} within 3 (comparison alone ${pct(strict.comparisonWithin3)}; fixed-horizon optimum ${pct(strict.optimumWithin3)})`
+      : 'row missing',
+  });
+
+  // Rows whose effect lies beyond their margin: within it, the optimum is α itself and no ratio means anything.
+  const errorRows = rows.filter(
+    (d) => d.method === 'sequential' && d.optimumWithin3 !== undefined && beyondMargin(d),
+  );
+  const short = errorRows.filter((d) => (d.ratioToOptimum ?? 0) < 0.8);
+  const strong = errorRows.filter((d) => (d.optimumWithin3 ?? 0) >= 0.5);
+  const strongShort = strong.filter((d) => (d.ratioToOptimum ?? 0) < 0.8);
+  targets.push({
+    name: 'every sequential error row (effect beyond its margin) within 3 intervals ≥ 80% of the fixed-horizon optimum (comparison alone, same margin, optimum at the promotion α 1%)',
+    met: short.length === 0 && errorRows.length > 0,
+    detail:
+      `${errorRows.length - short.length} of ${errorRows.length} rows reach 80%` +
+      ` (of the ${strong.length} rows where the optimum itself is ≥ 50%: ${strong.length - strongShort.length})` +
+      (short.length > 0
+        ? `; short: ${short.map((d) => `${where(d)} ${d.analysis}: ${pct(d.comparisonWithin3)} vs ${pct(d.optimumWithin3)} (${d.ratioToOptimum ?? 0})`).join('; ')}`
+        : ''),
+  });
+
+  const pairs: PairRow[] = [];
+  for (const d of detection.filter((x) => x.row.analysis === labels.today)) {
+    const s = find(d.row.scenario, labels.seq);
+    if (!s) continue;
+    const w3 = pairedDiff(d.flags.within3, s.flags.within3);
+    const det = pairedDiff(d.flags.detected, s.flags.detected);
+    pairs.push({
+      scenario: `${where(d.row)}`,
+      todayWithin3: d.row.within3,
+      sequentialWithin3: s.row.within3,
+      todayDetected: d.row.detectionRate,
+      sequentialDetected: s.row.detectionRate,
+      within3Diff: round(w3.diff),
+      within3Se: round(w3.se),
+      detectedDiff: round(det.diff),
+      detectedSe: round(det.se),
+      // not worse beyond two paired standard errors (the runs' draws are shared)
+      atLeastAsGood: w3.diff >= -2 * w3.se && det.diff >= -2 * det.se,
+    });
+  }
+  const worse = pairs.filter((p) => !p.atLeastAsGood);
+  targets.push({
+    name: "every row at least as good as today's per-interval analysis (sequential default vs today's interval row, same scenario and draws: within 3 and within the step, not worse beyond 2 paired standard errors)",
+    met: worse.length === 0 && pairs.length > 0,
+    detail:
+      `${pairs.length - worse.length} of ${pairs.length} scenarios` +
+      (worse.length > 0
+        ? `; worse: ${worse.map((p) => `${p.scenario}: within 3 ${pct(p.todayWithin3)} → ${pct(p.sequentialWithin3)}, detected ${pct(p.todayDetected)} → ${pct(p.sequentialDetected)}`).join('; ')}`
+        : ''),
+  });
+
+  const bimodal = rows.find(
+    (d) =>
+      d.regression.startsWith('bimodal') &&
+      d.canaryPercent === 25 &&
+      d.rps === 200 &&
+      d.analysis === labels.seq,
+  );
+  targets.push({
+    name: 'bimodal latency (10% of requests 3× slower, same median) caught within 3 intervals ≥ 90% at 25%/200 rps',
+    met: bimodal !== undefined && bimodal.within3 >= 0.9,
+    detail: bimodal ? `${pct(bimodal.within3)} within 3 (by ${fmtBy(bimodal.byCheck)})` : 'row missing',
+  });
+
+  const marginCost: string[] = [];
+  for (const d of detection.filter((x) => x.row.analysis === labels.absolute)) {
+    const rel = find(d.row.scenario, labels.seq);
+    if (!rel) continue;
+    marginCost.push(
+      `${where(d.row)}: within 3 intervals ${pct(rel.row.within3)} under the relative default (20%, optimum ${pct(rel.row.optimumWithin3)}) vs ${pct(d.row.within3)} under the old absolute 0.5 pp (optimum ${pct(d.row.optimumWithin3)}); within the step ${pct(rel.row.detectionRate)} vs ${pct(d.row.detectionRate)}`,
+    );
+  }
+  return { targets, pairs, marginCost };
+}
+
+/** Is the true rate above the row's null rate (the regression outside what its margin allows)? */
+function beyondMargin(d: DetectionRow): boolean {
+  return d.errorFactor * d.baselineErrorRate > nullRate(d.baselineErrorRate, d.margin) + 1e-12;
+}
+
+function fmtBy(by: Record<string, number>): string {
+  const short: Record<string, string> = {
+    'sequential-error-rate': 'errors',
+    'sequential-latency-order': 'order',
+    'sequential-latency-equality': 'equality',
+    'two-proportion-z': 'z',
+    'mann-whitney-u': 'MWU',
+    'quantile-order-statistic': 'p99',
+  };
+  return Object.entries(by)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${short[k] ?? k} ${v}`)
+    .join(', ');
+}
 // ---- A/B under continuous peeking ----
 
 interface AbScenario {
@@ -385,71 +863,146 @@ function round(x: number, digits = 4): number {
 function main(): void {
   const quick = process.argv.includes('--quick');
   const started = Date.now();
+  const elapsedS = (): number => (Date.now() - started) / 1000;
+  // CPU seconds too: the machine is shared, and wall time says more about the neighbours.
+  const cpuS = (): number => round(process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6);
   const runs = quick ? 100 : 500;
-  const aaRuns = quick ? 200 : 1000;
-  const cfg: CanaryConfig = {
-    compare: { ...DEFAULT_COMPARE },
-    failureLimit: 2,
-    slo: { maxP99Ms: 150, maxErrorRate: 0, minRequests: 20 },
-    window: 'interval',
+  const aaRuns = quick ? 300 : 2000;
+  const verifyRuns = quick ? 20 : 100;
+  const failureLimit = SPEC_CANARY.failureLimit;
+
+  const seqDefault: Omit<StepCompareParams, 'alpha'> = {
+    maxErrorRateIncrease: SPEC_ANALYSIS.maxErrorRateIncrease,
+    maxRelativeErrorRateIncrease: SPEC_ANALYSIS.maxRelativeErrorRateIncrease,
+    maxLatencyIncrease: SPEC_ANALYSIS.maxLatencyIncrease,
+    minLatencyIncreaseMs: SPEC_ANALYSIS.minLatencyIncreaseMs,
+    minSamples: SPEC_ANALYSIS.minSamples,
+    latencyEquality: SPEC_ANALYSIS.latencyEquality,
   };
+  // Today's analysis as the workflow ran it before issue 11: compareVariants with the spec's fields
+  // as activities/measure.ts passes them, at the defaults of then (absolute error margin 0.5 pp).
+  const todayCompare: CompareParams = {
+    confidence: SPEC_ANALYSIS.confidence,
+    maxErrorRateIncrease: DEFAULT_COMPARE.maxErrorRateIncrease,
+    maxLatencyIncrease: SPEC_ANALYSIS.maxLatencyIncrease,
+    minLatencyIncreaseMs: SPEC_ANALYSIS.minLatencyIncreaseMs,
+    minSamples: SPEC_ANALYSIS.minSamples,
+  };
+  const today: CanaryConfig = {
+    label: 'today: interval',
+    method: 'interval',
+    compare: todayCompare,
+    sequential: seqDefault,
+    failureLimit,
+  };
+  const todayStep: CanaryConfig = { ...today, label: 'today: step window', method: 'step' };
+  const todayStrict: CanaryConfig = {
+    ...today,
+    label: 'today: interval, strict',
+    compare: { ...todayCompare, maxErrorRateIncrease: 0, maxLatencyIncrease: 0, minLatencyIncreaseMs: 0 },
+  };
+  const seq: CanaryConfig = { ...today, label: 'sequential', method: 'sequential' };
+  const seqStrict: CanaryConfig = {
+    ...seq,
+    label: 'sequential, strict',
+    sequential: {
+      ...seqDefault,
+      maxErrorRateIncrease: 0,
+      maxRelativeErrorRateIncrease: 0,
+      maxLatencyIncrease: 0,
+      minLatencyIncreaseMs: 0,
+    },
+  };
+  const seqAbsolute: CanaryConfig = {
+    ...seq,
+    label: 'sequential, 0.5 pp margin',
+    sequential: { ...seqDefault, maxErrorRateIncrease: 0.005 },
+  };
+  const seqNoFloor: CanaryConfig = {
+    ...seq,
+    label: 'sequential, no 5 ms floor',
+    sequential: { ...seqDefault, minLatencyIncreaseMs: 0 },
+  };
+  const seqOrderOnly: CanaryConfig = {
+    ...seq,
+    label: 'sequential, no equality test',
+    sequential: { ...seqDefault, latencyEquality: false },
+  };
+
   const base = (rps: number, errorRate: number): Traffic => ({
     rps,
-    intervalS: 60,
+    intervalS: SPEC_CANARY.interval / 1000,
     errorRate,
     medianS: 0.02,
     sigma: 0.5,
   });
-  const sloFor = (t: Traffic) => ({ ...cfg.slo, maxErrorRate: Math.max(0.02, 3 * t.errorRate) });
-  const regressions: Regression[] = [
-    { name: 'error rate x2', errorFactor: 2, latencyFactor: 1 },
-    { name: 'error rate x1.2', errorFactor: 1.2, latencyFactor: 1 },
-    { name: 'p99 +30%', errorFactor: 1, latencyFactor: 1.3 },
-    { name: 'p99 +10%', errorFactor: 1, latencyFactor: 1.1 },
-  ];
-  const detectionRows: DetectionRow[] = [];
-  let seed = 1;
-  for (const reg of regressions) {
-    const errorRates = reg.errorFactor !== 1 ? [0.01, 0.05] : [0.01];
-    for (const er of errorRates) {
-      for (const rps of [50, 200]) {
-        for (const w of [5, 25]) {
-          const t = base(rps, er);
-          const c = { ...cfg, slo: sloFor(t) };
-          detectionRows.push(detection(seed++, t, w, reg, c, runs, 5));
-          if (reg.errorFactor === 2)
-            detectionRows.push(detection(seed++, t, w, reg, { ...c, window: 'step' }, runs, 5));
-        }
-      }
-    }
-    log.info('detection done', { regression: reg.name, elapsedS: (Date.now() - started) / 1000 });
-  }
-  // What it takes to see regressions inside the default tolerance: no margin, no band.
-  const strict: CanaryConfig = {
-    ...cfg,
-    compare: { ...cfg.compare, maxErrorRateIncrease: 0, maxLatencyIncrease: 0 },
+  const x2: Regression = { name: 'error rate x2', errorFactor: 2, latency: NO_LATENCY_CHANGE };
+  const x12: Regression = { name: 'error rate x1.2', errorFactor: 1.2, latency: NO_LATENCY_CHANGE };
+  const p30: Regression = { name: 'p99 +30%', errorFactor: 1, latency: { kind: 'scale', factor: 1.3 } };
+  const p10: Regression = { name: 'p99 +10%', errorFactor: 1, latency: { kind: 'scale', factor: 1.1 } };
+  const bimodal: Regression = {
+    name: 'bimodal latency (10% 3× slower, same median)',
+    errorFactor: 1,
+    latency: { kind: 'bimodal', share: 0.1, factor: 3 },
   };
-  for (const reg of [regressions[1], regressions[3]] as Regression[]) {
-    const t = base(200, 0.05);
-    const row = detection(seed++, t, 25, reg, { ...strict, slo: sloFor(t) }, runs, 5);
-    detectionRows.push({ ...row, config: 'strict (no margin, no band)' });
+
+  const plan: { s: Scenario; configs: CanaryConfig[] }[] = [];
+  const add = (reg: Regression, weight: number, rps: number, er: number, configs: CanaryConfig[]): void => {
+    plan.push({ s: { reg, weight, traffic: base(rps, er) }, configs });
+  };
+  const x2Configs = (er: number): CanaryConfig[] => [
+    today,
+    todayStep,
+    todayStrict,
+    seq,
+    seqStrict,
+    ...(er === 0.01 ? [seqAbsolute] : []),
+  ];
+  // 5% canary, 1-minute intervals: 50/200/1000 rps × 0.1%, 1%, 5% base error
+  for (const er of [0.001, 0.01, 0.05]) for (const rps of [50, 200, 1000]) add(x2, 5, rps, er, x2Configs(er));
+  // a 10% first step at modest traffic (the integration test's setting)
+  for (const rps of [50, 100]) add(x2, 10, rps, 0.01, x2Configs(0.01));
+  for (const er of [0.01, 0.05]) for (const rps of [50, 200]) add(x2, 25, rps, er, x2Configs(er));
+  for (const er of [0.01, 0.05])
+    for (const rps of [50, 200])
+      for (const w of [5, 25]) add(x12, w, rps, er, [today, todayStrict, seq, seqStrict]);
+  for (const rps of [50, 200]) for (const w of [5, 25]) add(p30, w, rps, 0.01, [today, seq, seqNoFloor]);
+  for (const rps of [50, 200])
+    for (const w of [5, 25]) add(p10, w, rps, 0.01, [today, todayStrict, seq, seqStrict]);
+  add(p10, 25, 200, 0.05, [todayStrict, seqStrict]);
+  add(bimodal, 25, 200, 0.01, [today, seq, seqOrderOnly]);
+  add(bimodal, 5, 200, 0.01, [today, seq]);
+
+  const detections: { row: DetectionRow; flags: RunFlags }[] = [];
+  const cpuByMethod: Record<string, number> = {};
+  for (const { s, configs } of plan) {
+    for (const cfg of configs) {
+      const before = cpuS();
+      detections.push(detection(s, cfg, runs, INTERVALS_PER_STEP, verifyRuns));
+      cpuByMethod[cfg.method] = round((cpuByMethod[cfg.method] ?? 0) + cpuS() - before);
+    }
   }
-  const aa: (ReturnType<typeof aaFalseFails> & { config?: string })[] = [];
+  log.info('detection done', { rows: detections.length, elapsedS: elapsedS(), cpuS: cpuS(), ...cpuByMethod });
+
+  const aa: AaRow[] = [];
   for (const rps of [50, 200]) {
     for (const er of [0.01, 0.05]) {
-      const t = base(rps, er);
-      aa.push(aaFalseFails(seed++, t, { ...cfg, slo: sloFor(t) }, aaRuns));
-      aa.push(aaFalseFails(seed++, t, { ...cfg, slo: sloFor(t), window: 'step' }, aaRuns));
+      aa.push(aaFalseRollbacks(base(rps, er), today, aaRuns, 0));
+      aa.push(aaFalseRollbacks(base(rps, er), todayStep, aaRuns, 0));
     }
   }
-  for (const rps of [50, 200]) {
-    const t = base(rps, 0.05);
-    aa.push({
-      ...aaFalseFails(seed++, t, { ...strict, slo: sloFor(t) }, aaRuns),
-      config: 'strict (no margin, no band)',
-    });
-  }
-  log.info('A/A done', { elapsedS: (Date.now() - started) / 1000 });
+  for (const rps of [50, 200]) aa.push(aaFalseRollbacks(base(rps, 0.05), todayStrict, aaRuns, 0));
+  log.info('A/A (today) done', { elapsedS: elapsedS(), cpuS: cpuS() });
+  for (const [rps, er] of [
+    [200, 0.01],
+    [50, 0.01],
+    [200, 0.05],
+    [50, 0.05],
+  ] as const)
+    aa.push(aaFalseRollbacks(base(rps, er), seq, aaRuns, verifyRuns));
+  aa.push(aaFalseRollbacks(base(200, 0.01), seqStrict, aaRuns, verifyRuns));
+  log.info('A/A (sequential) done', { elapsedS: elapsedS(), cpuS: cpuS() });
+
   const abRunsN = quick ? 200 : 1000;
   // [baseline rate, lift]: type-I error at lift 0, power at the rest (seeds in this order)
   const abSettings: [number, number][] = [
@@ -460,6 +1013,7 @@ function main(): void {
     [0.1, 0.02],
     [0.1, -0.01],
   ];
+  let seed = 1000;
   const ab = abSettings.map(([baselineRate, lift]) =>
     abRuns(
       seed++,
@@ -468,34 +1022,56 @@ function main(): void {
       abRunsN,
     ),
   );
-  log.info('A/B done', { elapsedS: (Date.now() - started) / 1000 });
+  log.info('A/B done', { elapsedS: elapsedS(), cpuS: cpuS() });
   const banditN = quick ? 30 : 100;
   const bandit = [
     banditRuns(seed++, { rates: [0.1, 0.12], rewardsPerInterval: 600, horizon: 60 }, banditN),
     banditRuns(seed++, { rates: [0.1, 0.11], rewardsPerInterval: 600, horizon: 60 }, banditN),
     banditRuns(seed++, { rates: [0.9, 0.92], rewardsPerInterval: 600, horizon: 60 }, banditN),
   ];
-  log.info('bandit done', { elapsedS: (Date.now() - started) / 1000 });
+  log.info('bandit done', { elapsedS: elapsedS(), cpuS: cpuS() });
 
+  const verdicts = evaluate(detections, aa, {
+    today: today.label,
+    seq: seq.label,
+    strict: seqStrict.label,
+    absolute: seqAbsolute.label,
+  });
   const result = {
     generatedAt: new Date().toISOString(),
     quick,
-    elapsedS: (Date.now() - started) / 1000,
+    elapsedS: elapsedS(),
+    cpuS: cpuS(),
     defaults: {
-      compare: DEFAULT_COMPARE,
-      failureLimit: cfg.failureLimit,
+      today: { compare: todayCompare, failureLimit },
+      sequential: {
+        ...seqDefault,
+        falseRollbackRate: SPEC_ANALYSIS.falseRollbackRate,
+        stepAlphas: ALPHAS.steps,
+      },
+      strict: seqStrict.sequential,
       ab: DEFAULT_AB,
       bandit: DEFAULT_BANDIT,
     },
     model: {
       latency:
         'lognormal, median 20 ms, log-sd 0.5 (baseline p99 ≈ 64 ms), binned on the router latencyBuckets',
-      errors: 'binomial per request; regressions scale the candidate error rate',
-      latencyRegression: 'the whole candidate distribution scaled (p99 +30% = every request 30% slower)',
-      intervals: '60 s; canary step = 5 intervals; failureLimit 2 consecutive failed intervals',
+      errors:
+        'binomial per request (normal approximation above 200 expected errors); regressions scale the candidate error rate',
+      latencyRegression:
+        'p99 +x%: the whole candidate distribution scaled (every request x% slower); bimodal: 10% of candidate requests 3× slower than the rest, the mixture rescaled to the baseline median',
+      intervals: `${SPEC_CANARY.interval / 1000} s; a canary step = ${INTERVALS_PER_STEP} intervals; failureLimit ${failureLimit} consecutive failed intervals (the SLO guard; and the comparison in today's analysis)`,
       slo: 'p99 ≤ 150 ms, error rate ≤ max(2%, 3× baseline), minRequests 20: loose, so the comparison does the work',
+      alphas:
+        'sequential: per step, splitFalseRollbackRate(falseRollbackRate, spec steps); a one-step detection row uses the α its step has in the default promotion (5% → first step, 25% → second, 10% → treated as a first step)',
+      optimum:
+        "fixed-horizon optimum: exact one-sided binomial test (the most powerful non-randomized one) of the candidate's errors over 3 intervals of expected candidate requests, baseline rate known, null max((1+r)·p_b, p_b+δ) at the row's margin, α = the promotion's falseRollbackRate",
+      seeds: "per run, from the scenario's name: every analysis of a scenario sees the same traffic",
     },
-    detection: detectionRows,
+    targets: verdicts.targets,
+    marginCost: verdicts.marginCost,
+    pairs: verdicts.pairs,
+    detection: detections.map((d) => d.row),
     aa,
     ab,
     bandit,
@@ -514,37 +1090,72 @@ function main(): void {
 
 function markdown(r: {
   elapsedS: number;
+  cpuS: number;
+  quick: boolean;
+  targets: Target[];
+  marginCost: string[];
+  pairs: PairRow[];
   detection: DetectionRow[];
-  aa: (ReturnType<typeof aaFalseFails> & { config?: string })[];
+  aa: AaRow[];
   ab: ReturnType<typeof abRuns>[];
   bandit: ReturnType<typeof banditRuns>[];
 }): string {
-  const pct = (x: number | null | undefined): string =>
-    x === null || x === undefined ? '–' : `${(x * 100).toFixed(1)}%`;
   const lines: string[] = [];
-  lines.push(`# Decision quality (${new Date().toISOString().slice(0, 10)}, ${r.elapsedS.toFixed(0)} s)`, '');
-  lines.push('## Canary detection (one 5-interval step, failureLimit 2)', '');
+  const alphaText = (a: number, method: Method): string =>
+    method === 'sequential' ? `${a}/step` : `${a}/look`;
   lines.push(
-    '| regression | canary | rps | base err | window | cand req/interval | detected | within 3 | median intervals | by | best possible within 3 |',
+    `# Decision quality (${new Date().toISOString().slice(0, 10)}${r.quick ? ', quick' : ''}, ${r.elapsedS.toFixed(0)} s, ${r.cpuS.toFixed(0)} CPU s)`,
+    '',
   );
-  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
-  for (const d of r.detection) {
-    const by = Object.entries(d.byCheck)
-      .map(([k, v]) => `${k} ${v}`)
-      .join(', ');
+  lines.push(
+    `Today's analysis (\`method: interval\`): compareVariants on each interval alone at confidence ${SPEC_ANALYSIS.confidence}, absolute error margin ${DEFAULT_COMPARE.maxErrorRateIncrease} (the default before issue 11), latency band ${SPEC_ANALYSIS.maxLatencyIncrease} and floor ${SPEC_ANALYSIS.minLatencyIncreaseMs} ms as the workflow passes them, ${SPEC_CANARY.failureLimit} failing looks in a row roll back ("step window": the same tests on everything since the step began). ` +
+      `Sequential (\`method: sequential\`, the spec's defaults: maxRelativeErrorRateIncrease ${SPEC_ANALYSIS.maxRelativeErrorRateIncrease}, maxErrorRateIncrease ${SPEC_ANALYSIS.maxErrorRateIncrease}, maxLatencyIncrease ${SPEC_ANALYSIS.maxLatencyIncrease}, minLatencyIncreaseMs ${SPEC_ANALYSIS.minLatencyIncreaseMs}, minSamples ${SPEC_ANALYSIS.minSamples}, latencyEquality ${SPEC_ANALYSIS.latencyEquality}): addInterval / judgeStep over the step, one failing look rolls back; the SLO guard keeps ${SPEC_CANARY.failureLimit} in a row. "Strict": no allowed increase, no band, no floor.`,
+    '',
+    `α: the promotion's falseRollbackRate ${SPEC_ANALYSIS.falseRollbackRate} split over the default steps ${STEP_WEIGHTS.join('/')}% gives ${ALPHAS.steps.map((a) => (a === null ? '–' : a)).join(' / ')} per step. A one-step detection row uses its step's α in the default promotion: 5% → ${stepAlpha(5)} (first step), 25% → ${stepAlpha(25)} (second), 10% → ${stepAlpha(10)} (treated as a first step). The error test gets 60% of a step's α (ALPHA_SHARES), the latency tests 20% each.`,
+    '',
+    `Fixed-horizon optimum: the exact one-sided binomial test (the most powerful non-randomized test) of the candidate's error count over 3 intervals of expected candidate requests, knowing the baseline rate, at the promotion's α (${SPEC_ANALYSIS.falseRollbackRate}, more than any one step gets) and the row's margin (null rate max((1+r)·p_b, p_b+δ)): no test can beat it. Ratio = the comparison alone within 3 ÷ optimum. SPRT: a likelihood-ratio test knowing the true effect, same α and margin, looks 1–3 (a reference for what an anytime-valid test tuned to this one effect gets); "at the error test's own α": the same SPRT at the α the sequential error test actually has (step α × ${ALPHA_SHARES.errors}, × 0.9 with an absolute margin), so the column before it minus this one is what the budget split costs, and this one minus the comparison's detection what not knowing the effect costs. "Best single-interval test, 2 in a row": today's oracle (exact test per interval, baseline known, no margin, α 0.02 per look, failing twice in a row within 3).`,
+    '',
+    'Every analysis of a scenario sees the same simulated traffic (seeded per run), so its rows differ by the analysis alone.',
+    '',
+  );
+  lines.push('## Targets (issue 11)', '');
+  for (const t of r.targets) lines.push(`- **${t.met ? 'met' : 'missed'}**: ${t.name}. ${t.detail}`);
+  lines.push('', '## What the old absolute margin (0.5 pp) costs', '');
+  for (const m of r.marginCost) lines.push(`- ${m}`);
+  lines.push('', '## Sequential (default) vs today (interval), same draws', '');
+  lines.push(
+    '| scenario | today within 3 | sequential within 3 | today detected | sequential detected | Δ within 3 (± 2 se) | at least as good |',
+  );
+  lines.push('| --- | --- | --- | --- | --- | --- | --- |');
+  for (const p of r.pairs) {
     lines.push(
-      `| ${d.regression}${d.config ? ` (${d.config})` : ''} | ${d.canaryPercent}% | ${d.rps} | ${pct(d.baselineErrorRate)} | ${d.window} | ${d.candidateRequestsPerInterval} | ${pct(d.detectionRate)} | ${pct(d.within3)} | ${d.medianIntervalsToDetect ?? '–'} | ${by} | ${pct(d.oracleWithin3)} |`,
+      `| ${p.scenario} | ${pct(p.todayWithin3)} | ${pct(p.sequentialWithin3)} | ${pct(p.todayDetected)} | ${pct(p.sequentialDetected)} | ${(p.within3Diff * 100).toFixed(1)} ± ${(2 * p.within3Se * 100).toFixed(1)} pp | ${p.atLeastAsGood ? 'yes' : 'no'} |`,
     );
   }
-  lines.push('', '## A/A false rollbacks (steps 5%, 25%, 50% × 5 intervals)', '');
-  lines.push('| rps | base err | window | runs | false fails | rate | 95% upper | inconclusive looks | by |');
-  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
-  for (const a of r.aa) {
-    const by = Object.entries(a.byCheck)
-      .map(([k, v]) => `${k} ${v}`)
-      .join(', ');
+  lines.push('', `## Canary detection (one ${INTERVALS_PER_STEP}-interval step)`, '');
+  lines.push(
+    '| regression | canary | rps | base err | analysis | α | cand req/interval | detected | within 3 | within 3, comparison alone | fixed-horizon optimum within 3 | ratio | SPRT at the true effect | SPRT at the error test’s own α | best single-interval test, 2 in a row | median intervals | by |',
+  );
+  lines.push(
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  );
+  for (const d of r.detection) {
     lines.push(
-      `| ${a.rps} | ${pct(a.baselineErrorRate)} | ${a.window}${a.config ? ` ${a.config}` : ''} | ${a.runs} | ${a.falseFails} | ${pct(a.falseFailRate)} | ${pct(a.upper95)} | ${pct(a.inconclusiveLookRate)} | ${by} |`,
+      `| ${d.regression} | ${d.canaryPercent}% | ${d.rps} | ${pct(d.baselineErrorRate)} | ${d.analysis} | ${alphaText(d.alpha, d.method)} | ${d.candidateRequestsPerInterval} | ${pct(d.detectionRate)} | ${pct(d.within3)} | ${pct(d.comparisonWithin3)} | ${pct(d.optimumWithin3)} | ${d.ratioToOptimum ?? '–'} | ${pct(d.sprtWithin3)} | ${pct(d.sprtAtTestAlphaWithin3)} | ${pct(d.bestSingleInterval2InARowWithin3)} | ${d.medianIntervalsToDetect ?? '–'} | ${fmtBy(d.byCheck)} |`,
+    );
+  }
+  lines.push(
+    '',
+    `## A/A false rollbacks per promotion (steps ${STEP_WEIGHTS.filter((w) => w < 100).join('%, ')}% × ${INTERVALS_PER_STEP} intervals)`,
+    '',
+  );
+  lines.push(
+    '| rps | base err | analysis | α | runs | false rollbacks | rate | 95% upper (Clopper–Pearson) | inconclusive looks | by |',
+  );
+  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const a of r.aa) {
+    lines.push(
+      `| ${a.rps} | ${pct(a.baselineErrorRate)} | ${a.analysis} | ${a.method === 'sequential' ? `${a.alphas.join(' / ')} per step` : `${a.alphas[0]}/look`} | ${a.runs} | ${a.falseRollbacks} | ${pct(a.falseRollbackRate, 2)} | ${pct(a.upper95, 2)} | ${pct(a.inconclusiveLookRate)} | ${fmtBy(a.byCheck)} |`,
     );
   }
   lines.push('', '## A/B (mSPRT, α = 0.05, looked at every interval)', '');
