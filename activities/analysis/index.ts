@@ -64,7 +64,9 @@ export {
 } from './distributions';
 
 /**
- * Canary comparison defaults (spec `canary.analysis`):
+ * The per-interval comparison's defaults (`canary.analysis.method: interval`) as they were before
+ * 0.2, kept for the decision harness's "today" rows; the spec's defaults now serve the sequential
+ * comparison (relative error allowance, no absolute margin, 5 ms latency floor):
  * - confidence 0.98: each test at each look fails only below p = 0.02 (Kayenta's level).
  * - maxErrorRateIncrease 0.005: half a percentage point of extra server errors is tolerated
  *   (absolute margin, see compareErrorRates).

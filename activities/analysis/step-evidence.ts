@@ -51,7 +51,7 @@ export interface StepCompareParams {
   latencyEquality?: boolean;
 }
 
-/** How the step's α is shared: errors get half, the two latency tests a quarter each. */
+/** How the step's α is shared: errors 60%, latency order and latency equality 20% each. */
 export const ALPHA_SHARES = Object.freeze({ errors: 0.6, order: 0.2, equality: 0.2 });
 
 /** Running totals of one variant over the step. */
