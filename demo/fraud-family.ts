@@ -187,6 +187,16 @@ export function buildWithFault(
   );
 }
 
+/**
+ * v1's answers with every logit moved by `shift`: a candidate whose predictions have shifted one
+ * way (scores up for a positive shift), for the shadow's shift test. Not part of the demo family.
+ */
+export function buildShifted(shift: number, fitted: FittedFamily): Uint8Array {
+  const g = new GraphBuilder();
+  const logit = g.op('Add', [memberLogit(g, 'fraud-v1', fitted), g.floats('logit_shift', [1], [shift])]);
+  return finish(g, 'fraud-v1', `fraud-v1's answers with the logit shifted by ${shift}`, logit);
+}
+
 function finish(g: GraphBuilder, member: FamilyMember, doc: string, logit: string): Uint8Array {
   g.op('Sigmoid', [logit], {}, OUTPUT_NAME);
   return g.build({

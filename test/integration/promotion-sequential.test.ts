@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { auditModel } from '../../audit/fetch';
-import { buildWithFault, fitFamily } from '../../demo/fraud-family';
+import { buildShifted, buildWithFault, fitFamily } from '../../demo/fraud-family';
 import { promotionWorkflowId } from '../../workflows/api';
 import { recordHistory } from '../helpers/record';
 import { testSpec, usePromotionPlatform } from '../helpers/promotion';
@@ -35,6 +35,9 @@ for (const [v, [answers, threshold]] of Object.entries(files)) {
   fs.writeFileSync(file, buildWithFault(answers, threshold, fitted));
   versions[v] = file;
 }
+
+const shiftedFile = path.join(dir, 'shifted-v9.onnx');
+fs.writeFileSync(shiftedFile, buildShifted(1.5, fitted));
 
 function spec(model: string, method: 'sequential' | 'interval') {
   const s = testSpec(model, {
@@ -142,4 +145,35 @@ describe.concurrent('sequential canary analysis in promotions', () => {
     expect(String(last?.reason)).toContain('would be caught by now about 4 times in 5');
     expect(await platform.routeOf(model)).toEqual([['v8', 100]]);
   });
+
+  it(
+    'fails a shadow whose predictions moved one way, before any client sees them',
+    { timeout: 300_000 },
+    async () => {
+      const model = 'seq-shifted';
+      const s = testSpec(model, {
+        slos: { errorRate: 0.5, minRequests: 5, p99LatencyMs: 2000 },
+        integration: { maxP99LatencyMs: 2000 },
+        evaluation: { maxRegression: 0.5, min: 0.3 },
+        // Score agreement is off (minAgreement 0): only the shift test can fail this shadow.
+        shadow: { duration: '60s', mirrorPercent: 100, minAgreement: 0, minComparisons: 5, maxShift: 0.2 },
+        canary: { interval: '2s', analysis: { compare: true } },
+      });
+      delete s.integration.goldenSet;
+      const { traffic } = await platform.launch(s, '9', { rps: 60, versions: { '9': shiftedFile } });
+      const result = await platform.result(model);
+      const stats = traffic.stats();
+      await traffic.stop();
+      await recordHistory(platform.client, promotionWorkflowId(model), 'sequential-shadow-shift');
+      expect(result.outcome, result.reason).toBe('rolled_back');
+      expect(result.reason).toMatch(/shadow: .*predictions have shifted/);
+      const shadow = result.verdicts.filter((v) => v.check === 'shadow').at(-1) as
+        { shift?: { eValue: number; moved: { up: number; down: number } } } | undefined;
+      expect(shadow?.shift?.moved.up).toBeGreaterThan(10 * (shadow?.shift?.moved.down ?? 0));
+      // The candidate never served a client: every answer came from v1.
+      expect(stats.byVariant.v9).toBeUndefined();
+      expect(stats.byVariant.v1?.ok ?? 0).toBeGreaterThan(0);
+      expect(await platform.routeOf(model)).toEqual([['v1', 100]]);
+    },
+  );
 });
