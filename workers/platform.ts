@@ -10,7 +10,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { createActivities, type ActivityDeps } from '../activities';
@@ -18,13 +17,14 @@ import { servingOptions } from '../activities/fleet';
 import type { ModelSpec } from '../specs/schema';
 import { createLogger, type Logger } from '../common/log';
 import { runwayBin, stateDir } from '../common/paths';
+import { freePort, portFree } from '../common/ports';
 import { pidAlive } from '../common/process';
 import { FileRegistry } from '../registry/file';
 import { createFleet } from '../serving/fleet/factory';
 import { createMetricsSource } from '../serving/metrics/factory';
 import { createTrafficRouter } from '../serving/traffic/factory';
 import { loadPlatformConfig, type PlatformConfig } from './config';
-import { ensureTemporal, freePort, type TemporalEndpoint } from './temporal-server';
+import { ensureTemporal, type TemporalEndpoint } from './temporal-server';
 import { createRunwayWorker } from './worker';
 import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
 
@@ -149,14 +149,6 @@ export async function ensureRouter(
       fs.rmSync(stateFile, { force: true });
     },
   };
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
 }
 
 function firstJsonLine(child: ChildProcess, timeoutMs: number, logFile: string): Promise<string> {
