@@ -276,6 +276,12 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
       `the embedded platform runs the local fleet; fleet.driver is "${config.fleet.driver}" (run \`runway worker\` instead)`,
     );
   }
+  if (config.router.driver !== 'builtin') {
+    // Its router takes routes by the admin API: a ConfigMap or an HTTPRoute would reach no one.
+    throw new Error(
+      `the embedded platform runs its own router; router.driver is "${config.router.driver}" (run \`runway worker\` instead)`,
+    );
+  }
   const temporal = await ensureTemporal({
     temporal: config.temporal,
     start: true,

@@ -1,7 +1,7 @@
 /**
  * `runway worker` refuses to start on a platform config it cannot run, before it connects to
  * anything, with the field and what was expected: an unknown choice, a half-configured one, or a
- * provider whose settings are missing. (The gateway-api provider's start-up check against a real
+ * provider whose settings are missing; and `runway up` with a provider its embedded router cannot serve. (The gateway-api provider's start-up check against a real
  * API server without the CRDs is in k8s-routing.test.ts.)
  */
 import { spawn } from 'node:child_process';
@@ -15,11 +15,15 @@ const home = fs.mkdtempSync(path.join(os.tmpdir(), 'runway-worker-start-'));
 afterAll(() => fs.rmSync(home, { recursive: true, force: true }));
 
 /** Runs `runway worker` on `config` (YAML); nothing listens on the Temporal address it is given. */
-function worker(name: string, config: string): Promise<{ code: number | null; stderr: string }> {
+function worker(
+  name: string,
+  config: string,
+  command = 'worker',
+): Promise<{ code: number | null; stderr: string }> {
   const file = path.join(home, `${name}.yaml`);
   fs.writeFileSync(file, config);
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [runwayBin, 'worker'], {
+    const child = spawn(process.execPath, [runwayBin, command], {
       env: { PATH: process.env.PATH, HOME: home, RUNWAY_HOME: home, RUNWAY_CONFIG: file },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -56,5 +60,15 @@ describe('runway worker refuses a platform config it cannot run', () => {
     expect(r.stderr).toMatch(
       /router\.adminUrl: router\.driver "builtin" calls the runway router's admin API/,
     );
+  });
+
+  it('`runway up` with a provider its own router cannot serve', { timeout: 90_000 }, async () => {
+    const r = await worker(
+      'up-gw',
+      'router: { driver: gateway-api, gatewayApi: { namespace: m, parentRefs: [{ name: gw }] } }\n',
+      'up',
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/the embedded platform runs its own router; router\.driver is "gateway-api"/);
   });
 });
