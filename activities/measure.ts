@@ -23,8 +23,7 @@ import { quantileOrNull } from './analysis/histogram';
 import { DEFAULT_AB, DEFAULT_BANDIT } from './analysis';
 import { abTest } from './analysis/sequential';
 import { thompsonWeights } from './analysis/bandit';
-
-const round = (x: number): number => Number(x.toPrecision(6));
+import { round } from './analysis/round';
 
 /**
  * The shadow's guard: mirrored copies must agree with the primary's answers, fail rarely and

@@ -5,9 +5,9 @@
  * of the golden sets and the accuracies in manifest.json come from running each model in
  * onnxruntime-node, so they describe the artifacts as served. Timings are printed, never written.
  */
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { sha256Hex } from '../common/digest';
 import { createLogger } from '../common/log';
 import { projectRoot } from '../common/paths';
 import { accuracy, FEATURE_COUNT, sampleDataset, SEEDS, type Dataset } from './dataset';
@@ -88,7 +88,7 @@ export async function generate(outDir: string, opts: { measure?: boolean } = {})
     const entry: ManifestEntry = {
       name,
       file,
-      sha256: createHash('sha256').update(bytes).digest('hex'),
+      sha256: sha256Hex(bytes),
       bytes: bytes.byteLength,
       description: DESCRIPTIONS[name],
       accuracy: accuracy(await score(session, rows), labels),

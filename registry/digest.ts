@@ -1,19 +1,2 @@
-/** Content digests of artifacts: streamed, so a multi-GB model never sits in memory. */
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-
-export interface Digest {
-  sha256: string;
-  size: number;
-}
-
-export async function digestFile(file: string): Promise<Digest> {
-  const hash = crypto.createHash('sha256');
-  let size = 0;
-  for await (const chunk of fs.createReadStream(file)) {
-    const buf = chunk as Buffer;
-    size += buf.length;
-    hash.update(buf);
-  }
-  return { sha256: hash.digest('hex'), size };
-}
+/** The registry's digests are the code base's one sha256 helper (common/digest.ts). */
+export { digestFile, sha256Hex, type Digest } from '../common/digest';

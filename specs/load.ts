@@ -3,11 +3,11 @@
  * Errors name the file, the line, the field path and what was expected, all at once, so one edit
  * fixes them all: `specs/fraud.yaml:31 canary.steps[1].weight: expected weights to increase ...`.
  */
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { sha256Hex } from '../common/digest';
 import { modelSpecSchema, type ModelSpec } from './schema';
 
 export interface SpecProblem {
@@ -119,7 +119,7 @@ export function loadSpecFile(file: string): LoadedSpec {
   const resolve = (p: string) => (path.isAbsolute(p) ? p : path.resolve(dir, p));
   spec.evaluation.dataset = resolve(spec.evaluation.dataset);
   if (spec.integration.goldenSet) spec.integration.goldenSet = resolve(spec.integration.goldenSet);
-  return { spec, sha256: createHash('sha256').update(bytes).digest('hex'), file: path.resolve(file) };
+  return { spec, sha256: sha256Hex(bytes), file: path.resolve(file) };
 }
 
 /** JSON Schema of what people write, for editors (yaml-language-server) and docs. */

@@ -10,7 +10,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { createActivities, type ActivityDeps } from '../activities';
@@ -18,13 +17,14 @@ import { servingOptions } from '../activities/fleet';
 import type { ModelSpec } from '../specs/schema';
 import { createLogger, type Logger } from '../common/log';
 import { runwayBin, stateDir } from '../common/paths';
+import { freePort, portFree } from '../common/ports';
 import { pidAlive } from '../common/process';
 import { FileRegistry } from '../registry/file';
 import { createFleet } from '../serving/fleet/factory';
 import { createMetricsSource } from '../serving/metrics/factory';
 import { createTrafficRouter } from '../serving/traffic/factory';
 import { loadPlatformConfig, type PlatformConfig } from './config';
-import { ensureTemporal, freePort, type TemporalEndpoint } from './temporal-server';
+import { ensureTemporal, type TemporalEndpoint } from './temporal-server';
 import { createRunwayWorker } from './worker';
 import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
 
@@ -151,14 +151,6 @@ export async function ensureRouter(
   };
 }
 
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
-
 function firstJsonLine(child: ChildProcess, timeoutMs: number, logFile: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -282,6 +274,12 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
   if (config.fleet.driver !== 'local') {
     throw new Error(
       `the embedded platform runs the local fleet; fleet.driver is "${config.fleet.driver}" (run \`runway worker\` instead)`,
+    );
+  }
+  if (config.router.driver !== 'builtin') {
+    // Its router takes routes by the admin API: a ConfigMap or an HTTPRoute would reach no one.
+    throw new Error(
+      `the embedded platform runs its own router; router.driver is "${config.router.driver}" (run \`runway worker\` instead)`,
     );
   }
   const temporal = await ensureTemporal({

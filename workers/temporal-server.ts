@@ -1,11 +1,13 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { Connection, type TLSConfig } from '@temporalio/client';
 import { createLogger, type Logger } from '../common/log';
 import { projectRoot, stateDir, toolCacheDir } from '../common/paths';
+import { withFileLock } from '../common/lock';
+import { freePort, portFree } from '../common/ports';
 import { pidAlive } from '../common/process';
+import { sleep } from '../common/timers';
 import { RUNWAY_SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { type TemporalSettings, ConfigError, loadPlatformConfig } from './config';
 
@@ -101,7 +103,8 @@ export async function ensureTemporal(opts: EnsureTemporalOptions = {}): Promise<
   const dataDir = path.resolve(opts.dataDir ?? defaultTemporalDataDir());
   fs.mkdirSync(dataDir, { recursive: true });
   // Two runway processes starting at once must not both start a server on one SQLite file.
-  return withDirLock(path.join(dataDir, 'start.lock'), async () => {
+  // The holder's pid is in the file: a crashed starter's lock is broken at once, a live one waited on.
+  return withFileLock(path.join(dataDir, 'server-start.lock'), { timeoutMs: 180_000 }, async () => {
     const running = await findRunningDevServer(dataDir);
     let endpoint: TemporalEndpoint;
     if (running) {
@@ -439,28 +442,6 @@ function logTail(file: string, lines = 30): string {
   }
 }
 
-/** Free TCP port on 127.0.0.1 chosen by the kernel. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-}
-
 async function choosePort(
   wanted: number | 'auto' | undefined,
   preferred: number,
@@ -471,7 +452,7 @@ async function choosePort(
     wanted === undefined &&
     !taken.includes(preferred) &&
     preferred < 65536 &&
-    (await portIsFree(preferred))
+    (await portFree(preferred))
   ) {
     return preferred;
   }
@@ -479,29 +460,4 @@ async function choosePort(
     const port = await freePort();
     if (!taken.includes(port)) return port;
   }
-}
-
-/** A cross-process lock: mkdir is atomic; a lock older than staleMs is from a crashed process. */
-async function withDirLock<T>(lockDir: string, fn: () => Promise<T>, staleMs = 120_000): Promise<T> {
-  const deadline = Date.now() + staleMs + 5_000;
-  for (;;) {
-    try {
-      fs.mkdirSync(lockDir);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const age = Date.now() - (fs.statSync(lockDir, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
-      if (age > staleMs || Date.now() > deadline) fs.rmSync(lockDir, { recursive: true, force: true });
-      else await sleep(100);
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    fs.rmSync(lockDir, { recursive: true, force: true });
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

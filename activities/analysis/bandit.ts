@@ -6,6 +6,7 @@
  */
 import { betaPpf, Rng } from './distributions';
 import type { VariantWindow } from './types';
+import { round } from './round';
 
 export interface BanditParams {
   /** Stop when one arm is best with at least this probability. */
@@ -47,8 +48,6 @@ export type BanditVerdict = {
   explorationFloor: number;
   reason: string;
 };
-
-const round = (x: number, digits = 6): number => Number(x.toPrecision(digits));
 
 /**
  * Integer percents summing to 100, each ≥ floor, the rest in proportion to `shares` (largest

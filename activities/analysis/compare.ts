@@ -12,6 +12,7 @@
 import { binomialPpf, normalPpf, normalSf } from './distributions';
 import { histogramTotal, quantileOrNull, rebin, toBins, type Bin } from './histogram';
 import type { ComparisonVerdict, Result, TestResult, VariantWindow } from './types';
+import { round } from './round';
 
 export interface CompareParams {
   /** Confidence of each test at each look (Kayenta uses 0.98). */
@@ -32,8 +33,6 @@ export interface CompareParams {
   quantileTest?: boolean;
 }
 
-const round = (x: number | null, digits = 6): number | null =>
-  x === null || !Number.isFinite(x) ? x : Number(x.toPrecision(digits));
 const ms = (s: number | null): number | null => (s === null ? null : round(s * 1000));
 
 function validate(p: CompareParams): void {

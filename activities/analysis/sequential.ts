@@ -13,6 +13,7 @@
  * (its null is "no difference") and the separate rates for the interval.
  */
 import type { VariantWindow } from './types';
+import { round } from './round';
 
 export interface SequentialParams {
   /** Type-I error however often the test is looked at. */
@@ -52,8 +53,6 @@ export type SequentialVerdict = {
   samples: { candidate: number; baseline: number };
   reason: string;
 };
-
-const round = (x: number, digits = 6): number => (Number.isFinite(x) ? Number(x.toPrecision(digits)) : x);
 
 function validate(p: SequentialParams): void {
   const bad = (f: string, e: string, v: unknown): never => {

@@ -5,6 +5,7 @@
  */
 import { histogramTotal, quantileOrNull } from './histogram';
 import type { MetricCheck, Result, SloVerdict, VariantWindow } from './types';
+import { round } from './round';
 
 export interface SloLimits {
   /** p99 latency limit in milliseconds. */
@@ -14,8 +15,6 @@ export interface SloLimits {
   /** Requests the window needs before the guard may judge it. */
   minRequests: number;
 }
-
-const round = (x: number, digits = 6): number => Number(x.toPrecision(digits));
 
 export function checkSlo(w: VariantWindow, limits: SloLimits): SloVerdict {
   for (const [field, v] of Object.entries(limits)) {

@@ -15,7 +15,8 @@ import {
   type FleetCallOptions,
   type FleetDriver,
 } from './driver';
-import { apiMessage, isNotFound, lazyClient, sleep, type K8s, type KubeConnection } from '../../common/k8s';
+import { apiMessage, isNotFound, lazyClient, type K8s, type KubeConnection } from '../../common/k8s';
+import { sleep } from '../../common/timers';
 import {
   LABEL,
   MANAGED_BY,

@@ -11,7 +11,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createLogger, type Logger } from '../../common/log';
 import { runwayBin, stateDir } from '../../common/paths';
-import { digestFile } from '../../registry/digest';
+import { sleep } from '../../common/timers';
+import { digestFile } from '../../common/digest';
 import { checkModelName, checkVersion } from '../../registry/names';
 import {
   DeployRefusedError,
@@ -23,15 +24,15 @@ import {
   type FleetDriver,
   type ServingOptions,
 } from './driver';
-import { withFileLock } from './lock';
+import { withFileLock } from '../../common/lock';
 import { FleetStateStore, type DeploymentState, type ReplicaState } from './local-state';
-import { freePort } from './ports';
+import { freePort } from '../../common/ports';
 import { replicaReady } from './probe';
 import {
   childExit,
   isOurReplica,
   logTail,
-  pidAlive,
+  replicaAlive,
   settledExit,
   stopProcess,
   trackChild,
@@ -294,7 +295,7 @@ export class LocalFleet implements FleetDriver {
       prev !== undefined && (prev.sha256 !== target.sha256 || !sameArgs(prev.args, target.args));
     if (replacing) {
       // The old artifact keeps serving: its replicas were only retiring.
-      this.store.write({ ...prev, instances: retiring.filter((r) => pidAlive(r.pid)), retiring: [] });
+      this.store.write({ ...prev, instances: retiring.filter((r) => replicaAlive(r.pid)), retiring: [] });
       return retiring.length;
     }
     if (!prev && keptReady.length === 0) {
@@ -392,7 +393,7 @@ export class LocalFleet implements FleetDriver {
         }),
       );
       for (const [i, r] of replicas.entries()) {
-        if (ready.has(i) || pidAlive(r.pid)) continue;
+        if (ready.has(i) || replicaAlive(r.pid)) continue;
         const tail = logTail(r.log);
         const retries = portRetries.get(i) ?? 0;
         if (/EADDRINUSE/.test(tail) && retries < PORT_RETRIES) {
@@ -425,7 +426,8 @@ export class LocalFleet implements FleetDriver {
           `${name}: ${ready.size}/${replicas.length} replicas ready (${Math.round(elapsed / 1000)} s)`,
         );
       }
-      await sleep(100, opts.signal);
+      // Woken early by an abort: the loop's top says what was being waited for.
+      await sleep(100, opts.signal).catch(() => undefined);
     }
   }
 
@@ -455,18 +457,6 @@ function sameArgs(a: string[], b: string[]): boolean {
 
 function describeReason(reason: unknown): string {
   return reason instanceof Error ? reason.message : String(reason ?? 'aborted');
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 function checkReplicas(replicas: number): void {

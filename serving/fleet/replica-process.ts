@@ -4,7 +4,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import { pidAlive as processAlive } from '../../common/process';
+import { pidAlive } from '../../common/process';
 
 /** Children this process spawned: their exit is known exactly, and a zombie is not "alive". */
 const children = new Map<number, ChildProcess>();
@@ -43,10 +43,8 @@ export async function settledExit(pid: number, waitMs = 1_000): Promise<string> 
 }
 
 /** Alive, and not one of our children that has already exited (known exactly, without a race). */
-export function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  if (childExit(pid)) return false;
-  return processAlive(pid);
+export function replicaAlive(pid: number): boolean {
+  return !childExit(pid) && pidAlive(pid);
 }
 
 /**
@@ -54,7 +52,7 @@ export function pidAlive(pid: number): boolean {
  * process that inherited a recycled pid. Reads /proc where there is one; elsewhere trusts the pid.
  */
 export function isOurReplica(pid: number, port: number, model: string): boolean {
-  if (!pidAlive(pid)) return false;
+  if (!replicaAlive(pid)) return false;
   let argv: string[];
   try {
     argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
@@ -76,15 +74,15 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 async function waitGone(pid: number, ms: number): Promise<boolean> {
   const until = Date.now() + ms;
   while (Date.now() < until) {
-    if (!pidAlive(pid)) return true;
+    if (!replicaAlive(pid)) return true;
     await new Promise((r) => setTimeout(r, 50));
   }
-  return !pidAlive(pid);
+  return !replicaAlive(pid);
 }
 
 /** SIGTERM (the server drains), then SIGKILL after `graceMs`. Resolves once the pid is gone. */
 export async function stopProcess(pid: number, graceMs: number): Promise<'terminated' | 'killed' | 'gone'> {
-  if (!pidAlive(pid)) return 'gone';
+  if (!replicaAlive(pid)) return 'gone';
   signal(pid, 'SIGTERM');
   if (await waitGone(pid, graceMs)) return 'terminated';
   signal(pid, 'SIGKILL');

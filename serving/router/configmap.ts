@@ -5,7 +5,8 @@
  * previous route, so a typo in a `kubectl edit` never takes traffic down.
  */
 import { createLogger, type Logger } from '../../common/log';
-import { apiMessage, isNotFound, kubeConfig, loadK8s, sleep, type KubeConnection } from '../../common/k8s';
+import { apiMessage, isNotFound, kubeConfig, loadK8s, type KubeConnection } from '../../common/k8s';
+import { sleep } from '../../common/timers';
 import type { ConfigMapRef } from '../traffic/configmap';
 import type { Route } from './route';
 import { isValidModelName, parseRoute, RouteValidationError } from './schema';

@@ -3,12 +3,12 @@
  * and the session workers. `startModelServer` resolves once the model is loaded and warmed up
  * and the port is bound; `close()` drains queued and running work first.
  */
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import zlib from 'node:zlib';
 import type { AddressInfo } from 'node:net';
+import { digestFile } from '../../common/digest';
 import { createLogger, type Logger } from '../../common/log';
 import { Batcher } from './batcher';
 import { DATATYPES, elementCount, type Tensor } from './datatypes';
@@ -42,12 +42,6 @@ export interface ModelServer {
   close(): Promise<void>;
 }
 
-async function fileSha256(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 async function checkArtifact(opts: ResolvedServerOptions): Promise<void> {
   let stat: fs.Stats;
   try {
@@ -60,7 +54,7 @@ async function checkArtifact(opts: ResolvedServerOptions): Promise<void> {
   }
   if (!stat.isFile()) throw new ModelRefusedError(`${opts.model}: not a regular file`);
   if (opts.sha256) {
-    const digest = await fileSha256(opts.model);
+    const digest = (await digestFile(opts.model)).sha256;
     if (digest !== opts.sha256.toLowerCase()) {
       throw new ModelRefusedError(
         `${opts.model}: sha256 is ${digest}, expected ${opts.sha256.toLowerCase()}; refusing to load`,

@@ -12,11 +12,11 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Agent, request } from 'undici';
 import { projectRoot } from '../../common/paths';
+import { freePort } from '../../common/ports';
 
 /** API answers: tests read Kubernetes objects of every kind, so their shape is not typed here. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
@@ -97,17 +97,6 @@ export interface TestCluster {
   /** Last lines of each component's log, for failure messages. */
   logs(lines?: number): string;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function until<T>(
@@ -468,6 +457,26 @@ export async function createNamespace(
 }
 
 /** Polls `fn` until it returns a value (not undefined), or fails after `timeoutMs`. */
+/** Applies the Gateway API CRDs and waits until the API server has established HTTPRoute. */
+export async function installGatewayCrds(cluster: TestCluster, bins: K8sBinaries): Promise<void> {
+  await cluster.applyFile(bins.gatewayCrds);
+  await eventually(
+    'HTTPRoute CRD established',
+    async () => {
+      const r = await cluster.api(
+        'GET',
+        '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/httproutes.gateway.networking.k8s.io',
+      );
+      return r.body?.status?.conditions?.some(
+        (c: { type: string; status: string }) => c.type === 'Established' && c.status === 'True',
+      )
+        ? true
+        : undefined;
+    },
+    30_000,
+  );
+}
+
 export function eventually<T>(
   what: string,
   fn: () => Promise<T | undefined>,

@@ -12,13 +12,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { auditModel } from '../../audit/fetch';
 import { projectRoot } from '../../common/paths';
 import { sigkillAndWait } from '../../common/process';
+import { freePort } from '../../common/ports';
 import { loadPlatformConfig } from '../../workers/config';
-import {
-  ensureTemporal,
-  freePort,
-  stopDevServer,
-  type TemporalEndpoint,
-} from '../../workers/temporal-server';
+import { ensureTemporal, stopDevServer, type TemporalEndpoint } from '../../workers/temporal-server';
 import { approveUpdate, promotionWorkflowId } from '../../workflows/api';
 import { testSpec, usePromotionPlatform, waitForStatus } from '../helpers/promotion';
 

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compiled, projectRoot } from '../../common/paths';
 import { DeployRefusedError, type DeploymentRequest } from '../../serving/fleet/driver';
 import { LocalFleet } from '../../serving/fleet/local';
-import { freePort } from '../../serving/fleet/ports';
+import { freePort } from '../../common/ports';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'runway-fleet-int-'));
 const home = path.join(tmp, 'home');

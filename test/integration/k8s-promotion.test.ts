@@ -23,7 +23,7 @@ import { parsePlatformConfig } from '../../workers/config';
 import { approveUpdate, promotionWorkflowId, rollbackSignal } from '../../workflows/api';
 import {
   createNamespace,
-  eventually,
+  installGatewayCrds,
   localStandIns,
   requireK8s,
   startTestCluster,
@@ -32,6 +32,7 @@ import {
 } from '../helpers/k8s';
 import { testSpec, usePromotionPlatform, waitForStatus, type PromotionPlatform } from '../helpers/promotion';
 import { startServe } from '../helpers/server';
+import type { TrafficHandle } from '../../demo/traffic';
 
 const { bins, skipReason } = requireK8s();
 const NS = 'runway-models';
@@ -44,22 +45,7 @@ beforeAll(async () => {
   cluster = await startTestCluster(bins, { nodes: [{ name: 'cpu-0' }, { name: 'cpu-1' }] });
   await createNamespace(cluster, NS);
   standIns = localStandIns(cluster, startServe);
-  await cluster.applyFile(bins.gatewayCrds);
-  await eventually(
-    'HTTPRoute CRD established',
-    async () => {
-      const r = await cluster!.api(
-        'GET',
-        '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/httproutes.gateway.networking.k8s.io',
-      );
-      return r.body?.status?.conditions?.some(
-        (c: { type: string; status: string }) => c.type === 'Established' && c.status === 'True',
-      )
-        ? true
-        : undefined;
-    },
-    30_000,
-  );
+  await installGatewayCrds(cluster, bins);
 }, 180_000);
 
 const fleetOptions = (): KubernetesFleetOptions => ({
@@ -192,28 +178,41 @@ async function approve(p: PromotionPlatform, model: string): Promise<void> {
     .executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
 }
 
-describe.skipIf(!!skipReason)('promotion on Kubernetes', () => {
-  const routeOf = (model: string) => async () => {
+/** Serves v1 at full size with traffic, watches the model, starts v2's promotion and approves it. */
+async function begin(model: string): Promise<{ traffic: TrafficHandle; watcher: ReturnType<typeof watch> }> {
+  const spec = testSpec(model, { serving: { replicas: REPLICAS } });
+  await platform.bootstrap(model, spec, { replicas: REPLICAS });
+  const traffic = platform.traffic(model);
+  const watcher = watch(model, async () => {
     const r = await platform.deps.router.getRoute(model);
     if (!r) return undefined;
     return {
       route: Object.fromEntries(r.variants.map((v) => [v.name, v.weight])),
       mirror: r.mirror ? `${r.mirror.variant}:${r.mirror.percent}` : undefined,
     };
-  };
+  });
+  await platform.start(spec, '2');
+  await approve(platform, model);
+  return { traffic, watcher };
+}
 
+/** Clients saw only 200s: the router answered every request through every change. */
+function expectNoClientErrors(traffic: TrafficHandle): void {
+  const stats = traffic.stats();
+  expect(
+    Object.keys(stats.byStatus).filter((s) => s !== '200'),
+    JSON.stringify(stats.byStatus),
+  ).toEqual([]);
+}
+
+describe.skipIf(!!skipReason)('promotion on Kubernetes', () => {
   it(
     'promotes v2 with runway-managed Deployments sized by traffic weight, then removes the old version’s objects',
     { timeout: 300_000 },
     async () => {
       const c = cluster!;
       const model = 'fd-k8s';
-      const spec = testSpec(model, { serving: { replicas: REPLICAS } });
-      await platform.bootstrap(model, spec, { replicas: REPLICAS });
-      const traffic = platform.traffic(model);
-      const watcher = watch(model, routeOf(model));
-      await platform.start(spec, '2');
-      await approve(platform, model);
+      const { traffic, watcher } = await begin(model);
       await waitForStatus(platform, model, (s) => s.stage === 'canary', 120_000);
       // during the canary both versions run as runway-managed Deployments with Service and PDB
       const deployments = await c.api(
@@ -262,11 +261,7 @@ describe.skipIf(!!skipReason)('promotion on Kubernetes', () => {
       expect((await c.api('GET', `/api/v1/namespaces/${NS}/services/${model}-v1-production`)).status).toBe(
         404,
       );
-      const stats = traffic.stats();
-      expect(
-        Object.keys(stats.byStatus).filter((s) => s !== '200'),
-        JSON.stringify(stats.byStatus),
-      ).toEqual([]);
+      expectNoClientErrors(traffic);
     },
   );
 
@@ -275,12 +270,7 @@ describe.skipIf(!!skipReason)('promotion on Kubernetes', () => {
     { timeout: 300_000 },
     async () => {
       const model = 'fd-k8s-rb';
-      const spec = testSpec(model, { serving: { replicas: REPLICAS } });
-      await platform.bootstrap(model, spec, { replicas: REPLICAS });
-      const traffic = platform.traffic(model);
-      const watcher = watch(model, routeOf(model));
-      await platform.start(spec, '2');
-      await approve(platform, model);
+      const { traffic, watcher } = await begin(model);
       await waitForStatus(platform, model, (s) => s.weights.v2 === 50, 180_000);
       const signalledAt = Date.now();
       await platform.client.workflow
@@ -290,15 +280,15 @@ describe.skipIf(!!skipReason)('promotion on Kubernetes', () => {
       await traffic.stop();
       await watcher.stop();
       expect(result.outcome, result.reason).toBe('rolled_back');
-      const back = watcher.samples.filter((s) => s.at > signalledAt && s.route.v1 === 100);
+      const after = watcher.samples.filter((s) => s.at > signalledAt);
+      console.info(
+        `rollback: most replicas at once ${Math.max(...after.map((s) => sum(s.replicas)))} (budget ${REPLICAS + 1}, waived for a rollback)`,
+      );
+      const back = after.filter((s) => s.route.v1 === 100);
       expect(back.length).toBeGreaterThan(0);
       // The route is read before the Deployments: whenever v1 had all the traffic back, it was full.
       expect(back.map((s) => s.replicas.v1)).toEqual(back.map(() => REPLICAS));
-      const stats = traffic.stats();
-      expect(
-        Object.keys(stats.byStatus).filter((s) => s !== '200'),
-        JSON.stringify(stats.byStatus),
-      ).toEqual([]);
+      expectNoClientErrors(traffic);
     },
   );
 });

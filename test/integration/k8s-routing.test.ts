@@ -12,7 +12,14 @@ import { ConfigMapTrafficRouter } from '../../serving/traffic/configmap';
 import { GatewayApiTrafficRouter } from '../../serving/traffic/gateway-api';
 import type { Route } from '../../serving/router/route';
 import { RouteValidationError } from '../../serving/router/schema';
-import { createNamespace, eventually, requireK8s, startTestCluster, type TestCluster } from '../helpers/k8s';
+import {
+  createNamespace,
+  eventually,
+  installGatewayCrds,
+  requireK8s,
+  startTestCluster,
+  type TestCluster,
+} from '../helpers/k8s';
 import {
   closeAll,
   getRoute,
@@ -172,22 +179,7 @@ describe.skipIf(!!skipReason)('routes in Kubernetes objects on a real API server
     await expect(gw.verify()).rejects.toThrow(
       /does not serve gateway\.networking\.k8s\.io\/v1 HTTPRoute; install the Gateway API CRDs/,
     );
-    await cluster.applyFile(bins!.gatewayCrds);
-    await eventually(
-      'HTTPRoute CRD established',
-      async () => {
-        const r = await cluster.api(
-          'GET',
-          '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/httproutes.gateway.networking.k8s.io',
-        );
-        return r.body?.status?.conditions?.some(
-          (c: { type: string; status: string }) => c.type === 'Established' && c.status === 'True',
-        )
-          ? true
-          : undefined;
-      },
-      30_000,
-    );
+    await installGatewayCrds(cluster, bins!);
     await eventually('HTTPRoute served', async () => (await gw.verify(), true), 20_000);
     const svc = (n: string): string => `http://fraud-v${n}-production.runway-models.svc.cluster.local:80`;
     const r: Route = {

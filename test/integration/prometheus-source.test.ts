@@ -7,7 +7,6 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
@@ -19,6 +18,7 @@ import type { MetricsSnapshot } from '../../serving/metrics/source';
 import { windowBetween } from '../../serving/metrics/window';
 import { closeAll, putRoute, spawnRouterProcess, type RouterProcess } from '../helpers/router';
 import { startServe, type ServeProcess } from '../helpers/server';
+import { freePort } from '../../common/ports';
 
 function prometheusBinary(): string | undefined {
   try {
@@ -34,17 +34,6 @@ if (!binary) {
     'PROMETHEUS TESTS SKIPPED: no `prometheus` on PATH; install it with `bash scripts/tools.sh prometheus`';
   if (process.env.CI === 'true') throw new Error(`${reason} (CI=true: these tests must run)`);
   console.warn(`\n${'!'.repeat(100)}\n${reason}\n${'!'.repeat(100)}\n`);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 const MODEL = 'fraud';

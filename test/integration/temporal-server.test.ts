@@ -6,12 +6,12 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pidAlive } from '../../common/process';
+import { freePort } from '../../common/ports';
 import { loadPlatformConfig } from '../../workers/config';
 import {
   ensureTemporal,
   findRunningDevServer,
   findTemporalBin,
-  freePort,
   registerSearchAttributes,
   stopDevServer,
   TemporalUnavailableError,

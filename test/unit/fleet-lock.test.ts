@@ -7,11 +7,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { withFileLock } from '../../serving/fleet/lock';
+import { sleep } from '../../common/timers';
+import { withFileLock } from '../../common/lock';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'runway-fleet-lock-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A pid that certainly belonged to a process that has exited. */
 function deadPid(): number {

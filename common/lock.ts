@@ -1,13 +1,15 @@
 /**
- * A cross-process lock file, held for the length of a fleet operation (a deploy may take a
- * minute), so two controllers deploying the same name cannot start twins. A lock whose holder
+ * A cross-process lock file, held for the length of an operation that two processes must not run
+ * at once: a fleet deploy (a minute; two controllers must not start twins), the start of the
+ * embedded Temporal server. A lock whose holder
  * process is gone (crash, SIGKILL) is stale and broken; breaking it is done by renaming it
  * aside first, so two breakers cannot both believe they removed the same stale lock.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
-import { pidAlive } from './replica-process';
+import { pidAlive } from './process';
+import { sleep } from './timers';
 
 interface Holder {
   pid: number;
@@ -22,8 +24,6 @@ export interface LockOptions {
   /** Called (at most every few seconds) while another holder keeps the lock. */
   onWait?: (holder: string) => void;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function readHolder(file: string): Holder | undefined {
   try {
