@@ -3,11 +3,11 @@
  * stage makes (enter a stage, route traffic, show progress in the Temporal UI). Stage modules take
  * a Promotion and read like the runbook's steps.
  */
-import { log, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
+import { log, patched, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
 import type { PreparedPromotion, TrafficVariant, VersionRef } from '../../activities/contracts';
 import type { ModelSpec } from '../../specs/schema';
 import type { Outcome, PromotionControls, PromotionInput, PromotionState, Stage, Verdict } from '../api';
-import { quick, run } from '../activity-calls';
+import { quick, run, slow } from '../activity-calls';
 import { deploymentName, variantName } from '../deployments';
 import { RunwayStage } from '../search-attributes';
 import { initialState } from './state';
@@ -89,7 +89,9 @@ export class Promotion {
     await run(
       'setTraffic',
       `route ${variants.map((v) => `${v.name}=${v.weight}%`).join(' ')}: ${reason}`,
-      quick,
+      // A route change scales the fleet around it (scaleWithWeight) and waits for the rollout:
+      // minutes on a GPU cluster, past quick's 30 s. Older runs keep the options they recorded.
+      patched('traffic-waits-for-rollouts') ? slow : quick,
       {
         model: this.model,
         variants,

@@ -8,6 +8,8 @@ export async function prepare(p: Promotion): Promise<PreparedPromotion> {
   const prep = await run('prepareCandidate', `verify artifacts of v${p.version} and production`, quick, {
     model: p.model,
     version: p.version,
+    // What the spec needs of the router is checked against the configured one before anything deploys.
+    spec: { shadow: p.spec.shadow, experiment: p.spec.experiment },
   });
   p.prepared = prep;
   if (prep.baseline?.version === p.version) {
