@@ -2,12 +2,13 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
 import type { SetTrafficInput } from './contracts';
+import { sha256Hex } from '../serving/router/feedback';
 import type { Route } from '../serving/router/route';
 
-export function trafficActivities({ fleet, router, logger }: ActivityDeps) {
+export function trafficActivities({ fleet, router, logger, feedbackTokens }: ActivityDeps) {
   const log = logger.child('traffic');
   return {
-    async setTraffic(input: SetTrafficInput): Promise<Route> {
+    async setTraffic(input: SetTrafficInput): Promise<Route & { feedbackTokenRequired?: boolean }> {
       const variants = [];
       for (const v of input.variants) {
         const deployment = await fleet.get(v.deployment);
@@ -21,14 +22,21 @@ export function trafficActivities({ fleet, router, logger }: ActivityDeps) {
       }
       const route: Route = { variants, sticky: input.sticky };
       if (input.mirror && input.mirror.percent > 0) route.mirror = input.mirror;
-      await router.setRoute(input.model, route);
+      if (input.reward !== undefined) route.reward = input.reward;
+      const token = feedbackTokens?.[input.model];
+      await router.setRoute(
+        input.model,
+        token === undefined ? route : { ...route, feedback: { tokenSha256: sha256Hex(token) } },
+      );
       log.info('route set', {
         model: input.model,
         weights: variants.map((v) => `${v.name}=${v.weight}`).join(','),
         mirror: route.mirror ? `${route.mirror.variant}:${route.mirror.percent}%` : undefined,
         reason: input.reason,
+        feedback: token === undefined ? 'open' : 'token',
       });
-      return route;
+      // The result lands in the workflow history: it says a token is required, never its digest.
+      return token === undefined ? route : { ...route, feedbackTokenRequired: true };
     },
 
     async removeRoute({ model }: { model: string }): Promise<void> {

@@ -242,7 +242,14 @@ export function platformDeps(
     config.metrics.source === 'prometheus' && config.metrics.url
       ? new PrometheusMetricsSource({ url: config.metrics.url, logger: logger.child('metrics') })
       : new ScrapeMetricsSource({ url: config.metrics.url ?? router.url });
-  return { registry: new FileRegistry(config.registry.dir), fleet, router: traffic, metrics, logger };
+  return {
+    registry: new FileRegistry(config.registry.dir),
+    fleet,
+    router: traffic,
+    metrics,
+    logger,
+    feedbackTokens: config.router.feedbackTokens,
+  };
 }
 
 /**

@@ -349,6 +349,8 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
         variants,
         mirror: withMirror,
         sticky: { header: spec.experiment.unitHeader },
+        // Only a field of the activity's input (absent in specs older than reward shapes): no new command.
+        reward: spec.experiment.reward,
         reason,
       },
     );
