@@ -6,15 +6,26 @@
  * (409), and the refusals make every bandit verdict inconclusive, saying why, until the
  * experiment times out and keeps the baseline. Real Temporal, router, local fleet, onnxruntime.
  */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { Pool } from 'undici';
 import { DEFAULT_BANDIT, thompsonWeights } from '../../activities/analysis';
-import type { Verdict } from '../../workflows/api';
+import { promotionWorkflowId, type Verdict } from '../../workflows/api';
 import { BANDIT, experimentSpec, usePromotionPlatform, waitForStatus } from '../helpers/promotion';
 import { inferBody } from '../helpers/router';
 
-const platform = usePromotionPlatform();
+// The guarded model's feedback token, in a file the platform config names, as an operator sets it.
+const token = randomBytes(32).toString('hex');
+const platform = usePromotionPlatform({
+  platformConfig: (home) => {
+    const file = path.join(home, 'fd-guarded.token');
+    fs.writeFileSync(file, `${token}\n`, { mode: 0o600 });
+    return { router: { feedbackTokenFiles: { 'fd-guarded': file } } };
+  },
+});
 
 interface Attack {
   requests: number;
@@ -70,6 +81,29 @@ function attack(baseUrl: string, model: string, target: string, repeats: number)
   return state;
 }
 
+/** A history as text with every payload decoded (payload data travels base64-encoded). */
+function readable(history: unknown): string {
+  const out: string[] = [];
+  const walk = (node: unknown): void => {
+    if (node instanceof Uint8Array) out.push(Buffer.from(node).toString('utf8'));
+    else if (Array.isArray(node)) node.forEach(walk);
+    else if (node && typeof node === 'object') {
+      for (const [k, v] of Object.entries(node)) {
+        if (k === 'data' && typeof v === 'string') out.push(Buffer.from(v, 'base64').toString('utf8'));
+        else walk(v);
+      }
+    } else if (typeof node === 'string') out.push(node);
+  };
+  walk(history);
+  return out.join('\n');
+}
+
+/** Until the promotion reaches the canary (or ends early: the result then says why). */
+async function pastIntegration(model: string): Promise<void> {
+  const before = new Set(['evaluate', 'approve', 'stage', 'integration']);
+  await waitForStatus(platform, model, (s) => !before.has(s.stage), 120_000);
+}
+
 type BanditVerdict = Verdict & {
   decision?: string;
   best?: string;
@@ -78,7 +112,7 @@ type BanditVerdict = Verdict & {
   withheld?: { decision: string; best?: string };
 };
 
-describe('experiment under stuffed feedback', () => {
+describe.concurrent('experiment under stuffed feedback', () => {
   it(
     'a bandit fed stuffed rewards for the worse arm does not pick it, and its verdicts say why',
     { timeout: 300_000 },
@@ -87,11 +121,12 @@ describe('experiment under stuffed feedback', () => {
       const spec = experimentSpec(
         model,
         { ...BANDIT, maxDuration: '40s' },
-        { evaluation: { min: 0.5, maxRegression: 0.5 } },
+        // Latency is not what this tests: a loaded CI machine must not fail the staging check.
+        { evaluation: { min: 0.5, maxRegression: 0.5 }, slos: { p99LatencyMs: 1500 } },
       );
       const { traffic } = await platform.launch(spec, '3', { rps: 40 });
       // The attacker starts in the canary, so it is at full speed when the experiment begins.
-      await waitForStatus(platform, model, (s) => s.stage === 'canary', 120_000);
+      await pastIntegration(model);
       const mallory = attack(platform.router.url, model, 'v3', 40);
       const result = await platform.result(model);
       await mallory.stop();
@@ -143,6 +178,45 @@ describe('experiment under stuffed feedback', () => {
         /experiment kept the baseline: no decision within 40s: feedback not trusted/,
       );
       expect(await platform.routeOf(model)).toEqual([['v1', 100]]);
+    },
+  );
+
+  it(
+    'with a feedback token only the application is heard: the attacker gets 401 and the bandit decides on honest rewards',
+    { timeout: 300_000 },
+    async () => {
+      const model = 'fd-guarded';
+      const spec = experimentSpec(
+        model,
+        { ...BANDIT, maxDuration: '60s' },
+        // Latency is not what this tests: a loaded CI machine must not fail the staging check.
+        { evaluation: { min: 0.5, maxRegression: 0.5 }, slos: { p99LatencyMs: 1500 } },
+      );
+      const { traffic } = await platform.launch(spec, '3', { rps: 40 });
+      await pastIntegration(model);
+      const mallory = attack(platform.router.url, model, 'v3', 40);
+      const result = await platform.result(model);
+      await mallory.stop();
+      const stats = await traffic.stop();
+      console.info(
+        `guarded: attacker feedback ${JSON.stringify(mallory.byStatus)}; application feedback ${JSON.stringify(stats.feedback)}; outcome ${result.outcome}: ${result.reason}`,
+      );
+      expect(mallory.unitsOnTarget).toBeGreaterThan(0);
+      expect(Object.keys(mallory.byStatus)).toEqual(['401']);
+      expect(stats.feedback.sent).toBeGreaterThan(0);
+      expect(result.outcome, result.reason).toBe('rejected');
+      expect(result.reason).toMatch(/the bandit chose the baseline: v1 is best/);
+      const bandit = result.verdicts.filter((v) => v.check === 'bandit');
+      expect(bandit.some((v) => /feedback not trusted/.test(v.reason))).toBe(false);
+      // The route holds the digest; neither it nor the token is in the workflow history.
+      const route = await platform.deps.router.getRoute(model);
+      expect(route?.feedback?.tokenSha256).toMatch(/^[0-9a-f]{64}$/);
+      const history = readable(
+        await platform.client.workflow.getHandle(promotionWorkflowId(model)).fetchHistory(),
+      );
+      expect(history).not.toContain(token);
+      expect(history).not.toContain(route!.feedback!.tokenSha256);
+      expect(history).toContain('feedbackTokenRequired');
     },
   );
 });
