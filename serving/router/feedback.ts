@@ -22,17 +22,6 @@ export type RejectReason =
   | 'unknown_assignment'
   | 'duplicate';
 
-export const REJECT_REASONS: readonly RejectReason[] = [
-  'malformed',
-  'no_route',
-  'unauthorized',
-  'forbidden',
-  'non_finite',
-  'out_of_shape',
-  'unknown_assignment',
-  'duplicate',
-];
-
 /** Reasons that name a variant: the ones the analysis counts against a variant's feedback. */
 export const VARIANT_REASONS: readonly RejectReason[] = ['duplicate', 'non_finite', 'out_of_shape'];
 
@@ -50,12 +39,6 @@ interface FeedbackBody {
 
 /** The shape a route without one gets: every reward the analysis could use before shapes existed. */
 const LEGACY: { bounded: { min: number; max: number } } = { bounded: { min: 0, max: 1 } };
-
-export function describeShape(shape: RewardShape | undefined): string {
-  if (shape === 'binary') return 'binary: 0 or 1';
-  const { min, max } = (shape ?? LEGACY).bounded;
-  return `${shape ? 'bounded' : 'undeclared, so'} ${min} … ${max}`;
-}
 
 /** Why `reward` does not fit `shape`, or undefined when it does. */
 export function outOfShape(shape: RewardShape | undefined, reward: number): string | undefined {
@@ -136,13 +119,12 @@ export function feedbackDesk(
 
     receive(doc, headers) {
       const parsed = parseBody(doc);
-      const routedModel =
-        typeof (doc as { model?: unknown } | null)?.model === 'string' &&
-        routeOf((doc as { model: string }).model)
-          ? (doc as { model: string }).model
-          : undefined;
-      if (typeof parsed === 'string')
-        return refuse(400, 'malformed', `invalid feedback: ${parsed}`, { model: routedModel });
+      if (typeof parsed === 'string') {
+        // Labelled with the model only when it has a route: refused bodies must not mint label values.
+        const named = (doc as { model?: unknown } | null)?.model;
+        const model = typeof named === 'string' && routeOf(named) ? named : undefined;
+        return refuse(400, 'malformed', `invalid feedback: ${parsed}`, { model });
+      }
       const f = parsed;
       const route = routeOf(f.model);
       if (!route) return refuse(404, 'no_route', `no route for model "${f.model}"`);

@@ -18,7 +18,7 @@ import { createLogger } from '../../common/log';
 import { parsePrometheusText } from '../../serving/metrics/prom-text';
 import { ScrapeMetricsSource } from '../../serving/metrics/scrape';
 import type { FleetDriver } from '../../serving/fleet/driver';
-import { loadPlatformConfig } from '../../workers/config';
+import { loadPlatformConfig, redacted } from '../../workers/config';
 import { platformDeps } from '../../workers/platform';
 import {
   closeAll,
@@ -222,6 +222,8 @@ describe('feedback on the real router', () => {
       /router\.feedbackTokenFiles\.fd: the token in .* has 3 characters, expected at least 32/,
     );
     const config = loadPlatformConfig({ file: configFile, env: {} });
+    expect(config.router.feedbackTokens).toEqual({ fd: token });
+    expect(JSON.stringify(redacted(config))).not.toContain(token);
     const fleet = {
       get: async (name: string) => ({ name, endpoints: [stub.url] }),
     } as unknown as FleetDriver;
