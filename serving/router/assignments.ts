@@ -47,11 +47,6 @@ export class AssignmentMemory {
     }
   }
 
-  /** Remembers `key` with a slot of its own (or the one given). */
-  remember(key: string, variant: string, slot: Slot = this.slot(variant)): Slot {
-    return this.put(key, slot);
-  }
-
   /** The live slot of `key` (touching it), or undefined when unknown or expired. */
   recall(key: string): Slot | undefined {
     const e = this.entries.get(key);

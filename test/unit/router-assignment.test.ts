@@ -73,14 +73,14 @@ describe('assignment memory', () => {
   it('forgets the least recently used beyond capacity and anything older than the TTL', () => {
     let now = 0;
     const m = new AssignmentMemory(2, 1_000, () => now);
-    m.remember('a', 'v1');
-    m.remember('b', 'v2');
-    expect(m.recall('a')?.variant).toBe('v1');
-    m.remember('c', 'v1'); // evicts b: recalling a made b the least recently used
-    expect(m.recall('b')).toBeUndefined();
-    expect(m.recall('c')?.variant).toBe('v1');
+    m.served('fd', 'a', undefined, 'v1');
+    m.served('fd', 'b', undefined, 'v2');
+    expect(m.recall(requestKey('fd', 'a'))?.variant).toBe('v1');
+    m.served('fd', 'c', undefined, 'v1'); // evicts b: recalling a made b the least recently used
+    expect(m.recall(requestKey('fd', 'b'))).toBeUndefined();
+    expect(m.recall(requestKey('fd', 'c'))?.variant).toBe('v1');
     now = 1_000;
-    expect(m.recall('a')).toBeUndefined();
+    expect(m.recall(requestKey('fd', 'a'))).toBeUndefined();
     expect(m.size).toBe(1);
   });
 
