@@ -9,6 +9,7 @@ import type { MetricsSnapshot } from '../serving/metrics/source';
 import type { Alias, VersionStatus } from '../registry/registry';
 import type { StepEvidence } from './analysis/step-evidence';
 import type { ShadowEvidence } from './analysis/shadow-shift';
+import type { VariantFeedback } from './analysis/feedback';
 
 export interface VersionRef {
   version: string;
@@ -69,6 +70,8 @@ export interface SetTrafficInput {
   variants: TrafficVariant[];
   mirror?: { variant: string; percent: number; tolerance?: number; threshold?: number };
   sticky?: { header: string };
+  /** Rewards the router accepts for the model (the spec's `experiment.reward`); absent: [0, 1]. */
+  reward?: ModelSpec['experiment']['reward'];
   reason: string;
 }
 
@@ -134,12 +137,20 @@ export interface IntervalAnalysis {
     rewards?: Record<string, RewardCounts>;
     /** The counters reset since `experimentStart`: count again from this look's snapshot. */
     sinceStartGap?: boolean;
+    /** Each variant's feedback as the audit saw it (rewards per request, refusals, findings). */
+    feedback?: VariantFeedback[];
+    /** Feedback not trusted: what the rewards would have decided, not acted on. */
+    withheld?: { result: string; decision: string; best?: string; reason: string };
   };
 }
 
 export interface RewardCounts {
   count: number;
   sum: number;
+  /** Requests the variant answered over the same span (absent in state recorded before it was kept). */
+  requests?: number;
+  /** Feedback the router refused that named the variant (absent where the router does not count it). */
+  rejected?: number;
 }
 
 export interface RegistryUpdateInput {

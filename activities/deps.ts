@@ -14,6 +14,11 @@ export interface ActivityDeps {
   router: TrafficRouter;
   metrics: MetricsSource;
   logger: Logger;
+  /**
+   * Feedback tokens by model, from the platform configuration. The routes carry only their
+   * sha256; the tokens never enter workflow inputs, results or logs.
+   */
+  feedbackTokens?: Readonly<Record<string, string>>;
   /** Optional hook for notifications (chat, pager); the log line is always written. */
   onNotify?: (event: {
     model: string;

@@ -24,6 +24,7 @@ import { DEFAULT_AB, DEFAULT_BANDIT } from './analysis';
 import { abTest } from './analysis/sequential';
 import { thompsonWeights } from './analysis/bandit';
 import { round } from './analysis/round';
+import { auditFeedback, DEFAULT_FEEDBACK_LIMITS } from './analysis/feedback';
 
 /**
  * The shadow's guard: mirrored copies must agree with the primary's answers, fail rarely and
@@ -161,34 +162,75 @@ function judgeExperiment(
     };
   }
   const carried = (v: string): RewardCounts => {
-    const now = since.variants[v]?.rewards ?? { count: 0, sum: 0 };
-    const before = input.experimentCarry?.[v] ?? { count: 0, sum: 0 };
-    return { count: now.count + before.count, sum: now.sum + before.sum };
+    const w = since.variants[v];
+    const now = w?.rewards ?? { count: 0, sum: 0 };
+    const before = input.experimentCarry?.[v];
+    const out: RewardCounts = { count: now.count + (before?.count ?? 0), sum: now.sum + (before?.sum ?? 0) };
+    // Requests and refusals add up only when the carried counts (if any) have them too.
+    const add = (k: 'requests' | 'rejected', n: number | undefined): void => {
+      if (n !== undefined && (!before || before[k] !== undefined)) out[k] = n + (before?.[k] ?? 0);
+    };
+    add('requests', w ? w.requests : 0);
+    add('rejected', w ? w.feedbackRejected : 0);
+    return out;
   };
   const rc = carried(input.candidate);
-  const rb = carried(input.baseline);
-  const rewards = { [input.candidate]: rc, [input.baseline]: rb };
-  if (kind === 'ab') {
-    const v = abTest(
-      rc,
-      rb,
-      { ...DEFAULT_AB, alpha: e.alpha, minimumEffect: e.minimumEffect, minRewards: e.minRewards },
-      input.abState,
+  const baseline = input.baseline;
+  const rb = carried(baseline);
+  const rewards = { [input.candidate]: rc, [baseline]: rb };
+  const audit = auditFeedback(rewards, {
+    ...DEFAULT_FEEDBACK_LIMITS,
+    // Specs recorded before this field existed get the default.
+    maxRejectedShare: e.maxFeedbackRejected ?? DEFAULT_FEEDBACK_LIMITS.maxRejectedShare,
+  });
+  // Sums beyond the counts cannot be judged at all (the tests would refuse them); otherwise the
+  // verdict the rewards would have given is kept beside the refusal, for the auditor.
+  const judgeable = audit.variants.every((v) => v.rewardSum <= v.rewards * (1 + 1e-9) + 1e-9);
+  const decide = (): NonNullable<IntervalAnalysis['experiment']> => {
+    if (kind === 'ab') {
+      const v = abTest(
+        rc,
+        rb,
+        { ...DEFAULT_AB, alpha: e.alpha, minimumEffect: e.minimumEffect, minRewards: e.minRewards },
+        input.abState,
+      );
+      return { ...v, decision: v.decision, rewards };
+    }
+    const v = thompsonWeights(
+      { [input.candidate]: rc, [baseline]: rb },
+      {
+        ...DEFAULT_BANDIT,
+        confidence: e.confidence,
+        explorationFloor: e.explorationFloor,
+        minRewards: e.minRewards,
+      },
+      input.seed ?? 0,
+      input.candidate,
     );
     return { ...v, decision: v.decision, rewards };
-  }
-  const v = thompsonWeights(
-    { [input.candidate]: rc, [input.baseline]: rb },
-    {
-      ...DEFAULT_BANDIT,
-      confidence: e.confidence,
-      explorationFloor: e.explorationFloor,
-      minRewards: e.minRewards,
-    },
-    input.seed ?? 0,
-    input.candidate,
-  );
-  return { ...v, decision: v.decision, rewards };
+  };
+  if (audit.trusted) return { ...decide(), feedback: audit.variants };
+  const would = judgeable ? decide() : undefined;
+  // No p-value, interval or weights: the workflow keeps the A/B's running state and the bandit's
+  // weights as they were, so tampered rewards move nothing.
+  return {
+    check: kind,
+    result: 'inconclusive',
+    decision: 'continue',
+    reason: `feedback not trusted, the ${kind === 'ab' ? 'A/B' : 'bandit'} decides nothing until it is: ${audit.reason}`,
+    rewards,
+    feedback: audit.variants,
+    ...(would
+      ? {
+          withheld: {
+            result: would.result,
+            decision: would.decision,
+            ...(would.best !== undefined ? { best: would.best } : {}),
+            reason: would.reason,
+          },
+        }
+      : {}),
+  };
 }
 
 /** The spec's analysis block as the sequential comparison reads it (older specs lack the new fields). */

@@ -7,6 +7,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
 import type { SetTrafficInput } from './contracts';
 import { cancellationSignal, heartbeat } from './context';
+import { sha256Hex } from '../common/digest';
 import { deploymentName, type Deployment } from '../serving/fleet/driver';
 import { planScaling, type ScaleStep } from '../serving/fleet/sizing';
 import type { Route } from '../serving/router/route';
@@ -26,7 +27,7 @@ export function refuseUnsupported(spec: SpecTrafficNeeds, router: TrafficRouter)
   }
 }
 
-export function trafficActivities({ fleet, router, registry, logger }: ActivityDeps) {
+export function trafficActivities({ fleet, router, registry, logger, feedbackTokens }: ActivityDeps) {
   const log = logger.child('traffic');
   const scaleOpts = () => ({
     signal: cancellationSignal(),
@@ -53,7 +54,7 @@ export function trafficActivities({ fleet, router, registry, logger }: ActivityD
   }
 
   return {
-    async setTraffic(input: SetTrafficInput): Promise<Route> {
+    async setTraffic(input: SetTrafficInput): Promise<Route & { feedbackTokenRequired?: boolean }> {
       const named = new Map<string, Deployment>();
       for (const v of input.variants) {
         const deployment = await fleet.get(v.deployment);
@@ -94,18 +95,25 @@ export function trafficActivities({ fleet, router, registry, logger }: ActivityD
       // (experiments) were refused before anything deployed (prepareCandidate).
       if (input.sticky && router.capabilities.sticky) route.sticky = input.sticky;
       if (input.mirror && input.mirror.percent > 0) route.mirror = input.mirror;
-      await router.setRoute(input.model, route);
+      if (input.reward !== undefined) route.reward = input.reward;
+      const token = feedbackTokens?.[input.model];
+      await router.setRoute(
+        input.model,
+        token === undefined ? route : { ...route, feedback: { tokenSha256: sha256Hex(token) } },
+      );
       log.info('route set', {
         model: input.model,
         weights: variants.map((v) => `${v.name}=${v.weight}`).join(','),
         mirror: route.mirror ? `${route.mirror.variant}:${route.mirror.percent}%` : undefined,
         reason: input.reason,
+        feedback: token === undefined ? 'open' : 'token',
       });
 
       // A Service endpoint stays the same as it shrinks; a driver that lists one endpoint per
       // replica loses some here, and the router fails those requests over to the rest.
       await apply(plan.after, input.model, 'after the route change');
-      return route;
+      // The result lands in the workflow history: it says a token is required, never its digest.
+      return token === undefined ? route : { ...route, feedbackTokenRequired: true };
     },
 
     async removeRoute({ model }: { model: string }): Promise<void> {

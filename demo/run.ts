@@ -93,7 +93,13 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
 
     const rps = opts.rps ?? 100;
     print(`• synthetic traffic: ${rps} requests/s through the router, rewards from the label rule`);
-    traffic = startTraffic({ baseUrl: platform.router.url, model, rps, durationMs: 60 * 60_000 });
+    traffic = startTraffic({
+      baseUrl: platform.router.url,
+      model,
+      rps,
+      durationMs: 60 * 60_000,
+      feedbackToken: platform.config.router.feedbackTokens[model],
+    });
 
     const input: PromotionInput = {
       spec,

@@ -29,6 +29,8 @@ export interface TrafficOptions {
   seed?: number;
   /** Post rewards to `/v1/feedback` after each successful answer (default true). */
   feedback?: boolean;
+  /** The model's feedback token, sent as `Authorization: Bearer` when the platform sets one. */
+  feedbackToken?: string;
   /** Stop by itself after this long (default 30 minutes: a bound so a forgotten generator ends). */
   durationMs?: number;
   /** Stop by itself after sending this many requests (default: no bound besides the duration). */
@@ -110,6 +112,10 @@ export function startTraffic(opts: TrafficOptions): TrafficHandle {
   const idPrefix = `traffic-${randomUUID().slice(0, 8)}`;
   const agent = new Agent({ connections: concurrency + 4, keepAliveTimeout: 10_000 });
   const feedbackOn = opts.feedback !== false;
+  const feedbackHeaders: Record<string, string> = {
+    'content-type': 'application/json',
+    ...(opts.feedbackToken ? { authorization: `Bearer ${opts.feedbackToken}` } : {}),
+  };
 
   const stats: TrafficStats = {
     sent: 0,
@@ -135,7 +141,7 @@ export function startTraffic(opts: TrafficOptions): TrafficHandle {
       const res = await request(feedbackUrl, {
         method: 'POST',
         dispatcher: agent,
-        headers: { 'content-type': 'application/json' },
+        headers: feedbackHeaders,
         body: JSON.stringify({ model: opts.model, requestId, reward }),
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,

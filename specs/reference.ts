@@ -52,6 +52,8 @@ function rows(node: Node, prefix: string, out: string[]): void {
       );
     }
     if (nested) rows(child, path, out);
+    // A choice between a word and an object (e.g. `binary` or `{ bounded: { min, max } }`): the object's fields too.
+    for (const alt of child.anyOf ?? []) if (alt.type === 'object' && alt.properties) rows(alt, path, out);
     if (child.type === 'array' && child.items?.properties) rows(child.items, `${path}[]`, out);
   }
 }

@@ -299,6 +299,36 @@ const canary = z
   })
   .strict();
 
+const finiteNumber = z.number().refine(Number.isFinite, 'expected a finite number');
+
+/**
+ * What a reward may be. `binary`: 0 or 1 (a conversion; what a Beta-Bernoulli bandit models).
+ * `bounded`: a continuous metric in [min, max], scaled to [0, 1] by the router before counting.
+ */
+const rewardShape = z
+  .union([
+    z.literal('binary'),
+    z
+      .object({
+        bounded: z
+          .object({
+            min: finiteNumber.describe('smallest reward a client may send'),
+            max: finiteNumber.describe('largest reward a client may send'),
+          })
+          .strict()
+          .refine((b) => b.min < b.max && Number.isFinite(b.max - b.min), {
+            message: 'expected min < max with a finite difference',
+            path: ['max'],
+          }),
+      })
+      .strict(),
+  ])
+  .describe(
+    'rewards the router accepts: binary (0 or 1) or { bounded: { min, max } } for a continuous metric; anything else is refused with 400. Default: binary for a bandit, { bounded: { min: 0, max: 1 } } for an A/B',
+  );
+
+export type RewardShape = z.output<typeof rewardShape>;
+
 const experiment = z
   .object({
     kind: z
@@ -327,8 +357,17 @@ const experiment = z
       .describe('bandit: stop when one arm is best with this'),
     explorationFloor: z.number().int().min(0).max(49).default(5).describe('bandit: minimum percent per arm'),
     minRewards: z.number().int().min(0).default(100).describe('rewards per arm before any decision'),
+    reward: rewardShape.optional(),
+    maxFeedbackRejected: fraction(
+      "share of a variant's feedback the router may refuse (repeats, rewards outside the shape) before the experiment stops trusting it and stays inconclusive",
+    ).default(0.1),
   })
-  .strict();
+  .strict()
+  // The reward shape defaults by kind, so a bandit gets 0/1 and an A/B keeps the [0, 1] it always took.
+  .transform((e) => ({
+    ...e,
+    reward: e.reward ?? (e.kind === 'ab' ? { bounded: { min: 0, max: 1 } } : ('binary' as RewardShape)),
+  }));
 
 const rollback = z
   .object({

@@ -126,6 +126,13 @@ const RouterSchema = z
       .optional(),
     /** gateway-api driver: where the HTTPRoutes go and which Gateway they attach to. */
     gatewayApi: GatewayApiSchema.optional(),
+    /**
+     * Per model, a file holding the token that `POST /v1/feedback` must present
+     * (`Authorization: Bearer <token>`). Routes carry only its sha256.
+     */
+    feedbackTokenFiles: z
+      .record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected a model name'), nonEmpty)
+      .optional(),
   })
   .strict()
   .refine((r) => !(r.token && r.tokenFile), { message: 'set token or tokenFile, not both' })
@@ -183,7 +190,9 @@ export const PlatformConfigSchema = z
 type ParsedConfig = z.output<typeof PlatformConfigSchema>;
 
 /** The validated configuration, with secrets read from their files and defaults filled in. */
-export type PlatformConfig = ParsedConfig & {
+export type PlatformConfig = Omit<ParsedConfig, 'router'> & {
+  /** `feedbackTokens`: the tokens read from `feedbackTokenFiles`, by model. */
+  router: ParsedConfig['router'] & { feedbackTokens: Record<string, string> };
   registry: ParsedConfig['registry'] & { dir: string };
   fleet: ParsedConfig['fleet'] & { stateDir: string };
   /** Where the values came from, for `runway up` and error messages. */
@@ -308,10 +317,21 @@ export function parsePlatformConfig(raw: unknown, sources: string[] = []): Platf
   if (temporal.apiKey && temporal.tls === undefined) temporal.tls = true;
   const router = { ...cfg.router };
   if (router.tokenFile) router.token = readSecretFile(router.tokenFile, 'router.tokenFile');
+  const feedbackTokens: Record<string, string> = {};
+  for (const [model, file] of Object.entries(router.feedbackTokenFiles ?? {})) {
+    const field = `router.feedbackTokenFiles.${model}`;
+    const token = readSecretFile(file, field);
+    // Routes carry the token's sha256: a short token could be found from it by guessing.
+    if (token.length < 32)
+      throw new ConfigError(
+        `${field}: the token in ${file} has ${token.length} characters, expected at least 32 (e.g. openssl rand -hex 32)`,
+      );
+    feedbackTokens[model] = token;
+  }
   return {
     ...cfg,
     temporal,
-    router,
+    router: { ...router, feedbackTokens },
     fleet: { ...cfg.fleet, stateDir: cfg.fleet.stateDir ?? path.join(stateDir(), 'fleet') },
     registry: { ...cfg.registry, dir: cfg.registry.dir ?? path.join(stateDir(), 'registry') },
     sources,
@@ -324,6 +344,12 @@ export function redacted(cfg: PlatformConfig): PlatformConfig {
   return {
     ...cfg,
     temporal: { ...cfg.temporal, apiKey: hide(cfg.temporal.apiKey) },
-    router: { ...cfg.router, token: hide(cfg.router.token) },
+    router: {
+      ...cfg.router,
+      token: hide(cfg.router.token),
+      feedbackTokens: Object.fromEntries(
+        Object.keys(cfg.router.feedbackTokens).map((m) => [m, '[redacted]']),
+      ),
+    },
   };
 }

@@ -220,6 +220,7 @@ export function platformDeps(
     router: createTrafficRouter(config.router, router, connection),
     metrics: createMetricsSource(config.metrics, router?.url, logger.child('metrics')),
     logger,
+    feedbackTokens: config.router.feedbackTokens,
   };
 }
 

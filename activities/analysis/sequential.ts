@@ -3,7 +3,8 @@
  * probability ratio test (mSPRT) of Johari, Pekelis and Walsh, "Always valid inference" (2017/2022),
  * with a normal mixing prior N(0, τ²) on the difference of reward rates and the normal
  * approximation of the difference of two Bernoulli means. Rewards in [0, 1] count as successes of
- * their trials (sum / count).
+ * their trials (sum / count). Bounded rewards arrive scaled to [0, 1] by the router; a [0, 1]
+ * variable with mean p has variance at most p(1 − p), so for them the test is conservative.
  *
  * With θ̂ the observed lift and v its variance, the mixture likelihood ratio against θ = θ₀ is
  *   Λ(θ₀) = √(v / (v + τ²)) · exp(τ² (θ̂ − θ₀)² / (2 v (v + τ²))).

@@ -54,6 +54,7 @@ const COUNTERS = [
   `${routerMetrics.shadowDuration}_count`,
   routerMetrics.rewards,
   routerMetrics.rewardSum,
+  routerMetrics.feedbackRejected,
 ];
 
 /** Label values travel inside a PromQL string literal. */

@@ -99,6 +99,12 @@ export function snapshotFromSamples(
       case routerMetrics.rewardSum:
         get(v).rewards.sum += s.value;
         break;
+      case routerMetrics.feedbackRejected: {
+        if (v === '') break; // refusals that named no assignment belong to no variant
+        const c = get(v);
+        c.feedbackRejected = (c.feedbackRejected ?? 0) + s.value;
+        break;
+      }
       // Upstream errors always answer 5xx, so they are already inside `errors`.
     }
   }

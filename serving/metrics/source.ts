@@ -29,6 +29,12 @@ export interface VariantCounters {
     decisions?: { agree: number; flipUp: number; flipDown: number };
   };
   rewards: { count: number; sum: number };
+  /**
+   * Feedback the router refused that named this variant's assignments (duplicates, non-finite or
+   * out-of-shape rewards). Absent when the producer does not count it (older routers, or a
+   * snapshot recorded before the counter existed).
+   */
+  feedbackRejected?: number;
 }
 
 export interface MetricsSnapshot {

@@ -99,6 +99,9 @@ function diffCounters(n: VariantCounters, p: VariantCounters, v: string): Varian
       count: diff(n.rewards.count, p.rewards.count, `${v} rewards.count`),
       sum: diff(n.rewards.sum, p.rewards.sum, `${v} rewards.sum`),
     },
+    ...(n.feedbackRejected !== undefined && p.feedbackRejected !== undefined
+      ? { feedbackRejected: diff(n.feedbackRejected, p.feedbackRejected, `${v} feedbackRejected`) }
+      : {}),
   };
 }
 
@@ -140,6 +143,7 @@ function zeroLike(c: VariantCounters): VariantCounters {
   z.shadow.latency = emptyHistogram(
     c.shadow.latency.buckets.filter((b) => b.le !== Infinity).map((b) => b.le),
   );
+  if (c.feedbackRejected !== undefined) z.feedbackRejected = 0;
   return z;
 }
 

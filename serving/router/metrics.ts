@@ -4,6 +4,7 @@
  * read exactly these.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { VARIANT_REASONS } from './feedback';
 import { latencyBuckets, routerMetrics } from './route';
 
 /** Seconds since the epoch when this router started; a change tells a reader the counters reset. */
@@ -31,6 +32,7 @@ export class RouterMetrics {
   readonly shadowDuration: Histogram<'model' | 'variant'>;
   readonly rewards: Counter<'model' | 'variant'>;
   readonly rewardSum: Counter<'model' | 'variant'>;
+  readonly feedbackRejected: Counter<'model' | 'variant' | 'reason'>;
   /** The epoch as written into snapshots: the start time in milliseconds, as a string. */
   readonly epoch: string;
 
@@ -113,8 +115,14 @@ export class RouterMetrics {
     });
     this.rewardSum = new Counter({
       name: routerMetrics.rewardSum,
-      help: 'Sum of rewards attributed to a variant',
+      help: 'Sum of rewards attributed to a variant, each scaled to [0, 1] by the route reward shape',
       labelNames: ['model', 'variant'],
+      registers,
+    });
+    this.feedbackRejected = new Counter({
+      name: routerMetrics.feedbackRejected,
+      help: 'Feedback refused, by reason (variant set when the refused reward names an assignment)',
+      labelNames: ['model', 'variant', 'reason'],
       registers,
     });
   }
@@ -142,6 +150,7 @@ export class RouterMetrics {
     this.zeroOnce(this.duration, model, variant);
     this.rewards.inc({ model, variant }, 0);
     this.rewardSum.inc({ model, variant }, 0);
+    for (const reason of VARIANT_REASONS) this.feedbackRejected.inc({ model, variant, reason }, 0);
   }
 
   /** Label-bound children for the hot path: label hashing happens once per route, not per request. */

@@ -12,6 +12,12 @@ export interface RouteVariant {
   weight: number;
 }
 
+/**
+ * What a reward may be: `binary` (0 or 1) or `bounded` (a continuous metric in [min, max]).
+ * The same document as the ModelSpec's `experiment.reward`.
+ */
+export type RewardShape = 'binary' | { bounded: { min: number; max: number } };
+
 export interface Route {
   variants: RouteVariant[];
   /** Copy `percent` of requests to `variant` (a weight-0 variant: the shadow). */
@@ -28,6 +34,17 @@ export interface Route {
   };
   /** Sticky assignment by this request header (default `x-runway-unit`). */
   sticky?: { header: string };
+  /**
+   * The rewards `/v1/feedback` accepts for this model. Absent (a route written before reward
+   * shapes existed): any reward in [0, 1], exactly what the analysis could use before.
+   */
+  reward?: RewardShape;
+  /**
+   * Feedback needs `Authorization: Bearer <token>` whose sha256 (hex) is this. Only the digest
+   * travels in routes (files, ConfigMaps, the admin API); the token itself stays in the
+   * platform configuration of whoever writes the route.
+   */
+  feedback?: { tokenSha256: string };
 }
 
 /** Metric names the router exports; MetricsSource implementations read exactly these. */
@@ -52,10 +69,16 @@ export const routerMetrics = {
   shadowDecisions: 'runway_router_shadow_decisions_total',
   /** histogram (seconds) {model, variant}: shadow response latency */
   shadowDuration: 'runway_router_shadow_duration_seconds',
-  /** counter {model, variant}: feedback events */
+  /** counter {model, variant}: rewards accepted (at most one per request or unit window) */
   rewards: 'runway_router_rewards_total',
-  /** counter {model, variant}: sum of rewards */
+  /** counter {model, variant}: sum of accepted rewards scaled to [0, 1] by the route's shape */
   rewardSum: 'runway_router_reward_sum_total',
+  /**
+   * counter {model, variant, reason}: feedback refused. `variant` is set when the refused reward
+   * names a known assignment (duplicate, non_finite, out_of_shape), empty otherwise; `model` is
+   * empty for models without a route (so refused bodies cannot mint label values).
+   */
+  feedbackRejected: 'runway_router_feedback_rejected_total',
 } as const;
 
 /** Latency buckets in seconds, fine enough to read p99 at millisecond scale. */

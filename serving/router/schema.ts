@@ -34,6 +34,26 @@ const variantSchema = z.object({
     .max(100, 'expected an integer ≤ 100'),
 });
 
+const finite = z.number({ message: 'expected a number' }).refine(Number.isFinite, 'expected a finite number');
+
+export const rewardShapeSchema = z.union(
+  [
+    z.literal('binary'),
+    z
+      .object({
+        bounded: z
+          .object({ min: finite, max: finite })
+          .strict()
+          .refine((b) => b.min < b.max && Number.isFinite(b.max - b.min), {
+            message: 'expected min < max with a finite difference',
+            path: ['max'],
+          }),
+      })
+      .strict(),
+  ],
+  { message: 'expected "binary" or { bounded: { min, max } }' },
+);
+
 export const routeSchema = z
   .object({
     variants: z
@@ -60,6 +80,15 @@ export const routeSchema = z
         header: z
           .string({ message: 'expected a header name' })
           .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'expected a valid HTTP header name'),
+      })
+      .strict()
+      .optional(),
+    reward: rewardShapeSchema.optional(),
+    feedback: z
+      .object({
+        tokenSha256: z
+          .string({ message: 'expected a hex sha256' })
+          .regex(/^[0-9a-f]{64}$/, "expected the token's sha256 as 64 lowercase hex digits"),
       })
       .strict()
       .optional(),

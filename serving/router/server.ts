@@ -8,11 +8,11 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
-import { z } from 'zod';
 import { createLogger, type Logger } from '../../common/log';
 import { cumulative, stickyPoint, variantAt, type WeightedVariant } from './assign';
-import { AssignmentMemory, requestKey, unitKey } from './assignments';
+import { AssignmentMemory } from './assignments';
 import { compareOutputs, type Answer } from './compare';
+import { feedbackDesk } from './feedback';
 import {
   defaultEjection,
   type EjectionPolicy,
@@ -47,7 +47,10 @@ export interface RouterOptions {
   /** Largest request body accepted (default 64 MiB). */
   maxBodyBytes?: number;
   ejection?: Partial<EjectionPolicy>;
-  /** Memory of recent assignments for feedback (default 200 000 entries, 1 h). */
+  /**
+   * Memory of recent assignments for feedback (default 200 000 keys, 1 h): feedback is accepted
+   * within `ttlMs` of the request, and a unit earns one reward per `ttlMs` window (assignments.ts).
+   */
   feedback?: { capacity?: number; ttlMs?: number };
   logger?: Logger;
 }
@@ -89,20 +92,6 @@ const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/;
 export function isLoopback(host: string): boolean {
   return LOOPBACK.test(host);
 }
-
-const feedbackSchema = z
-  .object({
-    model: z.string({ message: 'expected a model name' }).min(1, 'expected a model name'),
-    requestId: z.string({ message: 'expected a string' }).min(1, 'expected a non-empty string').optional(),
-    unit: z.string({ message: 'expected a string' }).min(1, 'expected a non-empty string').optional(),
-    reward: z
-      .number({ message: 'expected a number' })
-      .refine(Number.isFinite, 'expected a finite number')
-      .refine((r) => r >= 0, 'expected a reward ≥ 0 (reward sums are counters and cannot decrease)'),
-  })
-  .refine((f) => (f.requestId === undefined) !== (f.unit === undefined), {
-    message: 'expected exactly one of "requestId" or "unit"',
-  });
 
 function errorReason(err: unknown): { reason: string; status: number } {
   const code = (err as { code?: string }).code ?? '';
@@ -364,9 +353,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
       labels = { model, variant: variantName };
       endpoint = next.endpoint;
     }
-    const id = requestIdOf(req.headers, body);
-    if (id !== undefined) memory.remember(requestKey(model, id), variantName);
-    if (unitValue !== undefined) memory.remember(unitKey(model, unitValue), variantName);
+    memory.served(model, requestIdOf(req.headers, body), unitValue, variantName);
     if (!endpoint) throw new Error('unreachable: an answer without an endpoint');
 
     const status = upstream.statusCode;
@@ -505,28 +492,20 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
 
   // ---- feedback ------------------------------------------------------------------------------
 
+  const desk = feedbackDesk((model) => routes.get(model), memory, metrics);
+
   async function feedback(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const parsed = feedbackSchema.safeParse(parseJson(await readBody(req, 64 * 1024)));
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const field = issue.path.length > 0 ? issue.path.join('.') : '(body)';
-      throw new HttpError(400, `invalid feedback: ${field}: ${issue.message}`);
+    let doc: unknown;
+    try {
+      doc = parseJson(await readBody(req, 64 * 1024));
+    } catch (err) {
+      if (!(err instanceof HttpError)) throw err;
+      const answer = desk.malformed(err.message);
+      sendJson(res, err.status, answer.body);
+      return;
     }
-    const f = parsed.data;
-    const variant =
-      f.requestId !== undefined
-        ? memory.recall(requestKey(f.model, f.requestId))
-        : memory.recall(unitKey(f.model, f.unit!));
-    if (variant === undefined) {
-      const what = f.requestId !== undefined ? `requestId "${f.requestId}"` : `unit "${f.unit}"`;
-      throw new HttpError(
-        404,
-        `no recent assignment for ${what} of model "${f.model}" (unknown, or older than the memory keeps)`,
-      );
-    }
-    metrics.rewards.inc({ model: f.model, variant });
-    metrics.rewardSum.inc({ model: f.model, variant }, f.reward);
-    sendJson(res, 200, { model: f.model, variant, reward: f.reward });
+    const answer = desk.receive(doc, req.headers);
+    sendJson(res, answer.status, answer.body);
   }
 
   // ---- admin -----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll } from 'vitest';
+import YAML from 'yaml';
 import { createActivities, type ActivityDeps } from '../../activities';
 import { createLogger } from '../../common/log';
 import { projectRoot } from '../../common/paths';
@@ -183,6 +184,11 @@ export function usePromotionPlatform(
     router?: () => TrafficRouter;
     /** A Temporal server of the file's own (default: the shared test server). */
     temporal?: () => Promise<TemporalEndpoint>;
+    /**
+     * Platform config to write to `<home>/platform.yaml` and load, as `runway up` would (e.g.
+     * router.feedbackTokenFiles); the test's traffic then sends each model's feedback token.
+     */
+    platformConfig?: (home: string) => Record<string, unknown>;
   } = {},
 ): PromotionPlatform {
   let ctx:
@@ -204,7 +210,12 @@ export function usePromotionPlatform(
   beforeAll(async () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'runway-promo-'));
     process.env.RUNWAY_HOME = home;
-    const config = loadPlatformConfig({ file: null, env: { RUNWAY_HOME: home } });
+    let file: string | null = null;
+    if (opts.platformConfig) {
+      file = path.join(home, 'platform.yaml');
+      fs.writeFileSync(file, YAML.stringify(opts.platformConfig(home)));
+    }
+    const config = loadPlatformConfig({ file, env: { RUNWAY_HOME: home } });
     const router = await ensureRouter(config, 0, createLogger('test-router'));
     const logger = createLogger('test');
     const deps: ActivityDeps = {
@@ -215,6 +226,7 @@ export function usePromotionPlatform(
         : new BuiltinTrafficRouter({ url: router.url, token: router.token }),
       metrics: new ScrapeMetricsSource({ url: router.url }),
       logger,
+      feedbackTokens: config.router.feedbackTokens,
     };
     const endpoint = await (opts.temporal ?? testTemporal)();
     const connection = await Connection.connect(endpoint.connectionOptions);
@@ -294,6 +306,7 @@ export function usePromotionPlatform(
         rps,
         durationMs: 10 * 60_000,
         seed: model.length,
+        feedbackToken: get().config.router.feedbackTokens[model],
       });
       traffics.push(t);
       return t;

@@ -240,29 +240,54 @@ describe('router mechanics (stub upstreams)', () => {
       expect(body.variant).toBe(replies[i]!.variant);
       served[replies[i]!.variant as 'v1' | 'v2'] += reward;
     }
-    // By header id and by unit too.
-    const byHeader = await pool.request({
-      path: '/v2/models/fraud/infer',
-      method: 'POST',
-      headers: { 'x-request-id': 'hdr-1', 'x-runway-unit': 'alice' },
-      body: inferBody(),
-    });
-    await byHeader.body.dump();
-    const headerVariant = byHeader.headers['x-runway-variant'];
-    for (const fb of [{ requestId: 'hdr-1' }, { unit: 'alice' }]) {
+    // By header id and by unit too, each on its own request: one request earns one reward, so the
+    // unit of a request already rewarded by its id is refused (409), and the first reward stays.
+    const headerVariants: string[] = [];
+    for (const headers of [{ 'x-request-id': 'hdr-1' }, { 'x-runway-unit': 'alice' }]) {
+      const res = await pool.request({
+        path: '/v2/models/fraud/infer',
+        method: 'POST',
+        headers,
+        body: inferBody(),
+      });
+      await res.body.dump();
+      headerVariants.push(res.headers['x-runway-variant'] as string);
+    }
+    for (const [i, fb] of [{ requestId: 'hdr-1' }, { unit: 'alice' }].entries()) {
       const res = await request(`${router.url}/v1/feedback`, {
         method: 'POST',
         body: JSON.stringify({ model: 'fraud', reward: 1, ...fb }),
       });
       expect(res.statusCode).toBe(200);
-      expect(((await res.body.json()) as { variant: string }).variant).toBe(headerVariant);
+      expect(((await res.body.json()) as { variant: string }).variant).toBe(headerVariants[i]);
     }
+    const both = await pool.request({
+      path: '/v2/models/fraud/infer',
+      method: 'POST',
+      headers: { 'x-request-id': 'hdr-2', 'x-runway-unit': 'bob' },
+      body: inferBody(),
+    });
+    await both.body.dump();
+    const first = await request(`${router.url}/v1/feedback`, {
+      method: 'POST',
+      body: JSON.stringify({ model: 'fraud', reward: 1, requestId: 'hdr-2' }),
+    });
+    expect(first.statusCode).toBe(200);
+    await first.body.dump();
+    const second = await request(`${router.url}/v1/feedback`, {
+      method: 'POST',
+      body: JSON.stringify({ model: 'fraud', reward: 0, unit: 'bob' }),
+    });
+    expect(second.statusCode).toBe(409);
+    expect(await second.body.json()).toMatchObject({ reward: 1, reason: 'duplicate' });
+    const bothVariant = both.headers['x-runway-variant'] as string;
     await pool.close();
     const snap = await new ScrapeMetricsSource({ url: router.url }).snapshot('fraud');
-    const extra = { v1: headerVariant === 'v1' ? 2 : 0, v2: headerVariant === 'v2' ? 2 : 0 };
+    const extra = { v1: 0, v2: 0 };
+    for (const v of [...headerVariants, bothVariant]) extra[v as 'v1' | 'v2']++;
     expect(snap.variants.v1!.rewards.sum).toBe(served.v1 + extra.v1);
     expect(snap.variants.v2!.rewards.sum).toBe(served.v2 + extra.v2);
-    expect(snap.variants.v1!.rewards.count + snap.variants.v2!.rewards.count).toBe(202);
+    expect(snap.variants.v1!.rewards.count + snap.variants.v2!.rewards.count).toBe(203);
 
     const unknown = await request(`${router.url}/v1/feedback`, {
       method: 'POST',

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { cumulative, stickyPoint, variantAt } from '../../serving/router/assign';
-import { AssignmentMemory } from '../../serving/router/assignments';
+import { AssignmentMemory, requestKey, unitKey } from '../../serving/router/assignments';
 import { close, compareAnswers } from '../../serving/router/compare';
 import { Endpoint, pickEndpoint } from '../../serving/router/endpoints';
 import type { Route } from '../../serving/router/route';
@@ -73,15 +73,37 @@ describe('assignment memory', () => {
   it('forgets the least recently used beyond capacity and anything older than the TTL', () => {
     let now = 0;
     const m = new AssignmentMemory(2, 1_000, () => now);
-    m.remember('a', 'v1');
-    m.remember('b', 'v2');
-    expect(m.recall('a')).toBe('v1');
-    m.remember('c', 'v1'); // evicts b: recalling a made b the least recently used
-    expect(m.recall('b')).toBeUndefined();
-    expect(m.recall('c')).toBe('v1');
+    m.served('fd', 'a', undefined, 'v1');
+    m.served('fd', 'b', undefined, 'v2');
+    expect(m.recall(requestKey('fd', 'a'))?.variant).toBe('v1');
+    m.served('fd', 'c', undefined, 'v1'); // evicts b: recalling a made b the least recently used
+    expect(m.recall(requestKey('fd', 'b'))).toBeUndefined();
+    expect(m.recall(requestKey('fd', 'c'))?.variant).toBe('v1');
     now = 1_000;
-    expect(m.recall('a')).toBeUndefined();
+    expect(m.recall(requestKey('fd', 'a'))).toBeUndefined();
     expect(m.size).toBe(1);
+  });
+
+  it('gives a unit one slot per window, shared with the request that opened it', () => {
+    let now = 0;
+    const m = new AssignmentMemory(100, 1_000, () => now);
+    m.served('fd', 'r1', 'alice', 'v1');
+    m.served('fd', 'r2', 'alice', 'v1');
+    const unit = m.recall(unitKey('fd', 'alice'))!;
+    expect(m.recall(requestKey('fd', 'r1'))).toBe(unit); // the opening request shares the unit's slot
+    expect(m.recall(requestKey('fd', 'r2'))).not.toBe(unit);
+    unit.reward = 1;
+    now = 500;
+    m.served('fd', 'r3', 'alice', 'v1'); // same window: the rewarded slot stays
+    expect(m.recall(unitKey('fd', 'alice'))?.reward).toBe(1);
+    m.served('fd', 'r1', undefined, 'v1'); // the same id again: the same request, same slot
+    expect(m.recall(requestKey('fd', 'r1'))?.reward).toBe(1);
+    m.served('fd', 'r4', 'alice', 'v2'); // the route moved alice: a new assignment, a new slot
+    expect(m.recall(unitKey('fd', 'alice'))).toEqual({ variant: 'v2', expiresAt: expect.any(Number) });
+    now = 1_600;
+    expect(m.recall(unitKey('fd', 'alice'))).toBeUndefined(); // window over, nothing to reward
+    m.served('fd', undefined, 'alice', 'v2');
+    expect(m.recall(unitKey('fd', 'alice'))).toEqual({ variant: 'v2', expiresAt: expect.any(Number) });
   });
 });
 

@@ -97,6 +97,8 @@ export class Promotion {
         variants,
         mirror: withMirror,
         sticky: { header: this.spec.experiment.unitHeader },
+        // Only a field of the activity's input (absent in specs older than reward shapes): no new command.
+        reward: this.spec.experiment.reward,
         reason,
       },
     );
