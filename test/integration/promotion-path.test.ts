@@ -36,7 +36,7 @@ describe.concurrent('promotion path', () => {
       {
         stage: 'shadow',
         weights: { v1: 100, v2: 0 },
-        mirror: { variant: 'v2', percent: 100, tolerance: 0.0001 },
+        mirror: { variant: 'v2', percent: 100, tolerance: 0.0001, threshold: 0.5 },
       },
       { stage: 'canary', weights: { v1: 90, v2: 10 } },
       { stage: 'canary', weights: { v1: 75, v2: 25 } },

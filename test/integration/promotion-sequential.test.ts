@@ -176,4 +176,40 @@ describe.concurrent('sequential canary analysis in promotions', () => {
       expect(await platform.routeOf(model)).toEqual([['v1', 100]]);
     },
   );
+
+  it(
+    "carries the step's evidence across continue-as-new: every look adds to it, none resets it",
+    { timeout: 300_000 },
+    async () => {
+      const model = 'seq-continued';
+      const s = spec(model, 'sequential');
+      s.canary.steps = [
+        { weight: 25, pause: 30_000 },
+        { weight: 100, pause: 0 },
+      ];
+      s.canary.interval = 1000;
+      // A short history limit: the promotion continues as new every few looks of the step.
+      const { traffic } = await platform.launch(s, '8', {
+        rps: 60,
+        versions,
+        production: '6',
+        extra: { historyLimit: 80 },
+      });
+      const result = await platform.result(model);
+      await traffic.stop();
+      expect(result.outcome, result.reason).toBe('promoted');
+      const doc = await auditModel(platform.client, { model });
+      const audit = doc.promotions[0];
+      expect(audit?.runs.length ?? 0, 'the promotion continued as new').toBeGreaterThan(2);
+      const looks = (audit?.trafficChanges ?? [])
+        .flatMap((c) => c.basedOn)
+        .filter((a) => a.phase === 'canary' && !a.gap && a.comparison)
+        .map(
+          (a) => (a.comparison?.tests as { details?: { looks?: number } }[] | undefined)?.[0]?.details?.looks,
+        );
+      expect(looks.length).toBeGreaterThan(10);
+      // 1, 2, 3, … through every run of the step: the evidence was carried, never restarted.
+      expect(looks).toEqual(looks.map((_, i) => i + 1));
+    },
+  );
 });

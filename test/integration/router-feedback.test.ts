@@ -224,8 +224,10 @@ describe('feedback on the real router', () => {
     const config = loadPlatformConfig({ file: configFile, env: {} });
     expect(config.router.feedbackTokens).toEqual({ fd: token });
     expect(JSON.stringify(redacted(config))).not.toContain(token);
+    // The stub model server stands in for the fleet: one ready replica, nothing else deployed.
     const fleet = {
-      get: async (name: string) => ({ name, endpoints: [stub.url] }),
+      get: async (name: string) => ({ name, endpoints: [stub.url], replicas: 1, fullReplicas: 1 }),
+      list: async () => [],
     } as unknown as FleetDriver;
     const deps = { ...platformDeps(config, { url: router.url, token: '' }, logger), fleet };
     const set = await trafficActivities(deps).setTraffic({
