@@ -8,6 +8,7 @@ import { loadPlatformConfig, type PlatformConfig } from '../workers/config';
 import { ensureTemporal, TemporalUnavailableError } from '../workers/temporal-server';
 import { promotionWorkflowId, rollbackWorkflowId, type RollbackWorkflowInput } from '../workflows/api';
 import { RunwayModel, RunwayStage } from '../workflows/search-attributes';
+import { actor } from './actor';
 
 export interface CliClient {
   client: Client;
@@ -15,10 +16,7 @@ export interface CliClient {
   close(): Promise<void>;
 }
 
-/** Who is acting: `--as`, else RUNWAY_USER, else the OS user. */
-export function actor(as?: string): string {
-  return as?.trim() || process.env.RUNWAY_USER || os.userInfo().username;
-}
+export { actor } from './actor';
 
 export async function connect(as?: string): Promise<CliClient> {
   const config = loadPlatformConfig();

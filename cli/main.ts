@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { markRequired } from './help';
 import { registerAudit } from './commands/audit';
 import { registerControls } from './commands/controls';
 import { registerPlatform } from './commands/platform';
@@ -14,11 +15,12 @@ import { registerSpec } from './commands/spec';
  */
 export function buildProgram(): Command {
   const program = new Command('runway')
-    .description('Safe, durable promotion of machine-learning models')
+    .description('safe, durable promotion of machine-learning models')
     .version('0.1.0')
     // `runway promote --version 7` / `registry push --version 7` mean the model version, not ours.
     .enablePositionalOptions()
-    .showHelpAfterError();
+    // A usage error names what is wrong; the whole help would bury that line.
+    .showHelpAfterError('(add --help for usage)');
   registerPlatform(program);
   registerPromote(program);
   registerAudit(program);
@@ -27,6 +29,7 @@ export function buildProgram(): Command {
   registerRouter(program);
   registerServe(program);
   registerSpec(program);
+  markRequired(program);
   return program;
 }
 

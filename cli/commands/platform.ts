@@ -21,8 +21,10 @@ export function registerPlatform(program: Command): void {
     .description(
       'run the embedded platform: Temporal dev server + UI, worker, router, local fleet (until stopped)',
     )
-    .option('--router-port <port>', 'router port when it starts here (default 8080, else a free one)', (v) =>
-      Number(v),
+    .option(
+      '--router-port <port>',
+      'router port when it starts here (default: 8080 when free, else a free one)',
+      (v) => Number(v),
     )
     .action(async (opts: { routerPort?: number }) => {
       const platform = await startPlatform({ routerPort: opts.routerPort });
@@ -57,10 +59,10 @@ export function registerPlatform(program: Command): void {
     .description(
       'the main job: promote fraud-detector v2 over v1 through every step on the embedded platform',
     )
-    .option('--auto-approve', 'approve as demo-approver (default when there is no terminal)')
+    .option('--auto-approve', 'approve as demo-approver (the default when there is no terminal)')
     .option('--no-auto-approve', 'wait for an approval in the Temporal UI or the CLI')
     .option('--rps <n>', 'synthetic requests per second', (v) => Number(v))
-    .option('--spec <file>', 'ModelSpec to promote with (default specs/examples/fraud-detector.yaml)')
+    .option('--spec <file>', 'ModelSpec to promote with (default: specs/examples/fraud-detector.yaml)')
     .action(async (opts: { autoApprove?: boolean; rps?: number; spec?: string }) => {
       const autoApprove = opts.autoApprove ?? !process.stdin.isTTY;
       // The demo's own progress lines tell the story; component logs only for warnings.

@@ -9,6 +9,7 @@ import {
   WorkflowNotFoundError,
   type Client,
 } from '@temporalio/client';
+import { ACTOR_DEFAULT } from '../actor';
 import { actor, runningPromotion, withClient } from '../client';
 import { passedStageLine, progressLine, statusBlock } from '../progress';
 import { loadSpecFile } from '../../specs/load';
@@ -32,7 +33,7 @@ export const EXIT_CODES: Record<Outcome, number> = {
   cancelled: 5,
 };
 
-function collect(value: string, previous: Record<string, string>): Record<string, string> {
+function collect(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const eq = value.indexOf('=');
   if (eq <= 0) throw new Error(`--meta expects key=value, got "${value}"`);
   return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
@@ -97,14 +98,14 @@ export function registerPromote(program: Command): void {
     .requiredOption('--version <version>', 'registry version to promote')
     .option(
       '--wait',
-      'follow progress and exit with the outcome (0 promoted, 2 rejected, 3 rolled back, 4 expired)',
+      'follow progress and exit with the outcome: 0 promoted, 1 failed, 2 rejected, 3 rolled back, 4 approval expired, 5 cancelled',
     )
-    .option('--as <name>', 'who is starting it (default: $RUNWAY_USER or the OS user)')
-    .option('--meta <key=value>', 'CI metadata recorded for the audit (repeatable)', collect, {})
+    .option('--as <name>', `who is starting it (${ACTOR_DEFAULT})`)
+    .option('--meta <key=value>', 'CI metadata recorded for the audit, repeatable (commit=abc123)', collect)
     .action(
       async (
         specFile: string,
-        opts: { version: string; wait?: boolean; as?: string; meta: Record<string, string> },
+        opts: { version: string; wait?: boolean; as?: string; meta?: Record<string, string> },
       ) => {
         const loaded = loadSpecFile(specFile); // a bad spec never starts a promotion
         const { spec } = loaded;
@@ -120,7 +121,7 @@ export function registerPromote(program: Command): void {
             specSha256: loaded.sha256,
             version: opts.version,
             triggeredBy: actor(opts.as),
-            metadata: { ...ciMetadata(), ...opts.meta, specFile: loaded.file },
+            metadata: { ...ciMetadata(), ...(opts.meta ?? {}), specFile: loaded.file },
           };
           try {
             await client.workflow.start('promotionWorkflow', {
