@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { failureMessage } from './failure';
 import { markRequired } from './help';
 import { registerAudit } from './commands/audit';
 import { registerControls } from './commands/controls';
@@ -37,7 +38,8 @@ if (require.main === module || process.argv[1]?.endsWith('runway.js')) {
   buildProgram()
     .parseAsync(process.argv)
     .catch((err: unknown) => {
-      process.stderr.write(`runway: ${err instanceof Error ? err.message : String(err)}\n`);
+      // The root cause and the chain to it: a workflow's own message says only that it failed.
+      process.stderr.write(`runway: ${failureMessage(err)}\n`);
       // Errors may name their own status (`runway serve` refusing an artifact exits 3).
       const code = (err as { exitCode?: unknown } | null)?.exitCode;
       process.exit(typeof code === 'number' && Number.isInteger(code) && code > 0 ? code : 1);

@@ -136,7 +136,12 @@ export function registerControls(program: Command): void {
             throw new Error(`a rollback of ${model} is already running`);
           throw err;
         }
-        const result = (await handle.result()) as RollbackWorkflowResult;
+        let result: RollbackWorkflowResult;
+        try {
+          result = (await handle.result()) as RollbackWorkflowResult;
+        } catch (err) {
+          throw new Error(`rollback of ${model} failed`, { cause: err });
+        }
         process.stdout.write(
           `${model}: v${result.to} serves 100%${result.from ? ` (was v${result.from})` : ''}\n`,
         );

@@ -10,6 +10,7 @@ import {
   type Client,
 } from '@temporalio/client';
 import { ACTOR_DEFAULT } from '../actor';
+import { failureMessage } from '../failure';
 import { actor, runningPromotion, withClient } from '../client';
 import { passedStageLine, progressLine, statusBlock } from '../progress';
 import { loadSpecFile } from '../../specs/load';
@@ -155,7 +156,7 @@ export function registerPromote(program: Command): void {
             process.exitCode = EXIT_CODES[result.outcome];
           } catch (err) {
             if (err instanceof WorkflowFailedError) {
-              process.stderr.write(`promotion failed: ${err.cause?.message ?? err.message}\n`);
+              process.stderr.write(`promotion failed: ${failureMessage(err)}\n`);
               process.exitCode = EXIT_CODES.failed;
               return;
             }

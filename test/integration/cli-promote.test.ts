@@ -90,6 +90,31 @@ describe('runway CLI', () => {
   });
 
   it(
+    'rollback prints the root cause of the workflow failure it waited on, and exits 1',
+    { timeout: 120_000 },
+    async () => {
+      const never = await runway(['rollback', 'fd-cli-never-promoted', '--reason', 'drill']);
+      expect(never.code, never.stderr).toBe(1);
+      expect(never.stderr).toContain(
+        'runway: rollback of fd-cli-never-promoted failed: fd-cli-never-promoted has no previous version to roll back to (registry alias "previous" is unset)',
+      );
+      expect(never.stderr).not.toMatch(/^runway: Workflow execution failed$/m);
+
+      const model = 'fd-cli-rollback-to';
+      await platform.bootstrap(model, testSpec(model), { serve: false });
+      const missing = await runway(['rollback', model, '--to', '99', '--reason', 'drill']);
+      expect(missing.code, missing.stderr).toBe(1);
+      expect(missing.stderr).toContain(
+        `runway: rollback of ${model} failed: ${model} v99 is not in the registry`,
+      );
+      // the chain names the activity the cause came from
+      expect(missing.stderr).toMatch(
+        /cause chain: .*workflow failed ← activity resolveRollbackTarget failed ← /,
+      );
+    },
+  );
+
+  it(
     'approve by someone outside the allow-list is refused; by an approver it counts',
     { timeout: 180_000 },
     async () => {
