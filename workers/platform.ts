@@ -31,7 +31,9 @@ import type { MetricsSource } from '../serving/metrics/source';
 import { PrometheusMetricsSource } from '../serving/metrics/prometheus';
 import { loadPlatformConfig, type PlatformConfig } from './config';
 import { ensureTemporal, freePort, type TemporalEndpoint } from './temporal-server';
+import { reconcileRoutes, type ReconcileResult } from './reconcile';
 import { createRunwayWorker } from './worker';
+import { loadRoutes, saveRoutes } from '../serving/router/store';
 import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
 
 export interface PlatformOptions {
@@ -42,6 +44,9 @@ export interface PlatformOptions {
   /** Run a worker in this process (default true). */
   worker?: boolean;
 }
+
+/** What `runway up` found at start: replicas it brought back, variants it could not. */
+export type RouteCheck = Pick<ReconcileResult, 'restarted' | 'unserved'>;
 
 export interface RouterEndpoint {
   url: string;
@@ -57,6 +62,7 @@ export interface Platform {
   temporal: TemporalEndpoint;
   router: RouterEndpoint;
   deps: ActivityDeps;
+  routes: RouteCheck;
   /** Resolves when the worker stops (after stop(), or on a fatal worker error). */
   workerDone: Promise<void>;
   stop(): Promise<void>;
@@ -98,11 +104,27 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
-/** The embedded router: reuse the one recorded in the state directory, else start a child. */
+/** The port the embedded router last listened on, so links printed before stay true. */
+function savedRouterPort(): number | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(routerDir(), 'port'), 'utf8');
+  } catch {
+    return undefined; // never started here
+  }
+  const n = Number(text.trim());
+  return Number.isInteger(n) && n > 0 && n < 65536 ? n : undefined;
+}
+
+/**
+ * The embedded router: reuse the one recorded in the state directory, else start a child.
+ * `beforeStart(url)` runs just before a new router starts at `url`, while nothing takes traffic.
+ */
 export async function ensureRouter(
   config: PlatformConfig,
   port?: number,
   log = createLogger('platform'),
+  beforeStart?: (url: string) => Promise<void>,
 ): Promise<RouterEndpoint> {
   if (config.router.adminUrl) {
     return {
@@ -121,7 +143,13 @@ export async function ensureRouter(
       return { url: state.url, token, pid: state.pid, mode: 'reused', stop: async () => {} };
     }
   }
-  const chosen = port ?? ((await portFree(8080)) ? 8080 : await freePort());
+  // The port it had last time, else 8080, else any: what `runway up` and the demo printed stays true.
+  let chosen = port;
+  for (const preferred of [savedRouterPort(), 8080]) {
+    if (chosen === undefined && preferred !== undefined && (await portFree(preferred))) chosen = preferred;
+  }
+  chosen ??= await freePort();
+  await beforeStart?.(`http://127.0.0.1:${chosen}`);
   const logFile = path.join(routerDir(), 'router.log');
   const out = fs.openSync(logFile, 'a');
   const child = spawn(
@@ -140,6 +168,7 @@ export async function ensureRouter(
   );
   const url = await firstJsonLine(child, 15_000, logFile);
   fs.writeFileSync(stateFile, JSON.stringify({ pid: child.pid ?? 0, url } satisfies RouterState));
+  if (port === undefined) fs.writeFileSync(path.join(routerDir(), 'port'), `${new URL(url).port}\n`);
   log.info('router started', { url, pid: child.pid, log: logFile });
   return {
     url,
@@ -287,8 +316,24 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
   });
   let router: RouterEndpoint | undefined;
   try {
-    router = await ensureRouter(config, opts.routerPort, log);
+    // Routes name model servers that may have exited since (the demo stops its own): bring every
+    // routed variant back before a new router loads the routes, or through a running router's API.
+    const routesFile = path.join(routerDir(), 'routes.json');
+    let routes: RouteCheck = { restarted: [], unserved: [] };
+    router = await ensureRouter(config, opts.routerPort, log, async (url) => {
+      const fixed = await reconcileRoutes(
+        await loadRoutes(routesFile),
+        platformDeps(config, { url, token: routerToken() }, log.child('reconcile')),
+      );
+      if (fixed.changed.length > 0) await saveRoutes(routesFile, fixed.routes);
+      routes = fixed;
+    });
     const deps = platformDeps(config, router, log.child('activities'));
+    if (router.mode === 'reused') {
+      const fixed = await reconcileRoutes(await loadRoutes(routesFile), deps);
+      for (const model of fixed.changed) await deps.router.setRoute(model, fixed.routes.get(model)!);
+      routes = fixed;
+    }
     let workerDone: Promise<void> = Promise.resolve();
     let shutdown = async (): Promise<void> => {};
     if (opts.worker !== false) {
@@ -310,6 +355,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
       temporal,
       router: started,
       deps,
+      routes,
       workerDone,
       stop: async () => {
         await shutdown();

@@ -6,6 +6,7 @@ import { stateDir } from '../../common/paths';
 import { runDemo } from '../../demo/run';
 import { loadPlatformConfig, redacted } from '../../workers/config';
 import { platformDeps, startPlatform } from '../../workers/platform';
+import { unservedMessage } from '../../workers/reconcile';
 import { runWorker } from '../../workers/worker';
 
 function untilSignal(): Promise<string> {
@@ -23,7 +24,7 @@ export function registerPlatform(program: Command): void {
     )
     .option(
       '--router-port <port>',
-      'router port when it starts here (default: 8080 when free, else a free one)',
+      'router port when it starts here (default: the one it had last time, else 8080, when free)',
       (v) => Number(v),
     )
     .action(async (opts: { routerPort?: number }) => {
@@ -34,6 +35,8 @@ export function registerPlatform(program: Command): void {
       if (platform.temporal.uiUrl) out(`  Temporal UI: ${platform.temporal.uiUrl}`);
       out(`  router:      ${platform.router.url}  (admin token in ${stateDir()}/router/token)`);
       out('  worker:      polling task queue ' + platform.config.taskQueue);
+      for (const name of platform.routes.restarted) out(`  brought back: ${name} (its route named it)`);
+      for (const u of platform.routes.unserved) process.stderr.write(`ERROR ${unservedMessage(u)}\n`);
       out('Ctrl-C stops the platform; model servers keep running and are reattached next time.');
       const why = await Promise.race([untilSignal(), platform.workerDone.then(() => 'worker stopped')]);
       out(`stopping (${why})`);

@@ -431,6 +431,7 @@ function toDeployment(state: DeploymentState, endpoints: string[]): Deployment {
     replicas: state.replicas,
     endpoints,
     ready: endpoints.length >= state.replicas,
+    serving: state.serving,
   };
 }
 
