@@ -9,6 +9,8 @@ import { registerRegistry } from './commands/registry';
 import { registerRouter } from './commands/router';
 import { registerServe } from './commands/serve';
 import { registerSpec } from './commands/spec';
+import { registerStatus } from './commands/status';
+import { registerTraffic } from './commands/traffic';
 
 /**
  * The `runway` command. Each subcommand lives in cli/commands/<name>.ts and exports a
@@ -24,6 +26,8 @@ export function buildProgram(): Command {
     .showHelpAfterError('(add --help for usage)');
   registerPlatform(program);
   registerPromote(program);
+  registerStatus(program);
+  registerTraffic(program);
   registerAudit(program);
   registerControls(program);
   registerRegistry(program);

@@ -104,6 +104,16 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
+/** The embedded router's URL while one runs for this state directory (the CLI's live views). */
+export function runningRouterUrl(): string | undefined {
+  try {
+    const state = JSON.parse(fs.readFileSync(path.join(routerDir(), 'router.json'), 'utf8')) as RouterState;
+    return pidAlive(state.pid) ? state.url : undefined;
+  } catch {
+    return undefined; // not started here, or stopped
+  }
+}
+
 /** The port the embedded router last listened on, so links printed before stay true. */
 function savedRouterPort(): number | undefined {
   let text: string;

@@ -1,18 +1,13 @@
 /**
- * `runway promote` (what CI runs) and `runway status`. Exit codes for CI:
+ * `runway promote` (what CI runs) and the progress lines it and the demo print. Exit codes for CI:
  * 0 promoted, 1 error/failed, 2 rejected, 3 rolled back, 4 approval expired, 5 cancelled.
  */
 import type { Command } from 'commander';
-import {
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowFailedError,
-  WorkflowNotFoundError,
-  type Client,
-} from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
 import { ACTOR_DEFAULT } from '../actor';
 import { failureMessage } from '../failure';
-import { actor, runningPromotion, withClient } from '../client';
-import { passedStageLine, progressLine, statusBlock } from '../progress';
+import { actor, withClient } from '../client';
+import { passedStageLine, progressLine } from '../progress';
 import { loadSpecFile } from '../../specs/load';
 import { FileRegistry } from '../../registry/file';
 import {
@@ -21,7 +16,6 @@ import {
   type Outcome,
   type PromotionInput,
   type PromotionResult,
-  type PromotionStatus,
 } from '../../workflows/api';
 import { RunwayModel, RunwayStage, RunwayVersion } from '../../workflows/search-attributes';
 
@@ -165,30 +159,4 @@ export function registerPromote(program: Command): void {
         });
       },
     );
-
-  program
-    .command('status')
-    .description("stage, weights and last verdicts of a model's promotion")
-    .argument('<model>')
-    .option('--watch', 'keep printing changes until the promotion ends')
-    .option('--json', 'print the status object as JSON')
-    .action(async (model: string, opts: { watch?: boolean; json?: boolean }) => {
-      await withClient(undefined, async ({ client }) => {
-        const handle = client.workflow.getHandle(promotionWorkflowId(model));
-        let status: PromotionStatus;
-        try {
-          status = await handle.query(statusQuery);
-        } catch (err) {
-          if (err instanceof WorkflowNotFoundError)
-            throw new Error(`no promotion of ${model} was ever started here`);
-          throw err;
-        }
-        process.stdout.write((opts.json ? JSON.stringify(status, null, 2) : statusBlock(status)) + '\n');
-        if (opts.watch && !status.outcome) {
-          await runningPromotion(client, model);
-          const result = await followPromotion(client, model, (l) => process.stdout.write(l + '\n'));
-          process.stdout.write(`${result.outcome}: ${result.reason}\n`);
-        }
-      });
-    });
 }
