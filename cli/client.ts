@@ -28,11 +28,13 @@ export async function connect(as?: string): Promise<CliClient> {
       registerSearchAttributes: false,
     });
   } catch (err) {
-    if (err instanceof TemporalUnavailableError) {
+    if (err instanceof TemporalUnavailableError && err.notRunningIn) {
       throw new Error(
-        `the runway platform is not running. Start it with \`runway up\` (or set TEMPORAL_ADDRESS). ${err.message}`,
+        `the runway platform is not running (no Temporal server for ${err.notRunningIn}): start it with \`runway up\` in another terminal, or set TEMPORAL_ADDRESS for a cluster; \`runway audit MODEL\` works without it`,
       );
     }
+    if (err instanceof TemporalUnavailableError)
+      throw new Error(`cannot reach the runway platform's Temporal server: ${err.message}`);
     throw err;
   }
   const connection = await Connection.connect(endpoint.connectionOptions);

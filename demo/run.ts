@@ -146,7 +146,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
         .join(' ')}`,
     );
     if (ui) print(`  history: ${ui}`);
-    print(`  audit later with: npx runway status ${model}`);
+    for (const line of closingAdvice(model, opts.stopAfter !== false)) print(line);
     return EXIT_CODES[result.outcome];
   } finally {
     await traffic?.stop();
@@ -157,6 +157,17 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       await platform.stop();
     }
   }
+}
+
+/** What to run next, each command with what it needs (the platform stops with the demo). */
+export function closingAdvice(model: string, platformStops: boolean): string[] {
+  return [
+    `  audit later with: npx runway audit ${model}   (reads the saved history; no platform needed)`,
+    platformStops
+      ? `  live view: npx runway up   (brings production back), then in another terminal: npx runway status ${model}`
+      : `  live view: npx runway status ${model}`,
+    `  send traffic: npx runway traffic ${model}   (with runway up running; promote v3 by hand and watch it)`,
+  ];
 }
 
 async function autoApprove(client: Client, model: string): Promise<void> {
