@@ -14,10 +14,10 @@ import {
 import { createLogger } from '../common/log';
 import { projectRoot } from '../common/paths';
 import { followPromotion, EXIT_CODES } from '../cli/commands/promote';
+import { startPromotion } from '../cli/start';
 import { loadSpecFile } from '../specs/load';
 import { serveAtFull, startPlatform } from '../workers/platform';
 import { approveUpdate, promotionWorkflowId, type PromotionInput } from '../workflows/api';
-import { RunwayModel, RunwayStage, RunwayVersion } from '../workflows/search-attributes';
 import { generate, DEFAULT_OUT } from './generate';
 import { startTraffic } from './traffic';
 
@@ -103,17 +103,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       metadata: { source: 'runway demo', specFile },
     };
     try {
-      await client.workflow.start('promotionWorkflow', {
-        taskQueue: platform.config.taskQueue,
-        workflowId: promotionWorkflowId(model),
-        args: [input],
-        typedSearchAttributes: [
-          { key: RunwayModel, value: model },
-          { key: RunwayVersion, value: '2' },
-          { key: RunwayStage, value: 'evaluate' },
-        ],
-        staticSummary: `demo: promote ${model} v2 over v1`,
-      });
+      await startPromotion(client, platform.config.taskQueue, input, '1');
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError)
         throw new Error(`a promotion of ${model} is already running`);

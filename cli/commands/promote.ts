@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
 import { ACTOR_DEFAULT } from '../actor';
 import { failureMessage } from '../failure';
+import { startPromotion } from '../start';
 import { actor, withClient } from '../client';
 import { passedStageLine, progressLine } from '../progress';
 import { loadSpecFile } from '../../specs/load';
@@ -17,7 +18,6 @@ import {
   type PromotionInput,
   type PromotionResult,
 } from '../../workflows/api';
-import { RunwayModel, RunwayStage, RunwayVersion } from '../../workflows/search-attributes';
 
 export const EXIT_CODES: Record<Outcome, number> = {
   promoted: 0,
@@ -119,17 +119,8 @@ export function registerPromote(program: Command): void {
             metadata: { ...ciMetadata(), ...(opts.meta ?? {}), specFile: loaded.file },
           };
           try {
-            await client.workflow.start('promotionWorkflow', {
-              taskQueue: config.taskQueue,
-              workflowId: promotionWorkflowId(spec.name),
-              args: [input],
-              typedSearchAttributes: [
-                { key: RunwayModel, value: spec.name },
-                { key: RunwayVersion, value: opts.version },
-                { key: RunwayStage, value: 'evaluate' },
-              ],
-              staticSummary: `promote ${spec.name} v${opts.version}`,
-            });
+            const production = await registry.resolveAlias(spec.name, 'production');
+            await startPromotion(client, config.taskQueue, input, production?.version);
           } catch (err) {
             if (err instanceof WorkflowExecutionAlreadyStartedError) {
               throw new Error(

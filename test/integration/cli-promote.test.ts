@@ -4,6 +4,7 @@
  * `runway approve` by someone not allowed is refused with the reason.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { WorkflowNotFoundError } from '@temporalio/client';
@@ -111,6 +112,48 @@ describe('runway CLI', () => {
       expect(missing.stderr).toMatch(
         /cause chain: .*workflow failed ← activity resolveRollbackTarget failed ← /,
       );
+    },
+  );
+
+  it(
+    "sets the Temporal UI's summary and details at start: what an approver needs on one screen",
+    { timeout: 120_000 },
+    async () => {
+      const model = 'fd-cli-details';
+      await platform.bootstrap(model, testSpec(model), { serve: false });
+      const file = path.join(platform.home, `${model}.yaml`);
+      fs.writeFileSync(file, specYaml(model, 'shadow: { duration: 20s }\nexperiment: { kind: bandit }\n'));
+      const res = await runway([
+        'promote',
+        file,
+        '--version',
+        '2',
+        '--as',
+        'ci-bot',
+        '--meta',
+        'commit=abc123',
+      ]);
+      expect(res.code, res.stderr).toBe(0);
+      const handle = platform.client.workflow.getHandle(promotionWorkflowId(model));
+      try {
+        const d = await handle.describe();
+        expect(await d.staticSummary()).toBe(`promote ${model} v2 over v1 — by ci-bot`);
+        const details = (await d.staticDetails())!;
+        const sha = createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+        for (const expected of [
+          `**${model}**: candidate **v2**, production **v1**`,
+          '- triggered by **ci-bot** (commit=abc123, specFile=' + file + ')',
+          `- spec sha256 \`${sha}\``,
+          '- steps: evaluate → approve → stage → integration test → shadow 20s → canary 5% 5m → 25% 5m → 50% 5m → bandit → 100%',
+          '- approval: 1 of alice (not ci-bot, who started it); deadline 1d after evaluation passes (then it expires)',
+          'More Actions → Send a Signal → `approve`, payload `{"approver": "<you>", "comment": "…"}`',
+          `\`runway approve ${model} --as <you> --comment "…"\``,
+        ]) {
+          expect(details).toContain(expected);
+        }
+      } finally {
+        await handle.cancel();
+      }
     },
   );
 
