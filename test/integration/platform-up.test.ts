@@ -124,4 +124,28 @@ describe('runway up after the demo', () => {
       expect((await infer(router, 'fd-up-tampered')).status).toBeGreaterThanOrEqual(500);
     },
   );
+
+  it(
+    'a second start that finds the router running repairs its routes through the admin API',
+    { timeout: 120_000 },
+    async () => {
+      expect(up?.exitCode, 'runway up from the test above still runs').toBeNull();
+      const before = fleet.trackedPids('fd-up-ok-v2-production');
+      for (const pid of before) await sigkillAndWait(pid);
+      const config = loadPlatformConfig({ file: null, env: { RUNWAY_HOME: home } });
+      const again = await startPlatform({ config, worker: false, logger: createLogger('test-again') });
+      try {
+        expect(again.router.mode).toBe('reused');
+        expect(again.routes.restarted).toContain('fd-up-ok-v2-production');
+        const route = await again.deps.router.getRoute('fd-up-ok');
+        const live = await fleet.get('fd-up-ok-v2-production');
+        expect(route?.variants[0]?.endpoints).toEqual(live?.endpoints);
+        const res = await infer(again.router.url, 'fd-up-ok');
+        expect(res.status, await res.clone().text()).toBe(200);
+        expect(fleet.trackedPids('fd-up-ok-v2-production')).not.toEqual(before);
+      } finally {
+        await again.stop();
+      }
+    },
+  );
 });
