@@ -17,14 +17,17 @@ export function weightsText(
   routed?: Record<string, number>,
 ): string {
   const own = weightList(s.weights);
+  const actual = routed && Object.keys(routed).length ? weightList(routed) : '';
   const w =
     own ||
-    (routed && Object.keys(routed).length
-      ? `${weightList(routed)} (production's route, from the router)`
+    (actual
+      ? `${actual} (production's route, from the router)`
       : s.baselineVersion
         ? `production's route, unchanged (v${s.baselineVersion})`
         : 'no route yet');
-  return w + (s.mirror ? ` (mirror ${s.mirror.percent}% → ${s.mirror.variant})` : '');
+  // The router is the truth clients meet: say so when it differs from what the workflow last set.
+  const differs = own && actual && actual !== own ? `; the router has ${actual}` : '';
+  return w + (s.mirror ? ` (mirror ${s.mirror.percent}% → ${s.mirror.variant})` : '') + differs;
 }
 
 export function verdictLine(v: Verdict): string {

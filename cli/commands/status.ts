@@ -32,12 +32,10 @@ async function queryStatus(handle: WorkflowHandle, model: string): Promise<Promo
 async function readLive(
   live: LiveView | undefined,
   model: string,
-  s: PromotionStatus,
 ): Promise<{ facts: LiveFacts; requests?: number }> {
   if (!live) return { facts: {} };
   try {
-    const routed = Object.keys(s.weights).length ? undefined : await live.weights(model);
-    return { facts: { routed }, requests: await live.requests(model) };
+    return { facts: { routed: await live.weights(model) }, requests: await live.requests(model) };
   } catch (err) {
     return {
       facts: { hint: `router at ${live.url} not readable: ${(err as Error).message.split('\n')[0]}` },
@@ -69,7 +67,7 @@ export function registerStatus(program: Command): void {
         let previous: number | undefined;
         let shown = '';
         for (;;) {
-          const { facts, requests } = await readLive(live, model, status);
+          const { facts, requests } = await readLive(live, model);
           if (live && previous !== undefined && requests === previous && !status.outcome)
             facts.hint = noTrafficHint(model, live.url, Math.round(lookMs / 1000));
           previous = requests;
