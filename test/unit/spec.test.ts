@@ -127,6 +127,13 @@ describe('ModelSpec', () => {
       },
       { path: 'zzz', line: 15, message: 'unknown field zzz' },
     ]);
+    // a swapped pair of letters is one slip, inside a list item too
+    const swapped = minimal.replace('inputs: [{ name: x', 'inputs: [{ nmae: x');
+    expect(problemsOf(swapped)).toContainEqual({
+      path: 'model.signature.inputs[0].nmae',
+      line: 6,
+      message: 'unknown field nmae; did you mean `name`?',
+    });
   });
 
   it('refuses canary weights that do not increase and batch sizes above the maximum', () => {
