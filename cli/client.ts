@@ -89,6 +89,12 @@ export function startRollback(
       { key: RunwayModel, value: input.model },
       { key: RunwayStage, value: 'rolling_back' },
     ],
-    staticSummary: `rollback ${input.model}`,
+    staticSummary: `rollback ${input.model} to ${input.toVersion ? `v${input.toVersion}` : 'its previous version'} — by ${input.by}`,
+    staticDetails: [
+      `**${input.model}**: restore ${input.toVersion ? `**v${input.toVersion}**` : 'the version the registry alias `previous` names'} at 100% (no promotion was in flight)`,
+      '',
+      `- requested by **${input.by}**: ${input.reason}`,
+      `- the demoted version is marked rejected; \`runway audit ${input.model} --list\` lists this run beside the promotions`,
+    ].join('\n'),
   });
 }

@@ -136,7 +136,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
         .join(' ')}`,
     );
     if (ui) print(`  history: ${ui}`);
-    for (const line of closingAdvice(model, opts.stopAfter !== false)) print(line);
+    for (const line of closingAdvice(model, specFile, opts.stopAfter !== false)) print(line);
     return EXIT_CODES[result.outcome];
   } finally {
     await traffic?.stop();
@@ -150,13 +150,14 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
 }
 
 /** What to run next, each command with what it needs (the platform stops with the demo). */
-export function closingAdvice(model: string, platformStops: boolean): string[] {
+export function closingAdvice(model: string, specFile: string, platformStops: boolean): string[] {
   return [
     `  audit later with: npx runway audit ${model}   (reads the saved history; no platform needed)`,
     platformStops
       ? `  live view: npx runway up   (brings production back), then in another terminal: npx runway status ${model}`
       : `  live view: npx runway status ${model}`,
-    `  send traffic: npx runway traffic ${model}   (with runway up running; promote v3 by hand and watch it)`,
+    `  by hand, with runway up running: npx runway traffic ${model}, then npx runway promote ${path.relative(process.cwd(), specFile) || specFile} --version 3,`,
+    `    and watch it: npx runway status ${model} --watch`,
   ];
 }
 

@@ -112,6 +112,10 @@ describe('runway CLI', () => {
       expect(missing.stderr).toMatch(
         /cause chain: .*workflow failed ← activity resolveRollbackTarget failed ← /,
       );
+      // the UI says what this run was asked to do, by whom and why
+      const d = await platform.client.workflow.getHandle(`rollback:${model}`).describe();
+      expect(await d.staticSummary()).toMatch(new RegExp(`^rollback ${model} to v99 — by \\S+$`));
+      expect(await d.staticDetails()).toMatch(/requested by \*\*\S+\*\*: drill/);
     },
   );
 
