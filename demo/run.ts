@@ -157,7 +157,7 @@ export function closingAdvice(model: string, specFile: string, platformStops: bo
       ? `  live view: npx runway up   (brings production back), then in another terminal: npx runway status ${model}`
       : `  live view: npx runway status ${model}`,
     `  by hand, with runway up running: npx runway traffic ${model}, then npx runway promote ${path.relative(process.cwd(), specFile) || specFile} --version 3,`,
-    `    and watch it: npx runway status ${model} --watch`,
+    `    and watch it: npx runway status ${model} --watch   (v3 learnt from drifted data: see why it is rejected)`,
   ];
 }
 
