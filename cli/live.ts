@@ -3,6 +3,7 @@
  * and how many requests it has answered, read through the platform's traffic and metrics seams.
  */
 import { createLogger } from '../common/log';
+import { formatDuration } from '../specs/duration';
 import type { PlatformConfig } from '../workers/config';
 import { platformDeps, routerToken, runningRouterUrl } from '../workers/platform';
 
@@ -36,9 +37,9 @@ export function liveView(config: PlatformConfig): LiveView | undefined {
 }
 
 /** What a look with no requests says, with both ways to send some. */
-export function noTrafficHint(model: string, url: string, seconds: number): string {
+export function noTrafficHint(model: string, url: string, sinceMs: number): string {
   return (
-    `no traffic to ${model} in the last ${seconds}s: send requests to ${url}/v2/models/${model}/infer, ` +
+    `no traffic to ${model} in the last ${formatDuration(sinceMs)}: send requests to ${url}/v2/models/${model}/infer, ` +
     `or run \`runway traffic ${model}\``
   );
 }

@@ -55,6 +55,7 @@ export function registerStatus(program: Command): void {
     .option('--json', 'print the status object as JSON')
     .action(async (model: string, opts: { watch?: boolean; every?: string; json?: boolean }) => {
       const lookMs = parseDuration(opts.every ?? '5s');
+      if (lookMs < 500) throw new Error(`--every: expected 500ms or more, got "${opts.every}"`);
       await withClient(undefined, async ({ client, config }) => {
         const handle = client.workflow.getHandle(promotionWorkflowId(model));
         const live = liveView(config);
@@ -69,7 +70,7 @@ export function registerStatus(program: Command): void {
         for (;;) {
           const { facts, requests } = await readLive(live, model);
           if (live && previous !== undefined && requests === previous && !status.outcome)
-            facts.hint = noTrafficHint(model, live.url, Math.round(lookMs / 1000));
+            facts.hint = noTrafficHint(model, live.url, lookMs);
           previous = requests;
           const block = statusBlock(status, facts);
           if (!opts.watch) {
