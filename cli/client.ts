@@ -8,6 +8,7 @@ import { loadPlatformConfig, type PlatformConfig } from '../workers/config';
 import { ensureTemporal, TemporalUnavailableError } from '../workers/temporal-server';
 import { promotionWorkflowId, rollbackWorkflowId, type RollbackWorkflowInput } from '../workflows/api';
 import { RunwayModel, RunwayStage } from '../workflows/search-attributes';
+import { actor } from './actor';
 
 export interface CliClient {
   client: Client;
@@ -15,10 +16,7 @@ export interface CliClient {
   close(): Promise<void>;
 }
 
-/** Who is acting: `--as`, else RUNWAY_USER, else the OS user. */
-export function actor(as?: string): string {
-  return as?.trim() || process.env.RUNWAY_USER || os.userInfo().username;
-}
+export { actor } from './actor';
 
 export async function connect(as?: string): Promise<CliClient> {
   const config = loadPlatformConfig();
@@ -30,11 +28,13 @@ export async function connect(as?: string): Promise<CliClient> {
       registerSearchAttributes: false,
     });
   } catch (err) {
-    if (err instanceof TemporalUnavailableError) {
+    if (err instanceof TemporalUnavailableError && err.notRunningIn) {
       throw new Error(
-        `the runway platform is not running. Start it with \`runway up\` (or set TEMPORAL_ADDRESS). ${err.message}`,
+        `the runway platform is not running (no Temporal server for ${err.notRunningIn}): start it with \`runway up\` in another terminal, or set TEMPORAL_ADDRESS for a cluster; \`runway audit MODEL\` works without it`,
       );
     }
+    if (err instanceof TemporalUnavailableError)
+      throw new Error(`cannot reach the runway platform's Temporal server: ${err.message}`);
     throw err;
   }
   const connection = await Connection.connect(endpoint.connectionOptions);
@@ -89,6 +89,12 @@ export function startRollback(
       { key: RunwayModel, value: input.model },
       { key: RunwayStage, value: 'rolling_back' },
     ],
-    staticSummary: `rollback ${input.model}`,
+    staticSummary: `rollback ${input.model} to ${input.toVersion ? `v${input.toVersion}` : 'its previous version'} — by ${input.by}`,
+    staticDetails: [
+      `**${input.model}**: restore ${input.toVersion ? `**v${input.toVersion}**` : 'the version the registry alias `previous` names'} at 100% (no promotion was in flight)`,
+      '',
+      `- requested by **${input.by}**: ${input.reason}`,
+      `- the demoted version is marked rejected; \`runway audit ${input.model} --list\` lists this run beside the promotions`,
+    ].join('\n'),
   });
 }

@@ -2,11 +2,32 @@
 import type { PromotionStatus, Verdict } from '../workflows/api';
 import { formatDuration } from '../specs/duration';
 
-export function weightsText(s: Pick<PromotionStatus, 'weights' | 'mirror'>): string {
-  const w = Object.entries(s.weights)
+function weightList(weights: Record<string, number>): string {
+  return Object.entries(weights)
     .map(([v, p]) => `${v} ${p}%`)
     .join(', ');
-  return (w || 'no route yet') + (s.mirror ? ` (mirror ${s.mirror.percent}% → ${s.mirror.variant})` : '');
+}
+
+/**
+ * The promotion's traffic. Before its first route change the workflow has no weights of its own:
+ * production's route holds, and `routed` (read from the router) says what that is.
+ */
+export function weightsText(
+  s: Pick<PromotionStatus, 'weights' | 'mirror' | 'baselineVersion'>,
+  routed?: Record<string, number>,
+): string {
+  const own = weightList(s.weights);
+  const actual = routed && Object.keys(routed).length ? weightList(routed) : '';
+  const w =
+    own ||
+    (actual
+      ? `${actual} (production's route, from the router)`
+      : s.baselineVersion
+        ? `production's route, unchanged (v${s.baselineVersion})`
+        : 'no route yet');
+  // The router is the truth clients meet: say so when it differs from what the workflow last set.
+  const differs = own && actual && actual !== own ? `; the router has ${actual}` : '';
+  return w + (s.mirror ? ` (mirror ${s.mirror.percent}% → ${s.mirror.variant})` : '') + differs;
 }
 
 export function verdictLine(v: Verdict): string {
@@ -34,18 +55,25 @@ export function progressLine(s: PromotionStatus): string {
   return parts.join('  ');
 }
 
-export function statusBlock(s: PromotionStatus): string {
+/** What `runway status` adds from the router: its route, and a hint when no request arrives. */
+export interface LiveFacts {
+  routed?: Record<string, number>;
+  hint?: string;
+}
+
+export function statusBlock(s: PromotionStatus, live: LiveFacts = {}): string {
   const lines = [
     `model      ${s.model}`,
     `candidate  v${s.version}${s.baselineVersion ? ` (baseline v${s.baselineVersion})` : ' (first release)'}`,
     `stage      ${s.stage}${s.step ? ` — step ${s.step.index + 1}: ${s.step.weight}% held ${formatDuration(s.step.heldMs)} of ${formatDuration(s.step.pauseMs)}` : ''}`,
-    `traffic    ${weightsText(s)}`,
+    `traffic    ${weightsText(s, live.routed)}`,
     `approvals  ${s.approvals.map((a) => a.approver).join(', ') || 'none'} (${s.approvals.length}/${s.approvalsRequired} required)`,
     `started by ${s.triggeredBy}`,
   ];
   if (s.paused) lines.push(`PAUSED     ${s.pauseReason ?? ''}`);
   if (s.pendingAction) lines.push(`waiting    ${s.pendingAction}`);
   if (s.outcome) lines.push(`outcome    ${s.outcome} — ${s.outcomeReason ?? ''}`);
+  if (live.hint) lines.push(`note       ${live.hint}`);
   if (s.lastVerdicts.length) {
     lines.push('last verdicts:');
     for (const v of s.lastVerdicts) lines.push(`  ${verdictLine(v)}`);

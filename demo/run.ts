@@ -14,10 +14,10 @@ import {
 import { createLogger } from '../common/log';
 import { projectRoot } from '../common/paths';
 import { followPromotion, EXIT_CODES } from '../cli/commands/promote';
+import { startPromotion } from '../cli/start';
 import { loadSpecFile } from '../specs/load';
 import { serveAtFull, startPlatform } from '../workers/platform';
 import { approveUpdate, promotionWorkflowId, type PromotionInput } from '../workflows/api';
-import { RunwayModel, RunwayStage, RunwayVersion } from '../workflows/search-attributes';
 import { generate, DEFAULT_OUT } from './generate';
 import { startTraffic } from './traffic';
 
@@ -109,17 +109,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       metadata: { source: 'runway demo', specFile },
     };
     try {
-      await client.workflow.start('promotionWorkflow', {
-        taskQueue: platform.config.taskQueue,
-        workflowId: promotionWorkflowId(model),
-        args: [input],
-        typedSearchAttributes: [
-          { key: RunwayModel, value: model },
-          { key: RunwayVersion, value: '2' },
-          { key: RunwayStage, value: 'evaluate' },
-        ],
-        staticSummary: `demo: promote ${model} v2 over v1`,
-      });
+      await startPromotion(client, platform.config.taskQueue, input, '1');
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError)
         throw new Error(`a promotion of ${model} is already running`);
@@ -152,7 +142,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
         .join(' ')}`,
     );
     if (ui) print(`  history: ${ui}`);
-    print(`  audit later with: npx runway status ${model}`);
+    for (const line of closingAdvice(model, specFile, opts.stopAfter !== false)) print(line);
     return EXIT_CODES[result.outcome];
   } finally {
     await traffic?.stop();
@@ -163,6 +153,18 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       await platform.stop();
     }
   }
+}
+
+/** What to run next, each command with what it needs (the platform stops with the demo). */
+export function closingAdvice(model: string, specFile: string, platformStops: boolean): string[] {
+  return [
+    `  audit later with: npx runway audit ${model}   (reads the saved history; no platform needed)`,
+    platformStops
+      ? `  live view: npx runway up   (brings production back), then in another terminal: npx runway status ${model}`
+      : `  live view: npx runway status ${model}`,
+    `  by hand, with runway up running: npx runway traffic ${model}, then npx runway promote ${path.relative(process.cwd(), specFile) || specFile} --version 3,`,
+    `    and watch it: npx runway status ${model} --watch   (v3 learnt from drifted data: see why it is rejected)`,
+  ];
 }
 
 async function autoApprove(client: Client, model: string): Promise<void> {

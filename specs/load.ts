@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { sha256Hex } from '../common/digest';
 import { modelSpecSchema, type ModelSpec } from './schema';
@@ -45,10 +45,98 @@ export function formatPath(p: ReadonlyArray<PropertyKey>): string {
   );
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') return `unknown field(s) ${issue.keys.join(', ')}`;
-  if (issue.code === 'invalid_type' && issue.input === undefined)
-    return `required (expected ${issue.expected})`;
+/** How a value reads in a message: `the string "fast"`, `the number 3`, `a list`. */
+function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v)}`;
+  if (typeof v === 'number' || typeof v === 'boolean') return `the ${typeof v} ${String(v)}`;
+  if (typeof v === 'object') return 'a mapping';
+  return typeof v;
+}
+
+const EXPECTED: Record<string, string> = {
+  number: 'a number',
+  int: 'an integer',
+  string: 'a string',
+  boolean: 'true or false',
+  object: 'a mapping',
+  array: 'a list',
+};
+
+function valueAt(data: unknown, p: ReadonlyArray<PropertyKey>): unknown {
+  let v = data;
+  for (const key of p) {
+    if (typeof v !== 'object' || v === null) return undefined;
+    v = (v as Record<PropertyKey, unknown>)[key];
+  }
+  return v;
+}
+
+/** The field names an object schema at `p` accepts (through defaults, optionals, arrays). */
+function knownFields(p: ReadonlyArray<PropertyKey>): string[] {
+  // zod keeps each schema's structure in `_zod.def`; only the wrappers the ModelSpec uses matter.
+  interface Def {
+    type: string;
+    innerType?: { _zod: { def: Def } };
+    in?: { _zod: { def: Def } };
+    element?: { _zod: { def: Def } };
+    shape?: Record<string, { _zod: { def: Def } }>;
+  }
+  const unwrap = (d: Def): Def => {
+    for (;;) {
+      const next = d.innerType ?? d.in;
+      if (!next || !['default', 'optional', 'prefault', 'nullable', 'pipe'].includes(d.type)) return d;
+      d = next._zod.def;
+    }
+  };
+  let def = unwrap((modelSpecSchema as unknown as { _zod: { def: Def } })._zod.def);
+  for (const key of p) {
+    const next = typeof key === 'number' ? def.element : def.shape?.[String(key)];
+    if (!next) return [];
+    def = unwrap(next._zod.def);
+  }
+  return def.type === 'object' && def.shape ? Object.keys(def.shape) : [];
+}
+
+/** Edits between two names, a swap of neighbours counting as one (`nmae` is one from `name`). */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = d[i]!;
+      row[j] = Math.min(
+        d[i - 1]![j]! + 1,
+        row[j - 1]! + 1,
+        d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** "did you mean `approval`?" when exactly one known field is a small typo away. */
+function suggestion(unknown: string, known: string[]): string {
+  const close = known.filter(
+    (k) => editDistance(unknown.toLowerCase(), k.toLowerCase()) <= Math.max(1, Math.min(2, k.length >> 2)),
+  );
+  return close.length === 1 ? `; did you mean \`${close[0]}\`?` : '';
+}
+
+function describeIssue(issue: z.core.$ZodIssue, data: unknown): string {
+  const value = valueAt(data, issue.path);
+  if (issue.code === 'invalid_type') {
+    const expected = EXPECTED[issue.expected] ?? issue.expected;
+    return value === undefined
+      ? `required (expected ${expected})`
+      : `expected ${expected}, got ${describeValue(value)}`;
+  }
+  if (issue.code === 'invalid_value' && issue.values.length > 1)
+    return `expected one of ${issue.values.map(String).join(', ')}, got ${describeValue(value)}`;
   return issue.message;
 }
 
@@ -56,18 +144,30 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 export function parseSpec(
   data: unknown,
   file = '<spec>',
-  locate?: (p: PropertyKey[]) => number | undefined,
+  locate?: (p: PropertyKey[], key?: string) => number | undefined,
 ): ModelSpec {
   const result = modelSpecSchema.safeParse(data);
   if (!result.success) {
-    throw new SpecError(
-      file,
-      result.error.issues.map((issue) => ({
-        path: formatPath(issue.path),
-        message: describeIssue(issue),
-        line: locate?.(issue.path as PropertyKey[]),
-      })),
-    );
+    const problems: SpecProblem[] = [];
+    for (const issue of result.error.issues) {
+      const at = issue.path as PropertyKey[];
+      if (issue.code === 'unrecognized_keys') {
+        // One problem per field, at the field's own line, so each reads as its own mistake.
+        const known = knownFields(at);
+        for (const key of issue.keys) {
+          problems.push({
+            path: formatPath([...at, key]),
+            message: `unknown field ${key}${suggestion(key, known)}`,
+            line: locate?.(at, key),
+          });
+        }
+        continue;
+      }
+      problems.push({ path: formatPath(at), message: describeIssue(issue, data), line: locate?.(at) });
+    }
+    // In file order, so the list reads top to bottom next to the editor.
+    problems.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
+    throw new SpecError(file, problems);
   }
   return result.data;
 }
@@ -85,7 +185,16 @@ export function loadSpecText(text: string, file: string): ModelSpec {
       })),
     );
   }
-  const locate = (p: PropertyKey[]): number | undefined => {
+  const locate = (p: PropertyKey[], key?: string): number | undefined => {
+    if (key !== undefined) {
+      // An unknown field: the line of its own key, not of the block that holds it.
+      const parent = (p.length ? doc.getIn(p as unknown[], true) : doc.contents) as unknown;
+      if (isMap(parent)) {
+        const pair = parent.items.find((i) => isScalar(i.key) && String(i.key.value) === key);
+        const range = (pair?.key as { range?: [number, number, number] } | undefined)?.range;
+        if (range) return lines.linePos(range[0]).line;
+      }
+    }
     // Walk up to the nearest node that exists (a missing field points at its parent).
     for (let n = p.length; n >= 0; n--) {
       const node = doc.getIn(p.slice(0, n) as unknown[], true) as

@@ -25,7 +25,9 @@ import { createMetricsSource } from '../serving/metrics/factory';
 import { createTrafficRouter } from '../serving/traffic/factory';
 import { loadPlatformConfig, type PlatformConfig } from './config';
 import { ensureTemporal, type TemporalEndpoint } from './temporal-server';
+import { reconcileRoutes, type ReconcileResult } from './reconcile';
 import { createRunwayWorker } from './worker';
+import { loadRoutes, saveRoutes } from '../serving/router/store';
 import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
 
 export interface PlatformOptions {
@@ -36,6 +38,9 @@ export interface PlatformOptions {
   /** Run a worker in this process (default true). */
   worker?: boolean;
 }
+
+/** What `runway up` found at start: replicas it brought back, variants it could not. */
+export type RouteCheck = Pick<ReconcileResult, 'restarted' | 'unserved'>;
 
 export interface RouterEndpoint {
   url: string;
@@ -51,6 +56,7 @@ export interface Platform {
   temporal: TemporalEndpoint;
   router: RouterEndpoint;
   deps: ActivityDeps;
+  routes: RouteCheck;
   /** Resolves when the worker stops (after stop(), or on a fatal worker error). */
   workerDone: Promise<void>;
   stop(): Promise<void>;
@@ -92,11 +98,37 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
-/** The embedded router: reuse the one recorded in the state directory, else start a child. */
+/** The embedded router's URL while one runs for this state directory (the CLI's live views). */
+export function runningRouterUrl(): string | undefined {
+  try {
+    const state = JSON.parse(fs.readFileSync(path.join(routerDir(), 'router.json'), 'utf8')) as RouterState;
+    return pidAlive(state.pid) ? state.url : undefined;
+  } catch {
+    return undefined; // not started here, or stopped
+  }
+}
+
+/** The port the embedded router last listened on, so links printed before stay true. */
+function savedRouterPort(): number | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(routerDir(), 'port'), 'utf8');
+  } catch {
+    return undefined; // never started here
+  }
+  const n = Number(text.trim());
+  return Number.isInteger(n) && n > 0 && n < 65536 ? n : undefined;
+}
+
+/**
+ * The embedded router: reuse the one recorded in the state directory, else start a child.
+ * `beforeStart(url)` runs just before a new router starts at `url`, while nothing takes traffic.
+ */
 export async function ensureRouter(
   config: PlatformConfig,
   port?: number,
   log = createLogger('platform'),
+  beforeStart?: (url: string) => Promise<void>,
 ): Promise<RouterEndpoint> {
   if (config.router.adminUrl) {
     return {
@@ -115,7 +147,13 @@ export async function ensureRouter(
       return { url: state.url, token, pid: state.pid, mode: 'reused', stop: async () => {} };
     }
   }
-  const chosen = port ?? ((await portFree(8080)) ? 8080 : await freePort());
+  // The port it had last time, else 8080, else any: what `runway up` and the demo printed stays true.
+  let chosen = port;
+  for (const preferred of [savedRouterPort(), 8080]) {
+    if (chosen === undefined && preferred !== undefined && (await portFree(preferred))) chosen = preferred;
+  }
+  chosen ??= await freePort();
+  await beforeStart?.(`http://127.0.0.1:${chosen}`);
   const logFile = path.join(routerDir(), 'router.log');
   const out = fs.openSync(logFile, 'a');
   const child = spawn(
@@ -134,6 +172,7 @@ export async function ensureRouter(
   );
   const url = await firstJsonLine(child, 15_000, logFile);
   fs.writeFileSync(stateFile, JSON.stringify({ pid: child.pid ?? 0, url } satisfies RouterState));
+  if (port === undefined) fs.writeFileSync(path.join(routerDir(), 'port'), `${new URL(url).port}\n`);
   log.info('router started', { url, pid: child.pid, log: logFile });
   return {
     url,
@@ -290,9 +329,25 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
   });
   let router: RouterEndpoint | undefined;
   try {
-    router = await ensureRouter(config, opts.routerPort, log);
+    // Routes name model servers that may have exited since (the demo stops its own): bring every
+    // routed variant back before a new router loads the routes, or through a running router's API.
+    const routesFile = path.join(routerDir(), 'routes.json');
+    let routes: RouteCheck = { restarted: [], unserved: [] };
+    router = await ensureRouter(config, opts.routerPort, log, async (url) => {
+      const fixed = await reconcileRoutes(
+        await loadRoutes(routesFile),
+        platformDeps(config, { url, token: routerToken() }, log.child('reconcile')),
+      );
+      if (fixed.changed.length > 0) await saveRoutes(routesFile, fixed.routes);
+      routes = fixed;
+    });
     const deps = platformDeps(config, router, log.child('activities'));
     await verifyPlatform(deps, log);
+    if (router.mode === 'reused') {
+      const fixed = await reconcileRoutes(await loadRoutes(routesFile), deps);
+      for (const model of fixed.changed) await deps.router.setRoute(model, fixed.routes.get(model)!);
+      routes = fixed;
+    }
     let workerDone: Promise<void> = Promise.resolve();
     let shutdown = async (): Promise<void> => {};
     if (opts.worker !== false) {
@@ -314,6 +369,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
       temporal,
       router: started,
       deps,
+      routes,
       workerDone,
       stop: async () => {
         await shutdown();

@@ -73,9 +73,29 @@ interface DevServerState {
 }
 
 const STATE_FILE = 'server.json';
+/** The ports the last dev server had; kept after it stops, so the next one takes them again. */
+const PORTS_FILE = 'ports.json';
+
+function readSavedPorts(dataDir: string): { port?: number; uiPort?: number } | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dataDir, PORTS_FILE), 'utf8')) as {
+      port?: number;
+      uiPort?: number;
+    };
+  } catch {
+    return undefined;
+  }
+}
 
 export class TemporalUnavailableError extends Error {
   override name = 'TemporalUnavailableError';
+  constructor(
+    message: string,
+    /** Set when nothing runs for this dev-server directory (as opposed to a server that fails). */
+    readonly notRunningIn?: string,
+  ) {
+    super(message);
+  }
 }
 
 export function defaultTemporalDataDir(): string {
@@ -114,6 +134,7 @@ export async function ensureTemporal(opts: EnsureTemporalOptions = {}): Promise<
       if (opts.start === false) {
         throw new TemporalUnavailableError(
           `no Temporal server is running for ${dataDir}: start the platform with \`runway up\`, or set TEMPORAL_ADDRESS`,
+          dataDir,
         );
       }
       const state = await startDevServer(dataDir, settings.namespace, opts, log);
@@ -338,8 +359,10 @@ async function startDevServer(
   const stale = readState(dataDir);
   // A dying previous server still holds the SQLite lock for a moment; starting now fails with SQLITE_BUSY.
   if (stale && isOurServer(stale)) await killAndWait(stale.pid, 10_000);
-  const port = await choosePort(opts.port, 7233);
-  const uiPort = await choosePort(opts.uiPort, port + 1000, [port]);
+  // The ports it had last time, else 7233 / 8233: the UI links runway printed before stay true.
+  const saved = readSavedPorts(dataDir);
+  const port = await choosePort(opts.port, [saved?.port, 7233]);
+  const uiPort = await choosePort(opts.uiPort, [saved?.uiPort, port + 1000], [port]);
   const dbFile = path.join(dataDir, 'temporal.db');
   const logFile = path.join(dataDir, 'server.log');
   const args = [
@@ -393,6 +416,7 @@ async function startDevServer(
     await sleep(150);
   }
   fs.writeFileSync(path.join(dataDir, STATE_FILE), JSON.stringify(state, null, 2));
+  fs.writeFileSync(path.join(dataDir, PORTS_FILE), JSON.stringify({ port, uiPort }) + '\n');
   log.info('temporal dev server started', {
     address,
     ui: `http://127.0.0.1:${uiPort}`,
@@ -444,17 +468,13 @@ function logTail(file: string, lines = 30): string {
 
 async function choosePort(
   wanted: number | 'auto' | undefined,
-  preferred: number,
+  preferred: (number | undefined)[],
   taken: number[] = [],
 ): Promise<number> {
   if (typeof wanted === 'number') return wanted;
-  if (
-    wanted === undefined &&
-    !taken.includes(preferred) &&
-    preferred < 65536 &&
-    (await portFree(preferred))
-  ) {
-    return preferred;
+  for (const p of wanted === undefined ? preferred : []) {
+    if (p === undefined || !Number.isInteger(p) || p <= 0 || p >= 65536 || taken.includes(p)) continue;
+    if (await portFree(p)) return p;
   }
   for (;;) {
     const port = await freePort();

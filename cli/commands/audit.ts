@@ -22,7 +22,10 @@ export function registerAudit(program: Command): void {
     .argument('<model>')
     .option('--run <id>', 'a specific run (any run of a continue-as-new chain)')
     .option('--version <version>', 'the latest promotion of this model version')
-    .option('--since <date>', 'every promotion started on or after this date')
+    .option(
+      '--since <date>',
+      'every promotion started on or after this date: YYYY-MM-DD or an ISO time (2026-11-01T09:30Z)',
+    )
     .option('--list', 'list the promotions of the model instead')
     .option('--format <format>', 'md or json', 'md')
     .option('--no-replay', 'skip the replay check against the current workflow code')

@@ -9,6 +9,7 @@ import {
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
+import { ACTOR_DEFAULT } from '../actor';
 import { actor, runningPromotion, startRollback, withClient } from '../client';
 import {
   approveUpdate,
@@ -35,13 +36,14 @@ export function registerControls(program: Command): void {
     .command('approve')
     .description('approve the candidate of a running promotion')
     .argument('<model>')
-    .requiredOption('--as <name>', "approver (checked against the spec's allow-list)")
+    .option('--as <name>', `approver, checked against the spec's allow-list (${ACTOR_DEFAULT})`)
     .option('--comment <text>', 'recorded with the approval')
-    .action(async (model: string, opts: { as: string; comment?: string }) => {
-      await withClient(opts.as, async ({ client }) => {
+    .action(async (model: string, opts: { as?: string; comment?: string }) => {
+      const approver = actor(opts.as);
+      await withClient(approver, async ({ client }) => {
         const handle = await runningPromotion(client, model);
         const verdict = await handle
-          .executeUpdate(approveUpdate, { args: [{ approver: opts.as, comment: opts.comment }] })
+          .executeUpdate(approveUpdate, { args: [{ approver, comment: opts.comment }] })
           .catch(refused);
         process.stdout.write(`${verdict.reason}\n`);
       });
@@ -51,13 +53,14 @@ export function registerControls(program: Command): void {
     .command('reject')
     .description('reject the candidate of a promotion waiting for approval')
     .argument('<model>')
-    .requiredOption('--as <name>', 'approver')
+    .option('--as <name>', `approver, checked against the spec's allow-list (${ACTOR_DEFAULT})`)
     .requiredOption('--reason <text>', 'why (recorded)')
-    .action(async (model: string, opts: { as: string; reason: string }) => {
-      await withClient(opts.as, async ({ client }) => {
+    .action(async (model: string, opts: { as?: string; reason: string }) => {
+      const approver = actor(opts.as);
+      await withClient(approver, async ({ client }) => {
         const handle = await runningPromotion(client, model);
         const verdict = await handle
-          .executeUpdate(rejectUpdate, { args: [{ approver: opts.as, reason: opts.reason }] })
+          .executeUpdate(rejectUpdate, { args: [{ approver, reason: opts.reason }] })
           .catch(refused);
         process.stdout.write(`${verdict.reason}\n`);
       });
@@ -72,7 +75,7 @@ export function registerControls(program: Command): void {
       .command(name)
       .description(description)
       .argument('<model>')
-      .option('--as <name>', 'who (default: $RUNWAY_USER or the OS user)')
+      .option('--as <name>', `who (${ACTOR_DEFAULT})`)
       .option('--reason <text>', 'why (recorded)')
       .action(async (model: string, opts: { as?: string; reason?: string }) =>
         send(model, actor(opts.as), opts.reason),
@@ -104,7 +107,7 @@ export function registerControls(program: Command): void {
     )
     .argument('<model>')
     .requiredOption('--reason <text>', 'why (recorded in the history)')
-    .option('--as <name>', 'who (default: $RUNWAY_USER or the OS user)')
+    .option('--as <name>', `who (${ACTOR_DEFAULT})`)
     .option('--to <version>', 'with no promotion in flight: the version to restore (default: alias previous)')
     .action(async (model: string, opts: { reason: string; as?: string; to?: string }) => {
       const by = actor(opts.as);
@@ -133,7 +136,12 @@ export function registerControls(program: Command): void {
             throw new Error(`a rollback of ${model} is already running`);
           throw err;
         }
-        const result = (await handle.result()) as RollbackWorkflowResult;
+        let result: RollbackWorkflowResult;
+        try {
+          result = (await handle.result()) as RollbackWorkflowResult;
+        } catch (err) {
+          throw new Error(`rollback of ${model} failed`, { cause: err });
+        }
         process.stdout.write(
           `${model}: v${result.to} serves 100%${result.from ? ` (was v${result.from})` : ''}\n`,
         );

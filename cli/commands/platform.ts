@@ -6,6 +6,7 @@ import { stateDir } from '../../common/paths';
 import { runDemo } from '../../demo/run';
 import { loadPlatformConfig, redacted } from '../../workers/config';
 import { startPlatform, workerDeps } from '../../workers/platform';
+import { unservedMessage } from '../../workers/reconcile';
 import { runWorker } from '../../workers/worker';
 
 function untilSignal(): Promise<string> {
@@ -21,8 +22,10 @@ export function registerPlatform(program: Command): void {
     .description(
       'run the embedded platform: Temporal dev server + UI, worker, router, local fleet (until stopped)',
     )
-    .option('--router-port <port>', 'router port when it starts here (default 8080, else a free one)', (v) =>
-      Number(v),
+    .option(
+      '--router-port <port>',
+      'router port when it starts here (default: the one it had last time, else 8080, when free)',
+      (v) => Number(v),
     )
     .action(async (opts: { routerPort?: number }) => {
       const platform = await startPlatform({ routerPort: opts.routerPort });
@@ -32,6 +35,8 @@ export function registerPlatform(program: Command): void {
       if (platform.temporal.uiUrl) out(`  Temporal UI: ${platform.temporal.uiUrl}`);
       out(`  router:      ${platform.router.url}  (admin token in ${stateDir()}/router/token)`);
       out('  worker:      polling task queue ' + platform.config.taskQueue);
+      for (const name of platform.routes.restarted) out(`  brought back: ${name} (its route named it)`);
+      for (const u of platform.routes.unserved) process.stderr.write(`ERROR ${unservedMessage(u)}\n`);
       out('Ctrl-C stops the platform; model servers keep running and are reattached next time.');
       const why = await Promise.race([untilSignal(), platform.workerDone.then(() => 'worker stopped')]);
       out(`stopping (${why})`);
@@ -54,10 +59,10 @@ export function registerPlatform(program: Command): void {
     .description(
       'the main job: promote fraud-detector v2 over v1 through every step on the embedded platform',
     )
-    .option('--auto-approve', 'approve as demo-approver (default when there is no terminal)')
+    .option('--auto-approve', 'approve as demo-approver (the default when there is no terminal)')
     .option('--no-auto-approve', 'wait for an approval in the Temporal UI or the CLI')
     .option('--rps <n>', 'synthetic requests per second', (v) => Number(v))
-    .option('--spec <file>', 'ModelSpec to promote with (default specs/examples/fraud-detector.yaml)')
+    .option('--spec <file>', 'ModelSpec to promote with (default: specs/examples/fraud-detector.yaml)')
     .action(async (opts: { autoApprove?: boolean; rps?: number; spec?: string }) => {
       const autoApprove = opts.autoApprove ?? !process.stdin.isTTY;
       // The demo's own progress lines tell the story; component logs only for warnings.

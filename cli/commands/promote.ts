@@ -1,16 +1,14 @@
 /**
- * `runway promote` (what CI runs) and `runway status`. Exit codes for CI:
+ * `runway promote` (what CI runs) and the progress lines it and the demo print. Exit codes for CI:
  * 0 promoted, 1 error/failed, 2 rejected, 3 rolled back, 4 approval expired, 5 cancelled.
  */
 import type { Command } from 'commander';
-import {
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowFailedError,
-  WorkflowNotFoundError,
-  type Client,
-} from '@temporalio/client';
-import { actor, runningPromotion, withClient } from '../client';
-import { passedStageLine, progressLine, statusBlock } from '../progress';
+import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
+import { ACTOR_DEFAULT } from '../actor';
+import { failureMessage } from '../failure';
+import { startPromotion } from '../start';
+import { actor, withClient } from '../client';
+import { passedStageLine, progressLine } from '../progress';
 import { loadSpecFile } from '../../specs/load';
 import { FileRegistry } from '../../registry/file';
 import {
@@ -19,9 +17,7 @@ import {
   type Outcome,
   type PromotionInput,
   type PromotionResult,
-  type PromotionStatus,
 } from '../../workflows/api';
-import { RunwayModel, RunwayStage, RunwayVersion } from '../../workflows/search-attributes';
 
 export const EXIT_CODES: Record<Outcome, number> = {
   promoted: 0,
@@ -32,7 +28,7 @@ export const EXIT_CODES: Record<Outcome, number> = {
   cancelled: 5,
 };
 
-function collect(value: string, previous: Record<string, string>): Record<string, string> {
+function collect(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const eq = value.indexOf('=');
   if (eq <= 0) throw new Error(`--meta expects key=value, got "${value}"`);
   return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
@@ -97,14 +93,14 @@ export function registerPromote(program: Command): void {
     .requiredOption('--version <version>', 'registry version to promote')
     .option(
       '--wait',
-      'follow progress and exit with the outcome (0 promoted, 2 rejected, 3 rolled back, 4 expired)',
+      'follow progress and exit with the outcome: 0 promoted, 1 failed, 2 rejected, 3 rolled back, 4 approval expired, 5 cancelled',
     )
-    .option('--as <name>', 'who is starting it (default: $RUNWAY_USER or the OS user)')
-    .option('--meta <key=value>', 'CI metadata recorded for the audit (repeatable)', collect, {})
+    .option('--as <name>', `who is starting it (${ACTOR_DEFAULT})`)
+    .option('--meta <key=value>', 'CI metadata recorded for the audit, repeatable (commit=abc123)', collect)
     .action(
       async (
         specFile: string,
-        opts: { version: string; wait?: boolean; as?: string; meta: Record<string, string> },
+        opts: { version: string; wait?: boolean; as?: string; meta?: Record<string, string> },
       ) => {
         const loaded = loadSpecFile(specFile); // a bad spec never starts a promotion
         const { spec } = loaded;
@@ -120,20 +116,11 @@ export function registerPromote(program: Command): void {
             specSha256: loaded.sha256,
             version: opts.version,
             triggeredBy: actor(opts.as),
-            metadata: { ...ciMetadata(), ...opts.meta, specFile: loaded.file },
+            metadata: { ...ciMetadata(), ...(opts.meta ?? {}), specFile: loaded.file },
           };
           try {
-            await client.workflow.start('promotionWorkflow', {
-              taskQueue: config.taskQueue,
-              workflowId: promotionWorkflowId(spec.name),
-              args: [input],
-              typedSearchAttributes: [
-                { key: RunwayModel, value: spec.name },
-                { key: RunwayVersion, value: opts.version },
-                { key: RunwayStage, value: 'evaluate' },
-              ],
-              staticSummary: `promote ${spec.name} v${opts.version}`,
-            });
+            const production = await registry.resolveAlias(spec.name, 'production');
+            await startPromotion(client, config.taskQueue, input, production?.version);
           } catch (err) {
             if (err instanceof WorkflowExecutionAlreadyStartedError) {
               throw new Error(
@@ -154,7 +141,7 @@ export function registerPromote(program: Command): void {
             process.exitCode = EXIT_CODES[result.outcome];
           } catch (err) {
             if (err instanceof WorkflowFailedError) {
-              process.stderr.write(`promotion failed: ${err.cause?.message ?? err.message}\n`);
+              process.stderr.write(`promotion failed: ${failureMessage(err)}\n`);
               process.exitCode = EXIT_CODES.failed;
               return;
             }
@@ -163,30 +150,4 @@ export function registerPromote(program: Command): void {
         });
       },
     );
-
-  program
-    .command('status')
-    .description("stage, weights and last verdicts of a model's promotion")
-    .argument('<model>')
-    .option('--watch', 'keep printing changes until the promotion ends')
-    .option('--json', 'print the status object as JSON')
-    .action(async (model: string, opts: { watch?: boolean; json?: boolean }) => {
-      await withClient(undefined, async ({ client }) => {
-        const handle = client.workflow.getHandle(promotionWorkflowId(model));
-        let status: PromotionStatus;
-        try {
-          status = await handle.query(statusQuery);
-        } catch (err) {
-          if (err instanceof WorkflowNotFoundError)
-            throw new Error(`no promotion of ${model} was ever started here`);
-          throw err;
-        }
-        process.stdout.write((opts.json ? JSON.stringify(status, null, 2) : statusBlock(status)) + '\n');
-        if (opts.watch && !status.outcome) {
-          await runningPromotion(client, model);
-          const result = await followPromotion(client, model, (l) => process.stdout.write(l + '\n'));
-          process.stdout.write(`${result.outcome}: ${result.reason}\n`);
-        }
-      });
-    });
 }

@@ -3,6 +3,7 @@
  * The registry directory comes from --registry, else RUNWAY_REGISTRY, else <state dir>/registry.
  */
 import type { Command } from 'commander';
+import { ACTOR_DEFAULT, actor } from '../actor';
 import { FileRegistry } from '../../registry/file';
 import { checkAlias, checkStatus } from '../../registry/names';
 import type { Alias, ModelVersion } from '../../registry/registry';
@@ -13,7 +14,7 @@ const registryOption = [
 ] as const;
 
 /** `k=v` pairs, repeatable; `=` inside the value is kept. */
-function collectMetadata(pair: string, acc: Record<string, string>): Record<string, string> {
+function collectMetadata(pair: string, acc: Record<string, string> = {}): Record<string, string> {
   const eq = pair.indexOf('=');
   if (eq <= 0) throw new Error(`--metadata ${JSON.stringify(pair)}: expected key=value`);
   return { ...acc, [pair.slice(0, eq)]: pair.slice(eq + 1) };
@@ -42,7 +43,7 @@ function humanSize(bytes: number): string {
 export function registerRegistry(program: Command): void {
   const reg = program
     .command('registry')
-    .description('Model registry: immutable artifacts, aliases, statuses');
+    .description('the model registry: immutable artifacts, aliases, statuses');
 
   reg
     .command('push')
@@ -50,9 +51,9 @@ export function registerRegistry(program: Command): void {
     .argument('<model>', 'model name (lowercase letters, digits, dashes)')
     .argument('<file>', 'ONNX artifact')
     .option('--version <v>', 'version (default: next integer)')
-    .option('--metadata <key=value>', 'lineage metadata, repeatable (commit=abc123)', collectMetadata, {})
+    .option('--metadata <key=value>', 'lineage metadata, repeatable (commit=abc123)', collectMetadata)
     .option('--source <s>', 'where the artifact came from (training run, pipeline URL)')
-    .option('--pushed-by <name>', 'who pushes (default: the OS user)')
+    .option('--pushed-by <name>', `who pushes (${ACTOR_DEFAULT})`)
     .option(...registryOption)
     .option('--json', 'print the stored version as JSON')
     .action(
@@ -61,7 +62,7 @@ export function registerRegistry(program: Command): void {
         file: string,
         opts: {
           version?: string;
-          metadata: Record<string, string>;
+          metadata?: Record<string, string>;
           source?: string;
           pushedBy?: string;
           registry?: string;
@@ -71,9 +72,9 @@ export function registerRegistry(program: Command): void {
         const registry = new FileRegistry(opts.registry);
         const v = await registry.push(model, file, {
           version: opts.version,
-          metadata: opts.metadata,
+          metadata: opts.metadata ?? {},
           source: opts.source,
-          pushedBy: opts.pushedBy,
+          pushedBy: actor(opts.pushedBy),
         });
         if (opts.json) process.stdout.write(JSON.stringify(v, null, 2) + '\n');
         else

@@ -41,7 +41,7 @@ function readToken(file: string | undefined): string | undefined {
 export function registerRouter(program: Command): void {
   program
     .command('router')
-    .description('Run the traffic router: weighted/sticky variants, mirroring, feedback, metrics, admin API')
+    .description('run the traffic router: weighted/sticky variants, mirroring, feedback, metrics, admin API')
     .option('--host <host>', 'address to listen on (non-loopback needs an admin token)', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 = any free port)', positiveInt('--port'), 8080)
     .option(

@@ -27,7 +27,7 @@ const sizes = (value: string): number[] =>
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .description('Serve an ONNX model over the Open Inference Protocol v2 with dynamic batching')
+    .description('serve an ONNX model over the Open Inference Protocol v2 with dynamic batching')
     .requiredOption('--model <path>', 'ONNX model file')
     .requiredOption('--name <name>', 'model name in the API')
     .option('--version <v>', 'model version in the API', '1')

@@ -4,7 +4,7 @@ import { loadSpecFile, specJsonSchema } from '../../specs/load';
 import { formatDuration } from '../../specs/duration';
 
 export function registerSpec(program: Command): void {
-  const spec = program.command('spec').description('Validate ModelSpecs and print their JSON Schema');
+  const spec = program.command('spec').description('validate ModelSpecs and print their JSON Schema');
   spec
     .command('validate')
     .argument('<files...>', 'ModelSpec YAML files')

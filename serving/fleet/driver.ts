@@ -46,6 +46,8 @@ export interface Deployment {
   /** Base URLs of ready replicas, e.g. http://127.0.0.1:41234 */
   endpoints: string[];
   ready: boolean;
+  /** The serving options it was deployed with, where the driver keeps them (local: its state). */
+  serving?: ServingOptions;
 }
 
 export interface FleetCallOptions {

@@ -448,6 +448,7 @@ function toDeployment(state: DeploymentState, endpoints: string[]): Deployment {
     replicas: state.replicas,
     endpoints,
     ready: endpoints.length >= state.replicas,
+    serving: state.serving,
   };
 }
 

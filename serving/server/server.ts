@@ -42,6 +42,9 @@ export interface ModelServer {
   close(): Promise<void>;
 }
 
+/** onnxruntime's words for a file that is not an ONNX model at all. */
+const NOT_ONNX = /Protobuf parsing failed|INVALID_PROTOBUF|does not have a graph|No graph was found/i;
+
 async function checkArtifact(opts: ResolvedServerOptions): Promise<void> {
   let stat: fs.Stats;
   try {
@@ -172,7 +175,16 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       instances: opts.instances,
     });
   } catch (err) {
-    throw new Error(`${opts.model}: cannot load model: ${(err as Error).message}`);
+    const message = (err as Error).message;
+    // Bytes that are not an ONNX model will never load: refuse them (exit 3) so a fleet does not
+    // retry; other load failures (memory, a busy GPU) may pass on another try.
+    if (NOT_ONNX.test(message)) {
+      const why = message.replace(/^Load model from .* failed:/, '').replace(/^\S+:\d+ \S+.*\) /, '');
+      throw new ModelRefusedError(
+        `${opts.model}: not a loadable ONNX model (${why.trim()}); refusing to serve it`,
+      );
+    }
+    throw new Error(`${opts.model}: cannot load model: ${message}`);
   }
   const { pool, info } = started;
   let sig: Signature;

@@ -4,6 +4,7 @@
  * `runway approve` by someone not allowed is refused with the reason.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { WorkflowNotFoundError } from '@temporalio/client';
@@ -88,6 +89,77 @@ describe('runway CLI', () => {
       platform.client.workflow.getHandle(promotionWorkflowId(model)).describe(),
     ).rejects.toBeInstanceOf(WorkflowNotFoundError);
   });
+
+  it(
+    'rollback prints the root cause of the workflow failure it waited on, and exits 1',
+    { timeout: 120_000 },
+    async () => {
+      const never = await runway(['rollback', 'fd-cli-never-promoted', '--reason', 'drill']);
+      expect(never.code, never.stderr).toBe(1);
+      expect(never.stderr).toContain(
+        'runway: rollback of fd-cli-never-promoted failed: fd-cli-never-promoted has no previous version to roll back to (registry alias "previous" is unset)',
+      );
+      expect(never.stderr).not.toMatch(/^runway: Workflow execution failed$/m);
+
+      const model = 'fd-cli-rollback-to';
+      await platform.bootstrap(model, testSpec(model), { serve: false });
+      const missing = await runway(['rollback', model, '--to', '99', '--reason', 'drill']);
+      expect(missing.code, missing.stderr).toBe(1);
+      expect(missing.stderr).toContain(
+        `runway: rollback of ${model} failed: ${model} v99 is not in the registry`,
+      );
+      // the chain names the activity the cause came from
+      expect(missing.stderr).toMatch(
+        /cause chain: .*workflow failed ← activity resolveRollbackTarget failed ← /,
+      );
+      // the UI says what this run was asked to do, by whom and why
+      const d = await platform.client.workflow.getHandle(`rollback:${model}`).describe();
+      expect(await d.staticSummary()).toMatch(new RegExp(`^rollback ${model} to v99 — by \\S+$`));
+      expect(await d.staticDetails()).toMatch(/requested by \*\*\S+\*\*: drill/);
+    },
+  );
+
+  it(
+    "sets the Temporal UI's summary and details at start: what an approver needs on one screen",
+    { timeout: 120_000 },
+    async () => {
+      const model = 'fd-cli-details';
+      await platform.bootstrap(model, testSpec(model), { serve: false });
+      const file = path.join(platform.home, `${model}.yaml`);
+      fs.writeFileSync(file, specYaml(model, 'shadow: { duration: 20s }\nexperiment: { kind: bandit }\n'));
+      const res = await runway([
+        'promote',
+        file,
+        '--version',
+        '2',
+        '--as',
+        'ci-bot',
+        '--meta',
+        'commit=abc123',
+      ]);
+      expect(res.code, res.stderr).toBe(0);
+      const handle = platform.client.workflow.getHandle(promotionWorkflowId(model));
+      try {
+        const d = await handle.describe();
+        expect(await d.staticSummary()).toBe(`promote ${model} v2 over v1 — by ci-bot`);
+        const details = (await d.staticDetails())!;
+        const sha = createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+        for (const expected of [
+          `**${model}**: candidate **v2**, production **v1**`,
+          '- triggered by **ci-bot** (commit=abc123, specFile=' + file + ')',
+          `- spec sha256 \`${sha}\``,
+          '- steps: evaluate → approve → stage → integration test → shadow 20s → canary 5% 5m → 25% 5m → 50% 5m → bandit → 100%',
+          '- approval: 1 of alice (not ci-bot, who started it); deadline 1d after evaluation passes (then it expires)',
+          'More Actions → Send a Signal → `approve`, payload `{"approver": "<you>", "comment": "…"}`',
+          `\`runway approve ${model} --as <you> --comment "…"\``,
+        ]) {
+          expect(details).toContain(expected);
+        }
+      } finally {
+        await handle.cancel();
+      }
+    },
+  );
 
   it(
     'approve by someone outside the allow-list is refused; by an approver it counts',

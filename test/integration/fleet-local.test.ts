@@ -303,15 +303,34 @@ describe('local fleet', () => {
   });
 
   it('a replica that dies during startup fails the deploy with its log, leaving nothing running', async () => {
-    const fleet = newFleet();
-    const err = (await fleet.deploy(req('fleet-broken', 2, broken)).catch((e: Error) => e)) as Error;
+    // A server that crashes at start (not a refusal of the artifact) might start on another try.
+    const crashing = new LocalFleet({
+      dir: fleetDir,
+      readyTimeoutMs: 60_000,
+      env: quiet,
+      logger: silent,
+      command: {
+        file: process.execPath,
+        args: ['-e', "console.error('simulated crash'); process.exit(1)", '--'],
+      },
+    });
+    const err = (await crashing.deploy(req('fleet-crash', 2)).catch((e: Error) => e)) as Error;
     expect(err).toBeInstanceOf(Error);
     expect(err.message).toMatch(
-      /fleet-broken-v1-staging: replica on port \d+ \(pid \d+\) exited during startup \(exit code \d+\); last lines of /,
+      /fleet-crash-v1-staging: replica on port \d+ \(pid \d+\) exited during startup \(exit code 1\); last lines of /,
     );
-    expect(err.message.split('\n').length).toBeGreaterThan(1); // The server's own words follow.
-    // an unreadable model might load on another try (memory, a busy GPU): not marked as refused
+    expect(err.message).toContain('simulated crash'); // The server's own words follow.
     expect(err).not.toBeInstanceOf(DeployRefusedError);
+    expect(await crashing.get('fleet-crash-v1-staging')).toBeUndefined();
+
+    // Bytes that are not an ONNX model are refused: deploying them again cannot help.
+    const fleet = newFleet();
+    const refused = (await fleet.deploy(req('fleet-broken', 2, broken)).catch((e: Error) => e)) as Error;
+    expect(refused).toBeInstanceOf(DeployRefusedError);
+    expect(refused.message).toMatch(
+      /fleet-broken-v1-staging: replica on port \d+ \(pid \d+\) exited during startup \(exit code 3\); last lines of /,
+    );
+    expect(refused.message).toContain(`${broken}: not a loadable ONNX model`);
     await new Promise((r) => setTimeout(r, 200));
     expect(servers('fleet-broken')).toEqual([]);
     expect(await fleet.get('fleet-broken-v1-staging')).toBeUndefined();

@@ -79,17 +79,29 @@ describe('runway serve', () => {
     const missing = path.join(tmp, 'nope.onnx');
     const garbage = path.join(tmp, 'garbage.onnx');
     fs.writeFileSync(garbage, 'this is not a protobuf');
-    const [m, g, sha, flag] = await Promise.all([
+    const empty = path.join(tmp, 'empty.onnx');
+    fs.writeFileSync(empty, '');
+    const readme = path.join(projectRoot, 'README.md');
+    const [m, g, e, r, sha, flag] = await Promise.all([
       serveFailure(['--model', missing, '--name', 'x']),
       serveFailure(['--model', garbage, '--name', 'x']),
+      serveFailure(['--model', empty, '--name', 'x']),
+      serveFailure(['--model', readme, '--name', 'x']),
       serveFailure(['--model', FRAUD, '--name', 'x', '--sha256', '0'.repeat(64)]),
       serveFailure(['--model', FRAUD, '--name', 'x', '--max-batch-size', '0']),
     ]);
     // 3: the artifact is refused as given (a fleet does not retry); 1: anything else
     expect(m.code).toBe(3);
     expect(m.stderr).toContain(`${missing}: no such file`);
-    expect(g.code).toBe(1);
-    expect(g.stderr).toContain(`${garbage}: cannot load model`);
+    // bytes that are not an ONNX model are refused as an artifact too, as the README says
+    for (const [res, file] of [
+      [g, garbage],
+      [e, empty],
+      [r, readme],
+    ] as const) {
+      expect(res.code, res.stderr).toBe(3);
+      expect(res.stderr).toContain(`${file}: not a loadable ONNX model (`);
+    }
     expect(sha.code).toBe(3);
     expect(sha.stderr).toMatch(
       new RegExp(`${FRAUD.replace(/[.]/g, '\\.')}: sha256 is [0-9a-f]{64}, expected 0{64}`),

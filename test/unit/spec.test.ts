@@ -99,6 +99,43 @@ describe('ModelSpec', () => {
     expect(problems[0]?.message).toMatch(/unknown field.*canaryy/);
   });
 
+  it('says what a wrong value is instead of calling it missing, and echoes an enum value', () => {
+    const problems = problemsOf(
+      minimal.replace('p99LatencyMs: 40', 'p99LatencyMs: fast') + 'experiment: { kind: abtest }\n',
+    );
+    expect(problems).toEqual([
+      { path: 'slos.p99LatencyMs', line: 8, message: 'expected a number, got the string "fast"' },
+      {
+        path: 'experiment.kind',
+        line: 10,
+        message: 'expected one of none, ab, bandit, got the string "abtest"',
+      },
+    ]);
+    expect(problemsOf(minimal.replace('owner: growth\n', ''))).toEqual([
+      expect.objectContaining({ path: 'owner', message: 'required (expected a string)' }),
+    ]);
+  });
+
+  it('reports an unknown field at its own line, with a suggestion when one known field is close', () => {
+    const text = minimal + 'approvall:\n  required: 1\ncanary:\n  interval: 5s\n  failurLimit: 3\nzzz: 1\n';
+    expect(problemsOf(text)).toEqual([
+      { path: 'approvall', line: 10, message: 'unknown field approvall; did you mean `approval`?' },
+      {
+        path: 'canary.failurLimit',
+        line: 14,
+        message: 'unknown field failurLimit; did you mean `failureLimit`?',
+      },
+      { path: 'zzz', line: 15, message: 'unknown field zzz' },
+    ]);
+    // a swapped pair of letters is one slip, inside a list item too
+    const swapped = minimal.replace('inputs: [{ name: x', 'inputs: [{ nmae: x');
+    expect(problemsOf(swapped)).toContainEqual({
+      path: 'model.signature.inputs[0].nmae',
+      line: 6,
+      message: 'unknown field nmae; did you mean `name`?',
+    });
+  });
+
   it('refuses canary weights that do not increase and batch sizes above the maximum', () => {
     const bad =
       minimal +
