@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createLogger } from '../common/log';
 import { projectRoot } from '../common/paths';
-import { latencyBuckets } from '../serving/router/route';
+import { bucketProbabilities, lognormalCdf, simulateWindow } from './traffic-model';
 import { modelSpecSchema } from '../specs/schema';
 import { logGamma } from '../activities/analysis/distributions';
 import {
@@ -36,7 +36,6 @@ import {
   DEFAULT_COMPARE,
   judgeStep,
   mergeWindows,
-  normalCdf,
   Rng,
   splitFalseRollbackRate,
   thompsonWeights,
@@ -94,24 +93,6 @@ interface Regression {
 }
 
 const NO_LATENCY_CHANGE: LatencyChange = { kind: 'scale', factor: 1 };
-const bounds = [...latencyBuckets, Infinity];
-
-/** Bucket probabilities of a latency cdf on the router's buckets. */
-function bucketProbabilities(cdf: (s: number) => number): number[] {
-  let prev = 0;
-  return bounds.map((le) => {
-    const c = le === Infinity ? 1 : cdf(le);
-    const p = c - prev;
-    prev = c;
-    return Math.max(0, p);
-  });
-}
-
-const lognormalCdf =
-  (medianS: number, sigma: number) =>
-  (s: number): number =>
-    normalCdf(Math.log(s / medianS) / sigma);
-
 /**
  * The candidate's latency cdf. Bimodal: a share of requests `factor`× slower than the rest, the
  * whole mixture rescaled so that its median equals the baseline's (a shape change, not a shift).
@@ -132,23 +113,6 @@ function candidateCdf(t: Traffic, change: LatencyChange): (s: number) => number 
   return mix((lo + hi) / 2);
 }
 
-/** A window of n requests: errors binomial, latencies multinomial over the buckets. */
-function simulateWindow(rng: Rng, n: number, errorRate: number, probs: number[]): VariantWindow {
-  const errors = rng.binomial(n, errorRate);
-  let left = n;
-  let mass = 1;
-  let cum = 0;
-  const buckets = probs.map((p, i) => {
-    const c = i === probs.length - 1 ? left : rng.binomial(left, mass > 0 ? Math.min(1, p / mass) : 0);
-    left -= c;
-    mass -= p;
-    cum += c;
-    return { le: bounds[i] as number, count: cum };
-  });
-  return { requests: n, errors, latency: { buckets, sum: 0, count: n }, rewards: { count: 0, sum: 0 } };
-}
-
-/** FNV-1a: a seed per scenario and run from its name, so adding rows never moves other rows' draws. */
 function seedOf(key: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193) >>> 0;

@@ -6,7 +6,6 @@ import {
   addGap,
   addInterval,
   judgeStep,
-  normalCdf,
   rateLowerBound,
   errorRatioInterval,
   Rng,
@@ -15,36 +14,16 @@ import {
   type StepEvidence,
   type VariantWindow,
 } from '../../activities/analysis';
-import { latencyBuckets } from '../../serving/router/route';
+import { bucketProbabilities, lognormalCdf, simulateWindow } from '../../bench/traffic-model';
 
-const bounds = [...latencyBuckets, Infinity];
-
-/** Bucket probabilities of a lognormal latency, optionally with a share of requests `slowFactor` slower. */
-function probs(medianS: number, sigma: number, slowShare = 0, slowFactor = 1): number[] {
-  let prev = 0;
-  return bounds.map((le) => {
-    const f = (m: number): number => (le === Infinity ? 1 : normalCdf(Math.log(le / m) / sigma));
-    const cdf = (1 - slowShare) * f(medianS) + slowShare * f(medianS * slowFactor);
-    const p = cdf - prev;
-    prev = cdf;
-    return Math.max(0, p);
-  });
-}
-
-function window(rng: Rng, n: number, errorRate: number, pr: number[]): VariantWindow {
-  const errors = rng.binomial(n, errorRate);
-  let left = n;
-  let mass = 1;
-  let cum = 0;
-  const buckets = pr.map((p, i) => {
-    const c = i === pr.length - 1 ? left : rng.binomial(left, mass > 0 ? Math.min(1, p / mass) : 0);
-    left -= c;
-    mass -= p;
-    cum += c;
-    return { le: bounds[i] as number, count: cum };
-  });
-  return { requests: n, errors, latency: { buckets, sum: 0, count: n }, rewards: { count: 0, sum: 0 } };
-}
+/** Lognormal latency, optionally with a share of requests `slowFactor` slower. */
+const probs = (medianS: number, sigma: number, slowShare = 0, slowFactor = 1): number[] =>
+  bucketProbabilities(
+    (s) =>
+      (1 - slowShare) * lognormalCdf(medianS, sigma)(s) +
+      slowShare * lognormalCdf(medianS * slowFactor, sigma)(s),
+  );
+const window = simulateWindow;
 
 const strict: StepCompareParams = {
   alpha: 0.05,
