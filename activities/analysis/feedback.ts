@@ -7,6 +7,7 @@
  * shape) is being tampered with or is broken; the experiment then decides nothing and says why.
  * Nothing is clamped: the numbers are reported as they are.
  */
+import { round } from './round';
 
 export interface FeedbackCounts {
   /** Rewards accepted and their sum (on [0, 1] each). */
@@ -58,8 +59,7 @@ export interface FeedbackAudit {
   reason: string;
 }
 
-const round = (x: number): number => (Number.isFinite(x) ? Number(x.toPrecision(4)) : x);
-const pct = (x: number): string => `${round(x * 100)}%`;
+const pct = (x: number): string => `${round(x * 100, 4)}%`;
 
 export function auditFeedback(
   variants: Record<string, FeedbackCounts>,
@@ -79,7 +79,7 @@ export function auditFeedback(
       } else {
         if (c.sum > c.count * (1 + 1e-9) + 1e-9) {
           findings.push(
-            `its rewards sum to ${round(c.sum)} over ${c.count} rewards: more than the shape's maximum (1 each on the router's scale)`,
+            `its rewards sum to ${round(c.sum, 4)} over ${c.count} rewards: more than the shape's maximum (1 each on the router's scale)`,
           );
         }
         if (requests !== null && c.count > requests * (1 + limits.lateRewardShare) + limits.lateRewards) {
@@ -101,10 +101,10 @@ export function auditFeedback(
         variant,
         requests,
         rewards: c.count,
-        rewardSum: round(c.sum),
-        rewardsPerRequest: requests ? round(c.count / requests) : null,
+        rewardSum: round(c.sum, 4),
+        rewardsPerRequest: requests ? round(c.count / requests, 4) : null,
         rejected,
-        rejectedShare: rejectedShare === null ? null : round(rejectedShare),
+        rejectedShare: rejectedShare === null ? null : round(rejectedShare, 4),
         findings,
       };
     });

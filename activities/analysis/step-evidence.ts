@@ -32,6 +32,7 @@ import {
 } from './eprocess';
 import { normalCdf } from './distributions';
 import { quantileOrNull, toBins } from './histogram';
+import { round } from './round';
 import type { ComparisonVerdict, Result, TestResult, VariantWindow } from './types';
 
 export interface StepCompareParams {
@@ -82,8 +83,6 @@ export interface StepEvidence {
   crossedAt: { errors?: number; order?: number; equality?: number };
 }
 
-const round = (x: number | null, digits = 4): number | null =>
-  x === null || !Number.isFinite(x) ? null : Number(x.toPrecision(digits));
 const pct = (x: number | null, digits = 3): string => (x === null ? 'n/a' : `${(x * 100).toFixed(digits)}%`);
 const msOf = (s: number | null): number | null => (s === null ? null : round(s * 1000, 4));
 
