@@ -33,10 +33,18 @@ tool_temporal() {
 
 tool_python() {
   local venv="$CACHE/py"
-  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import tritonclient.http, numpy' 2>/dev/null; then return; fi
-  say "creating a Python venv with tritonclient[http] (OIP compatibility tests and benchmarks)"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'tritonclient[http]' numpy
+  local check='import tritonclient.http, tritonclient.grpc, numpy'
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "$check" 2>/dev/null; then return; fi
+  # One install at a time per cache: a second caller waits, then finds the packages.
+  exec 8>"$CACHE/.python.lock"
+  flock 8
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "$check" 2>/dev/null; then exec 8>&-; return; fi
+  # An older venv with only tritonclient[http] gains the gRPC client in place.
+  [ -x "$venv/bin/python" ] || { say "creating a Python venv in $venv"; python3 -m venv "$venv"; }
+  say "installing tritonclient[http,grpc] and numpy (OIP compatibility tests and benchmarks)"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'tritonclient[http,grpc]' numpy
+  "$venv/bin/python" -c "$check"
+  exec 8>&-
 }
 
 apt_install() {

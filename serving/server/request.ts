@@ -151,8 +151,16 @@ function jsonTensor(spec: TensorSpec, shape: number[], data: unknown): TensorDat
   }
 }
 
-/** Binary tensor data: fixed-size little-endian elements, or 4-byte length-prefixed BYTES. */
-function binaryTensor(spec: TensorSpec, shape: number[], bytes: Buffer): TensorData {
+/**
+ * Binary tensor data: fixed-size little-endian elements, or 4-byte length-prefixed BYTES.
+ * @param source what the client called these bytes, for the error message
+ */
+export function binaryTensor(
+  spec: TensorSpec,
+  shape: number[],
+  bytes: Buffer,
+  source = 'binary_data_size',
+): TensorData {
   const where = `input "${spec.name}"`;
   const count = elementCount(shape);
   const info = DATATYPES[spec.datatype];
@@ -177,7 +185,7 @@ function binaryTensor(spec: TensorSpec, shape: number[], bytes: Buffer): TensorD
   }
   if (bytes.length !== count * info.size) {
     throw badRequest(
-      `${where}: binary_data_size is ${bytes.length} bytes but shape [${shape.join(', ')}] of ${spec.datatype} needs ${count * info.size}`,
+      `${where}: ${source} is ${bytes.length} bytes but shape [${shape.join(', ')}] of ${spec.datatype} needs ${count * info.size}`,
     );
   }
   // Copy into a fresh, aligned buffer that can be transferred to a session worker.
@@ -186,7 +194,7 @@ function binaryTensor(spec: TensorSpec, shape: number[], bytes: Buffer): TensorD
   return info.fromBuffer(ab, 0, count);
 }
 
-function checkShape(spec: TensorSpec, shape: number[]): void {
+export function checkShape(spec: TensorSpec, shape: number[]): void {
   const ok = shape.length === spec.shape.length && spec.shape.every((d, i) => d === -1 || d === shape[i]);
   if (!ok) {
     throw badRequest(
