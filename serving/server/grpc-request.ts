@@ -56,15 +56,18 @@ function contentsTensor(spec: TensorSpec, input: InferInputTensor, shape: number
     case 'INT8':
     case 'INT16':
     case 'INT32': {
+      // Counted before allocating: a huge shape with few values must not allocate its size.
+      const values = take('int_contents', c?.int_contents);
       const out = info.make(expected) as Int8Array | Int16Array | Int32Array;
-      out.set(take('int_contents', c?.int_contents));
+      out.set(values);
       return out;
     }
     case 'UINT8':
     case 'UINT16':
     case 'UINT32': {
+      const values = take('uint_contents', c?.uint_contents);
       const out = info.make(expected) as Uint8Array | Uint16Array | Uint32Array;
-      out.set(take('uint_contents', c?.uint_contents));
+      out.set(values);
       return out;
     }
     case 'INT64':
