@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { DATATYPES, elementCount, isOipDatatype, toHalf, type Tensor, type TensorData } from './datatypes';
 import { badRequest } from './errors';
+import { DeferredData, splitInferRequest } from './json-tensors';
 import type { Signature, TensorSpec } from './signature';
 
 const inputSchema = z.object({
@@ -55,6 +56,8 @@ export interface ParsedRequest {
 
 export interface ParseLimits {
   maxBatchSize: number;
+  /** Bodies from this size on take the large-tensor JSON fast path (json-tensors.ts); tests vary it. */
+  jsonFastPathMinBytes?: number;
 }
 
 function zodMessage(err: z.ZodError): string {
@@ -88,8 +91,26 @@ function flatten(data: unknown, out: unknown[], where: string): void {
 }
 
 /** JSON `data` (flat or nested) into a typed array or string list, checking each element. */
-function jsonTensor(spec: TensorSpec, shape: number[], data: unknown): TensorData {
+function jsonTensor(spec: TensorSpec, shape: number[], given: unknown): TensorData {
   const where = `input "${spec.name}"`;
+  let data = given;
+  if (given instanceof DeferredData) {
+    const fast = spec.datatype === 'FP32' ? given.float32() : undefined;
+    if (fast) {
+      const expected = elementCount(shape);
+      if (fast.count !== expected) {
+        throw badRequest(
+          `${where}: data has ${fast.count} elements but shape [${shape.join(', ')}] needs ${expected}`,
+        );
+      }
+      return fast.values;
+    }
+    try {
+      data = given.parse();
+    } catch (err) {
+      throw badRequest(`malformed JSON in infer request: ${where}: "data": ${(err as Error).message}`);
+    }
+  }
   if (!Array.isArray(data)) throw badRequest(`${where}: "data" must be an array (flat or nested)`);
   const flat: unknown[] = [];
   flatten(data, flat, where);
@@ -203,6 +224,16 @@ export function checkShape(spec: TensorSpec, shape: number[]): void {
   }
 }
 
+/** Puts each deferred data array where the skeleton has its `null`. */
+function attachDeferred(raw: unknown, data: Map<number, DeferredData>): void {
+  const inputs = (raw as { inputs?: unknown } | null)?.inputs;
+  if (!Array.isArray(inputs)) return;
+  for (const [i, d] of data) {
+    const input = inputs[i] as Record<string, unknown> | undefined;
+    if (input && typeof input === 'object' && input.data === null) input.data = d;
+  }
+}
+
 /**
  * @param body the whole request body
  * @param headerLength `Inference-Header-Content-Length` when the binary extension is used
@@ -220,10 +251,19 @@ export function parseInferRequest(
   }
   const jsonEnd = headerLength ?? body.length;
   let raw: unknown;
+  // Large tensors: their data arrays are cut out and read without building JS values.
+  const split = splitInferRequest(body, jsonEnd, limits.jsonFastPathMinBytes);
   try {
-    raw = JSON.parse(body.toString('utf8', 0, jsonEnd));
+    raw = JSON.parse(split ? split.skeleton : body.toString('utf8', 0, jsonEnd));
+    if (split) attachDeferred(raw, split.data);
   } catch (err) {
-    throw badRequest(`malformed JSON in infer request: ${(err as Error).message}`);
+    if (!split) throw badRequest(`malformed JSON in infer request: ${(err as Error).message}`);
+    // The whole body's own error, with its own positions.
+    try {
+      raw = JSON.parse(body.toString('utf8', 0, jsonEnd));
+    } catch (whole) {
+      throw badRequest(`malformed JSON in infer request: ${(whole as Error).message}`);
+    }
   }
   const parsed = requestSchema.safeParse(raw);
   if (!parsed.success) throw badRequest(zodMessage(parsed.error));
