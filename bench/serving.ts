@@ -58,10 +58,11 @@ const quantile = (sorted: number[], q: number): number =>
 
 /** One request of a load job: HTTP over an undici pool, or a unary gRPC call. */
 function requester(job: LoadJob): { send: () => Promise<void>; close: () => Promise<void> } {
-  const body = job.base64 ? Buffer.from(job.body, 'base64') : job.body;
+  // Encoded once: the generator must not spend per request what the server is measured on.
+  const body = job.base64 ? Buffer.from(job.body, 'base64') : Buffer.from(job.body);
   if (job.grpc) {
     const { address, method } = job.grpc;
-    const raw = body as Buffer;
+    const raw = body;
     const identity = (b: Buffer): Buffer => b;
     const client = new grpc.Client(address, grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': -1,

@@ -14,18 +14,15 @@
 export const FAST_PATH_MIN_BYTES = 32 * 1024;
 const MAX_DEPTH = 32;
 
-/** `inputs[i].data` cut out of the body: parsed on demand, for the datatype the signature says. */
+/** `inputs[i].data` cut out of the body: read as FP32 already, parsed anew for another datatype. */
 export class DeferredData {
   constructor(
     private readonly body: Buffer,
     readonly start: number,
     readonly end: number,
+    /** The elements read as FP32 (JSON numbers in nested arrays only, so this always exists). */
+    readonly float32: Float32Array,
   ) {}
-
-  /** The elements as FP32, or undefined when the bytes are not a plain array of JSON numbers. */
-  float32(): { values: Float32Array; count: number } | undefined {
-    return readFloat32Array(this.body, this.start, this.end);
-  }
 
   /** What JSON.parse would have returned for this value. */
   parse(): unknown {
@@ -56,26 +53,6 @@ interface Frame {
   expectKey: boolean;
   /** Arrays: index of the current element. */
   index: number;
-}
-
-/**
- * Where a numeric array starting at `start` (a `[`) ends (one past its `]`), or -1 when it holds
- * anything but numbers and nested arrays of numbers. Only the structure is checked here; numbers
- * are validated when read.
- */
-function numericArrayEnd(buf: Buffer, start: number, limit: number): number {
-  let depth = 0;
-  for (let p = start; p < limit; p++) {
-    const c = buf[p]!;
-    if (c === OPEN_ARR) {
-      if (++depth > MAX_DEPTH) return -1;
-    } else if (c === CLOSE_ARR) {
-      if (--depth === 0) return p + 1;
-    } else if (c === QUOTE || c === OPEN_OBJ || c === CLOSE_OBJ || c === 0x74 || c === 0x66 || c === 0x6e) {
-      return -1; // a string, object, true, false or null: the ordinary path says what is wrong
-    }
-  }
-  return -1;
 }
 
 /**
@@ -119,12 +96,13 @@ export function splitInferRequest(
         !top.array &&
         top.key === 'data'
       ) {
-        const close = numericArrayEnd(body, p, end);
-        if (close > 0) {
-          data.set(stack[1]!.index, new DeferredData(body, p, close));
+        // Read as FP32 in the same pass: large tensors are FP32 nearly always (others re-parse).
+        const read = scanFloat32Array(body, p, end);
+        if (read) {
+          data.set(stack[1]!.index, new DeferredData(body, p, read.end, read.values));
           parts.push(body.toString('utf8', copied, p), 'null');
-          copied = close;
-          p = close;
+          copied = read.end;
+          p = read.end;
           continue;
         }
       }
@@ -151,31 +129,39 @@ const POW10 = Float64Array.from({ length: 31 }, (_, i) => 10 ** i);
 /** Relative error bound of the approximate read of a number with more than 15 digits. */
 const SLACK = 4e-15;
 
+/** Reused between requests (the HTTP thread reads one body at a time): no 1 MB zeroed per call. */
+let scratch = new Float32Array(64 * 1024);
+
 /**
- * Reads a (nested) JSON array of numbers between `start` and `end` into float32, validating the
- * JSON grammar as it goes. Undefined on anything else, so the caller falls back to JSON.parse.
+ * Reads the (nested) JSON array of numbers that starts at `start` (a `[`) into float32,
+ * validating the JSON grammar as it goes; `end` is one past its `]`. Undefined on anything else
+ * (a string, true, an object, a malformed number, deeper than 32 levels, no closing bracket), so
+ * the caller falls back to JSON.parse.
  */
-export function readFloat32Array(
+export function scanFloat32Array(
   buf: Buffer,
   start: number,
-  end: number,
-): { values: Float32Array; count: number } | undefined {
+  limit: number,
+): { values: Float32Array; end: number } | undefined {
   // Every element takes at least two bytes ("1,"), so this bounds the count.
-  const out = new Float32Array(Math.ceil((end - start) / 2));
+  const bound = Math.ceil((limit - start) / 2);
+  if (scratch.length < bound) scratch = new Float32Array(Math.max(bound, scratch.length * 2));
+  const out = scratch;
   let n = 0;
   let depth = 0;
   /** After `[` or `,`: a value must come (or `]` right after `[`). */
   let wantValue = true;
   let justOpened = false;
   let p = start;
-  while (p < end) {
+  if (buf[p] !== OPEN_ARR) return undefined;
+  while (p < limit) {
     let c = buf[p]!;
     if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) {
       p++;
       continue;
     }
     if (c === OPEN_ARR) {
-      if (!wantValue) return undefined;
+      if (!wantValue || depth >= MAX_DEPTH) return undefined;
       depth++;
       justOpened = true;
       p++;
@@ -263,7 +249,7 @@ export function readFloat32Array(
       }
       exp += es * e;
     }
-    if (p > end) return undefined;
+    if (p > limit) return undefined;
     const mant = loDigits > 0 ? hi * POW10[loDigits]! + lo : hi;
     let v: number;
     if (mant === 0) v = 0;
@@ -282,10 +268,6 @@ export function readFloat32Array(
     justOpened = false;
   }
   if (depth !== 0) return undefined;
-  for (; p < end; p++) {
-    const c = buf[p]!;
-    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return undefined;
-  }
   // An exact-sized copy: its buffer is transferred to a session worker.
-  return { values: out.slice(0, n), count: n };
+  return { values: out.slice(0, n), end: p };
 }

@@ -95,15 +95,14 @@ function jsonTensor(spec: TensorSpec, shape: number[], given: unknown): TensorDa
   const where = `input "${spec.name}"`;
   let data = given;
   if (given instanceof DeferredData) {
-    const fast = spec.datatype === 'FP32' ? given.float32() : undefined;
-    if (fast) {
+    if (spec.datatype === 'FP32') {
       const expected = elementCount(shape);
-      if (fast.count !== expected) {
+      if (given.float32.length !== expected) {
         throw badRequest(
-          `${where}: data has ${fast.count} elements but shape [${shape.join(', ')}] needs ${expected}`,
+          `${where}: data has ${given.float32.length} elements but shape [${shape.join(', ')}] needs ${expected}`,
         );
       }
-      return fast.values;
+      return given.float32;
     }
     try {
       data = given.parse();

@@ -6,13 +6,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InferenceError } from '../../serving/server/errors';
-import { readFloat32Array, splitInferRequest } from '../../serving/server/json-tensors';
+import { scanFloat32Array, splitInferRequest } from '../../serving/server/json-tensors';
 import { parseInferRequest, type ParsedRequest } from '../../serving/server/request';
 import type { Signature } from '../../serving/server/signature';
 
+/** The array's values, only when it is the whole text (trailing bytes are the caller's). */
 const read = (text: string): Float32Array | undefined => {
   const buf = Buffer.from(text);
-  return readFloat32Array(buf, 0, buf.length)?.values;
+  const r = scanFloat32Array(buf, 0, buf.length);
+  return r && buf.toString('utf8', r.end).trim() === '' ? r.values : undefined;
 };
 const reference = (text: string): Float32Array =>
   Float32Array.from((JSON.parse(text) as unknown[]).flat(Infinity) as number[]);
@@ -32,7 +34,7 @@ const printed = fc.oneof(
   number.map((x) => x.toExponential().replace('e+', 'E')),
 );
 
-describe('readFloat32Array', () => {
+describe('scanFloat32Array', () => {
   it('reads every element as JSON.parse then a Float32Array store would', () => {
     fc.assert(
       fc.property(fc.array(printed, { maxLength: 40 }), fc.boolean(), (items, nested) => {
