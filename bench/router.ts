@@ -206,6 +206,7 @@ async function main(): Promise<void> {
   const seconds = arg('seconds', 5);
   const rounds = arg('rounds', 2);
   const children: ChildProcess[] = [];
+  let nginxDir: string | undefined;
   try {
     const [v1, v2, shadow, router] = await Promise.all([
       spawnRole('server', ['--file', 'fraud-v1.onnx']),
@@ -215,8 +216,10 @@ async function main(): Promise<void> {
     ]);
     children.push(v1.child, v2.child, shadow.child, router.child);
     const nginx = NGINX ? await startNginx([v1.url, v2.url]) : undefined;
-    if (nginx) children.push(nginx.child);
-    else
+    if (nginx) {
+      children.push(nginx.child);
+      nginxDir = nginx.dir;
+    } else
       process.stderr.write(
         'bench:router: nginx not found, the reference is SKIPPED (bash scripts/tools.sh nginx)\n',
       );
@@ -329,6 +332,7 @@ async function main(): Promise<void> {
       else c.kill('SIGQUIT');
       setTimeout(() => c.kill('SIGKILL'), 5_000).unref();
     }
+    if (nginxDir) fs.rmSync(nginxDir, { recursive: true, force: true });
   }
 }
 
