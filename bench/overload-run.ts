@@ -8,9 +8,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
-import { Pool } from 'undici';
 import { runwayBin } from '../common/paths';
 import { sigkillAndWait } from '../common/process';
+import { RawHttpClient } from './raw-http';
 
 export interface OverloadConfig {
   model: string;
@@ -62,6 +62,8 @@ export interface OverloadResult {
 interface Probe {
   body: string;
   expected: number;
+  /** The whole HTTP request, prepared once (see raw-http.ts). */
+  request?: Buffer;
 }
 
 const PROBES = 64;
@@ -176,25 +178,20 @@ class Tally {
   peakRss = 0;
 }
 
-async function send(pool: Pool, t: Tally, probes: Probe[]): Promise<void> {
+async function send(client: RawHttpClient, t: Tally, probes: Probe[]): Promise<void> {
   const start = performance.now();
   const probe = probes[t.sent % probes.length]!;
   t.sent++;
   try {
-    const res = await pool.request({
-      path: '/v2/models/m/infer',
-      method: 'POST',
-      body: probe.body,
-      headers: { 'content-type': 'application/json' },
-    });
-    const text = await res.body.text();
-    if (res.statusCode === 200) {
-      if (answers(text, probe)) {
+    probe.request ??= client.prepare('/v2/models/m/infer', probe.body);
+    const res = await client.request(probe.request);
+    if (res.status === 200) {
+      if (answers(res.body.toString(), probe)) {
         t.ok++;
         t.latencies.push(performance.now() - start);
       } else t.malformed++;
-    } else if (res.statusCode === 503) t.rejected++;
-    else t.other[res.statusCode] = (t.other[res.statusCode] ?? 0) + 1;
+    } else if (res.status === 503) t.rejected++;
+    else t.other[res.status] = (t.other[res.status] ?? 0) + 1;
   } catch {
     t.transportErrors++;
   }
@@ -227,7 +224,7 @@ function summarize(phase: string, t: Tally, seconds: number, offeredRps: number)
 
 /** Closed loop: `concurrency` clients back to back; the server's sustainable rate. */
 async function closedLoop(
-  pool: Pool,
+  pool: RawHttpClient,
   probes: Probe[],
   concurrency: number,
   ms: number,
@@ -249,7 +246,7 @@ async function closedLoop(
 
 /** Open loop: requests fall due at `rps` whatever the server does. */
 async function openLoop(
-  pool: Pool,
+  pool: RawHttpClient,
   probes: Probe[],
   phase: string,
   rps: number,
@@ -292,7 +289,7 @@ export async function runOverload(cfg: OverloadConfig): Promise<OverloadResult> 
   const probes = await makeProbes(cfg.model);
   const { child, url } = await startServer(cfg);
   const pid = child.pid!;
-  const pool = new Pool(url, { connections: cfg.maxInFlight, pipelining: 1 });
+  const pool = new RawHttpClient(url, cfg.maxInFlight);
   try {
     await closedLoop(pool, probes, 16, 1_000, pid); // warm-up: JIT, sessions, connections
     const idleRssMb = rssMb(pid);
@@ -334,7 +331,7 @@ export async function runOverload(cfg: OverloadConfig): Promise<OverloadResult> 
       serverAlive: child.exitCode === null && child.signalCode === null,
     };
   } finally {
-    await pool.close().catch(() => undefined);
+    pool.close();
     if (child.exitCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');

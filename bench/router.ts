@@ -7,10 +7,15 @@
  * Model servers and the router run as separate processes (this file re-run with `--role`), so
  * the load generator does not share their event loops.
  *
+ * The reference: Debian's nginx (nginx-light; `bash scripts/tools.sh nginx`), one worker, a
+ * weighted 50/50 upstream over the same two servers with keep-alive, measured in the same rounds
+ * (direct, router, nginx, alternating). Without nginx installed the reference is skipped, loudly.
+ *
  *   npm run bench:router -- [--concurrency 1,16] [--seconds 5] [--rounds 2]
  * Writes bench/results/router-<date>.json.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -54,6 +59,68 @@ function spawnRole(role: string, extra: string[] = []): Promise<{ url: string; c
     child.once('message', (m) => resolve({ url: (m as { url: string }).url, child }));
     child.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
   });
+}
+
+// ---- nginx, the reference -------------------------------------------------------------------
+
+const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((f) => fs.existsSync(f));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** nginx with a weighted keep-alive upstream over `servers`, on a free loopback port. */
+async function startNginx(servers: string[]): Promise<{ url: string; child: ChildProcess; dir: string }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runway-nginx-'));
+  const port = await freePort();
+  const upstream = servers.map((u) => `    server ${new URL(u).host} weight=50;`).join('\n');
+  const conf = `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream fraud {
+${upstream}
+    keepalive 256;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    keepalive_requests 1000000;
+    location / {
+      proxy_pass http://fraud;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`;
+  fs.writeFileSync(path.join(dir, 'nginx.conf'), conf);
+  const child = spawn(NGINX!, ['-p', dir, '-c', path.join(dir, 'nginx.conf')], { stdio: 'ignore' });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      await fetch(`${url}/v2/models/fraud/ready`);
+      return { url, child, dir };
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  child.kill('SIGKILL');
+  throw new Error(`nginx did not start; see ${dir}/error.log`);
 }
 
 // ---- load ----------------------------------------------------------------------------------
@@ -139,6 +206,7 @@ async function main(): Promise<void> {
   const seconds = arg('seconds', 5);
   const rounds = arg('rounds', 2);
   const children: ChildProcess[] = [];
+  let nginxDir: string | undefined;
   try {
     const [v1, v2, shadow, router] = await Promise.all([
       spawnRole('server', ['--file', 'fraud-v1.onnx']),
@@ -147,6 +215,14 @@ async function main(): Promise<void> {
       spawnRole('router'),
     ]);
     children.push(v1.child, v2.child, shadow.child, router.child);
+    const nginx = NGINX ? await startNginx([v1.url, v2.url]) : undefined;
+    if (nginx) {
+      children.push(nginx.child);
+      nginxDir = nginx.dir;
+    } else
+      process.stderr.write(
+        'bench:router: nginx not found, the reference is SKIPPED (bash scripts/tools.sh nginx)\n',
+      );
     const res = await fetch(`${router.url}/admin/routes/fraud`, {
       method: 'PUT',
       body: JSON.stringify({
@@ -170,6 +246,7 @@ async function main(): Promise<void> {
       });
     await load([v1.url, v2.url], 16, 1, false); // warm-up
     await load([router.url], 16, 1, false);
+    if (nginx) await load([nginx.url], 16, 1, false);
     const counter = async (name: string): Promise<number> => {
       const text = await (await fetch(`${router.url}/metrics`)).text();
       return Number(new RegExp(`${name}\\{[^}]*\\} (\\d+)`).exec(text)?.[1] ?? 0);
@@ -180,6 +257,7 @@ async function main(): Promise<void> {
       let routerCpuUs = 0;
       const direct: Phase[] = [];
       const routed: Phase[] = [];
+      const proxied: Phase[] = [];
       const mirrored0 = await counter('runway_router_mirrored_total');
       const dropped0 = await counter('runway_router_mirror_dropped_total');
       for (let r = 0; r < rounds; r++) {
@@ -187,9 +265,11 @@ async function main(): Promise<void> {
         const before = await routerCpu();
         routed.push(await load([router.url], concurrency, seconds, true));
         routerCpuUs += (await routerCpu()) - before;
+        if (nginx) proxied.push(await load([nginx.url], concurrency, seconds, true));
       }
       const d = summarize(direct);
       const t = summarize(routed);
+      const n = nginx ? summarize(proxied) : undefined;
       return {
         concurrency,
         direct: d,
@@ -200,6 +280,10 @@ async function main(): Promise<void> {
           // What the router itself costs, independent of how loaded the machine is.
           cpuMicrosecondsPerRequest: Math.round(routerCpuUs / t.requests),
         },
+        nginx: n
+          ? { ...n, throughputRatioToDirect: Math.round((n.throughputRps / d.throughputRps) * 1000) / 1000 }
+          : 'skipped: nginx not installed',
+        routerToNginx: n ? Math.round((t.throughputRps / n.throughputRps) * 1000) / 1000 : undefined,
         overhead: {
           addedP50Ms: Math.round((t.p50Ms - d.p50Ms) * 1000) / 1000,
           addedP99Ms: Math.round((t.p99Ms - d.p99Ms) * 1000) / 1000,
@@ -208,6 +292,7 @@ async function main(): Promise<void> {
         targets: {
           addedP50UnderOneMs: t.p50Ms - d.p50Ms < 1,
           throughputAtLeast70Percent: t.throughputRps / d.throughputRps >= 0.7,
+          ...(n ? { atLeast75PercentOfNginx: t.throughputRps / n.throughputRps >= 0.75 } : {}),
         },
       };
     };
@@ -227,6 +312,9 @@ async function main(): Promise<void> {
         rounds,
         variants: 'v1 50% (fraud-v1), v2 50% (fraud-v2), mirror 10% to v3 (fraud-v3, weight 0)',
         direct: 'client alternates over the v1 and v2 servers (same serving capacity as the routed side)',
+        nginx: NGINX
+          ? 'nginx (Debian), 1 worker, upstream v1/v2 weight 50/50, keepalive 256, no mirror, access log off'
+          : 'not installed',
         request: 'JSON infer, 1 row x 8 FP32 features; closed loop',
         processes: '3 model servers, 1 router, 1 load generator, all on this machine',
       },
@@ -239,9 +327,12 @@ async function main(): Promise<void> {
     process.stdout.write(`written to ${path.relative(projectRoot, out)}\n`);
   } finally {
     for (const c of children) {
+      // Forked roles stop when their channel closes; nginx (no channel) is told to quit.
       if (c.connected) c.disconnect();
+      else c.kill('SIGQUIT');
       setTimeout(() => c.kill('SIGKILL'), 5_000).unref();
     }
+    if (nginxDir) fs.rmSync(nginxDir, { recursive: true, force: true });
   }
 }
 

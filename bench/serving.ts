@@ -8,7 +8,12 @@
  * A closed-loop load generator runs in a separate process (its own event loop) at several
  * concurrencies. Writes bench/results/serving-<date>.json and a markdown table next to it.
  *
- * Flags: --duration-ms N (per point, default 3000), --concurrency 1,8,64, --models fraud-v1,heavy
+ * And for a 3×48×192 FP32 image classifier (demo/models/image-cnn.onnx, large input tensors):
+ * raw onnxruntime at batch 1 and 16 beside the batching server fed binary tensors, JSON tensors
+ * and gRPC raw contents, at concurrency 1 and 16 (JSON vs binary is the large-tensor figure).
+ *
+ * Flags: --duration-ms N (per point, default 3000), --concurrency 1,8,64,
+ * --models fraud-v1,heavy,image-cnn, --label NAME (results go to serving-<date>-NAME.*)
  */
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,14 +22,22 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import * as grpc from '@grpc/grpc-js';
 import { Pool } from 'undici';
 import { projectRoot } from '../common/paths';
+import { IMAGE_MODEL } from '../demo/image-model';
 import { startModelServer } from '../serving/server';
+import { oipService } from '../serving/server/grpc-messages';
 
 interface LoadJob {
   url: string;
   path: string;
   body: string;
+  /** The body is base64 (binary tensors, or a serialized gRPC message). */
+  base64?: boolean;
+  headers?: Record<string, string>;
+  /** `host:port` and method path: unary gRPC calls with `body` as the serialized request. */
+  grpc?: { address: string; method: string };
   concurrency: number;
   durationMs: number;
   warmupMs: number;
@@ -43,9 +56,41 @@ interface LoadResult {
 const quantile = (sorted: number[], q: number): number =>
   sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 
+/** One request of a load job: HTTP over an undici pool, or a unary gRPC call. */
+function requester(job: LoadJob): { send: () => Promise<void>; close: () => Promise<void> } {
+  // Encoded once: the generator must not spend per request what the server is measured on.
+  const body = job.base64 ? Buffer.from(job.body, 'base64') : Buffer.from(job.body);
+  if (job.grpc) {
+    const { address, method } = job.grpc;
+    const raw = body;
+    const identity = (b: Buffer): Buffer => b;
+    const client = new grpc.Client(address, grpc.credentials.createInsecure(), {
+      'grpc.max_receive_message_length': -1,
+      'grpc.max_send_message_length': -1,
+    });
+    return {
+      send: () =>
+        new Promise<void>((resolve, reject) =>
+          client.makeUnaryRequest(method, identity, identity, raw, (err) => (err ? reject(err) : resolve())),
+        ),
+      close: async () => client.close(),
+    };
+  }
+  const pool = new Pool(job.url, { connections: job.concurrency, pipelining: 1 });
+  const headers = { 'content-type': 'application/json', ...job.headers };
+  return {
+    send: async () => {
+      const res = await pool.request({ path: job.path, method: 'POST', body, headers });
+      await res.body.arrayBuffer();
+      if (res.statusCode !== 200) throw new Error(String(res.statusCode));
+    },
+    close: () => pool.close(),
+  };
+}
+
 /** The load generator (child process): C closed-loop clients over keep-alive connections. */
 async function loadgen(job: LoadJob): Promise<LoadResult> {
-  const pool = new Pool(job.url, { connections: job.concurrency, pipelining: 1 });
+  const target = requester(job);
   const latencies: number[] = [];
   let errors = 0;
   let measuring = false;
@@ -54,14 +99,7 @@ async function loadgen(job: LoadJob): Promise<LoadResult> {
     while (!stop) {
       const t = performance.now();
       try {
-        const res = await pool.request({
-          path: job.path,
-          method: 'POST',
-          body: job.body,
-          headers: { 'content-type': 'application/json' },
-        });
-        await res.body.arrayBuffer();
-        if (res.statusCode !== 200) throw new Error(String(res.statusCode));
+        await target.send();
         if (measuring) latencies.push(performance.now() - t);
       } catch {
         if (measuring) errors++;
@@ -77,7 +115,7 @@ async function loadgen(job: LoadJob): Promise<LoadResult> {
   const seconds = (performance.now() - t0) / 1000;
   stop = true;
   await Promise.all(clients);
-  await pool.close();
+  await target.close();
   latencies.sort((a, b) => a - b);
   return {
     requests: latencies.length,
@@ -160,6 +198,140 @@ const computeNs = (s: Stats): number =>
     0,
   );
 
+type LargeVariant = 'binary' | 'json' | 'grpc';
+
+interface LargePoint extends LoadResult {
+  variant: LargeVariant;
+  concurrency: number;
+  meanBatchSize: number;
+}
+
+/** Float32 pixels as a client holds them (x/255 − 0.5), the same for every request. */
+function imagePixels(): Float32Array {
+  const n = IMAGE_MODEL.dims.reduce((a, b) => a * b, 1);
+  return Float32Array.from({ length: n }, (_, i) => Math.fround(((i * 37) % 256) / 255 - 0.5));
+}
+
+/** The image classifier: raw onnxruntime, then the server with binary, JSON and gRPC inputs. */
+async function largeTensors(durationMs: number): Promise<{
+  raw: { batch: number; rowsPerSecond: number }[];
+  points: LargePoint[];
+  ratios: Record<string, number>;
+}> {
+  const file = path.join(projectRoot, 'demo/models', IMAGE_MODEL.file);
+  const pixels = imagePixels();
+  const raw: { batch: number; rowsPerSecond: number }[] = [];
+  const session = await ort.InferenceSession.create(file, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  for (const batch of [1, 16]) {
+    const x = new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: batch * pixels.length }, (_, i) => pixels[i % pixels.length]!),
+      [batch, ...IMAGE_MODEL.dims],
+    );
+    for (let i = 0; i < 5; i++) await session.run({ [IMAGE_MODEL.input]: x });
+    let rows = 0;
+    const t0 = performance.now();
+    while (performance.now() - t0 < durationMs) {
+      await session.run({ [IMAGE_MODEL.input]: x });
+      rows += batch;
+    }
+    raw.push({ batch, rowsPerSecond: rows / ((performance.now() - t0) / 1000) });
+    console.error(
+      `(a) image-cnn raw ort batch ${batch}: ${raw[raw.length - 1]!.rowsPerSecond.toFixed(0)} rows/s`,
+    );
+  }
+  await session.release();
+
+  const shape = [1, ...IMAGE_MODEL.dims];
+  const input = { name: IMAGE_MODEL.input, datatype: 'FP32', shape };
+  // As tritonclient sends them: JSON numbers are the float32 values printed as doubles.
+  const json = JSON.stringify({ inputs: [{ ...input, data: Array.from(pixels) }] });
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [{ ...input, parameters: { binary_data_size: pixels.byteLength } }],
+      outputs: [{ name: IMAGE_MODEL.output, parameters: { binary_data: true } }],
+    }),
+  );
+  const binary = Buffer.concat([header, Buffer.from(pixels.buffer)]);
+  const grpcBody = oipService().ModelInfer!.requestSerialize({
+    model_name: 'image-cnn',
+    inputs: [input],
+    raw_input_contents: [Buffer.from(pixels.buffer)],
+  });
+  const server = await startModelServer({
+    model: file,
+    name: 'image-cnn',
+    port: 0,
+    grpcPort: 0,
+    threads: 1,
+    instances: 1,
+    maxBatchSize: 64,
+    preferredBatchSizes: [],
+    maxQueueDelayMs: 2,
+    maxQueueSize: 4096,
+    logSink: () => undefined,
+  });
+  const points: LargePoint[] = [];
+  try {
+    for (const variant of ['binary', 'json', 'grpc'] as const) {
+      for (const concurrency of [1, 16]) {
+        const before = (await (await fetch(`${server.url}/v2/models/image-cnn/stats`)).json()) as Stats;
+        const base = {
+          url: server.url,
+          path: '/v2/models/image-cnn/infer',
+          concurrency,
+          durationMs,
+          warmupMs: 500,
+        };
+        const job: LoadJob =
+          variant === 'json'
+            ? { ...base, body: json }
+            : variant === 'binary'
+              ? {
+                  ...base,
+                  body: binary.toString('base64'),
+                  base64: true,
+                  headers: {
+                    'content-type': 'application/octet-stream',
+                    'inference-header-content-length': String(header.length),
+                  },
+                }
+              : {
+                  ...base,
+                  body: grpcBody.toString('base64'),
+                  base64: true,
+                  grpc: {
+                    address: server.grpc!.address,
+                    method: '/inference.GRPCInferenceService/ModelInfer',
+                  },
+                };
+        const r = await runLoad(job);
+        const after = (await (await fetch(`${server.url}/v2/models/image-cnn/stats`)).json()) as Stats;
+        const d = (k: 'inference_count' | 'execution_count'): number =>
+          after.model_stats[0]![k] - before.model_stats[0]![k];
+        const meanBatchSize = d('inference_count') / Math.max(1, d('execution_count'));
+        points.push({ variant, concurrency, ...r, meanBatchSize });
+        console.error(
+          `(${variant}) image-cnn c=${concurrency}: ${r.throughput.toFixed(0)} req/s p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms batch ${meanBatchSize.toFixed(1)} errors ${r.errors}`,
+        );
+      }
+    }
+  } finally {
+    await server.close();
+  }
+  const at = (v: LargeVariant, c: number): number =>
+    points.find((p) => p.variant === v && p.concurrency === c)?.throughput ?? NaN;
+  const rawAt = (b: number): number => raw.find((r) => r.batch === b)?.rowsPerSecond ?? NaN;
+  const ratios = {
+    'image-cnn: json/binary at 16': at('json', 16) / at('binary', 16),
+    'image-cnn: binary/a(batch 16) at 16': at('binary', 16) / rawAt(16),
+    'image-cnn: grpc/a(batch 16) at 16': at('grpc', 16) / rawAt(16),
+    'image-cnn: json/binary at 1': at('json', 1) / at('binary', 1),
+    'image-cnn: binary/a(batch 1) at 1': at('binary', 1) / rawAt(1),
+  };
+  return { raw, points, ratios };
+}
+
 interface Point extends LoadResult {
   model: string;
   variant: 'b-server-unbatched' | 'c-server-batched' | 'd-bare-http';
@@ -177,7 +349,9 @@ function arg(name: string, fallback: string): string {
 async function main(): Promise<void> {
   const durationMs = Number(arg('--duration-ms', '3000'));
   const concurrencies = arg('--concurrency', '1,8,64').split(',').map(Number);
-  const models = arg('--models', 'fraud-v1,heavy').split(',');
+  const requested = arg('--models', 'fraud-v1,heavy,image-cnn').split(',');
+  const models = requested.filter((m) => m !== 'image-cnn');
+  const label = arg('--label', '');
   const maxBatch = Math.max(...concurrencies);
   const points: Point[] = [];
   const raw: { model: string; batch: number; rowsPerSecond: number }[] = [];
@@ -247,6 +421,8 @@ async function main(): Promise<void> {
     }
   }
 
+  const large = requested.includes('image-cnn') ? await largeTensors(durationMs) : undefined;
+
   const at = (model: string, variant: Point['variant'], c: number): number =>
     points.find((p) => p.model === model && p.variant === variant && p.concurrency === c)?.throughput ?? NaN;
   const rawAt = (model: string, batch: number): number =>
@@ -271,8 +447,19 @@ async function main(): Promise<void> {
     node: process.version,
     loadavg: os.loadavg(),
   };
-  const result = { date: new Date().toISOString(), machine, durationMs, concurrencies, raw, points, ratios };
-  fs.writeFileSync(path.join(outDir, `serving-${date}.json`), JSON.stringify(result, null, 2) + '\n');
+  if (large) Object.assign(ratios, large.ratios);
+  const result = {
+    date: new Date().toISOString(),
+    machine,
+    durationMs,
+    concurrencies,
+    raw,
+    points,
+    ...(large ? { imageCnn: { raw: large.raw, points: large.points } } : {}),
+    ratios,
+  };
+  const stem = `serving-${date}${label ? `-${label}` : ''}`;
+  fs.writeFileSync(path.join(outDir, `${stem}.json`), JSON.stringify(result, null, 2) + '\n');
 
   const lines = [
     `# Serving benchmark ${date}`,
@@ -290,12 +477,29 @@ async function main(): Promise<void> {
     '| --- | ---: | ---: |',
     ...raw.map((r) => `| ${r.model} | ${r.batch} | ${r.rowsPerSecond.toFixed(0)} |`),
     '',
+    ...(large
+      ? [
+          `Image classifier (${IMAGE_MODEL.file}, input [1, ${IMAGE_MODEL.dims.join(', ')}] FP32: ${(imagePixels().byteLength / 1024).toFixed(0)} kB binary, JSON as float32 values printed in full), batching server, 1 instance, 1 thread:`,
+          '',
+          '| input | concurrency | req/s | p50 ms | p99 ms | mean batch | errors |',
+          '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+          ...large.points.map(
+            (p) =>
+              `| ${p.variant} | ${p.concurrency} | ${p.throughput.toFixed(0)} | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${p.meanBatchSize.toFixed(1)} | ${p.errors} |`,
+          ),
+          '',
+          '| image-cnn (a) raw ort batch | rows/s |',
+          '| ---: | ---: |',
+          ...large.raw.map((r) => `| ${r.batch} | ${r.rowsPerSecond.toFixed(0)} |`),
+          '',
+        ]
+      : []),
     '| ratio | value |',
     '| --- | ---: |',
     ...Object.entries(ratios).map(([k, v]) => `| ${k} | ${v.toFixed(2)} |`),
     '',
   ];
-  fs.writeFileSync(path.join(outDir, `serving-${date}.md`), lines.join('\n'));
+  fs.writeFileSync(path.join(outDir, `${stem}.md`), lines.join('\n'));
   console.log(lines.join('\n'));
 }
 

@@ -61,16 +61,17 @@ export class GraphBuilder {
   build(opts: {
     graphName: string;
     docString: string;
-    inputs: { name: string; width: number }[];
+    /** `width` for [batch, width]; `dims` for [batch, ...dims] (images). */
+    inputs: ({ name: string; width: number } | { name: string; dims: number[] })[];
     outputs: { name: string; width: number }[];
     metadata?: Record<string, string>;
   }): Uint8Array {
-    const valueInfo = (name: string, width: number): onnx.IValueInfoProto => ({
+    const valueInfo = (name: string, dims: number[]): onnx.IValueInfoProto => ({
       name,
       type: {
         tensorType: {
           elemType: onnx.TensorProto.DataType.FLOAT,
-          shape: { dim: [{ dimParam: 'batch' }, { dimValue: width }] },
+          shape: { dim: [{ dimParam: 'batch' }, ...dims.map((d) => ({ dimValue: d }))] },
         },
       },
     });
@@ -84,8 +85,8 @@ export class GraphBuilder {
         name: opts.graphName,
         node: this.nodes,
         initializer: this.initializers,
-        input: opts.inputs.map((i) => valueInfo(i.name, i.width)),
-        output: opts.outputs.map((o) => valueInfo(o.name, o.width)),
+        input: opts.inputs.map((i) => valueInfo(i.name, 'dims' in i ? i.dims : [i.width])),
+        output: opts.outputs.map((o) => valueInfo(o.name, [o.width])),
       },
       metadataProps: Object.entries(opts.metadata ?? {}).map(([key, value]) => ({ key, value })),
     };

@@ -3,7 +3,8 @@
 # outside the repository (RUNWAY_TOOL_CACHE, default ~/.cache/runway) so fresh clones reuse them.
 # Idempotent: each tool is checked first and built only when missing.
 #
-#   scripts/tools.sh [temporal] [python] [prometheus] ...   (no argument: all of them)
+#   scripts/tools.sh [temporal] [python] [prometheus] [k8s] [nginx] ...
+#   (no argument: all but nginx, which only bench:router needs)
 set -euo pipefail
 CACHE="${RUNWAY_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/runway}"
 BIN="$CACHE/bin"
@@ -33,10 +34,18 @@ tool_temporal() {
 
 tool_python() {
   local venv="$CACHE/py"
-  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import tritonclient.http, numpy' 2>/dev/null; then return; fi
-  say "creating a Python venv with tritonclient[http] (OIP compatibility tests and benchmarks)"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'tritonclient[http]' numpy
+  local check='import tritonclient.http, tritonclient.grpc, numpy'
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "$check" 2>/dev/null; then return; fi
+  # One install at a time per cache: a second caller waits, then finds the packages.
+  exec 8>"$CACHE/.python.lock"
+  flock 8
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "$check" 2>/dev/null; then exec 8>&-; return; fi
+  # An older venv with only tritonclient[http] gains the gRPC client in place.
+  [ -x "$venv/bin/python" ] || { say "creating a Python venv in $venv"; python3 -m venv "$venv"; }
+  say "installing tritonclient[http,grpc] and numpy (OIP compatibility tests and benchmarks)"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'tritonclient[http,grpc]' numpy
+  "$venv/bin/python" -c "$check"
+  exec 8>&-
 }
 
 apt_install() {
@@ -51,6 +60,18 @@ tool_prometheus() {
   apt_install prometheus
   # The package starts a system service we do not want; tests run their own on loopback.
   (systemctl stop prometheus 2>/dev/null || service prometheus stop 2>/dev/null || pkill -x prometheus || true) >/dev/null 2>&1
+}
+
+tool_nginx() {
+  # The reference proxy of `npm run bench:router` (not needed by the tests).
+  if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then return; fi
+  say "installing Debian's nginx-light package (bench:router's reference proxy)"
+  # Keep the package from starting a system nginx on port 80: the bench runs its own on loopback.
+  local policy=/usr/sbin/policy-rc.d made=0
+  if [ "$(id -u)" = 0 ] && [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made=1; fi
+  apt_install nginx-light || { [ "$made" = 1 ] && rm -f "$policy"; exit 1; }
+  [ "$made" = 1 ] && rm -f "$policy"
+  return 0
 }
 
 tool_k8s() {

@@ -45,6 +45,11 @@ export function registerRouter(program: Command): void {
     .option('--host <host>', 'address to listen on (non-loopback needs an admin token)', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 = any free port)', positiveInt('--port'), 8080)
     .option(
+      '--grpc-port <port>',
+      'also serve the OIP gRPC service on this port (0 = any free port; default: off); replicas need runway serve --grpc-port',
+      positiveInt('--grpc-port'),
+    )
+    .option(
       '--admin-token-file <path>',
       'file whose first line is the admin bearer token (else RUNWAY_ROUTER_TOKEN)',
     )
@@ -86,6 +91,7 @@ export function registerRouter(program: Command): void {
       async (opts: {
         host: string;
         port: number;
+        grpcPort?: number;
         adminTokenFile?: string;
         routesFile?: string;
         routesConfigmap?: string;
@@ -104,6 +110,7 @@ export function registerRouter(program: Command): void {
         const router = await startRouter({
           host: opts.host,
           port: opts.port,
+          ...(opts.grpcPort !== undefined ? { grpcPort: opts.grpcPort } : {}),
           adminToken: readToken(opts.adminTokenFile),
           routesFile: opts.routesFile,
           upstreamTimeoutMs: opts.upstreamTimeoutMs,
@@ -129,7 +136,9 @@ export function registerRouter(program: Command): void {
           throw err;
         }
         // One machine-readable line on stdout so a parent process learns the port.
-        process.stdout.write(`${JSON.stringify({ url: router.url, adminUrl: router.adminUrl })}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ url: router.url, adminUrl: router.adminUrl, ...(router.grpcAddress ? { grpc: router.grpcAddress } : {}) })}\n`,
+        );
         const stop = (signal: string): void => {
           log.info('stopping', { signal });
           void Promise.resolve(watch?.stop())

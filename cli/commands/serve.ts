@@ -34,6 +34,17 @@ export function registerServe(program: Command): void {
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port to bind (0 picks a free one)', int('--port'), 8000)
     .option(
+      '--grpc-port <port>',
+      'also serve the OIP gRPC service (inference.GRPCInferenceService) on this port (0 picks a free one; default: off)',
+      int('--grpc-port'),
+    )
+    .option('--grpc-host <host>', 'address the gRPC service binds (default: --host)')
+    .option(
+      '--grpc-tls-cert <file>',
+      'PEM certificate chain: the gRPC service speaks TLS (with --grpc-tls-key)',
+    )
+    .option('--grpc-tls-key <file>', 'PEM private key of --grpc-tls-cert')
+    .option(
       '--max-batch-size <n>',
       'largest merged batch (1 turns batching off)',
       int('--max-batch-size'),
@@ -52,7 +63,12 @@ export function registerServe(program: Command): void {
     .option('--device <device>', 'cpu or cuda (falls back to cpu when CUDA cannot load)', 'cpu')
     .option('--threads <n>', 'intra-op threads per instance (default: cores / instances)', int('--threads'))
     .option('--sha256 <hex>', 'refuse to start unless the model file has this digest')
-    .option('--max-body-bytes <n>', 'largest request body', int('--max-body-bytes'), 64 * 1024 * 1024)
+    .option(
+      '--max-body-bytes <n>',
+      'largest HTTP request body and gRPC request message (larger: 400 / RESOURCE_EXHAUSTED)',
+      int('--max-body-bytes'),
+      64 * 1024 * 1024,
+    )
     .option(
       '--request-timeout-ms <ms>',
       'default queue timeout per request (0: none)',
@@ -76,6 +92,10 @@ export function registerServe(program: Command): void {
         version: flags.version as string,
         host: flags.host as string,
         port: flags.port as number,
+        ...(flags.grpcPort !== undefined ? { grpcPort: flags.grpcPort as number } : {}),
+        ...(flags.grpcHost !== undefined ? { grpcHost: flags.grpcHost as string } : {}),
+        ...(flags.grpcTlsCert !== undefined ? { grpcTlsCert: flags.grpcTlsCert as string } : {}),
+        ...(flags.grpcTlsKey !== undefined ? { grpcTlsKey: flags.grpcTlsKey as string } : {}),
         maxBatchSize: flags.maxBatchSize as number,
         preferredBatchSizes: flags.preferredBatchSizes as number[],
         maxQueueDelayMs: flags.maxQueueDelayMs as number,
@@ -90,8 +110,9 @@ export function registerServe(program: Command): void {
         requestLogSample: flags.requestLogSample as number,
         requestLogInputs: flags.requestLogInputs === true,
       });
+      const grpcNote = server.grpc ? `, grpc${server.grpc.tls ? 's' : ''} at ${server.grpc.address}` : '';
       process.stdout.write(
-        `runway serve: ready at ${server.url} (model ${flags.name as string}, provider ${server.provider})\n`,
+        `runway serve: ready at ${server.url} (model ${flags.name as string}, provider ${server.provider})${grpcNote}\n`,
       );
       let stopping = false;
       const stop = (signal: string): void => {

@@ -64,6 +64,11 @@ export interface ManifestOptions {
   imagePullSecrets?: string[];
   /** Container port of the OIP server. Default 8000. */
   port?: number;
+  /**
+   * Container port of the OIP gRPC service, also the Service's gRPC port (the router dials the
+   * Service at the port a replica names in its server metadata, so the two must be equal). Default 8001.
+   */
+  grpcPort?: number;
   /** Used when the request carries none. Default 1 CPU, 1Gi, no GPU. */
   defaultResources?: PodResources;
   /** Node label that names the accelerator, and the value required when a replica wants GPUs. */
@@ -88,6 +93,9 @@ export type KubeObject = {
     annotations?: Record<string, string>;
   };
 } & Record<string, unknown>;
+
+/** The OIP gRPC port of a replica, container and Service alike (Triton's default too). */
+export const DEFAULT_GRPC_PORT = 8001;
 
 export const DEFAULT_RESOURCES: PodResources = { cpu: '1', memory: '1Gi', gpu: 0 };
 const MODEL_DIR = '/models';
@@ -119,10 +127,10 @@ export function checkName(name: string): void {
   }
 }
 
-function servingArgs(req: DeploymentRequest, modelFile: string, port: number): string[] {
+function servingArgs(req: DeploymentRequest, modelFile: string, port: number, grpcPort: number): string[] {
   const s = req.serving ?? {};
   const args = ['serve', '--model', modelFile, '--name', req.model, '--version', req.version];
-  args.push('--host', '0.0.0.0', '--port', String(port));
+  args.push('--host', '0.0.0.0', '--port', String(port), '--grpc-port', String(grpcPort));
   if (req.sha256) args.push('--sha256', req.sha256);
   if (s.maxBatchSize !== undefined) args.push('--max-batch-size', String(s.maxBatchSize));
   if (s.preferredBatchSizes?.length) args.push('--preferred-batch-sizes', s.preferredBatchSizes.join(','));
@@ -156,6 +164,7 @@ export function deploymentManifest(req: KubernetesDeploymentRequest, o: Manifest
   const name = deploymentName(req.model, req.version, req.environment);
   checkName(name);
   const port = o.port ?? 8000;
+  const grpcPort = o.grpcPort ?? DEFAULT_GRPC_PORT;
   const res = req.resources ?? o.defaultResources ?? DEFAULT_RESOURCES;
   const quantities: Record<string, string> = { cpu: res.cpu, memory: res.memory };
   if (res.gpu > 0) quantities['nvidia.com/gpu'] = String(res.gpu);
@@ -263,8 +272,11 @@ export function deploymentManifest(req: KubernetesDeploymentRequest, o: Manifest
         name: 'server',
         image: o.image,
         imagePullPolicy: o.imagePullPolicy ?? 'IfNotPresent',
-        args: servingArgs(req, modelFile, port),
-        ports: [{ name: 'http', containerPort: port, protocol: 'TCP' }],
+        args: servingArgs(req, modelFile, port, grpcPort),
+        ports: [
+          { name: 'http', containerPort: port, protocol: 'TCP' },
+          { name: 'grpc', containerPort: grpcPort, protocol: 'TCP' },
+        ],
         env: [{ name: 'RUNWAY_LOG_LEVEL', value: 'info' }],
         resources: { requests: quantities, limits: quantities },
         // Loading and warming a large model can take minutes: the startup probe holds the others off.
@@ -313,7 +325,16 @@ export function serviceManifest(req: DeploymentRequest, o: ManifestOptions): Kub
     spec: {
       type: 'ClusterIP',
       selector: selectorOf(name),
-      ports: [{ name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' }],
+      ports: [
+        { name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' },
+        {
+          name: 'grpc',
+          port: o.grpcPort ?? DEFAULT_GRPC_PORT,
+          targetPort: 'grpc',
+          protocol: 'TCP',
+          appProtocol: 'kubernetes.io/h2c',
+        },
+      ],
     },
   };
 }

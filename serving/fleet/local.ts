@@ -326,6 +326,9 @@ export class LocalFleet implements FleetDriver {
       req.version,
       '--host',
       this.host,
+      // Every replica also serves OIP gRPC on a free port, named in its GET /v2 for the router.
+      '--grpc-port',
+      '0',
     ];
     if (s.maxBatchSize !== undefined) args.push('--max-batch-size', String(s.maxBatchSize));
     if (s.preferredBatchSizes?.length) args.push('--preferred-batch-sizes', s.preferredBatchSizes.join(','));

@@ -16,6 +16,8 @@ export const defaultEjection: EjectionPolicy = { consecutiveFailures: 5, cooldow
 
 export class Endpoint {
   readonly pool: Pool;
+  /** Other clients of this endpoint (its gRPC side), closed with it. */
+  readonly extras: { close(): void }[] = [];
   outstanding = 0;
   private failures = 0;
   private ejectedUntil = 0;
@@ -74,6 +76,7 @@ export class EndpointRegistry {
     for (const [key, ep] of this.endpoints) {
       if (!urls.has(key)) {
         this.endpoints.delete(key);
+        for (const x of ep.extras) x.close();
         void ep.pool.close().catch(() => undefined);
       }
     }
@@ -82,6 +85,7 @@ export class EndpointRegistry {
   async close(): Promise<void> {
     const all = [...this.endpoints.values()];
     this.endpoints.clear();
+    for (const ep of all) for (const x of ep.extras) x.close();
     await Promise.all(all.map((ep) => ep.pool.destroy().catch(() => undefined)));
   }
 }

@@ -9,7 +9,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { createLogger, type Logger } from '../../common/log';
-import { cumulative, stickyPoint, variantAt, type WeightedVariant } from './assign';
+import { type ActiveRoute, type ActiveVariant, failoverTarget } from './active';
+import { errorReason, failingStatus } from './failures';
+import { cumulative, stickyPoint, variantAt } from './assign';
 import { AssignmentMemory } from './assignments';
 import { compareOutputs, type Answer } from './compare';
 import { feedbackDesk } from './feedback';
@@ -22,10 +24,11 @@ import {
   pickEndpoint,
 } from './endpoints';
 import { forwardableHeaders, HttpError, parseJson, readBody, responseHeaders, sendJson } from './http';
-import { codeClass, RouterMetrics, type VariantInstruments } from './metrics';
+import { codeClass, RouterMetrics } from './metrics';
 import type { Route } from './route';
 import { DEFAULT_STICKY_HEADER, isValidModelName, parseRoute, RouteValidationError } from './schema';
 import { loadRoutes, saveRoutes } from './store';
+import { startGrpcFrontDoor, type GrpcFrontDoor } from './grpc';
 
 export const VARIANT_HEADER = 'x-runway-variant';
 export const SHADOW_HEADER = 'x-runway-shadow';
@@ -38,6 +41,11 @@ export interface RouterOptions {
   adminToken?: string;
   /** Routes load from here at start and are rewritten on every change. */
   routesFile?: string;
+  /**
+   * Port of the OIP gRPC front door (0 picks a free one; unset: HTTP only). It reaches each
+   * replica's gRPC service at the `grpc_port` the replica names in its `GET /v2`.
+   */
+  grpcPort?: number;
   /** Upstream header and body timeouts in ms (default 30 000). Exceeded → 504. */
   upstreamTimeoutMs?: number;
   /** Shadow copies in flight at most (default 64); excess copies are dropped and counted. */
@@ -60,6 +68,8 @@ export interface RunningRouter {
   url: string;
   /** Base URL of the admin API (`${url}/admin`); routes live under `${adminUrl}/routes`. */
   adminUrl: string;
+  /** `host:port` of the gRPC front door, when `grpcPort` is set. */
+  grpcAddress?: string;
   /** The metrics registry (tests read it directly). */
   metrics: RouterMetrics;
   /**
@@ -70,51 +80,11 @@ export interface RunningRouter {
   close(): Promise<void>;
 }
 
-interface ActiveVariant {
-  name: string;
-  instruments: VariantInstruments;
-  endpoints: Endpoint[];
-  /** Round-robin start for tie-breaking among equally loaded endpoints. */
-  next: number;
-}
-
-/** A route compiled for the hot path. Immutable once published in the table. */
-interface ActiveRoute {
-  route: Route;
-  boundaries: WeightedVariant[];
-  variants: Map<string, ActiveVariant>;
-  stickyHeader: string;
-  mirror?: { variant: ActiveVariant; percent: number; tolerance?: number; threshold?: number };
-}
-
 const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1|\[::1\])$/;
 
 export function isLoopback(host: string): boolean {
   return LOOPBACK.test(host);
 }
-
-function errorReason(err: unknown): { reason: string; status: number } {
-  const code = (err as { code?: string }).code ?? '';
-  if (
-    code === 'UND_ERR_HEADERS_TIMEOUT' ||
-    code === 'UND_ERR_BODY_TIMEOUT' ||
-    code === 'UND_ERR_CONNECT_TIMEOUT'
-  ) {
-    return { reason: 'timeout', status: 504 };
-  }
-  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'EAI_AGAIN') {
-    return { reason: 'connect', status: 502 };
-  }
-  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE')
-    return { reason: 'reset', status: 502 };
-  if (code.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
-    return { reason: 'protocol', status: 502 };
-  }
-  return { reason: 'other', status: 502 };
-}
-
-/** Statuses that say the replica itself is broken (not the client, not deliberate load shedding). */
-const failingStatus = (s: number): boolean => s === 500 || s === 502 || s === 504;
 
 const SMALL_BODY = 256 * 1024;
 const QUICK_ID = /^\s*\{\s*"id"\s*:\s*"((?:[^"\\]|\\.){1,256})"/;
@@ -144,30 +114,6 @@ function requestIdOf(headers: http.IncomingHttpHeaders, body: Buffer): string | 
   } catch {
     return undefined;
   }
-}
-
-/**
- * Where an attempt that produced no answer goes next: another healthy replica of the same variant,
- * else the heaviest other variant of the route that has one. Mirror-only variants (weight 0) never
- * answer clients. Undefined when nothing is left to try.
- */
-function failoverTarget(
-  active: ActiveRoute,
-  from: ActiveVariant,
-  tried: ReadonlySet<Endpoint>,
-): { variant: ActiveVariant; endpoint: Endpoint } | undefined {
-  const untried = (v: ActiveVariant): Endpoint[] => v.endpoints.filter((e) => !tried.has(e));
-  const same = pickEndpoint(untried(from), from.next++);
-  if (same) return { variant: from, endpoint: same };
-  const others = active.route.variants
-    .filter((v) => v.name !== from.name && v.weight > 0)
-    .sort((a, b) => b.weight - a.weight);
-  for (const o of others) {
-    const variant = active.variants.get(o.name)!;
-    const endpoint = pickEndpoint(untried(variant), variant.next++);
-    if (endpoint) return { variant, endpoint };
-  }
-  return undefined;
 }
 
 function tokenMatches(expected: string, header: string | undefined): boolean {
@@ -647,9 +593,32 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     });
   });
   const port = (server.address() as AddressInfo).port;
+  let grpcDoor: GrpcFrontDoor | undefined;
+  if (options.grpcPort !== undefined) {
+    try {
+      grpcDoor = await startGrpcFrontDoor({
+        host,
+        port: options.grpcPort,
+        maxMessageBytes: maxBody,
+        timeoutMs,
+        tolerance,
+        table,
+        metrics,
+        memory,
+        takeMirrorSlot: () => (mirrorInFlight < mirrorConcurrency ? (mirrorInFlight++, true) : false),
+        releaseMirrorSlot: () => void mirrorInFlight--,
+        log: log.child('grpc'),
+      });
+    } catch (err) {
+      server.close();
+      await endpoints.close();
+      throw err;
+    }
+  }
   const url = `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
   log.info('router listening', {
     url,
+    grpc: grpcDoor?.address,
     admin: token ? 'token' : 'open (loopback)',
     routesFile: options.routesFile,
   });
@@ -658,15 +627,18 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
   return {
     url,
     adminUrl: `${url}/admin`,
+    ...(grpcDoor ? { grpcAddress: grpcDoor.address } : {}),
     metrics,
     replaceRoutes: (next) => change(() => new Map(next)),
     close(): Promise<void> {
       closing ??= (async () => {
+        const grpcClosed = grpcDoor?.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();
           setTimeout(() => server.closeAllConnections(), 2_000).unref();
         });
+        await grpcClosed;
         await changeQueue;
         await endpoints.close();
       })();

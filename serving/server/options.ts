@@ -13,6 +13,16 @@ export const serverOptionsSchema = z.object({
   host: z.string().default('127.0.0.1'),
   /** 0 picks a free port; the bound URL is returned. */
   port: z.number().int().min(0).max(65535).default(8000),
+  /**
+   * Port of the OIP gRPC service (`inference.GRPCInferenceService`); 0 picks a free one, unset
+   * serves HTTP only. Messages are limited by maxBodyBytes like HTTP bodies.
+   */
+  grpcPort: z.number().int().min(0).max(65535).optional(),
+  /** Address the gRPC service binds; default: host. */
+  grpcHost: z.string().optional(),
+  /** PEM certificate chain and private key files: the gRPC service speaks TLS (both or neither). */
+  grpcTlsCert: z.string().min(1).optional(),
+  grpcTlsKey: z.string().min(1).optional(),
   maxBatchSize: z.number().int().min(1).max(65536).default(32),
   preferredBatchSizes: z.array(z.number().int().min(1)).default([8, 16]),
   maxQueueDelayMs: z.number().min(0).max(60_000).default(2),
@@ -59,5 +69,12 @@ export function resolveServerOptions(options: ModelServerOptions): ResolvedServe
     const issue = parsed.error.issues[0]!;
     throw new Error(`${flagName(String(issue.path[0] ?? 'options'))}: ${issue.message}`);
   }
-  return parsed.data;
+  const o = parsed.data;
+  if ((o.grpcTlsCert === undefined) !== (o.grpcTlsKey === undefined)) {
+    throw new Error('--grpc-tls-cert and --grpc-tls-key: give both (PEM files) or neither');
+  }
+  if (o.grpcTlsCert !== undefined && o.grpcPort === undefined) {
+    throw new Error('--grpc-tls-cert: gRPC is off; set --grpc-port too');
+  }
+  return o;
 }

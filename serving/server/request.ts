@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { DATATYPES, elementCount, isOipDatatype, toHalf, type Tensor, type TensorData } from './datatypes';
 import { badRequest } from './errors';
+import { DeferredData, splitInferRequest } from './json-tensors';
 import type { Signature, TensorSpec } from './signature';
 
 const inputSchema = z.object({
@@ -55,6 +56,8 @@ export interface ParsedRequest {
 
 export interface ParseLimits {
   maxBatchSize: number;
+  /** Bodies from this size on take the large-tensor JSON fast path (json-tensors.ts); tests vary it. */
+  jsonFastPathMinBytes?: number;
 }
 
 function zodMessage(err: z.ZodError): string {
@@ -88,8 +91,25 @@ function flatten(data: unknown, out: unknown[], where: string): void {
 }
 
 /** JSON `data` (flat or nested) into a typed array or string list, checking each element. */
-function jsonTensor(spec: TensorSpec, shape: number[], data: unknown): TensorData {
+function jsonTensor(spec: TensorSpec, shape: number[], given: unknown): TensorData {
   const where = `input "${spec.name}"`;
+  let data = given;
+  if (given instanceof DeferredData) {
+    if (spec.datatype === 'FP32') {
+      const expected = elementCount(shape);
+      if (given.float32.length !== expected) {
+        throw badRequest(
+          `${where}: data has ${given.float32.length} elements but shape [${shape.join(', ')}] needs ${expected}`,
+        );
+      }
+      return given.float32;
+    }
+    try {
+      data = given.parse();
+    } catch (err) {
+      throw badRequest(`malformed JSON in infer request: ${where}: "data": ${(err as Error).message}`);
+    }
+  }
   if (!Array.isArray(data)) throw badRequest(`${where}: "data" must be an array (flat or nested)`);
   const flat: unknown[] = [];
   flatten(data, flat, where);
@@ -151,8 +171,16 @@ function jsonTensor(spec: TensorSpec, shape: number[], data: unknown): TensorDat
   }
 }
 
-/** Binary tensor data: fixed-size little-endian elements, or 4-byte length-prefixed BYTES. */
-function binaryTensor(spec: TensorSpec, shape: number[], bytes: Buffer): TensorData {
+/**
+ * Binary tensor data: fixed-size little-endian elements, or 4-byte length-prefixed BYTES.
+ * @param source what the client called these bytes, for the error message
+ */
+export function binaryTensor(
+  spec: TensorSpec,
+  shape: number[],
+  bytes: Buffer,
+  source = 'binary_data_size',
+): TensorData {
   const where = `input "${spec.name}"`;
   const count = elementCount(shape);
   const info = DATATYPES[spec.datatype];
@@ -177,7 +205,7 @@ function binaryTensor(spec: TensorSpec, shape: number[], bytes: Buffer): TensorD
   }
   if (bytes.length !== count * info.size) {
     throw badRequest(
-      `${where}: binary_data_size is ${bytes.length} bytes but shape [${shape.join(', ')}] of ${spec.datatype} needs ${count * info.size}`,
+      `${where}: ${source} is ${bytes.length} bytes but shape [${shape.join(', ')}] of ${spec.datatype} needs ${count * info.size}`,
     );
   }
   // Copy into a fresh, aligned buffer that can be transferred to a session worker.
@@ -186,12 +214,22 @@ function binaryTensor(spec: TensorSpec, shape: number[], bytes: Buffer): TensorD
   return info.fromBuffer(ab, 0, count);
 }
 
-function checkShape(spec: TensorSpec, shape: number[]): void {
+export function checkShape(spec: TensorSpec, shape: number[]): void {
   const ok = shape.length === spec.shape.length && spec.shape.every((d, i) => d === -1 || d === shape[i]);
   if (!ok) {
     throw badRequest(
       `input "${spec.name}": shape [${shape.join(', ')}] does not match the model's [${spec.shape.join(', ')}] (-1 is any size)`,
     );
+  }
+}
+
+/** Puts each deferred data array where the skeleton has its `null`. */
+function attachDeferred(raw: unknown, data: Map<number, DeferredData>): void {
+  const inputs = (raw as { inputs?: unknown } | null)?.inputs;
+  if (!Array.isArray(inputs)) return;
+  for (const [i, d] of data) {
+    const input = inputs[i] as Record<string, unknown> | undefined;
+    if (input && typeof input === 'object' && input.data === null) input.data = d;
   }
 }
 
@@ -212,10 +250,19 @@ export function parseInferRequest(
   }
   const jsonEnd = headerLength ?? body.length;
   let raw: unknown;
+  // Large tensors: their data arrays are cut out and read without building JS values.
+  const split = splitInferRequest(body, jsonEnd, limits.jsonFastPathMinBytes);
   try {
-    raw = JSON.parse(body.toString('utf8', 0, jsonEnd));
+    raw = JSON.parse(split ? split.skeleton : body.toString('utf8', 0, jsonEnd));
+    if (split) attachDeferred(raw, split.data);
   } catch (err) {
-    throw badRequest(`malformed JSON in infer request: ${(err as Error).message}`);
+    if (!split) throw badRequest(`malformed JSON in infer request: ${(err as Error).message}`);
+    // The whole body's own error, with its own positions.
+    try {
+      raw = JSON.parse(body.toString('utf8', 0, jsonEnd));
+    } catch (whole) {
+      throw badRequest(`malformed JSON in infer request: ${(whole as Error).message}`);
+    }
   }
   const parsed = requestSchema.safeParse(raw);
   if (!parsed.success) throw badRequest(zodMessage(parsed.error));

@@ -25,7 +25,7 @@ function jsonData(t: Tensor): unknown[] {
   return Array.from(d);
 }
 
-function binaryData(t: Tensor): Buffer {
+export function binaryData(t: Tensor): Buffer {
   const d = t.data;
   if (!Array.isArray(d)) return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
   const parts: Buffer[] = [];

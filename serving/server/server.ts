@@ -10,7 +10,7 @@ import zlib from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { digestFile } from '../../common/digest';
 import { createLogger, type Logger } from '../../common/log';
-import { Batcher } from './batcher';
+import { Batcher, type BatchResult } from './batcher';
 import { DATATYPES, elementCount, type Tensor } from './datatypes';
 import { badRequest, InferenceError, ModelRefusedError } from './errors';
 import { createModelMetrics, type ModelMetrics } from './metrics';
@@ -18,10 +18,11 @@ import { RequestLog } from './request-log';
 import { resolveServerOptions, type ModelServerOptions, type ResolvedServerOptions } from './options';
 import { SessionPool } from './pool';
 import type { Device, NamedTensor } from './protocol';
-import { parseInferRequest } from './request';
+import { parseInferRequest, type ParsedRequest } from './request';
 import { encodeInferResponse } from './response';
 import { signatureFromMetadata, type Signature } from './signature';
 import { ModelStats } from './stats';
+import { startGrpcService, type GrpcService } from './grpc';
 
 export const SERVER_NAME = 'runway';
 export const SERVER_VERSION = '0.1.0';
@@ -38,12 +39,21 @@ export interface ModelServer {
   /** Execution provider in use (`cpu` after a CUDA fallback). */
   provider: Device;
   metrics: ModelMetrics;
+  /** The OIP gRPC service, when `grpcPort` is set. */
+  grpc?: { address: string; port: number; tls: boolean };
   /** Not ready, refuse new inference, drain queued and running work, stop. Idempotent. */
   close(): Promise<void>;
 }
 
 /** onnxruntime's words for a file that is not an ONNX model at all. */
 const NOT_ONNX = /Protobuf parsing failed|INVALID_PROTOBUF|does not have a graph|No graph was found/i;
+
+/** A request the batcher answered, with what its log line and metrics need. */
+interface Executed {
+  result: BatchResult;
+  byName: Map<string, NamedTensor>;
+  logInputs?: Record<string, unknown>[];
+}
 
 async function checkArtifact(opts: ResolvedServerOptions): Promise<void> {
   let stat: fs.Stats;
@@ -263,28 +273,120 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     parameters,
   };
   const serverMetadata = { name: SERVER_NAME, version: SERVER_VERSION, extensions: EXTENSIONS };
+  /** Over HTTP the server metadata also names the gRPC port: the router finds replicas' gRPC doors by it. */
+  let httpServerMetadata: Record<string, unknown> = serverMetadata;
+
+  /**
+   * Admission, shared by HTTP and gRPC: refused while draining, or when the queue plus the bodies
+   * still arriving already fill it. An admitted request is drained on SIGTERM; `release` it once.
+   */
+  function admit(): void {
+    if (state !== 'ready') {
+      throw new InferenceError(503, 'the server is shutting down and accepts no new inference');
+    }
+    if (batcher.depth + arriving >= opts.maxQueueSize) {
+      metrics.rejected();
+      throw new InferenceError(
+        503,
+        `the queue is full (${opts.maxQueueSize} requests waiting or arriving); retry later`,
+      );
+    }
+    admitted++;
+  }
+
+  function release(): void {
+    if (--admitted === 0) for (const w of admittedDone.splice(0)) w();
+  }
+
+  /** Runs a parsed request through the batcher; the caller encodes the answer, then calls `succeeded`. */
+  async function execute(parsed: ParsedRequest): Promise<Executed> {
+    // Sampled now: the input buffers move to a session worker on submit and cannot be read after.
+    const logInputs = requestLog.wants(200)
+      ? requestLog.describeInputs(
+          parsed.inputs.map((tensor, i) => ({
+            name: sig.inputs[i]!.name,
+            datatype: sig.inputs[i]!.datatype,
+            tensor,
+          })),
+        )
+      : undefined;
+    const result = await batcher.submit(parsed, defaultTimeoutUs);
+    const byName = new Map<string, NamedTensor>(result.outputs.map((o) => [o.name, o]));
+    return { result, byName, logInputs };
+  }
+
+  function succeeded(parsed: ParsedRequest, done: Executed, t0: bigint): void {
+    const totalNs = Number(process.hrtime.bigint() - t0);
+    if (done.logInputs) {
+      requestLog.write({
+        id: parsed.id,
+        status: 200,
+        ms: totalNs / 1e6,
+        rows: parsed.rows,
+        inputs: done.logInputs,
+        outputs: parsed.outputs.map((o) => ({
+          name: o.name,
+          datatype: sig.outputs.find((x) => x.name === o.name)?.datatype ?? 'unknown',
+          shape: done.byName.get(o.name)!.tensor.dims,
+        })),
+      });
+    }
+    stats.success(totalNs, parsed.rows, done.result.queueNs, done.result.times);
+    metrics.success();
+    metrics.requestSeconds(totalNs / 1e9);
+    metrics.queueSeconds(done.result.queueNs / 1e9);
+  }
+
+  /** Logs (rate-limited, redacted) and counts a failed inference; returns what to answer. */
+  function failed(err: unknown, t0: bigint, rows: number): { status: number; message: string } {
+    const status = err instanceof InferenceError ? err.status : 500;
+    const message = err instanceof Error ? err.message : String(err);
+    // Failures are logged rate-limited; the message names the field, never echoes the values.
+    if (requestLog.wants(status)) {
+      const error = err instanceof InferenceError && !opts.requestLogInputs ? err.redacted : message;
+      requestLog.write({ status, ms: Number(process.hrtime.bigint() - t0) / 1e6, rows, error });
+    }
+    const totalNs = Number(process.hrtime.bigint() - t0);
+    stats.failure(totalNs);
+    metrics.failure();
+    metrics.requestSeconds(totalNs / 1e9);
+    return { status, message };
+  }
+
+  const shedMessage = `the queue is full (${opts.maxQueueSize} requests waiting or arriving); retry later`;
+  const shedBody = Buffer.from(JSON.stringify({ error: shedMessage }));
+  /**
+   * The overload path, as cheap as an answer can be: no error object (its stack trace), no body
+   * read, a prepared answer. Under 3× overload two requests in three end here, on the same event
+   * loop that feeds the batcher, so every microsecond here is taken from accepted work.
+   */
+  function shed(req: http.IncomingMessage, res: http.ServerResponse, t0: bigint): void {
+    metrics.rejected();
+    req.resume();
+    res.writeHead(503, { 'content-type': 'application/json', 'content-length': shedBody.length });
+    res.end(shedBody);
+    const totalNs = Number(process.hrtime.bigint() - t0);
+    if (requestLog.wants(503))
+      requestLog.write({ status: 503, ms: totalNs / 1e6, rows: 0, error: shedMessage });
+    stats.failure(totalNs);
+    metrics.failure();
+    metrics.requestSeconds(totalNs / 1e9);
+  }
 
   async function infer(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const t0 = process.hrtime.bigint();
+    if (state === 'ready' && batcher.depth + arriving >= opts.maxQueueSize) return shed(req, res, t0);
     let rows = 0;
     let admittedHere = false;
     let arrivingHere = false;
     try {
-      if (state !== 'ready') {
-        throw new InferenceError(503, 'the server is shutting down and accepts no new inference');
-      }
-      // Shed load at the door: when the queue plus the bodies still arriving already fill it, a
-      // new request is refused before its body is read or parsed, so overload costs little CPU.
-      if (batcher.depth + arriving >= opts.maxQueueSize) {
-        metrics.rejected();
+      try {
+        admit();
+      } catch (err) {
+        // Shed at the door: refused before its body is read or parsed, so overload costs little CPU.
         req.resume();
-        throw new InferenceError(
-          503,
-          `the queue is full (${opts.maxQueueSize} requests waiting or arriving); retry later`,
-        );
+        throw err;
       }
-      // Admitted before SIGTERM: drained, even if its body is still arriving.
-      admitted++;
       admittedHere = true;
       arriving++;
       arrivingHere = true;
@@ -303,23 +405,16 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       if (timeoutUs !== undefined && parsed.timeoutUs === undefined) parsed.timeoutUs = timeoutUs;
       arriving--;
       arrivingHere = false;
-      // Sampled now: the input buffers move to a session worker on submit and cannot be read after.
-      const logInputs = requestLog.wants(200)
-        ? requestLog.describeInputs(
-            parsed.inputs.map((tensor, i) => ({
-              name: sig.inputs[i]!.name,
-              datatype: sig.inputs[i]!.datatype,
-              tensor,
-            })),
-          )
-        : undefined;
-      const result = await batcher.submit(parsed, defaultTimeoutUs);
-      const byName = new Map<string, NamedTensor>(result.outputs.map((o) => [o.name, o]));
+      const done = await execute(parsed);
       const encoded = encodeInferResponse(
         opts.name,
         opts.version,
         parsed.id,
-        parsed.outputs.map((o) => ({ name: o.name, tensor: byName.get(o.name)!.tensor, binary: o.binary })),
+        parsed.outputs.map((o) => ({
+          name: o.name,
+          tensor: done.byName.get(o.name)!.tensor,
+          binary: o.binary,
+        })),
       );
       const headers: http.OutgoingHttpHeaders = { 'content-length': encoded.body.length };
       if (encoded.headerLength !== undefined) {
@@ -328,45 +423,17 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       } else headers['content-type'] = 'application/json';
       res.writeHead(200, headers);
       res.end(encoded.body);
-      const totalNs = Number(process.hrtime.bigint() - t0);
-      if (logInputs) {
-        requestLog.write({
-          id: parsed.id,
-          status: 200,
-          ms: totalNs / 1e6,
-          rows,
-          inputs: logInputs,
-          outputs: parsed.outputs.map((o) => ({
-            name: o.name,
-            datatype: sig.outputs.find((x) => x.name === o.name)?.datatype ?? 'unknown',
-            shape: byName.get(o.name)!.tensor.dims,
-          })),
-        });
-      }
-      stats.success(totalNs, rows, result.queueNs, result.times);
-      metrics.success();
-      metrics.requestSeconds(totalNs / 1e9);
-      metrics.queueSeconds(result.queueNs / 1e9);
+      succeeded(parsed, done, t0);
     } catch (err) {
-      const status = err instanceof InferenceError ? err.status : 500;
-      const message = err instanceof Error ? err.message : String(err);
-      // Failures are logged rate-limited; the message names the field, never echoes the values.
-      if (requestLog.wants(status)) {
-        const error = err instanceof InferenceError && !opts.requestLogInputs ? err.redacted : message;
-        requestLog.write({ status, ms: Number(process.hrtime.bigint() - t0) / 1e6, rows, error });
-      }
+      const { status, message } = failed(err, t0, rows);
       if (!res.headersSent) {
         // After a refused oversized body the connection cannot be reused safely.
         if (status === 400 && !req.complete) res.setHeader('connection', 'close');
         sendError(res, status, message);
       }
-      const totalNs = Number(process.hrtime.bigint() - t0);
-      stats.failure(totalNs);
-      metrics.failure();
-      metrics.requestSeconds(totalNs / 1e9);
     } finally {
       if (arrivingHere) arriving--;
-      if (admittedHere && --admitted === 0) for (const w of admittedDone.splice(0)) w();
+      if (admittedHere) release();
     }
   }
 
@@ -415,7 +482,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       return;
     }
     if (parts[0] !== 'v2') return notFound();
-    if (parts.length === 1) return only('GET') ? sendJson(res, 200, serverMetadata) : undefined;
+    if (parts.length === 1) return only('GET') ? sendJson(res, 200, httpServerMetadata) : undefined;
     if (parts[1] === 'health' && parts.length === 3) {
       if (!only('GET')) return;
       if (parts[2] === 'live') return sendJson(res, 200, { live: true });
@@ -478,12 +545,48 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     throw new Error(`cannot listen on ${opts.host}:${opts.port}: ${(err as Error).message}`);
   }
   const port = (server.address() as AddressInfo).port;
+  let grpcService: GrpcService | undefined;
+  if (opts.grpcPort !== undefined) {
+    try {
+      grpcService = await startGrpcService(
+        {
+          name: opts.name,
+          version: opts.version,
+          signature: sig,
+          maxBatchSize,
+          ready: () => state === 'ready',
+          serverMetadata,
+          platform: modelMetadata.platform,
+          admit,
+          release,
+          execute,
+          succeeded,
+          failed,
+          log,
+        },
+        {
+          host: opts.grpcHost ?? opts.host,
+          port: opts.grpcPort,
+          maxMessageBytes: opts.maxBodyBytes,
+          ...(opts.grpcTlsCert !== undefined && opts.grpcTlsKey !== undefined
+            ? { tls: { certFile: opts.grpcTlsCert, keyFile: opts.grpcTlsKey } }
+            : {}),
+        },
+      );
+    } catch (err) {
+      server.close();
+      await pool.close();
+      throw err;
+    }
+    httpServerMetadata = { ...serverMetadata, grpc_port: grpcService.port, grpc_tls: grpcService.tls };
+  }
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const url = `http://${host}:${port}`;
   const loadSeconds = Number(process.hrtime.bigint() - loadStart) / 1e9;
   metrics.loadSeconds(loadSeconds);
   log.info('model ready', {
     url,
+    grpc: grpcService?.address,
     model: opts.model,
     version: opts.version,
     provider: info.provider,
@@ -503,6 +606,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       await batcher.drain();
       // Responses to the drained work are written synchronously after their batch resolves;
       // server.close waits for active requests, then closes idle keep-alive connections.
+      const grpcClosed = grpcService?.close();
       await new Promise<void>((resolve) => {
         // Keep-alive connections that finish their last response become idle later: sweep them,
         // and cut whatever still hangs on after a grace period.
@@ -515,6 +619,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
         });
         server.closeIdleConnections();
       });
+      await grpcClosed;
       await pool.close();
       state = 'closed';
       log.info('stopped');
@@ -522,5 +627,15 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     return closing;
   };
 
-  return { url, port, signature: sig, provider: info.provider, metrics, close };
+  return {
+    url,
+    port,
+    signature: sig,
+    provider: info.provider,
+    metrics,
+    ...(grpcService
+      ? { grpc: { address: grpcService.address, port: grpcService.port, tls: grpcService.tls } }
+      : {}),
+    close,
+  };
 }

@@ -32,6 +32,8 @@ export async function startTestRouter(options: RouterOptions = {}): Promise<Runn
 
 export interface RouterProcess {
   url: string;
+  /** `host:port` of the gRPC front door, when started with --grpc-port. */
+  grpc?: string;
   child: ChildProcess;
   stderr: () => string;
   /** SIGTERM and wait for exit (SIGKILL after 5 s). */
@@ -58,12 +60,12 @@ export async function spawnRouterProcess(
     clearTimeout(timer);
   };
   cleanups.push(stop);
-  const url = await new Promise<string>((resolve, reject) => {
+  const started = await new Promise<{ url: string; grpc?: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`router did not start in 20 s: ${stderr}`)), 20_000);
     readline.createInterface({ input: child.stdout! }).once('line', (line) => {
       clearTimeout(timer);
       try {
-        resolve((JSON.parse(line) as { url: string }).url);
+        resolve(JSON.parse(line) as { url: string; grpc?: string });
       } catch {
         reject(new Error(`unexpected router output: ${line}`));
       }
@@ -73,7 +75,7 @@ export async function spawnRouterProcess(
       reject(new Error(`router exited with ${code}: ${stderr}`));
     });
   });
-  return { url, child, stderr: () => stderr, stop };
+  return { ...started, child, stderr: () => stderr, stop };
 }
 
 export async function putRoute(

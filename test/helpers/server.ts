@@ -9,6 +9,8 @@ import { runwayBin } from '../../common/paths';
 export interface ServeProcess {
   /** Base URL from the ready line, e.g. http://127.0.0.1:41234 */
   url: string;
+  /** `host:port` of the gRPC service from the ready line, when started with --grpc-port. */
+  grpc?: string;
   child: ChildProcess;
   /** Everything the process wrote to stderr so far (its log). */
   stderr(): string;
@@ -63,10 +65,11 @@ export function startServe(args: string[], timeoutMs = 60_000): Promise<ServePro
     }, timeoutMs);
     child.stdout!.on('data', (d: Buffer) => {
       stdout += d.toString();
-      const m = /ready at (http:\/\/\S+)/.exec(stdout);
+      const m = /ready at (http:\/\/\S+)([^\n]*)\n/.exec(stdout);
       if (m) {
         clearTimeout(timer);
-        resolve({ url: m[1]!, child, stderr: () => stderr, stop });
+        const grpc = /grpcs? at (\S+)/.exec(m[2]!)?.[1];
+        resolve({ url: m[1]!, ...(grpc ? { grpc } : {}), child, stderr: () => stderr, stop });
       }
     });
     void exited.then((code) => {

@@ -52,7 +52,9 @@ describe('model server at 3× its capacity', () => {
       // The load really was ~3× (the generator kept up: nothing due was left unsent).
       expect(over.notSent).toBe(0);
       expect(over.sent / over.seconds).toBeGreaterThan(2 * result.capacityRps);
-      // No collapse: most of the capacity is still served while two thirds are refused (measured ~89%).
+      // No collapse: most of the capacity is still served while two thirds are refused (measured ~89%
+      // on a quiet machine; 65% with the 2 cores shared by a load average of ~10, which is why the
+      // bound stays at half rather than the 70% the benchmark's figures would suggest).
       expect(over.okRps).toBeGreaterThan(0.5 * result.capacityRps);
       // Bounded queue: an accepted request waits for at most the 128 ahead of it, ~128 / okRps s
       // (~200 ms here; measured p99 ~190 ms). An unbounded queue would grow by 2× capacity every

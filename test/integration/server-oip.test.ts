@@ -195,3 +195,53 @@ describe('OIP v2 endpoints', () => {
     }
   });
 });
+
+describe('large JSON tensors', () => {
+  it('a 3x48x192 image as JSON answers exactly what it answers as binary, and what onnxruntime answers', async () => {
+    const file = path.join(projectRoot, 'demo/models/image-cnn.onnx');
+    const image = await startModelServer({ model: file, name: 'image', port: 0, logSink: () => undefined });
+    try {
+      const pixels = Float32Array.from({ length: 2 * 3 * 48 * 192 }, (_, i) =>
+        Math.fround(((i * 37) % 256) / 255 - 0.5),
+      );
+      const input = { name: 'image', datatype: 'FP32', shape: [2, 3, 48, 192] };
+      const post = async (body: Buffer | string, headers: Record<string, string> = {}) => {
+        const res = await fetch(`${image.url}/v2/models/image/infer`, { method: 'POST', body, headers });
+        const text = await res.text();
+        expect(res.status, text).toBe(200);
+        return (JSON.parse(text) as { outputs: { data: number[] }[] }).outputs[0]!.data;
+      };
+      // Nested as a client's tolist() nests it, numbers printed in full.
+      const nested = Array.from({ length: 2 }, (_, b) =>
+        Array.from({ length: 3 }, (_, c) =>
+          Array.from({ length: 48 }, (_, h) =>
+            Array.from(pixels.subarray(((b * 3 + c) * 48 + h) * 192, ((b * 3 + c) * 48 + h + 1) * 192)),
+          ),
+        ),
+      );
+      const json = await post(JSON.stringify({ inputs: [{ ...input, data: nested }] }));
+      const header = Buffer.from(
+        JSON.stringify({ inputs: [{ ...input, parameters: { binary_data_size: pixels.byteLength } }] }),
+      );
+      const binary = await post(Buffer.concat([header, Buffer.from(pixels.buffer)]), {
+        'inference-header-content-length': String(header.length),
+      });
+      expect(json).toEqual(binary);
+      const ort = await import('onnxruntime-node');
+      const session = await ort.InferenceSession.create(file);
+      const want = (await session.run({ image: new ort.Tensor('float32', pixels, input.shape) }))
+        .probabilities!;
+      expect(json).toEqual(Array.from(want.data as Float32Array));
+      const bad = await fetch(`${image.url}/v2/models/image/infer`, {
+        method: 'POST',
+        body: JSON.stringify({ inputs: [{ ...input, data: [...Array.from(pixels).slice(1), 'x'] }] }),
+      });
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { error: string }).error).toMatch(
+        /data\[55295\] is "x", expected a number for FP32/,
+      );
+    } finally {
+      await image.close();
+    }
+  });
+});

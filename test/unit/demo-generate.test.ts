@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { InferenceSession } from 'onnxruntime-node';
+import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accuracy, createRowSampler, fraudScore, sampleDataset, trueLabel } from '../../demo/dataset';
 import { generate, v5Fails, type Manifest } from '../../demo/generate';
@@ -183,5 +183,26 @@ describe('generated demo models', () => {
     expect(many.rowsPerSecond / one.rowsPerSecond).toBeGreaterThan(3);
     // Weight-heavy: a row at batch 1 costs far more than the fraud models' microseconds.
     expect(one.msPerRun).toBeGreaterThan(0.2);
+  });
+
+  it('the image classifier takes a 3x48x192 image per row and answers ten probabilities', async () => {
+    const s = await session('image-cnn.onnx');
+    expect(s.inputMetadata).toEqual([
+      { name: 'image', isTensor: true, type: 'float32', shape: ['batch', 3, 48, 192] },
+    ]);
+    expect(s.outputMetadata).toEqual([
+      { name: 'probabilities', isTensor: true, type: 'float32', shape: ['batch', 10] },
+    ]);
+    const n = 2 * 3 * 48 * 192;
+    const x = new Tensor(
+      'float32',
+      Float32Array.from({ length: n }, (_, i) => Math.sin(i)),
+      [2, 3, 48, 192],
+    );
+    const p = (await s.run({ image: x })).probabilities!.data as Float32Array;
+    for (const row of [p.slice(0, 10), p.slice(10, 20)]) {
+      expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+      expect(Math.max(...row)).toBeLessThan(1); // weights give a spread, not a constant answer
+    }
   });
 });
