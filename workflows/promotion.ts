@@ -17,7 +17,6 @@ import {
   ContinueAsNew,
   isCancellation,
   log,
-  upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { PromotionInput, PromotionResult } from './api';
 import { quick, run } from './activity-calls';
@@ -35,7 +34,6 @@ import { deployToProduction } from './promotion/production';
 import { shadow } from './promotion/shadow';
 import { stageAndTest } from './promotion/staging';
 import { Ended, failureReason, throwIfRollbackRequested } from './promotion/state';
-import { RunwayOutcome, RunwayStage } from './search-attributes';
 
 export async function promotionWorkflow(input: PromotionInput): Promise<PromotionResult> {
   const p = new Promotion(input);
@@ -80,11 +78,7 @@ async function finish(p: Promotion): Promise<Final> {
   state.stage = 'done';
   p.stagesEntered.push('done');
   state.pendingAction = undefined;
-  upsertSearchAttributes([
-    { key: RunwayStage, value: 'done' },
-    { key: RunwayOutcome, value: final.outcome },
-  ]);
-  p.refreshDetails(`outcome: ${final.outcome} — ${final.reason}`);
+  p.recordOutcome(final, true);
   await CancellationScope.nonCancellable(() =>
     run('notify', `outcome ${final.outcome}`, quick, {
       model: p.model,

@@ -119,6 +119,10 @@ describe.concurrent('sequential canary analysis in promotions', () => {
       const crossing = rollback?.basedOn.at(-1)?.comparison;
       expect(crossing?.result).toBe('fail');
       expect(crossing?.reason).toMatch(/e-value .* ≥ 1\/α/);
+      // The outcome where the UI's list and describe show it, not only "Completed".
+      const described = await platform.client.workflow.getHandle(promotionWorkflowId(seqModel)).describe();
+      expect(described.memo).toMatchObject({ outcome: 'rolled_back' });
+      expect(String(described.memo?.reason)).toContain('comparison: error rate');
       const status = await platform.status(seqModel);
       expect(status.lastVerdicts.some((v) => v.check === 'comparison' && v.result === 'fail')).toBe(true);
 

@@ -3,12 +3,11 @@
  * rollback: a rollback signal in this window swaps traffic back at once, no redeploy needed.
  * Then it scales down.
  */
-import { CancellationScope, condition, upsertSearchAttributes } from '@temporalio/workflow';
+import { CancellationScope, condition } from '@temporalio/workflow';
 import { formatDuration } from '../../specs/duration';
 import { quick, run, slow } from '../activity-calls';
 import { deploymentName } from '../deployments';
 import { restoreVersion } from '../restore';
-import { RunwayOutcome } from '../search-attributes';
 import type { Promotion } from './context';
 
 export interface Final {
@@ -41,8 +40,7 @@ export async function holdAfterGraduation(p: Promotion, final: Final): Promise<v
     final.outcome = 'rolled_back';
     final.reason = reason;
     state.stage = 'done';
-    upsertSearchAttributes([{ key: RunwayOutcome, value: final.outcome }]);
-    p.refreshDetails(`outcome: ${final.outcome} — ${final.reason}`);
+    p.recordOutcome(final);
   } else {
     await run('teardown', `scale down previous v${base.version}`, slow, {
       name: deploymentName(model, base.version, 'production'),

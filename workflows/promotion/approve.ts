@@ -18,6 +18,8 @@ export async function approve(p: Promotion): Promise<void> {
       () =>
         approvers(p).length >= spec.approval.required || !!controls.rejected || !!controls.rollbackRequest,
       spec.approval.timeout,
+      // The timer's label in the UI's history and timeline.
+      { summary: `approval deadline: ${formatDuration(spec.approval.timeout)}` },
     );
     state.pendingAction = undefined;
     const { rejected, rollbackRequest } = controls;

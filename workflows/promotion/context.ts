@@ -3,13 +3,13 @@
  * stage makes (enter a stage, route traffic, show progress in the Temporal UI). Stage modules take
  * a Promotion and read like the runbook's steps.
  */
-import { log, patched, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
+import { log, patched, setCurrentDetails, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
 import type { PreparedPromotion, TrafficVariant, VersionRef } from '../../activities/contracts';
 import type { ModelSpec } from '../../specs/schema';
 import type { Outcome, PromotionControls, PromotionInput, PromotionState, Stage, Verdict } from '../api';
 import { quick, run, slow } from '../activity-calls';
 import { deploymentName, variantName } from '../deployments';
-import { RunwayStage } from '../search-attributes';
+import { RunwayOutcome, RunwayStage } from '../search-attributes';
 import { initialState } from './state';
 
 export type Mirror = { variant: string; percent: number; tolerance?: number; threshold?: number };
@@ -55,6 +55,21 @@ export class Promotion {
     upsertSearchAttributes([{ key: RunwayStage, value: stage }]);
     log.info(`stage ${stage}${detail ? `: ${detail}` : ''}`);
     this.refreshDetails(detail);
+  }
+
+  /**
+   * The outcome where people look for it: the RunwayOutcome search attribute (a column the UI's
+   * list can show), a memo with the reason (describe, `temporal workflow list`), and the details.
+   * "Completed" alone would read as success for a rejected or rolled-back promotion.
+   */
+  recordOutcome(final: { outcome: Outcome; reason: string }, done = false): void {
+    // One upsert, as before the memo: the stage goes to `done` in the same command when asked.
+    upsertSearchAttributes([
+      ...(done ? [{ key: RunwayStage, value: 'done' }] : []),
+      { key: RunwayOutcome, value: final.outcome },
+    ]);
+    if (patched('outcome-memo')) upsertMemo({ outcome: final.outcome, reason: final.reason });
+    this.refreshDetails(`outcome: ${final.outcome} — ${final.reason}`);
   }
 
   /** Verdicts that decide the current step: shown in status and kept for the result. */
