@@ -19,7 +19,7 @@ import type { ModelSpec } from '../specs/schema';
 import { createLogger, type Logger } from '../common/log';
 import { runwayBin, stateDir } from '../common/paths';
 import { pidAlive } from '../common/process';
-import { FileRegistry } from '../registry/file';
+import { createRegistry } from '../registry/factory';
 import { LocalFleet } from '../serving/fleet/local';
 import { ScrapeMetricsSource } from '../serving/metrics/scrape';
 import { BuiltinTrafficRouter } from '../serving/router/builtin';
@@ -242,7 +242,7 @@ export function platformDeps(
     config.metrics.source === 'prometheus' && config.metrics.url
       ? new PrometheusMetricsSource({ url: config.metrics.url, logger: logger.child('metrics') })
       : new ScrapeMetricsSource({ url: config.metrics.url ?? router.url });
-  return { registry: new FileRegistry(config.registry.dir), fleet, router: traffic, metrics, logger };
+  return { registry: createRegistry(config.registry), fleet, router: traffic, metrics, logger };
 }
 
 /**
