@@ -13,6 +13,7 @@ import { actor, runningPromotion, withClient } from '../client';
 import { passedStageLine, progressLine, statusBlock } from '../progress';
 import { loadSpecFile } from '../../specs/load';
 import { createRegistry } from '../../registry/factory';
+import { lineageLines, preparedFromEvents } from '../../audit/lineage';
 import {
   promotionWorkflowId,
   statusQuery,
@@ -181,7 +182,19 @@ export function registerPromote(program: Command): void {
             throw new Error(`no promotion of ${model} was ever started here`);
           throw err;
         }
-        process.stdout.write((opts.json ? JSON.stringify(status, null, 2) : statusBlock(status)) + '\n');
+        // The training run as prepareCandidate recorded it: from the history, not the registry.
+        const history = await handle.fetchHistory().catch(() => undefined);
+        const prepared = history ? preparedFromEvents(history.events ?? []) : undefined;
+        if (opts.json) {
+          const out = { ...status, lineage: prepared?.lineage, lineageError: prepared?.lineageError };
+          process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+        } else {
+          const lines = [statusBlock(status)];
+          if (prepared?.lineage)
+            lines.push('lineage:', ...lineageLines(prepared.lineage).map((l) => `  ${l}`));
+          else if (prepared?.lineageError) lines.push(`lineage    unavailable: ${prepared.lineageError}`);
+          process.stdout.write(lines.join('\n') + '\n');
+        }
         if (opts.watch && !status.outcome) {
           await runningPromotion(client, model);
           const result = await followPromotion(client, model, (l) => process.stdout.write(l + '\n'));

@@ -18,6 +18,7 @@ import { startTraffic, type TrafficHandle } from '../../demo/traffic';
 import { FileRegistry } from '../../registry/file';
 import { LocalFleet } from '../../serving/fleet/local';
 import type { FleetDriver } from '../../serving/fleet/driver';
+import type { ModelRegistry } from '../../registry/registry';
 import { ScrapeMetricsSource } from '../../serving/metrics/scrape';
 import { BuiltinTrafficRouter } from '../../serving/router/builtin';
 import { parseSpec } from '../../specs/load';
@@ -165,6 +166,8 @@ export function usePromotionPlatform(
   opts: {
     worker?: boolean;
     fleet?: (home: string) => FleetDriver;
+    /** The registry (default: a file registry in the platform's home). */
+    registry?: (home: string) => ModelRegistry;
     /** A Temporal server of the file's own (default: the shared test server). */
     temporal?: () => Promise<TemporalEndpoint>;
   } = {},
@@ -192,7 +195,7 @@ export function usePromotionPlatform(
     const router = await ensureRouter(config, 0, createLogger('test-router'));
     const logger = createLogger('test');
     const deps: ActivityDeps = {
-      registry: new FileRegistry(path.join(home, 'registry')),
+      registry: opts.registry ? opts.registry(home) : new FileRegistry(path.join(home, 'registry')),
       fleet: opts.fleet ? opts.fleet(home) : new LocalFleet({ dir: path.join(home, 'fleet') }),
       router: new BuiltinTrafficRouter({ url: router.url, token: router.token }),
       metrics: new ScrapeMetricsSource({ url: router.url }),
