@@ -250,6 +250,34 @@ describe('mlflow registry', () => {
   );
 
   it(
+    'reads and writes a local file: artifact store, verified the same way',
+    { timeout: 60_000 },
+    async () => {
+      const r = registry('cache-local');
+      const store = path.join(tmp, 'local-store');
+      const exp = await r.client.call<{ experiment_id: string }>('POST', 'experiments/create', {
+        body: { name: 'local-store', artifact_location: `file://${store}` },
+      });
+      const created = await r.client.call<{ run: { info: { run_id: string; artifact_uri: string } } }>(
+        'POST',
+        'runs/create',
+        { body: { experiment_id: exp.experiment_id, run_name: 'train-local', start_time: Date.now() } },
+      );
+      expect(created.run.info.artifact_uri).toMatch(/^file:\/\//);
+      const pushed = await r.push('fd-local', model(3), { runId: created.run.info.run_id });
+      expect(pushed.source).toMatch(/^file:\/\/.*\/model\.onnx$/);
+      expect(pushed.runId).toBe(created.run.info.run_id);
+      const stored = new URL(pushed.source!).pathname;
+      expect(fs.readFileSync(stored).equals(fs.readFileSync(model(3)))).toBe(true);
+      expect((await r.verify('fd-local', pushed.version)).sha256).toBe((await digestFile(model(3))).sha256);
+      fs.appendFileSync(stored, 'x');
+      await expect(registry('cache-local-2').verify('fd-local', pushed.version)).rejects.toThrow(
+        /modified after runway recorded its digest/,
+      );
+    },
+  );
+
+  it(
     'keeps the artifact cache within its bound, least recently used out first',
     { timeout: 60_000 },
     async () => {
