@@ -11,7 +11,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { evaluationActivities, type GateResult } from '../../activities/evaluation';
 import type { ActivityDeps } from '../../activities/deps';
 import { createLogger } from '../../common/log';
-import { parseSpec } from '../../specs/load';
+import { loadSpecFile, parseSpec } from '../../specs/load';
+import { projectRoot } from '../../common/paths';
 import type { ModelSpec } from '../../specs/schema';
 import { MODELS_DIR, settledOutcome, testSpec, usePromotionPlatform } from '../helpers/promotion';
 
@@ -127,6 +128,25 @@ describe('offline evaluation', () => {
     expect((worse.slices as GateResult[]).filter((s) => s.result === 'fail')).toHaveLength(12);
     expect(worse.reason).toMatch(/region=east: rmse .* worse than production v2/);
   });
+
+  it(
+    'the example regression spec, as a user writes it, passes risk-v2 over risk-v1',
+    { timeout: 60_000 },
+    async () => {
+      const { spec } = loadSpecFile(path.join(projectRoot, 'specs', 'examples', 'risk-scorer.yaml'));
+      const v = await act.evaluate({
+        model: spec.name,
+        candidate: ref('risk-v2', '2'),
+        baseline: ref('risk-v1', '1'),
+        evaluation: spec.evaluation,
+      });
+      expect(v.result, v.reason).toBe('pass');
+      expect(v).toMatchObject({ task: 'regression', metric: 'rmse', rows: 2000 });
+      expect(v.reason).toMatch(
+        /^rmse 0\.\d+ vs production 1\.\d+, mae .*, r2 .* on 2000 rows; 12 slice gates passed, 0 too small$/,
+      );
+    },
+  );
 
   it(
     'rejects a dataset that does not fit, naming the file, row and column',
