@@ -14,6 +14,8 @@ import { createLogger } from '../../common/log';
 import { loadSpecFile, parseSpec } from '../../specs/load';
 import { projectRoot } from '../../common/paths';
 import type { ModelSpec } from '../../specs/schema';
+import { fitFamily } from '../../demo/fraud-family';
+import { GraphBuilder } from '../../demo/onnx-builder';
 import { MODELS_DIR, settledOutcome, testSpec, usePromotionPlatform } from '../helpers/promotion';
 
 const platform = usePromotionPlatform();
@@ -147,6 +149,68 @@ describe('offline evaluation', () => {
       );
     },
   );
+
+  it('feeds a multi-input model its own columns, from a CSV', { timeout: 60_000 }, async () => {
+    // fraud-v1's logistic regression, split over two inputs: the same answers if and only if
+    // each input gets its columns in order
+    const v1 = fitFamily().v1;
+    const g = new GraphBuilder();
+    const joined = g.op('Concat', ['card', 'merchant'], { axis: 1 });
+    const w = g.floats('w', [8, 1], v1.weights);
+    const logit = g.op('Add', [g.op('MatMul', [joined, w]), g.floats('b', [1], [v1.bias])]);
+    g.op('Sigmoid', [logit], {}, 'score');
+    const file = path.join(tmp, 'two-inputs.onnx');
+    fs.writeFileSync(
+      file,
+      g.build({
+        graphName: 'two',
+        docString: 'fraud-v1 over two inputs',
+        inputs: [
+          { name: 'card', width: 5 },
+          { name: 'merchant', width: 3 },
+        ],
+        outputs: [{ name: 'score', width: 1 }],
+      }),
+    );
+    const data = JSON.parse(fs.readFileSync(path.join(MODELS_DIR, 'eval.json'), 'utf8')) as {
+      features: number[][];
+      labels: number[];
+    };
+    const header = 'm0,c0,c1,label,c2,m1,c3,c4,m2';
+    // columns shuffled on purpose: the mapping, not the order in the file, decides
+    const csv = write(
+      'two-inputs.csv',
+      [
+        header,
+        ...data.features.map((f, i) =>
+          [f[5], f[0], f[1], data.labels[i], f[2], f[6], f[3], f[4], f[7]].join(','),
+        ),
+      ].join('\n') + '\n',
+    );
+    const e = evaluation({
+      dataset: csv,
+      inputs: { card: ['c0', 'c1', 'c2', 'c3', 'c4'], merchant: ['m0', 'm1', 'm2'] },
+      metrics: [
+        { metric: 'accuracy', min: 0.8 },
+        { metric: 'auc', min: 0.8 },
+      ],
+    });
+    const split = await act.evaluate({
+      model: 'm',
+      candidate: { version: '9', sha256: '', artifactPath: file },
+      evaluation: e,
+    });
+    const whole = await act.evaluate({ model: 'm', candidate: ref('fraud-v1', '1'), evaluation: binary });
+    expect(split.result, split.reason).toBe('pass');
+    // fraud-v1's accuracy as the demo generator measured it, and its AUC on the JSON form
+    const manifest = JSON.parse(fs.readFileSync(path.join(MODELS_DIR, 'manifest.json'), 'utf8')) as {
+      models: { name: string; accuracy: number }[];
+    };
+    expect((split.gates as GateResult[]).map((x) => x.candidate)).toEqual([
+      manifest.models.find((m) => m.name === 'fraud-v1')!.accuracy,
+      (whole.gates as GateResult[])[0]!.candidate,
+    ]);
+  });
 
   it(
     'rejects a dataset that does not fit, naming the file, row and column',
