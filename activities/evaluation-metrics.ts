@@ -253,6 +253,8 @@ export function pairedBootstrap(
   rows: ArrayLike<number>,
   regressionOn: (idx: Int32Array) => number,
   opts: { resamples: number; confidence: number; seed: number; allowance: number },
+  /** Called every 50 resamples: the activity heartbeats, so a long bootstrap is not taken for a hang. */
+  tick: (done: number) => void = () => {},
 ): BootstrapResult {
   const random = seededRandom(opts.seed);
   const n = rows.length;
@@ -262,6 +264,7 @@ export function pairedBootstrap(
     for (let j = 0; j < n; j++) idx[j] = rows[Math.floor(random() * n)] as number;
     const r = regressionOn(idx);
     if (!Number.isNaN(r)) values.push(r);
+    if (b % 50 === 49) tick(b + 1);
   }
   values.sort((a, b) => a - b);
   const q = (p: number): number =>

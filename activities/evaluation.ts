@@ -243,6 +243,7 @@ export function judgeGate(
             (metricValue(gate.metric, baseline.preds, labels, sample, metricOpts) -
               metricValue(gate.metric, candidate, labels, sample, metricOpts)),
           { ...bootstrap, allowance: gate.maxRegression },
+          (done) => heartbeat({ bootstrap: name, resamples: done, of: bootstrap.resamples }),
         );
         const real = bs.lowerBound > gate.maxRegression;
         out.bootstrap = {
