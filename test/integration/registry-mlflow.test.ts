@@ -5,6 +5,8 @@
  * a tampered artifact refused, the cache bound, and refused credentials.
  */
 import { execFile } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -324,6 +326,59 @@ describe('mlflow registry', () => {
       expect(cli.code).toBe(1);
       expect(cli.stderr).toContain("refused runway's credentials");
       expect(cli.stderr).not.toContain(mlflow.server.credentials!.password);
+    },
+  );
+
+  it(
+    'sends a bearer token through an authenticating proxy; a bad token is refused the same way',
+    { timeout: 60_000 },
+    async () => {
+      // A gateway in front of MLflow, as some teams run it: it checks the bearer token and
+      // forwards with the server's own credentials.
+      const { username, password } = mlflow.server.credentials!;
+      const upstream = new URL(mlflow.server.url);
+      const proxy = http.createServer((req, res) => {
+        if (req.headers.authorization !== 'Bearer team-token') {
+          res.writeHead(401, { 'content-type': 'text/plain' }).end('bad token');
+          return;
+        }
+        const headers = { ...req.headers, host: upstream.host };
+        headers.authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+        const out = http.request(
+          { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers },
+          (up) => {
+            res.writeHead(up.statusCode ?? 502, up.headers);
+            up.pipe(res);
+          },
+        );
+        out.on('error', () => res.writeHead(502).end());
+        req.pipe(out);
+      });
+      await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+      const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+      try {
+        const viaProxy = registry('cache-proxy', {
+          trackingUri: url,
+          username: undefined,
+          password: undefined,
+          token: 'team-token',
+        });
+        const pushed = await viaProxy.push('fd-proxy', model(1));
+        expect((await viaProxy.verify('fd-proxy', pushed.version)).sha256).toBe(
+          (await digestFile(model(1))).sha256,
+        );
+        const wrong = registry('cache-proxy-bad', {
+          trackingUri: url,
+          username: undefined,
+          password: undefined,
+          token: 'stolen',
+        });
+        await expect(wrong.list('fd-proxy')).rejects.toThrow(
+          /refused runway's credentials .*\(401: bad token\).*or token/,
+        );
+      } finally {
+        await new Promise((r) => proxy.close(r));
+      }
     },
   );
 });
