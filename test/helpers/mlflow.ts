@@ -9,11 +9,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { toolCacheDir } from '../../common/paths';
-import { freePort } from '../../workers/temporal-server';
 
 export const MLFLOW_BIN = path.join(toolCacheDir(), 'py', 'bin', 'mlflow');
 export const MLFLOW_PYTHON = path.join(toolCacheDir(), 'py', 'bin', 'python');
@@ -41,7 +41,7 @@ export async function startMlflow(
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runway-mlflow-'));
   const artifactsDir = path.join(dir, 'artifacts');
-  const port = await freePort();
+  const port = await loopbackPort();
   const url = `http://127.0.0.1:${port}`;
   const env: NodeJS.ProcessEnv = { ...process.env, ...ENV };
   let credentials: MlflowServer['credentials'];
@@ -153,6 +153,18 @@ export async function startMlflow(
   await server.start();
   cleanups.set(server, dir);
   return server;
+}
+
+/** A port the kernel hands out on loopback, released for the server to bind. */
+function loopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 const cleanups = new Map<MlflowServer, string>();
