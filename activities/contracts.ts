@@ -6,7 +6,7 @@ import type { Verdict } from '../workflows/api';
 import type { ModelSpec } from '../specs/schema';
 import type { Environment } from '../serving/fleet/driver';
 import type { MetricsSnapshot } from '../serving/metrics/source';
-import type { Alias, VersionStatus } from '../registry/registry';
+import type { Alias, Lineage, VersionStatus } from '../registry/registry';
 import type { StepEvidence } from './analysis/step-evidence';
 import type { ShadowEvidence } from './analysis/shadow-shift';
 import type { VariantFeedback } from './analysis/feedback';
@@ -31,6 +31,13 @@ export interface PreparedPromotion {
   candidate: VersionRef;
   /** The version serving production now (registry alias `production`), if any. */
   baseline?: VersionRef;
+  /**
+   * The candidate's training run as the registry knew it at prepare time, recorded in the
+   * history so the audit does not depend on the registry later.
+   */
+  lineage?: Lineage;
+  /** Why the lineage could not be read (the run was deleted, ...); the promotion goes on. */
+  lineageError?: string;
 }
 
 export interface EvaluateInput {

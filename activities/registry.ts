@@ -1,9 +1,9 @@
-/** Registry activities: resolve and verify artifacts, move aliases, record statuses. */
+/** Registry activities: resolve and verify artifacts, move aliases, record statuses, read lineage. */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
 import type { PreparedPromotion, PrepareInput, RegistryUpdateInput, VersionRef } from './contracts';
 import type { ModelSpec } from '../specs/schema';
-import type { ModelVersion } from '../registry/registry';
+import { RegistryUnavailableError, type Lineage, type ModelVersion } from '../registry/registry';
 import { refuseUnsupported } from './traffic';
 
 const ref = (v: ModelVersion): VersionRef => ({
@@ -12,13 +12,31 @@ const ref = (v: ModelVersion): VersionRef => ({
   artifactPath: v.artifactPath,
 });
 
+/** Refused credentials are not something a retry fixes; everything else keeps its own kind. */
+function permanentAuth(err: unknown): never {
+  if (err instanceof Error && err.name === 'MlflowAuthError')
+    throw ApplicationFailure.nonRetryable(err.message, 'RegistryAuthRefused');
+  throw err;
+}
+
 export function registryActivities({ registry, router, logger }: ActivityDeps) {
   const log = logger.child('registry');
+  /** A registry that cannot be reached is retried by the activity's policy, and says so. */
+  const unreachable = (model: string, err: unknown): void => {
+    if (err instanceof RegistryUnavailableError)
+      log.warn('registry unreachable, the activity retries', { model, error: err.message });
+  };
+
   /** verify() re-hashes; a tampered artifact is a permanent failure, not something to retry. */
   async function verified(model: string, version: string): Promise<ModelVersion> {
     try {
       return await registry.verify(model, version);
     } catch (err) {
+      if (err instanceof RegistryUnavailableError) {
+        unreachable(model, err);
+        throw err;
+      }
+      if (err instanceof Error && err.name === 'MlflowAuthError') permanentAuth(err);
       throw ApplicationFailure.nonRetryable(
         err instanceof Error ? err.message : String(err),
         'ArtifactInvalid',
@@ -26,35 +44,74 @@ export function registryActivities({ registry, router, logger }: ActivityDeps) {
     }
   }
 
+  /** The candidate's training run; a run that cannot be read is noted, not fatal. */
+  async function lineageOf(
+    model: string,
+    version: string,
+  ): Promise<{ lineage?: Lineage; lineageError?: string }> {
+    try {
+      const lineage = await registry.lineage(model, version);
+      return lineage ? { lineage } : {};
+    } catch (err) {
+      if (err instanceof RegistryUnavailableError) throw err;
+      if (err instanceof Error && err.name === 'MlflowAuthError') permanentAuth(err);
+      const lineageError = err instanceof Error ? err.message : String(err);
+      log.warn('lineage unavailable', { model, version, error: lineageError });
+      return { lineageError };
+    }
+  }
+
+  async function guarded<T>(model: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      unreachable(model, err);
+      permanentAuth(err);
+    }
+  }
+
   return {
     async prepareCandidate({ model, version, spec }: PrepareInput): Promise<PreparedPromotion> {
       // First activity of every run: a spec this platform's router cannot carry out stops here.
       if (spec) refuseUnsupported(spec, router);
-      const found = await registry.get(model, version);
+      const found = await guarded(model, () => registry.get(model, version));
       if (!found) {
         throw ApplicationFailure.nonRetryable(
-          `${model} v${version} is not in the registry; push it first: runway registry push ${model} FILE.onnx --version ${version}`,
+          `${model} v${version} is not in the registry (${registry.location}); push it first: runway registry push ${model} FILE.onnx --version ${version}`,
           'VersionNotFound',
         );
       }
       const candidate = await verified(model, version);
-      const production = await registry.resolveAlias(model, 'production');
+      const production = await guarded(model, () => registry.resolveAlias(model, 'production'));
       const baseline = production ? await verified(model, production.version) : undefined;
-      log.info('artifacts verified', { model, candidate: version, baseline: baseline?.version });
-      return { candidate: ref(candidate), baseline: baseline ? ref(baseline) : undefined };
+      const lineage = await guarded(model, () => lineageOf(model, version));
+      log.info('artifacts verified', {
+        model,
+        candidate: version,
+        baseline: baseline?.version,
+        run: lineage.lineage?.runId,
+      });
+      return { candidate: ref(candidate), baseline: baseline ? ref(baseline) : undefined, ...lineage };
     },
 
     async updateRegistry(input: RegistryUpdateInput): Promise<void> {
-      for (const [alias, version] of Object.entries(input.aliases ?? {})) {
-        await registry.setAlias(
-          input.model,
-          alias as 'staging' | 'production' | 'previous',
-          version ?? undefined,
-        );
-      }
-      if (input.status) {
-        await registry.setStatus(input.model, input.status.version, input.status.status, input.status.reason);
-      }
+      await guarded(input.model, async () => {
+        for (const [alias, version] of Object.entries(input.aliases ?? {})) {
+          await registry.setAlias(
+            input.model,
+            alias as 'staging' | 'production' | 'previous',
+            version ?? undefined,
+          );
+        }
+        if (input.status) {
+          await registry.setStatus(
+            input.model,
+            input.status.version,
+            input.status.status,
+            input.status.reason,
+          );
+        }
+      });
     },
 
     async resolveRollbackTarget({
@@ -64,10 +121,10 @@ export function registryActivities({ registry, router, logger }: ActivityDeps) {
       model: string;
       toVersion?: string;
     }): Promise<{ from?: string; to?: VersionRef; wasRunning: boolean; serving?: ModelSpec['serving'] }> {
-      const production = await registry.resolveAlias(model, 'production');
-      const target = toVersion
-        ? await registry.get(model, toVersion)
-        : await registry.resolveAlias(model, 'previous');
+      const production = await guarded(model, () => registry.resolveAlias(model, 'production'));
+      const target = await guarded(model, () =>
+        toVersion ? registry.get(model, toVersion) : registry.resolveAlias(model, 'previous'),
+      );
       if (toVersion && !target) {
         throw ApplicationFailure.nonRetryable(
           `${model} v${toVersion} is not in the registry`,
@@ -75,8 +132,9 @@ export function registryActivities({ registry, router, logger }: ActivityDeps) {
         );
       }
       if (!target) return { from: production?.version, wasRunning: false };
-      await verified(model, target.version);
-      return { from: production?.version, to: ref(target), wasRunning: false };
+      // The verified copy: for a registry that downloads (MLflow), that is the local file.
+      const checked = await verified(model, target.version);
+      return { from: production?.version, to: ref(checked), wasRunning: false };
     },
   };
 }

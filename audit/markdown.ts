@@ -1,4 +1,5 @@
 /** The audit as Markdown: what an auditor pastes into a change record. */
+import { lineageLines } from './lineage';
 import type { Verdict } from '../workflows/api';
 import type { AuditAnalysis, AuditDocument, AuditListDocument, PromotionAudit } from './report';
 
@@ -44,6 +45,10 @@ export function promotionMarkdown(a: PromotionAudit): string {
     out.push(`- candidate v${a.artifacts.candidate.version} sha256 \`${a.artifacts.candidate.sha256}\``);
   if (a.artifacts.baseline)
     out.push(`- baseline v${a.artifacts.baseline.version} sha256 \`${a.artifacts.baseline.sha256}\``);
+  if (a.lineage) {
+    out.push('- lineage (recorded at prepare time):');
+    for (const line of lineageLines(a.lineage)) out.push(`  - ${line}`);
+  } else if (a.lineageError) out.push(`- lineage: unavailable at prepare time: ${a.lineageError}`);
   out.push(
     `- outcome: **${a.outcome.outcome ?? a.outcome.status}** at ${a.outcome.at ?? '—'}: ${a.outcome.reason ?? '—'}`,
   );

@@ -7,6 +7,7 @@
  * Add fields freely; renaming or removing one means schemaVersion 2.
  */
 import type { IntervalAnalysis, PreparedPromotion, SetTrafficInput } from '../activities/contracts';
+import type { Lineage } from '../registry/registry';
 import type { PromotionInput, PromotionResult, Verdict } from '../workflows/api';
 import {
   eventId,
@@ -145,6 +146,10 @@ export interface PromotionAudit {
     candidate?: { version: string; sha256: string };
     baseline?: { version: string; sha256: string };
   };
+  /** The candidate's training run (params, metrics, datasets, commit), as recorded at prepare time. */
+  lineage?: Lineage;
+  /** Why the registry could not give the lineage then. */
+  lineageError?: string;
   evaluation?: { at: string; verdict: Verdict };
   integration?: { at: string; verdict: Verdict };
   approvals: AuditApproval[];
@@ -391,6 +396,8 @@ export function buildPromotionAudit(
             audit.artifacts.candidate = { version: p.candidate.version, sha256: p.candidate.sha256 };
           if (p.baseline)
             audit.artifacts.baseline = { version: p.baseline.version, sha256: p.baseline.sha256 };
+          if (p.lineage) audit.lineage = p.lineage;
+          if (p.lineageError) audit.lineageError = p.lineageError;
         } else if (s.type === 'evaluate') {
           const v = asVerdict(result);
           if (v) audit.evaluation = { at, verdict: v };

@@ -22,6 +22,14 @@ import {
   V5_FAULT,
   type FamilyMember,
 } from './fraud-family';
+import {
+  buildRiskModel,
+  fitRisk,
+  RISK_DESCRIPTIONS,
+  RISK_MEMBERS,
+  riskCsv,
+  type RiskMember,
+} from './risk-family';
 import { createSession, featureTensor, measureThroughput } from './timing';
 import type { InferenceSession } from 'onnxruntime-node';
 
@@ -52,6 +60,11 @@ export interface Manifest {
   output: { name: string; datatype: 'FP32'; shape: [-1, 1] };
   eval: { file: string; rows: number; positiveRate: number };
   models: ManifestEntry[];
+  /** The regression pair (demo/risk-family.ts) and its CSV evaluation set. */
+  regression: {
+    eval: string;
+    models: { name: RiskMember; file: string; sha256: string; description: string }[];
+  };
 }
 
 export const v5Fails = (row: readonly number[]): boolean => row[V5_FAULT.feature]! > V5_FAULT.threshold;
@@ -104,6 +117,20 @@ export async function generate(outDir: string, opts: { measure?: boolean } = {})
     models.push(entry);
   }
 
+  const riskWeights = fitRisk(sampleDataset(4000, SEEDS.train));
+  fs.writeFileSync(path.join(outDir, 'risk-eval.csv'), riskCsv(evalSet));
+  const regression: Manifest['regression'] = { eval: 'risk-eval.csv', models: [] };
+  for (const name of RISK_MEMBERS) {
+    const bytes = buildRiskModel(name, riskWeights[name]);
+    fs.writeFileSync(path.join(outDir, `${name}.onnx`), bytes);
+    regression.models.push({
+      name,
+      file: `${name}.onnx`,
+      sha256: sha256Hex(bytes),
+      description: RISK_DESCRIPTIONS[name],
+    });
+  }
+
   const manifest: Manifest = {
     input: { name: INPUT_NAME, datatype: 'FP32', shape: [-1, FEATURE_COUNT] },
     output: { name: OUTPUT_NAME, datatype: 'FP32', shape: [-1, 1] },
@@ -113,6 +140,7 @@ export async function generate(outDir: string, opts: { measure?: boolean } = {})
       positiveRate: evalSet.labels.reduce((a, b) => a + b, 0) / EVAL_ROWS,
     },
     models,
+    regression,
   };
   fs.writeFileSync(path.join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   // Not part of the fraud family (another signature): the large-tensor benchmark's model.

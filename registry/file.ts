@@ -18,7 +18,7 @@ import { createLogger } from '../common/log';
 import { digestFile } from './digest';
 import { ModelIndexStore, syncDir, type ModelIndex, type VersionRecord } from './model-index';
 import { checkAlias, checkMetadata, checkModelName, checkStatus, checkVersion } from './names';
-import type { Alias, ModelRegistry, ModelVersion, PushOptions, VersionStatus } from './registry';
+import type { Alias, Lineage, ModelRegistry, ModelVersion, PushOptions, VersionStatus } from './registry';
 
 const log = createLogger('registry');
 
@@ -41,6 +41,10 @@ export class FileRegistry implements ModelRegistry {
 
   constructor(root?: string) {
     this.root = registryDir(root);
+  }
+
+  get location(): string {
+    return this.root;
   }
 
   blobPath(sha256: string): string {
@@ -81,7 +85,7 @@ export class FileRegistry implements ModelRegistry {
         createdAt: new Date().toISOString(),
         pushedBy: opts.pushedBy ?? defaultPusher(),
         ...(opts.source !== undefined ? { source: opts.source } : {}),
-        metadata,
+        metadata: opts.runId !== undefined ? { run_id: opts.runId, ...metadata } : metadata,
       };
       idx.versions.push(record);
       result = record;
@@ -175,6 +179,24 @@ export class FileRegistry implements ModelRegistry {
     return v;
   }
 
+  /**
+   * A directory knows no training runs: what it has is what the pusher wrote into the metadata
+   * (`--run-id`, `--metadata commit=...`).
+   */
+  async lineage(model: string, version: string): Promise<Lineage | undefined> {
+    const v = await this.get(model, version);
+    const runId = v?.metadata.run_id;
+    if (!v || !runId) return undefined;
+    return {
+      runId,
+      ...(v.metadata.commit ? { gitCommit: v.metadata.commit } : {}),
+      ...(v.source ? { sourceName: v.source } : {}),
+      params: {},
+      metrics: {},
+      datasets: [],
+    };
+  }
+
   private index(model: string): ModelIndexStore {
     return new ModelIndexStore(path.join(this.root, 'models', model), model);
   }
@@ -219,7 +241,14 @@ export class FileRegistry implements ModelRegistry {
   }
 
   private toVersion(model: string, rec: VersionRecord): ModelVersion {
-    return { model, ...rec, metadata: { ...rec.metadata }, artifactPath: this.blobPath(rec.sha256) };
+    const runId = rec.metadata.run_id;
+    return {
+      model,
+      ...rec,
+      ...(runId ? { runId } : {}),
+      metadata: { ...rec.metadata },
+      artifactPath: this.blobPath(rec.sha256),
+    };
   }
 }
 

@@ -3,7 +3,7 @@
 # outside the repository (RUNWAY_TOOL_CACHE, default ~/.cache/runway) so fresh clones reuse them.
 # Idempotent: each tool is checked first and built only when missing.
 #
-#   scripts/tools.sh [temporal] [python] [prometheus] [k8s] [nginx] ...
+#   scripts/tools.sh [temporal] [python] [mlflow] [prometheus] [k8s] [nginx] ...
 #   (no argument: all but nginx, which only bench:router needs)
 set -euo pipefail
 CACHE="${RUNWAY_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/runway}"
@@ -48,6 +48,20 @@ tool_python() {
   exec 8>&-
 }
 
+tool_mlflow() {
+  # MLflow's tracking server (with its basic-auth app) for the mlflow registry tests, in the same
+  # venv as tritonclient. Installed after python, under a lock: pip into one venv from two callers breaks it.
+  local venv="$CACHE/py"
+  if [ -x "$venv/bin/mlflow" ] && "$venv/bin/python" -c 'import mlflow.server.auth' 2>/dev/null; then return; fi
+  tool_python
+  exec 8>"$CACHE/.mlflow.lock"
+  flock 8
+  if [ -x "$venv/bin/mlflow" ] && "$venv/bin/python" -c 'import mlflow.server.auth' 2>/dev/null; then exec 8>&-; return; fi
+  say "installing mlflow[auth] into $venv (MLflow registry tests; first time only, a few minutes)"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'mlflow[auth]>=2.16,<4'
+  exec 8>&-
+}
+
 apt_install() {
   if [ "$(id -u)" != 0 ]; then say "need root to apt-get install $*"; exit 1; fi
   if [ ! -f "$CACHE/.apt-updated" ]; then DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && touch "$CACHE/.apt-updated"; fi
@@ -88,6 +102,6 @@ tool_k8s() {
 }
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(temporal python prometheus k8s)
+[ ${#want[@]} -eq 0 ] && want=(temporal python mlflow prometheus k8s)
 for t in "${want[@]}"; do "tool_$t"; done
 say "tools ready in $CACHE"

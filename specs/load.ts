@@ -227,6 +227,7 @@ export function loadSpecFile(file: string): LoadedSpec {
   const dir = path.dirname(path.resolve(file));
   const resolve = (p: string) => (path.isAbsolute(p) ? p : path.resolve(dir, p));
   spec.evaluation.dataset = resolve(spec.evaluation.dataset);
+  if (spec.evaluation.labelsFile) spec.evaluation.labelsFile = resolve(spec.evaluation.labelsFile);
   if (spec.integration.goldenSet) spec.integration.goldenSet = resolve(spec.integration.goldenSet);
   return { spec, sha256: sha256Hex(bytes), file: path.resolve(file) };
 }

@@ -121,22 +121,193 @@ const slos = z
   })
   .strict();
 
+const METRIC_NAMES = [
+  'accuracy',
+  'auc',
+  'precision',
+  'recall',
+  'f1',
+  'logloss',
+  'top1',
+  'topk',
+  'macro_f1',
+  'rmse',
+  'mae',
+  'r2',
+] as const;
+/** Metrics where smaller is better: their gates take `max`, not `min`. */
+const LOWER_IS_BETTER = ['logloss', 'rmse', 'mae'];
+const METRIC_TASKS: Record<(typeof METRIC_NAMES)[number], string[]> = {
+  accuracy: ['binary', 'multiclass'],
+  auc: ['binary'],
+  precision: ['binary'],
+  recall: ['binary'],
+  f1: ['binary'],
+  logloss: ['binary'],
+  top1: ['multiclass'],
+  topk: ['multiclass'],
+  macro_f1: ['multiclass'],
+  rmse: ['regression'],
+  mae: ['regression'],
+  r2: ['regression'],
+};
+
+const gate = z
+  .object({
+    metric: z
+      .enum(METRIC_NAMES)
+      .describe(
+        'binary: accuracy, auc, precision, recall, f1 (at the threshold), logloss; multiclass: top1 (= accuracy), topk, macro_f1; regression: rmse, mae, r2',
+      ),
+    k: z.number().int().min(2).optional().describe('topk: how many top classes count as a hit'),
+    min: z
+      .number()
+      .optional()
+      .describe('the candidate fails below this value (metrics where larger is better)'),
+    max: z.number().optional().describe('the candidate fails above this value (logloss, rmse, mae)'),
+    maxRegression: z
+      .number()
+      .min(0)
+      .default(0)
+      .describe("largest allowed change for the worse against production (absolute, in the metric's unit)"),
+  })
+  .strict();
+
 const evaluation = z
   .object({
-    dataset: z.string().min(1).describe('held-out set: JSON { features: number[][], labels: number[] }'),
-    input: z.string().default('features').describe('model input the rows feed'),
-    output: z.string().default('score').describe('model output holding the positive-class score'),
-    metric: z.enum(['accuracy', 'auc']).default('accuracy').describe('what the evaluation compares'),
+    dataset: z
+      .string()
+      .min(1)
+      .describe(
+        'held-out set: .json { features: number[][], labels: number[] }, .csv with a header, .npz (arrays by name) or .npy (with labelsFile)',
+      ),
+    task: z
+      .enum(['binary', 'multiclass', 'regression'])
+      .default('binary')
+      .describe(
+        'what the model predicts: binary (positive-class score), multiclass (class scores), regression (a value)',
+      ),
+    input: z.string().default('features').describe('model input the rows feed (when `inputs` is not set)'),
+    inputs: z
+      .record(z.string(), z.union([z.string(), z.array(z.string()).min(1)]))
+      .optional()
+      .describe(
+        'multi-input models: model input → CSV columns, or the JSON key / .npz array that holds it; default: the `input` gets every column but the label and slice column (CSV) or `features`',
+      ),
+    output: z.string().default('score').describe('model output holding the scores (or the predicted value)'),
+    label: z
+      .string()
+      .optional()
+      .describe('label column or key (default: `label` in CSV, `labels` otherwise)'),
+    labelsFile: z.string().optional().describe('.npy dataset: the labels in their own .npy'),
+    metric: z
+      .enum(['accuracy', 'auc'])
+      .default('accuracy')
+      .describe('the one metric when `metrics` is not set'),
     threshold: fraction('score at or above which a row is predicted positive').default(0.5),
-    min: fraction('the candidate fails below this metric value'),
+    min: fraction('the candidate fails below this metric value (with `metric`)').optional(),
     maxRegression: z
       .number()
       .min(0)
       .max(1)
       .default(0)
-      .describe('largest allowed drop below the production version (absolute)'),
+      .describe('largest allowed drop below the production version (absolute, with `metric`)'),
+    metrics: z
+      .array(gate)
+      .min(1)
+      .optional()
+      .describe(
+        'several metrics, each a gate on the candidate and on its regression; replaces metric/min/maxRegression',
+      ),
+    slices: z
+      .object({
+        column: z.string().min(1).describe('column (or key) whose values split the rows, e.g. country'),
+        minRows: positiveInt().default(30).describe('slices with fewer rows are reported and not judged'),
+      })
+      .strict()
+      .optional()
+      .describe('every gate also per value of a column (fairness checks)'),
+    bootstrap: z
+      .object({
+        resamples: z
+          .number()
+          .int()
+          .min(0)
+          .max(100_000)
+          .default(1000)
+          .describe('paired bootstrap resamples; 0 compares the point values only'),
+        confidence: z
+          .number()
+          .min(0.5)
+          .max(0.9999)
+          .default(0.95)
+          .describe('one-sided confidence that a regression is real'),
+        seed: z
+          .number()
+          .int()
+          .min(0)
+          .default(1)
+          .describe('the resampling seed: the same data gives the same verdict'),
+      })
+      .strict()
+      .prefault({})
+      .describe('a regression beyond maxRegression fails only when the bootstrap says it is real, not noise'),
   })
-  .strict();
+  .strict()
+  .superRefine((e, ctx) => {
+    if (e.metrics && e.min !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['metrics'],
+        message: 'set either min (with metric) for one metric, or metrics for several, not both',
+      });
+    }
+    if (!e.metrics && e.min === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['min'],
+        message: 'expected min (with metric), or a metrics list',
+      });
+    }
+    if (!e.metrics && e.task !== 'binary') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['metrics'],
+        message: `task ${e.task} needs a metrics list (metric/min are the binary shorthand)`,
+      });
+    }
+    (e.metrics ?? []).forEach((g, i) => {
+      if (!METRIC_TASKS[g.metric].includes(e.task)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['metrics', i, 'metric'],
+          message: `${g.metric} does not apply to a ${e.task} model; expected one of ${METRIC_NAMES.filter((m) => METRIC_TASKS[m].includes(e.task)).join(', ')}`,
+        });
+      }
+      if (g.metric === 'topk' && g.k === undefined)
+        ctx.addIssue({ code: 'custom', path: ['metrics', i, 'k'], message: 'topk needs k (e.g. 5)' });
+      const lower = LOWER_IS_BETTER.includes(g.metric);
+      if (lower && g.min !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['metrics', i, 'min'],
+          message: `${g.metric}: smaller is better, use max`,
+        });
+      if (!lower && g.max !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['metrics', i, 'max'],
+          message: `${g.metric}: larger is better, use min`,
+        });
+    });
+    if (e.dataset.endsWith('.npy') && !e.labelsFile) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['labelsFile'],
+        message: "a .npy dataset needs labelsFile (the labels' .npy)",
+      });
+    }
+  });
 
 const approval = z
   .object({

@@ -169,12 +169,48 @@ const MetricsSchema = z
     path: ['url'],
   });
 
+const MlflowSchema = z
+  .object({
+    /** The tracking server, e.g. http://mlflow.example.com:5000 (its REST API and artifact proxy). */
+    trackingUri: url,
+    /** MLflow basic-auth credentials; or `token` for a server behind an authenticating proxy. */
+    username: nonEmpty.optional(),
+    password: nonEmpty.optional(),
+    passwordFile: nonEmpty.optional(),
+    token: nonEmpty.optional(),
+    tokenFile: nonEmpty.optional(),
+    /** Experiment for the runs runway creates when a push names no training run. */
+    experiment: nonEmpty.default('runway'),
+    /** Verified downloads, by sha256 (default <state dir>/mlflow-cache). */
+    cacheDir: nonEmpty.optional(),
+    /** Bound on the cache; least recently used artifacts are evicted past it (default 10 GiB). */
+    cacheMaxBytes: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(10 * 1024 ** 3),
+  })
+  .strict()
+  .refine((m) => !(m.password && m.passwordFile), { message: 'set password or passwordFile, not both' })
+  .refine((m) => !(m.token && m.tokenFile), { message: 'set token or tokenFile, not both' })
+  .refine((m) => !((m.password || m.passwordFile) && !m.username), {
+    message: 'a password needs registry.mlflow.username',
+    path: ['username'],
+  });
+
 const RegistrySchema = z
   .object({
-    driver: z.literal('file').default('file'),
+    driver: z.enum(['file', 'mlflow']).default('file'),
+    /** file driver: the registry directory. */
     dir: nonEmpty.optional(),
+    /** mlflow driver. */
+    mlflow: MlflowSchema.optional(),
   })
-  .strict();
+  .strict()
+  .refine((r) => r.driver !== 'mlflow' || r.mlflow, {
+    message: 'registry.driver "mlflow" needs registry.mlflow.trackingUri (e.g. http://127.0.0.1:5000)',
+    path: ['mlflow'],
+  });
 
 export const PlatformConfigSchema = z
   .object({
@@ -224,7 +260,13 @@ export const ENV: Record<string, string> = {
   RUNWAY_ROUTER_PUBLIC_URL: 'router.publicUrl',
   RUNWAY_METRICS_SOURCE: 'metrics.source',
   RUNWAY_METRICS_URL: 'metrics.url',
+  RUNWAY_REGISTRY_DRIVER: 'registry.driver',
   RUNWAY_REGISTRY_DIR: 'registry.dir',
+  // MLflow's own variables, so a team's existing environment works as is.
+  MLFLOW_TRACKING_URI: 'registry.mlflow.trackingUri',
+  MLFLOW_TRACKING_USERNAME: 'registry.mlflow.username',
+  MLFLOW_TRACKING_PASSWORD: 'registry.mlflow.password',
+  MLFLOW_TRACKING_TOKEN: 'registry.mlflow.token',
 };
 
 type Json = Record<string, unknown>;
@@ -328,12 +370,20 @@ export function parsePlatformConfig(raw: unknown, sources: string[] = []): Platf
       );
     feedbackTokens[model] = token;
   }
+  const registry = { ...cfg.registry, dir: cfg.registry.dir ?? path.join(stateDir(), 'registry') };
+  if (registry.mlflow) {
+    const m = { ...registry.mlflow };
+    if (m.passwordFile) m.password = readSecretFile(m.passwordFile, 'registry.mlflow.passwordFile');
+    if (m.tokenFile) m.token = readSecretFile(m.tokenFile, 'registry.mlflow.tokenFile');
+    m.cacheDir ??= path.join(stateDir(), 'mlflow-cache');
+    registry.mlflow = m;
+  }
   return {
     ...cfg,
     temporal,
     router: { ...router, feedbackTokens },
     fleet: { ...cfg.fleet, stateDir: cfg.fleet.stateDir ?? path.join(stateDir(), 'fleet') },
-    registry: { ...cfg.registry, dir: cfg.registry.dir ?? path.join(stateDir(), 'registry') },
+    registry,
     sources,
   };
 }
@@ -350,6 +400,18 @@ export function redacted(cfg: PlatformConfig): PlatformConfig {
       feedbackTokens: Object.fromEntries(
         Object.keys(cfg.router.feedbackTokens).map((m) => [m, '[redacted]']),
       ),
+    },
+    registry: {
+      ...cfg.registry,
+      ...(cfg.registry.mlflow
+        ? {
+            mlflow: {
+              ...cfg.registry.mlflow,
+              password: hide(cfg.registry.mlflow.password),
+              token: hide(cfg.registry.mlflow.token),
+            },
+          }
+        : {}),
     },
   };
 }

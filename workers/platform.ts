@@ -19,7 +19,7 @@ import { createLogger, type Logger } from '../common/log';
 import { runwayBin, stateDir } from '../common/paths';
 import { freePort, portFree } from '../common/ports';
 import { pidAlive } from '../common/process';
-import { FileRegistry } from '../registry/file';
+import { createRegistry } from '../registry/factory';
 import { createFleet } from '../serving/fleet/factory';
 import { createMetricsSource } from '../serving/metrics/factory';
 import { createTrafficRouter } from '../serving/traffic/factory';
@@ -254,7 +254,7 @@ export function platformDeps(
 ): ActivityDeps {
   const connection = { kubeconfig: config.fleet.kubeconfig, context: config.fleet.context };
   return {
-    registry: new FileRegistry(config.registry.dir),
+    registry: createRegistry(config.registry),
     fleet: createFleet(config.fleet, logger.child('fleet')),
     router: createTrafficRouter(config.router, router, connection),
     metrics: createMetricsSource(config.metrics, router?.url, logger.child('metrics')),

@@ -10,7 +10,7 @@ import { startPromotion } from '../start';
 import { actor, withClient } from '../client';
 import { passedStageLine, progressLine } from '../progress';
 import { loadSpecFile } from '../../specs/load';
-import { FileRegistry } from '../../registry/file';
+import { createRegistry } from '../../registry/factory';
 import {
   promotionWorkflowId,
   statusQuery,
@@ -105,10 +105,10 @@ export function registerPromote(program: Command): void {
         const loaded = loadSpecFile(specFile); // a bad spec never starts a promotion
         const { spec } = loaded;
         await withClient(opts.as, async ({ client, config }) => {
-          const registry = new FileRegistry(config.registry.dir);
+          const registry = createRegistry(config.registry);
           if (!(await registry.get(spec.name, opts.version))) {
             throw new Error(
-              `${spec.name} v${opts.version} is not in the registry ${config.registry.dir}; push it: runway registry push ${spec.name} FILE.onnx --version ${opts.version}`,
+              `${spec.name} v${opts.version} is not in the registry ${registry.location}; push it: runway registry push ${spec.name} FILE.onnx --version ${opts.version}`,
             );
           }
           const input: PromotionInput = {

@@ -1,17 +1,28 @@
 /**
  * `runway registry`: push artifacts, list versions, move aliases, record statuses, verify bytes.
- * The registry directory comes from --registry, else RUNWAY_REGISTRY, else <state dir>/registry.
+ * The registry is the platform config's (`registry.driver: file | mlflow`, see workers/config.ts);
+ * --registry DIR or RUNWAY_REGISTRY pick a `file` registry directory instead.
  */
 import type { Command } from 'commander';
 import { ACTOR_DEFAULT, actor } from '../actor';
+import { createRegistry } from '../../registry/factory';
 import { FileRegistry } from '../../registry/file';
 import { checkAlias, checkStatus } from '../../registry/names';
-import type { Alias, ModelVersion } from '../../registry/registry';
+import { readOnnxSignature, signatureDifferences, signatureMetadata } from '../../registry/onnx-signature';
+import type { Alias, ModelRegistry, ModelVersion } from '../../registry/registry';
+import { loadSpecFile } from '../../specs/load';
+import { loadPlatformConfig } from '../../workers/config';
 
 const registryOption = [
   '--registry <dir>',
-  'registry directory (default: $RUNWAY_REGISTRY or <state dir>/registry)',
+  "a file registry directory (default: the platform config's registry, or $RUNWAY_REGISTRY)",
 ] as const;
+
+function openRegistry(dir: string | undefined): ModelRegistry {
+  const explicit = dir ?? process.env.RUNWAY_REGISTRY;
+  if (explicit) return new FileRegistry(explicit);
+  return createRegistry(loadPlatformConfig().registry);
+}
 
 /** `k=v` pairs, repeatable; `=` inside the value is kept. */
 function collectMetadata(pair: string, acc: Record<string, string> = {}): Record<string, string> {
@@ -54,6 +65,8 @@ export function registerRegistry(program: Command): void {
     .option('--metadata <key=value>', 'lineage metadata, repeatable (commit=abc123)', collectMetadata)
     .option('--source <s>', 'where the artifact came from (training run, pipeline URL)')
     .option('--pushed-by <name>', `who pushes (${ACTOR_DEFAULT})`)
+    .option('--run-id <id>', 'the MLflow training run the version comes from (lineage)')
+    .option('--spec <file>', "warn when the model's signature differs from this ModelSpec's")
     .option(...registryOption)
     .option('--json', 'print the stored version as JSON')
     .action(
@@ -65,16 +78,25 @@ export function registerRegistry(program: Command): void {
           metadata?: Record<string, string>;
           source?: string;
           pushedBy?: string;
+          runId?: string;
+          spec?: string;
           registry?: string;
           json?: boolean;
         },
       ) => {
-        const registry = new FileRegistry(opts.registry);
+        const signature = await readOnnxSignature(file);
+        if (opts.spec) {
+          const declared = loadSpecFile(opts.spec).spec.model.signature;
+          for (const d of signatureDifferences(signature, declared))
+            process.stderr.write(`warning: ${file} differs from ${opts.spec}: ${d}\n`);
+        }
+        const registry = openRegistry(opts.registry);
         const v = await registry.push(model, file, {
           version: opts.version,
-          metadata: opts.metadata ?? {},
+          metadata: { ...signatureMetadata(signature), ...opts.metadata },
           source: opts.source,
           pushedBy: actor(opts.pushedBy),
+          runId: opts.runId,
         });
         if (opts.json) process.stdout.write(JSON.stringify(v, null, 2) + '\n');
         else
@@ -89,7 +111,7 @@ export function registerRegistry(program: Command): void {
     .option(...registryOption)
     .option('--json', 'machine-readable output')
     .action(async (model: string | undefined, opts: { registry?: string; json?: boolean }) => {
-      const registry = new FileRegistry(opts.registry);
+      const registry = openRegistry(opts.registry);
       const versions = await registry.list(model);
       const aliasesOf = new Map<string, Partial<Record<Alias, string>>>();
       for (const m of new Set(versions.map((v) => v.model))) aliasesOf.set(m, await registry.aliases(m));
@@ -104,7 +126,9 @@ export function registerRegistry(program: Command): void {
       }
       if (versions.length === 0) {
         process.stdout.write(
-          model ? `no versions of ${model} in ${registry.root}\n` : `registry ${registry.root} is empty\n`,
+          model
+            ? `no versions of ${model} in ${registry.location}\n`
+            : `registry ${registry.location} is empty\n`,
         );
         return;
       }
@@ -116,7 +140,7 @@ export function registerRegistry(program: Command): void {
           v.version,
           status,
           labels(v).join(',') || '-',
-          v.sha256.slice(0, 12),
+          v.sha256.slice(0, 12) || '(unverified)',
           humanSize(v.size),
           v.pushedBy,
           v.createdAt.replace(/\.\d+Z$/, 'Z'),
@@ -145,7 +169,7 @@ export function registerRegistry(program: Command): void {
           throw new Error('alias: give a VERSION, or --unset to remove the alias');
         if (opts.unset && version !== undefined)
           throw new Error('alias: give either a VERSION or --unset, not both');
-        const registry = new FileRegistry(opts.registry);
+        const registry = openRegistry(opts.registry);
         await registry.setAlias(model, a, opts.unset ? undefined : version);
         process.stdout.write(opts.unset ? `${model}: ${a} removed\n` : `${model}: ${a} -> ${version}\n`);
       },
@@ -166,7 +190,7 @@ export function registerRegistry(program: Command): void {
         status: string,
         opts: { reason?: string; registry?: string },
       ) => {
-        const registry = new FileRegistry(opts.registry);
+        const registry = openRegistry(opts.registry);
         await registry.setStatus(model, version, checkStatus(status), opts.reason);
         process.stdout.write(
           `${model} version ${version}: ${status}${opts.reason ? ` (${opts.reason})` : ''}\n`,
@@ -181,7 +205,7 @@ export function registerRegistry(program: Command): void {
     .argument('<version>')
     .option(...registryOption)
     .action(async (model: string, version: string, opts: { registry?: string }) => {
-      const v = await new FileRegistry(opts.registry).verify(model, version);
+      const v = await openRegistry(opts.registry).verify(model, version);
       process.stdout.write(`${model} version ${version}: ok  sha256:${v.sha256}  ${v.artifactPath}\n`);
     });
 }

@@ -9,6 +9,7 @@ import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { withClient } from '../client';
 import { liveView, noTrafficHint, type LiveView } from '../live';
 import { statusBlock, type LiveFacts } from '../progress';
+import { lineageLines, preparedFromEvents } from '../../audit/lineage';
 import { parseDuration } from '../../specs/duration';
 import {
   promotionWorkflowId,
@@ -60,10 +61,19 @@ export function registerStatus(program: Command): void {
         const handle = client.workflow.getHandle(promotionWorkflowId(model));
         const live = liveView(config);
         let status = await queryStatus(handle, model);
+        // The training run as prepareCandidate recorded it: from the history, not the registry.
+        const history = await handle.fetchHistory().catch(() => undefined);
+        const prepared = history ? preparedFromEvents(history.events ?? []) : undefined;
         if (opts.json) {
-          process.stdout.write(JSON.stringify(status, null, 2) + '\n');
+          const out = { ...status, lineage: prepared?.lineage, lineageError: prepared?.lineageError };
+          process.stdout.write(JSON.stringify(out, null, 2) + '\n');
           return;
         }
+        const lineage = prepared?.lineage
+          ? ['lineage:', ...lineageLines(prepared.lineage).map((l) => `  ${l}`)].join('\n')
+          : prepared?.lineageError
+            ? `lineage    unavailable: ${prepared.lineageError}`
+            : undefined;
         const tty = process.stdout.isTTY === true;
         let previous: number | undefined;
         let shown = '';
@@ -72,7 +82,7 @@ export function registerStatus(program: Command): void {
           if (live && previous !== undefined && requests === previous && !status.outcome)
             facts.hint = noTrafficHint(model, live.url, lookMs);
           previous = requests;
-          const block = statusBlock(status, facts);
+          const block = [statusBlock(status, facts), ...(lineage ? [lineage] : [])].join('\n');
           if (!opts.watch) {
             process.stdout.write(block + '\n');
             return;

@@ -19,6 +19,7 @@ import { startTraffic, type TrafficHandle } from '../../demo/traffic';
 import { FileRegistry } from '../../registry/file';
 import { LocalFleet } from '../../serving/fleet/local';
 import type { FleetDriver } from '../../serving/fleet/driver';
+import type { ModelRegistry } from '../../registry/registry';
 import { ScrapeMetricsSource } from '../../serving/metrics/scrape';
 import { BuiltinTrafficRouter } from '../../serving/traffic/builtin';
 import type { TrafficRouter } from '../../serving/traffic/router';
@@ -182,6 +183,8 @@ export function usePromotionPlatform(
     fleet?: (home: string) => FleetDriver;
     /** The TrafficRouter the activities turn (default: the builtin provider on the test's router). */
     router?: () => TrafficRouter;
+    /** The registry (default: a file registry in the platform's home). */
+    registry?: (home: string) => ModelRegistry;
     /** A Temporal server of the file's own (default: the shared test server). */
     temporal?: () => Promise<TemporalEndpoint>;
     /**
@@ -219,7 +222,7 @@ export function usePromotionPlatform(
     const router = await ensureRouter(config, 0, createLogger('test-router'));
     const logger = createLogger('test');
     const deps: ActivityDeps = {
-      registry: new FileRegistry(path.join(home, 'registry')),
+      registry: opts.registry ? opts.registry(home) : new FileRegistry(path.join(home, 'registry')),
       fleet: opts.fleet ? opts.fleet(home) : new LocalFleet({ dir: path.join(home, 'fleet') }),
       router: opts.router
         ? opts.router()

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { compiled, runwayBin } from '../../common/paths';
+import { compiled, projectRoot, runwayBin } from '../../common/paths';
 import { FileRegistry } from '../../registry/file';
 
 const run = promisify(execFile);
@@ -21,9 +21,10 @@ const env: NodeJS.ProcessEnv = {
 delete env.RUNWAY_REGISTRY;
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function artifact(name: string, content: string): string {
+/** A copy of a demo model: `push` refuses anything onnxruntime cannot load. */
+function artifact(name: string, demoVersion: number): string {
   const file = path.join(tmp, name);
-  fs.writeFileSync(file, content);
+  fs.copyFileSync(path.join(projectRoot, 'demo', 'models', `fraud-v${demoVersion}.onnx`), file);
   return file;
 }
 
@@ -71,8 +72,8 @@ describe('runway registry CLI', () => {
   });
 
   it('pushes, lists, aliases, records status and verifies in the default registry under RUNWAY_HOME', async () => {
-    const a = artifact('cli-a.onnx', 'cli model a');
-    const b = artifact('cli-b.onnx', 'cli model b');
+    const a = artifact('cli-a.onnx', 1);
+    const b = artifact('cli-b.onnx', 2);
     const p1 = await runway([
       'registry',
       'push',
@@ -111,7 +112,7 @@ describe('runway registry CLI', () => {
     const table = (await runway(['registry', 'list', 'fraud-detector'])).stdout.split('\n');
     expect(table[0]).toMatch(/^MODEL\s+VERSION\s+STATUS\s+ALIASES\s+SHA256\s+SIZE\s+PUSHED BY\s+PUSHED AT$/);
     expect(table[1]).toMatch(
-      /^fraud-detector\s+1\s+candidate\s+production\s+[0-9a-f]{12}\s+11 B\s+\S+\s+\d{4}-/,
+      /^fraud-detector\s+1\s+candidate\s+production\s+[0-9a-f]{12}\s+369 B\s+\S+\s+\d{4}-/,
     );
     expect(table[2]).toMatch(/^fraud-detector\s+2\s+rejected \(error rate 4%\)\s+staging\s+[0-9a-f]{12}/);
     const json = JSON.parse((await runway(['registry', 'list', '--json'])).stdout) as {
@@ -121,7 +122,13 @@ describe('runway registry CLI', () => {
       source?: string;
     }[];
     expect(json[0]).toMatchObject({ version: '1', aliases: ['production'], source: 'train-42' });
-    expect(json[0]!.metadata).toEqual({ commit: 'abc123', pipeline: 'https://ci/1?x=y' });
+    expect(json[0]!.metadata).toEqual({
+      commit: 'abc123',
+      pipeline: 'https://ci/1?x=y',
+      // what onnxruntime found in the file, recorded at push
+      'signature.inputs': 'features:FP32[-1,8]',
+      'signature.outputs': 'score:FP32[-1,1]',
+    });
 
     const ok = await runway(['registry', 'verify', 'fraud-detector', '1']);
     expect(ok.stdout).toMatch(/fraud-detector version 1: ok/);
@@ -131,13 +138,13 @@ describe('runway registry CLI', () => {
     expect(tampered.code).toBe(1);
     expect(tampered.stderr).toContain(pushed.artifactPath);
     expect(tampered.stderr).toMatch(
-      /expected sha256 [0-9a-f]{64} \(11 bytes\), found sha256 [0-9a-f]{64} \(19 bytes\)/,
+      /expected sha256 [0-9a-f]{64} \(734 bytes\), found sha256 [0-9a-f]{64} \(742 bytes\)/,
     );
   });
 
   it('--registry and RUNWAY_REGISTRY pick the directory', async () => {
     const dir = path.join(tmp, 'flag-registry');
-    await runway(['registry', 'push', 'churn', artifact('churn.onnx', 'churn'), '--registry', dir]);
+    await runway(['registry', 'push', 'churn', artifact('churn.onnx', 3), '--registry', dir]);
     expect((await new FileRegistry(dir).list('churn')).map((v) => v.version)).toEqual(['1']);
     const listed = await run(process.execPath, [runwayBin, 'registry', 'list'], {
       env: { ...env, RUNWAY_REGISTRY: dir },
