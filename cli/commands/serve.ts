@@ -41,9 +41,9 @@ export function registerServe(program: Command): void {
     .option('--grpc-host <host>', 'address the gRPC service binds (default: --host)')
     .option(
       '--grpc-tls-cert <file>',
-      'PEM certificate chain: the gRPC service speaks TLS (with --grpc-tls-key)',
+      'a PEM certificate chain: the gRPC service speaks TLS (with --grpc-tls-key)',
     )
-    .option('--grpc-tls-key <file>', 'PEM private key of --grpc-tls-cert')
+    .option('--grpc-tls-key <file>', 'the PEM private key of --grpc-tls-cert')
     .option(
       '--max-batch-size <n>',
       'largest merged batch (1 turns batching off)',
