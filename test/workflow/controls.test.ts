@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { AnalyzeInput } from '../../activities/contracts';
 import { approveUpdate, pauseSignal, promoteFullSignal, resumeSignal } from '../../workflows/api';
-import { stubSpec, uniqueModel, useWorkflowHarness, type LookAnswer, type StubPromotion } from './harness';
+import {
+  stubSpec,
+  uniqueModel,
+  useWorkflowHarness,
+  type LookAnswer,
+  type StubPromotion,
+  SLOW_MACHINE_MS,
+} from './harness';
 
 /**
  * Holding, resuming and skipping ahead; continue-as-new at every stage that loops; and the
@@ -16,7 +23,7 @@ const decision = (d: string, extra: Record<string, unknown> = {}): LookAnswer =>
 });
 const inExperiment = (i: AnalyzeInput) => i.phase === 'experiment';
 
-describe.concurrent('controls and experiments', () => {
+describe.concurrent('controls and experiments', { timeout: SLOW_MACHINE_MS }, () => {
   const wf = useWorkflowHarness();
 
   it('an inconclusive step pauses for a human; resume proceeds and is recorded', async () => {

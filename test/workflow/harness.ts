@@ -153,6 +153,12 @@ export interface WorkflowHarness {
   rollback(input: RollbackWorkflowInput, script?: Script): Promise<StubPromotion>;
 }
 
+/**
+ * Per-test limit. A stub promotion takes seconds, but the suite shares two cores with real
+ * servers (and, here, with other work): a limit that only catches a hang, never a slow machine.
+ */
+export const SLOW_MACHINE_MS = 180_000;
+
 let modelCounter = 0;
 /** A model name no other test in this process uses. */
 export function uniqueModel(prefix = 'wf'): string {

@@ -7,13 +7,13 @@ import {
   rejectUpdate,
   rollbackSignal,
 } from '../../workflows/api';
-import { stubSpec, uniqueModel, useWorkflowHarness, type StubPromotion } from './harness';
+import { stubSpec, uniqueModel, useWorkflowHarness, type StubPromotion, SLOW_MACHINE_MS } from './harness';
 
 /**
  * The promotion's path and its gates with stub activities: the full path in order, a first
  * release, evaluation and integration failures, and every way the approval step ends.
  */
-describe.concurrent('the path', () => {
+describe.concurrent('the path', { timeout: SLOW_MACHINE_MS }, () => {
   const wf = useWorkflowHarness();
   const gated = (prefix: string, approval: Record<string, unknown> = {}) =>
     stubSpec(uniqueModel(prefix), {

@@ -1,14 +1,14 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import { rollbackSignal, type RollbackWorkflowResult } from '../../workflows/api';
-import { stubSpec, uniqueModel, useWorkflowHarness, type StubPromotion } from './harness';
+import { stubSpec, uniqueModel, useWorkflowHarness, type StubPromotion, SLOW_MACHINE_MS } from './harness';
 
 /**
  * Every way a promotion goes back to the baseline, with stub activities: manual, automatic (guard
  * and comparison), inconclusive, after graduation, the standalone rollback workflow, failures and
  * cancellation, and a cleanup whose steps fail.
  */
-describe.concurrent('rollback paths', () => {
+describe.concurrent('rollback paths', { timeout: SLOW_MACHINE_MS }, () => {
   const wf = useWorkflowHarness();
   const shadowSpec = (prefix: string, extra: Record<string, unknown> = {}) =>
     stubSpec(uniqueModel(prefix), { shadow: { enabled: true, duration: '2s', mirrorPercent: 50 }, ...extra });
@@ -100,7 +100,7 @@ describe.concurrent('rollback paths', () => {
   });
 
   it('a rollback after graduation restores the previous version at once', async () => {
-    const spec = stubSpec(uniqueModel('grad'), { rollback: { scaleDownDelay: '1m' } });
+    const spec = stubSpec(uniqueModel('grad'), { rollback: { scaleDownDelay: '5m' } });
     const p = await wf.promote(spec);
     // Wait for graduation, then roll back inside the scale-down window.
     await waitFor(() =>
