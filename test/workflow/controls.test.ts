@@ -8,6 +8,7 @@ import {
   type LookAnswer,
   type StubPromotion,
   SLOW_MACHINE_MS,
+  until,
 } from './harness';
 
 /**
@@ -213,13 +214,4 @@ function banditLook(p: StubPromotion): LookAnswer {
   if (experimentLooks >= 3) return decision('stop', { best: 'v2' });
   const v2 = 50 + 20 * experimentLooks;
   return decision('explore', { weights: { v1: 100 - v2, v2 } });
-}
-
-async function until(probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await probe().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }

@@ -7,7 +7,14 @@ import {
   rejectUpdate,
   rollbackSignal,
 } from '../../workflows/api';
-import { stubSpec, uniqueModel, useWorkflowHarness, type StubPromotion, SLOW_MACHINE_MS } from './harness';
+import {
+  stubSpec,
+  uniqueModel,
+  useWorkflowHarness,
+  type StubPromotion,
+  SLOW_MACHINE_MS,
+  until,
+} from './harness';
 
 /**
  * The promotion's path and its gates with stub activities: the full path in order, a first
@@ -185,12 +192,3 @@ describe.concurrent('the path', { timeout: SLOW_MACHINE_MS }, () => {
     expect(p.named('deploy')).toEqual([]);
   });
 });
-
-async function until(probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await probe().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

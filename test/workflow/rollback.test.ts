@@ -1,7 +1,14 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import { rollbackSignal, type RollbackWorkflowResult } from '../../workflows/api';
-import { stubSpec, uniqueModel, useWorkflowHarness, type StubPromotion, SLOW_MACHINE_MS } from './harness';
+import {
+  stubSpec,
+  uniqueModel,
+  useWorkflowHarness,
+  type StubPromotion,
+  SLOW_MACHINE_MS,
+  until,
+} from './harness';
 
 /**
  * Every way a promotion goes back to the baseline, with stub activities: manual, automatic (guard
@@ -103,9 +110,7 @@ describe.concurrent('rollback paths', { timeout: SLOW_MACHINE_MS }, () => {
     const spec = stubSpec(uniqueModel('grad'), { rollback: { scaleDownDelay: '5m' } });
     const p = await wf.promote(spec);
     // Wait for graduation, then roll back inside the scale-down window.
-    await waitFor(() =>
-      p.named('updateRegistry').some((c) => JSON.stringify(c.input).includes('"archived"')),
-    );
+    await until(() => p.named('updateRegistry').some((c) => JSON.stringify(c.input).includes('"archived"')));
     await p.handle.signal(rollbackSignal, { by: 'carol', reason: 'bad numbers downstream' });
     const result = await p.result();
     expect(result.outcome).toBe('rolled_back');
@@ -228,11 +233,3 @@ describe.concurrent('rollback paths', { timeout: SLOW_MACHINE_MS }, () => {
     expect(p.named('updateRegistry').at(-1)?.input).toMatchObject({ status: { status: 'rejected' } });
   });
 });
-
-async function waitFor(probe: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
