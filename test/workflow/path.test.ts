@@ -64,7 +64,11 @@ describe.concurrent('the path', { timeout: SLOW_MACHINE_MS }, () => {
       'teardown', // previous v1 after scaleDownDelay
     ]);
     expect(p.routes()).toEqual(['v1=100 v2=0', 'v1=90 v2=10', 'v1=50 v2=50', 'v2=100']);
-    expect(p.named('setTraffic')[0]?.input.mirror).toEqual({ variant: 'v2', percent: 50, tolerance: 0.0001 });
+    expect(p.named('setTraffic')[0]?.input.mirror).toMatchObject({
+      variant: 'v2',
+      percent: 50,
+      tolerance: 0.0001,
+    });
     expect(p.named('updateRegistry')[1]?.input).toEqual({
       model: spec.name,
       aliases: { production: '2', previous: '1', staging: null },
