@@ -42,7 +42,12 @@ export default tseslint.config(
   },
   {
     files: ['workflows/**/*.ts'],
+    // Type-aware: a workflow promise nobody awaits is a command whose failure nobody sees, and a
+    // step that may run after the workflow has moved on.
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
       'no-restricted-imports': [
         'error',
         {

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { DURATION_PATTERN, parseDuration } from './duration';
-import { SERVING_DEFAULTS } from './serving-defaults';
+import { SERVING_DEFAULTS, UNIT_HEADER_DEFAULT } from './serving-defaults';
 
 const duration = (what: string) =>
   z
@@ -510,7 +510,7 @@ const experiment = z
     unitHeader: z
       .string()
       .min(1)
-      .default('x-runway-unit')
+      .default(UNIT_HEADER_DEFAULT)
       .describe('request header carrying the sticky unit'),
     interval: duration('how often rewards are read').prefault('1m'),
     maxDuration: duration('longest the experiment may run').prefault('14d'),

@@ -17,6 +17,7 @@ import {
   ContinueAsNew,
   isCancellation,
   log,
+  patched,
 } from '@temporalio/workflow';
 import type { PromotionInput, PromotionResult } from './api';
 import { quick, run } from './activity-calls';
@@ -49,6 +50,9 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
       // A first release has nothing to compare against: straight to 100%.
       let skip = !prep.baseline;
       if (skip) log.info('no production version yet: first release goes straight to 100%');
+      // Promote-full asked for before live traffic: graduate now (before this patch the first
+      // canary step's route was set first, and only its hold saw the request).
+      if (p.controls.promoteFull && patched('promote-full-before-traffic')) skip = true;
       if (!skip && p.at('shadow')) skip = (await shadow(p)) === 'promote_full'; // 5
       if (!skip && p.at('canary')) skip = (await canary(p)) === 'promote_full'; // 6–8
       if (!skip && p.at('experiment')) await experiment(p); // 9

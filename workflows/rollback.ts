@@ -14,7 +14,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ModelSpec } from '../specs/schema';
-import { SERVING_DEFAULTS } from '../specs/serving-defaults';
+import { SERVING_DEFAULTS, UNIT_HEADER_DEFAULT } from '../specs/serving-defaults';
 import type { RollbackWorkflowInput, RollbackWorkflowResult } from './api';
 import { deployInput } from './deployments';
 import { restoreVersion } from './restore';
@@ -64,7 +64,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
         acts.setTraffic({
           model,
           variants,
-          sticky: { header: input.unitHeader ?? 'x-runway-unit' },
+          sticky: { header: input.unitHeader ?? UNIT_HEADER_DEFAULT },
           reason: why,
         }),
       registry: (_summary, update) => acts.updateRegistry(update),

@@ -37,6 +37,7 @@ import {
   type PromotionStatus,
 } from '../../workflows/api';
 import { RunwayModel, RunwayStage, RunwayVersion } from '../../workflows/search-attributes';
+import { merge } from './merge';
 import { testTemporal, uniqueTaskQueue } from './temporal';
 
 export const MODELS_DIR = path.join(projectRoot, 'demo', 'models');
@@ -110,23 +111,6 @@ export function experimentSpec(
     experiment,
     ...overrides,
   });
-}
-
-function merge<T>(base: T, over: unknown): T {
-  if (over === undefined) return base;
-  if (
-    typeof base !== 'object' ||
-    base === null ||
-    Array.isArray(base) ||
-    typeof over !== 'object' ||
-    over === null ||
-    Array.isArray(over)
-  ) {
-    return over as T;
-  }
-  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
-  for (const [k, v] of Object.entries(over)) out[k] = merge(out[k], v);
-  return out as T;
 }
 
 export interface PromotionPlatform {

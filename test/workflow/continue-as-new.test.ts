@@ -7,7 +7,7 @@ import {
   resumeSignal,
   rollbackSignal,
 } from '../../workflows/api';
-import { stubSpec, uniqueModel, useWorkflowHarness, type StubPromotion } from './harness';
+import { stubSpec, uniqueModel, useWorkflowHarness, type StubPromotion, SLOW_MACHINE_MS } from './harness';
 
 /**
  * Control signals survive continue-as-new. A tiny historyLimit makes the promotion continue as
@@ -42,104 +42,108 @@ function median(xs: number[]): number {
 describe('a rollback across continue-as-new', () => {
   const wf = useWorkflowHarness();
 
-  it(`ends every one of ${RUNS} promotions rolled_back within one interval`, async () => {
-    const seed = Number(process.env.RUNWAY_TEST_SEED ?? Date.now() % 100_000);
-    const random = prng(seed);
-    console.info(`continue-as-new rollback: seed ${seed} (RUNWAY_TEST_SEED=${seed} repeats this draw)`);
+  it(
+    `ends every one of ${RUNS} promotions rolled_back within one interval`,
+    async () => {
+      const seed = Number(process.env.RUNWAY_TEST_SEED ?? Date.now() % 100_000);
+      const random = prng(seed);
+      console.info(`continue-as-new rollback: seed ${seed} (RUNWAY_TEST_SEED=${seed} repeats this draw)`);
 
-    const plans = Array.from({ length: RUNS }, (_, i) => ({
-      // Half the runs continue as new after every look, half every few looks.
-      historyLimit: i % 2 === 0 ? 1 : 60,
-      atLook: 1 + Math.floor(random() * 5),
-      during: random() < 0.7,
-      delayMs: Math.floor(random() * (i % 2 === 0 ? 150 : INTERVAL_MS * 0.8)),
-    }));
-    const signalled = new Map<StubPromotion, number>();
-    const signal = async (p: StubPromotion): Promise<void> => {
-      signalled.set(p, Date.now());
-      await p.handle.signal(rollbackSignal, { by: 'oncall', reason: 'pager 1234' });
-    };
+      const plans = Array.from({ length: RUNS }, (_, i) => ({
+        // Half the runs continue as new after every look, half every few looks.
+        historyLimit: i % 2 === 0 ? 1 : 60,
+        atLook: 1 + Math.floor(random() * 5),
+        during: random() < 0.7,
+        delayMs: Math.floor(random() * (i % 2 === 0 ? 150 : INTERVAL_MS * 0.8)),
+      }));
+      const signalled = new Map<StubPromotion, number>();
+      const signal = async (p: StubPromotion): Promise<void> => {
+        signalled.set(p, Date.now());
+        await p.handle.signal(rollbackSignal, { by: 'oncall', reason: 'pager 1234' });
+      };
 
-    const runs = await Promise.all(
-      plans.map(async (plan) => {
-        const spec = stubSpec(uniqueModel('can'), {
-          canary: {
-            interval: `${INTERVAL_MS}ms`,
-            steps: [
-              { weight: 10, pause: '6s' },
-              { weight: 50, pause: '6s' },
-              { weight: 100, pause: '0s' },
-            ],
-          },
-        });
-        const p = await wf.promote(
-          spec,
-          {
-            look: async (n, _input, self) => {
-              if (n !== plan.atLook) return {};
-              if (plan.during) {
-                // Mid-activity: the workflow is inside the look that may end in continue-as-new.
-                await new Promise((r) => setTimeout(r, plan.delayMs));
-                await signal(self);
-              } else {
-                // Between looks: the step is waiting on its timer.
-                setTimeout(() => void signal(self), 50 + plan.delayMs);
-              }
-              return {};
+      const runs = await Promise.all(
+        plans.map(async (plan) => {
+          const spec = stubSpec(uniqueModel('can'), {
+            canary: {
+              interval: `${INTERVAL_MS}ms`,
+              steps: [
+                { weight: 10, pause: '6s' },
+                { weight: 50, pause: '6s' },
+                { weight: 100, pause: '0s' },
+              ],
             },
-          },
-          { historyLimit: plan.historyLimit },
-        );
-        return { p, plan, result: await p.result() };
-      }),
-    );
+          });
+          const p = await wf.promote(
+            spec,
+            {
+              look: async (n, _input, self) => {
+                if (n !== plan.atLook) return {};
+                if (plan.during) {
+                  // Mid-activity: the workflow is inside the look that may end in continue-as-new.
+                  await new Promise((r) => setTimeout(r, plan.delayMs));
+                  await signal(self);
+                } else {
+                  // Between looks: the step is waiting on its timer.
+                  setTimeout(() => void signal(self), 50 + plan.delayMs);
+                }
+                return {};
+              },
+            },
+            { historyLimit: plan.historyLimit },
+          );
+          return { p, plan, result: await p.result() };
+        }),
+      );
 
-    let crossed = 0;
-    const delays: number[] = [];
-    const problems: string[] = [];
-    for (const { p, plan, result } of runs) {
-      const at = signalled.get(p);
-      const label = `${p.model} (look ${plan.atLook}, ${plan.during ? 'during' : 'between'} looks, limit ${plan.historyLimit})`;
-      if (at === undefined) {
-        problems.push(`${label}: never signalled (${p.looks} looks)`);
-        continue;
+      let crossed = 0;
+      const delays: number[] = [];
+      const problems: string[] = [];
+      for (const { p, plan, result } of runs) {
+        const at = signalled.get(p);
+        const label = `${p.model} (look ${plan.atLook}, ${plan.during ? 'during' : 'between'} looks, limit ${plan.historyLimit})`;
+        if (at === undefined) {
+          problems.push(`${label}: never signalled (${p.looks} looks)`);
+          continue;
+        }
+        const runAtSignal = [...p.calls].reverse().find((c) => c.at <= at)?.runId;
+        if (p.calls.some((c) => c.at > at && c.runId !== runAtSignal)) {
+          // The run that handled the signal and continued as new carries the patch marker.
+          if (crossed++ === 0)
+            await p.record(wf.client, 'rollback-carried-across-continue-as-new', runAtSignal);
+        }
+        // Decided knowing of the signal: no further look, and the next traffic change is the rollback.
+        const { before, after } = await p.scheduledAround(wf.client, 'rollback');
+        const looksAfter = after.filter((a) => a === 'analyzeInterval').length;
+        const back = p.named('setTraffic')[before.filter((a) => a === 'setTraffic').length];
+        if (result.outcome !== 'rolled_back')
+          problems.push(`${label}: outcome ${result.outcome} (${result.reason})`);
+        if (looksAfter > 0) problems.push(`${label}: ${looksAfter} look(s) after the rollback signal`);
+        if (!back || !String(back.input.reason).startsWith('rollback: manual rollback by oncall'))
+          problems.push(
+            `${label}: the next traffic change is not the rollback (${String(back?.input.reason)})`,
+          );
+        else delays.push(back.at - at);
       }
-      const runAtSignal = [...p.calls].reverse().find((c) => c.at <= at)?.runId;
-      if (p.calls.some((c) => c.at > at && c.runId !== runAtSignal)) {
-        // The run that handled the signal and continued as new carries the patch marker.
-        if (crossed++ === 0)
-          await p.record(wf.client, 'rollback-carried-across-continue-as-new', runAtSignal);
-      }
-      // Decided knowing of the signal: no further look, and the next traffic change is the rollback.
-      const { before, after } = await p.scheduledAround(wf.client, 'rollback');
-      const looksAfter = after.filter((a) => a === 'analyzeInterval').length;
-      const back = p.named('setTraffic')[before.filter((a) => a === 'setTraffic').length];
-      if (result.outcome !== 'rolled_back')
-        problems.push(`${label}: outcome ${result.outcome} (${result.reason})`);
-      if (looksAfter > 0) problems.push(`${label}: ${looksAfter} look(s) after the rollback signal`);
-      if (!back || !String(back.input.reason).startsWith('rollback: manual rollback by oncall'))
-        problems.push(
-          `${label}: the next traffic change is not the rollback (${String(back?.input.reason)})`,
-        );
-      else delays.push(back.at - at);
-    }
-    console.info(
-      `continue-as-new rollback: ${RUNS} runs, ${crossed} crossed a continue-as-new between the signal and the ` +
-        `rollback; signal → baseline route: median ${median(delays)} ms, max ${Math.max(...delays)} ms ` +
-        `(interval ${INTERVAL_MS} ms)`,
-    );
-    expect(problems).toEqual([]);
-    // The draw must exercise the race it is about: runs that continue after every look and are
-    // signalled mid-look always cross one.
-    expect(crossed).toBeGreaterThan(0);
-  }, 120_000);
+      console.info(
+        `continue-as-new rollback: ${RUNS} runs, ${crossed} crossed a continue-as-new between the signal and the ` +
+          `rollback; signal → baseline route: median ${median(delays)} ms, max ${Math.max(...delays)} ms ` +
+          `(interval ${INTERVAL_MS} ms)`,
+      );
+      expect(problems).toEqual([]);
+      // The draw must exercise the race it is about: runs that continue after every look and are
+      // signalled mid-look always cross one.
+      expect(crossed).toBeGreaterThan(0);
+    },
+    SLOW_MACHINE_MS,
+  );
 });
 
 /**
  * The same audit for every other request a person makes: each arrives mid-look in a promotion that
  * continues as new after every look, so the run that handles it never takes another step itself.
  */
-describe('other requests across continue-as-new', () => {
+describe.concurrent('other requests across continue-as-new', { timeout: SLOW_MACHINE_MS }, () => {
   const wf = useWorkflowHarness();
   const everyLook = { historyLimit: 1 };
   const spec = (prefix: string) =>

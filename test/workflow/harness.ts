@@ -36,6 +36,7 @@ import {
   type Verdict,
 } from '../../workflows/api';
 import { historiesDir, historyToJSON } from '../helpers/histories';
+import { merge } from '../helpers/merge';
 import { testTemporal, uniqueTaskQueue } from '../helpers/temporal';
 
 const WORKFLOWS = path.join(projectRoot, 'workflows', 'index.ts');
@@ -153,6 +154,12 @@ export interface WorkflowHarness {
   rollback(input: RollbackWorkflowInput, script?: Script): Promise<StubPromotion>;
 }
 
+/**
+ * Per-test limit. A stub promotion takes seconds, but the suite shares two cores with real
+ * servers (and, here, with other work): a limit that only catches a hang, never a slow machine.
+ */
+export const SLOW_MACHINE_MS = 180_000;
+
 let modelCounter = 0;
 /** A model name no other test in this process uses. */
 export function uniqueModel(prefix = 'wf'): string {
@@ -190,23 +197,6 @@ export function stubSpec(name: string, overrides: Record<string, unknown> = {}):
     rollback: { scaleDownDelay: '1s', onInconclusive: 'pause' },
   };
   return parseSpec(merge(base, overrides), `stub spec ${name}`);
-}
-
-function merge<T>(base: T, over: unknown): T {
-  if (over === undefined) return base;
-  if (
-    typeof base !== 'object' ||
-    base === null ||
-    Array.isArray(base) ||
-    typeof over !== 'object' ||
-    over === null ||
-    Array.isArray(over)
-  ) {
-    return over as T;
-  }
-  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
-  for (const [k, v] of Object.entries(over)) out[k] = merge(out[k], v);
-  return out as T;
 }
 
 const snapshot = (model: string, n: number): MetricsSnapshot => ({
@@ -362,6 +352,21 @@ export function useWorkflowHarness(): WorkflowHarness {
       return p;
     },
   };
+}
+
+/** Polls `probe` (false or a throw: not yet) every 50 ms until it holds; fails after timeoutMs. */
+export async function until(probe: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (
+      await Promise.resolve()
+        .then(probe)
+        .catch(() => false)
+    )
+      return;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 export type { RollbackWorkflowResult };
