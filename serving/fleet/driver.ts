@@ -85,7 +85,5 @@ export class DeployRefusedError extends Error {
   }
 }
 
-/** `fraud-detector-v7-production`: the same inputs always name the same deployment. */
-export function deploymentName(model: string, version: string, environment: Environment): string {
-  return `${model}-v${version}-${environment}`;
-}
+/** One definition of the naming for the promotion, its rollback and every driver. */
+export { deploymentName } from '../../workflows/deployments';

@@ -5,7 +5,8 @@
 import { z } from 'zod';
 import type { Route } from './route';
 
-export const DEFAULT_STICKY_HEADER = 'x-runway-unit';
+/** The spec's default unit header (experiment.unitHeader): one definition, in specs/. */
+export { UNIT_HEADER_DEFAULT as DEFAULT_STICKY_HEADER } from '../../specs/serving-defaults';
 
 const httpUrl = z.string().refine(
   (s) => {
