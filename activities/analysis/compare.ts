@@ -35,20 +35,30 @@ export interface CompareParams {
 
 const ms = (s: number | null): number | null => (s === null ? null : round(s * 1000));
 
-function validate(p: CompareParams): void {
-  const bad = (field: string, expected: string, v: unknown): never => {
-    throw new Error(`comparison parameter ${field} must be ${expected}, got ${String(v)}`);
-  };
-  if (!(p.confidence > 0.5 && p.confidence < 1)) bad('confidence', 'in (0.5, 1)', p.confidence);
-  if (!(p.maxErrorRateIncrease >= 0 && p.maxErrorRateIncrease < 1)) {
-    bad('maxErrorRateIncrease', 'in [0, 1)', p.maxErrorRateIncrease);
-  }
-  if (!(p.maxLatencyIncrease >= 0)) bad('maxLatencyIncrease', '≥ 0', p.maxLatencyIncrease);
-  if (!(Number.isInteger(p.minSamples) && p.minSamples >= 1))
-    bad('minSamples', 'an integer ≥ 1', p.minSamples);
+/** A comparison parameter outside its range: the field, what was expected, what came. */
+export function paramError(field: string, expected: string, v: unknown): never {
+  throw new Error(`comparison parameter ${field} must be ${expected}, got ${String(v)}`);
 }
 
-function checkCounts(w: VariantWindow, who: string): void {
+/** The allowances and sample floor both comparison methods share. */
+export function checkMargins(
+  p: Pick<CompareParams, 'maxErrorRateIncrease' | 'maxLatencyIncrease' | 'minSamples'>,
+): void {
+  if (!(p.maxErrorRateIncrease >= 0 && p.maxErrorRateIncrease < 1)) {
+    paramError('maxErrorRateIncrease', 'in [0, 1)', p.maxErrorRateIncrease);
+  }
+  if (!(p.maxLatencyIncrease >= 0)) paramError('maxLatencyIncrease', '≥ 0', p.maxLatencyIncrease);
+  if (!(Number.isInteger(p.minSamples) && p.minSamples >= 1))
+    paramError('minSamples', 'an integer ≥ 1', p.minSamples);
+}
+
+function validate(p: CompareParams): void {
+  if (!(p.confidence > 0.5 && p.confidence < 1)) paramError('confidence', 'in (0.5, 1)', p.confidence);
+  checkMargins(p);
+}
+
+/** Counts a window must have: non-negative requests, errors between 0 and requests. */
+export function checkCounts(w: VariantWindow, who: string): void {
   if (!(Number.isFinite(w.requests) && w.requests >= 0)) throw new Error(`${who}.requests must be ≥ 0`);
   if (!(Number.isFinite(w.errors) && w.errors >= 0 && w.errors <= w.requests)) {
     throw new Error(`${who}.errors must be between 0 and ${who}.requests (${w.requests}), got ${w.errors}`);

@@ -31,6 +31,7 @@ import {
   type CellState,
 } from './eprocess';
 import { normalCdf } from './distributions';
+import { checkCounts, checkMargins, paramError } from './compare';
 import { quantileOrNull, toBins } from './histogram';
 import { round } from './round';
 import type { ComparisonVerdict, Result, TestResult, VariantWindow } from './types';
@@ -187,25 +188,11 @@ const testAlpha = (p: StepCompareParams, test: keyof typeof ALPHA_SHARES): numbe
 const marginAlpha = (p: StepCompareParams): number => p.alpha * ALPHA_SHARES.errors * 0.1;
 
 export function validateStepParams(p: StepCompareParams): void {
-  const bad = (field: string, expected: string, v: unknown): never => {
-    throw new Error(`comparison parameter ${field} must be ${expected}, got ${String(v)}`);
-  };
-  if (!(p.alpha > 0 && p.alpha < 0.5)) bad('alpha', 'in (0, 0.5)', p.alpha);
-  if (!(p.maxErrorRateIncrease >= 0 && p.maxErrorRateIncrease < 1))
-    bad('maxErrorRateIncrease', 'in [0, 1)', p.maxErrorRateIncrease);
+  if (!(p.alpha > 0 && p.alpha < 0.5)) paramError('alpha', 'in (0, 0.5)', p.alpha);
+  checkMargins(p);
   if (!(p.maxRelativeErrorRateIncrease >= 0))
-    bad('maxRelativeErrorRateIncrease', '≥ 0', p.maxRelativeErrorRateIncrease);
-  if (!(p.maxLatencyIncrease >= 0)) bad('maxLatencyIncrease', '≥ 0', p.maxLatencyIncrease);
-  if (!(p.minLatencyIncreaseMs >= 0)) bad('minLatencyIncreaseMs', '≥ 0', p.minLatencyIncreaseMs);
-  if (!(Number.isInteger(p.minSamples) && p.minSamples >= 1))
-    bad('minSamples', 'an integer ≥ 1', p.minSamples);
-}
-
-function checkCounts(w: VariantWindow, who: string): void {
-  if (!(Number.isFinite(w.requests) && w.requests >= 0)) throw new Error(`${who}.requests must be ≥ 0`);
-  if (!(Number.isFinite(w.errors) && w.errors >= 0 && w.errors <= w.requests)) {
-    throw new Error(`${who}.errors must be between 0 and ${who}.requests (${w.requests}), got ${w.errors}`);
-  }
+    paramError('maxRelativeErrorRateIncrease', '≥ 0', p.maxRelativeErrorRateIncrease);
+  if (!(p.minLatencyIncreaseMs >= 0)) paramError('minLatencyIncreaseMs', '≥ 0', p.minLatencyIncreaseMs);
 }
 
 /**
