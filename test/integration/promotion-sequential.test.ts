@@ -123,6 +123,12 @@ describe.concurrent('sequential canary analysis in promotions', () => {
       const described = await platform.client.workflow.getHandle(promotionWorkflowId(seqModel)).describe();
       expect(described.memo).toMatchObject({ outcome: 'rolled_back' });
       expect(String(described.memo?.reason)).toContain('comparison: error rate');
+      // The approval deadline timer carries its label into the UI's history.
+      const history = await platform.client.workflow.getHandle(promotionWorkflowId(seqModel)).fetchHistory();
+      const summaries = (history.events ?? [])
+        .filter((e) => e.timerStartedEventAttributes)
+        .map((e) => Buffer.from(e.userMetadata?.summary?.data ?? new Uint8Array()).toString('utf8'));
+      expect(summaries.some((t) => t.includes('approval deadline: 10m'))).toBe(true);
       const status = await platform.status(seqModel);
       expect(status.lastVerdicts.some((v) => v.check === 'comparison' && v.result === 'fail')).toBe(true);
 
