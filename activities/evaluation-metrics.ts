@@ -9,21 +9,9 @@
  * regression metrics cannot score it and are NaN, which fails their gate.
  */
 
+import { METRIC_NAMES } from '../specs/schema';
 export type Task = 'binary' | 'multiclass' | 'regression';
-export const METRIC_NAMES = [
-  'accuracy',
-  'auc',
-  'precision',
-  'recall',
-  'f1',
-  'logloss',
-  'top1',
-  'topk',
-  'macro_f1',
-  'rmse',
-  'mae',
-  'r2',
-] as const;
+export { METRIC_NAMES };
 export type MetricName = (typeof METRIC_NAMES)[number];
 
 export interface MetricInfo {

@@ -17,7 +17,7 @@ import { stateDir } from '../common/paths';
 import { createLogger } from '../common/log';
 import { digestFile } from './digest';
 import { ModelIndexStore, syncDir, type ModelIndex, type VersionRecord } from './model-index';
-import { checkAlias, checkMetadata, checkModelName, checkStatus, checkVersion } from './names';
+import { checkAlias, checkMetadata, checkModelName, checkStatus, checkVersion, versionAt } from './names';
 import type { Alias, Lineage, ModelRegistry, ModelVersion, PushOptions, VersionStatus } from './registry';
 
 const log = createLogger('registry');
@@ -125,9 +125,7 @@ export class FileRegistry implements ModelRegistry {
   }
 
   async resolveAlias(model: string, alias: Alias): Promise<ModelVersion | undefined> {
-    checkAlias(alias);
-    const version = (await this.aliases(model))[alias];
-    return version === undefined ? undefined : this.get(model, version);
+    return versionAt(this, model, alias);
   }
 
   async setAlias(model: string, alias: Alias, version: string | undefined): Promise<void> {

@@ -31,6 +31,7 @@ import {
   checkModelName,
   checkStatus,
   checkVersion,
+  versionAt,
 } from './names';
 import type { Alias, Lineage, ModelRegistry, ModelVersion, PushOptions, VersionStatus } from './registry';
 
@@ -233,9 +234,7 @@ export class MlflowRegistry implements ModelRegistry {
   }
 
   async resolveAlias(model: string, alias: Alias): Promise<ModelVersion | undefined> {
-    checkAlias(alias);
-    const version = (await this.aliases(model))[alias];
-    return version === undefined ? undefined : this.get(model, version);
+    return versionAt(this, model, alias);
   }
 
   async setAlias(model: string, alias: Alias, version: string | undefined): Promise<void> {

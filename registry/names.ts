@@ -2,7 +2,7 @@
  * Names that end up in file paths, deployment names (`<model>-v<version>-<env>`) and Kubernetes
  * objects, so they are held to DNS-label rules up front with errors that say what was expected.
  */
-import type { Alias, VersionStatus } from './registry';
+import type { Alias, ModelRegistry, ModelVersion, VersionStatus } from './registry';
 
 const MODEL_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const VERSION = /^[a-z0-9]([a-z0-9.-]{0,30}[a-z0-9])?$/;
@@ -53,4 +53,15 @@ export function checkMetadata(metadata: Record<string, string>): Record<string, 
     out[k] = v;
   }
   return out;
+}
+
+/** An alias's version through the registry's own aliases() and get(): the same for every driver. */
+export async function versionAt(
+  registry: Pick<ModelRegistry, 'aliases' | 'get'>,
+  model: string,
+  alias: Alias,
+): Promise<ModelVersion | undefined> {
+  checkAlias(alias);
+  const version = (await registry.aliases(model))[alias];
+  return version === undefined ? undefined : registry.get(model, version);
 }

@@ -121,7 +121,8 @@ const slos = z
   })
   .strict();
 
-const METRIC_NAMES = [
+/** Evaluation metrics by name (activities/evaluation-metrics.ts computes them). */
+export const METRIC_NAMES = [
   'accuracy',
   'auc',
   'precision',
