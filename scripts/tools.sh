@@ -3,7 +3,7 @@
 # outside the repository (RUNWAY_TOOL_CACHE, default ~/.cache/runway) so fresh clones reuse them.
 # Idempotent: each tool is checked first and built only when missing.
 #
-#   scripts/tools.sh [temporal] [python] [prometheus] ...   (no argument: all of them)
+#   scripts/tools.sh [temporal] [python] [prometheus] [k8s] [image]   (no argument: all of them)
 set -euo pipefail
 CACHE="${RUNWAY_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/runway}"
 BIN="$CACHE/bin"
@@ -66,7 +66,17 @@ tool_k8s() {
   say "WARNING: Kubernetes test binaries unavailable; k8s tests will skip"
 }
 
+tool_image() {
+  # The image build (scripts/image.sh) and its check (test/integration/image.test.ts): buildah
+  # assembles it, umoci unpacks it for the chroot test, skopeo pushes it (docs/kubernetes.md).
+  local missing=()
+  for t in buildah umoci skopeo; do command -v "$t" >/dev/null 2>&1 || missing+=("$t"); done
+  [ ${#missing[@]} -eq 0 ] && return
+  say "installing Debian's ${missing[*]}"
+  apt_install "${missing[@]}"
+}
+
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(temporal python prometheus k8s)
+[ ${#want[@]} -eq 0 ] && want=(temporal python prometheus k8s image)
 for t in "${want[@]}"; do "tool_$t"; done
 say "tools ready in $CACHE"
