@@ -209,6 +209,7 @@ export const ENV: Record<string, string> = {
   RUNWAY_FLEET_STATE_DIR: 'fleet.stateDir',
   RUNWAY_K8S_NAMESPACE: 'fleet.namespace',
   KUBECONFIG: 'fleet.kubeconfig',
+  RUNWAY_FLEET_IMAGE: 'fleet.kubernetes.image',
   RUNWAY_ROUTER_ADMIN_URL: 'router.adminUrl',
   RUNWAY_ROUTER_TOKEN: 'router.token',
   RUNWAY_ROUTER_TOKEN_FILE: 'router.tokenFile',

@@ -48,7 +48,7 @@ describe('image contents', () => {
 
   it('the pods run as the image user', () => {
     for (const f of ['router.yaml', 'worker.yaml']) {
-      const text = fs.readFileSync(path.join(projectRoot, 'deploy', f), 'utf8');
+      const text = fs.readFileSync(path.join(projectRoot, 'deploy/base', f), 'utf8');
       expect(text, f).toContain(`runAsUser: ${contents.RUNWAY_UID}`);
     }
   });
