@@ -105,7 +105,18 @@ const GatewayApiSchema = z
   .strict();
 
 /** The TrafficRouter providers (serving/traffic/); factory.ts builds the one named here. */
-export const ROUTER_DRIVERS = ['builtin', 'configmap', 'gateway-api'] as const;
+export const ROUTER_DRIVERS = ['builtin', 'configmap', 'gateway-api', 'istio'] as const;
+
+const IstioSchema = z
+  .object({
+    /** Namespace of the model Services (normally fleet.namespace); the Istio objects go there too. */
+    namespace: nonEmpty,
+    /** More VirtualService hosts beside the in-mesh `<model>` Service, e.g. models.example.com. */
+    hosts: z.array(nonEmpty).optional(),
+    /** Istio Gateways (namespace/name) to bind to, besides the mesh. */
+    gateways: z.array(nonEmpty).optional(),
+  })
+  .strict();
 
 const RouterSchema = z
   .object({
@@ -126,6 +137,8 @@ const RouterSchema = z
       .optional(),
     /** gateway-api driver: where the HTTPRoutes go and which Gateway they attach to. */
     gatewayApi: GatewayApiSchema.optional(),
+    /** istio driver: where the VirtualService, DestinationRule and model Service go. */
+    istio: IstioSchema.optional(),
   })
   .strict()
   .refine((r) => !(r.token && r.tokenFile), { message: 'set token or tokenFile, not both' })
@@ -141,6 +154,14 @@ const RouterSchema = z
   .refine((r) => r.driver === 'configmap' || !r.configMap, {
     message: 'router.configMap is read only by router.driver "configmap"; set the driver or remove it',
     path: ['configMap'],
+  })
+  .refine((r) => r.driver !== 'istio' || r.istio, {
+    message: 'router.driver "istio" needs router.istio { namespace } (the model Services\' namespace)',
+    path: ['istio'],
+  })
+  .refine((r) => r.driver === 'istio' || !r.istio, {
+    message: 'router.istio is read only by router.driver "istio"; set the driver or remove it',
+    path: ['istio'],
   })
   .refine((r) => r.driver === 'gateway-api' || !r.gatewayApi, {
     message: 'router.gatewayApi is read only by router.driver "gateway-api"; set the driver or remove it',

@@ -245,11 +245,13 @@ describe.skipIf(!!skipReason)('the install (deploy/) on a real API server', () =
     // What serving/fleet/kubernetes.ts, serving/traffic/configmap.ts and gateway-api.ts call.
     const calls: Record<string, string[]> = {
       'runway-models apps/deployments': ['get', 'list', 'create', 'patch', 'delete'],
-      'runway-models /services': ['list', 'create', 'patch', 'delete'],
+      'runway-models /services': ['get', 'list', 'create', 'patch', 'delete'],
       'runway-models policy/poddisruptionbudgets': ['list', 'create', 'patch', 'delete'],
       'runway-models autoscaling/horizontalpodautoscalers': ['list', 'create', 'patch', 'delete'],
       'runway-models /pods': ['list'],
       'runway-models gateway.networking.k8s.io/httproutes': ['get', 'list', 'create', 'patch', 'delete'],
+      'runway-models networking.istio.io/virtualservices': ['get', 'list', 'create', 'patch', 'delete'],
+      'runway-models networking.istio.io/destinationrules': ['get', 'list', 'create', 'patch', 'delete'],
       'runway-system /configmaps:runway-routes': ['get', 'create', 'patch'],
       // create cannot be narrowed to a name, so any ConfigMap in runway-system may be created.
       'runway-system /configmaps:other': ['create'],
@@ -259,7 +261,8 @@ describe.skipIf(!!skipReason)('the install (deploy/) on a real API server', () =
       'apps/deployments', 'apps/replicasets', 'apps/statefulsets', 'apps/daemonsets', '/services', '/pods',
       '/pods/exec', '/pods/log', '/events', '/secrets', '/configmaps:runway-routes', '/configmaps:other',
       '/serviceaccounts', 'policy/poddisruptionbudgets', 'autoscaling/horizontalpodautoscalers',
-      'gateway.networking.k8s.io/httproutes', 'rbac.authorization.k8s.io/roles',
+      'gateway.networking.k8s.io/httproutes', 'networking.istio.io/virtualservices',
+      'networking.istio.io/destinationrules', 'networking.istio.io/gateways', 'rbac.authorization.k8s.io/roles',
       'rbac.authorization.k8s.io/rolebindings', 'networking.k8s.io/networkpolicies',
     ]; // prettier-ignore
     const wrong: string[] = [];
