@@ -161,7 +161,10 @@ bah config \
   "$c3"
 mkdir -p "$work/out"
 bah commit --quiet --timestamp "$epoch" --omit-history --identity-label=false --disable-compression=false "$c3" "oci:$work/out/oci:$tag" >/dev/null
-bah rmi "runway-build/deps:$key" "runway-build/base:$key" >/dev/null 2>&1 || true
+# Nothing in buildah's storage is needed once the OCI layout is written (it is this script's own).
+while read -r c; do bah rm "$c" >/dev/null 2>&1 || true; done <"$work/containers"
+: >"$work/containers"
+bah rmi --all --force >/dev/null 2>&1 || true
 
 # Size as a registry stores it (compressed layers) and as a node unpacks it.
 manifest="$(node -e '
@@ -182,6 +185,6 @@ node -e '
 mkdir -p "$IMG/out"
 # Keep the last few builds (other worktrees, other commits); drop older ones.
 # shellcheck disable=SC2012 # names are hex hashes
-ls -1t "$IMG/out" 2>/dev/null | tail -n +5 | while read -r old; do rm -rf "${IMG:?}/out/$old"; done
+ls -1t "$IMG/out" 2>/dev/null | tail -n +3 | while read -r old; do rm -rf "${IMG:?}/out/$old"; done
 rm -rf "$out" && mv "$work/out" "$out"
 say "built $tag in $((SECONDS - started)) s: oci:$out/oci:$tag ($(node -p "Math.round(require('$out/image.json').compressedBytes / 1048576)") MiB compressed)"
