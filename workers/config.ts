@@ -176,11 +176,21 @@ const MetricsSchema = z
     source: z.enum(METRICS_SOURCES).default('scrape'),
     /** scrape: the router's /metrics (defaults to the router's); prometheus: the server's base URL. */
     url: url.optional(),
+    /**
+     * prometheus: whose series judge the promotion: `router` (default), `server` (the model servers'
+     * runway_server_*, for traffic that bypasses the runway router) or `istio` (istio_requests_total).
+     */
+    series: z.enum(['router', 'server', 'istio']).optional(),
   })
   .strict()
   .refine((m) => m.source !== 'prometheus' || m.url, {
     message: 'metrics.source "prometheus" needs metrics.url (e.g. http://127.0.0.1:9090)',
     path: ['url'],
+  })
+  .refine((m) => m.source === 'prometheus' || !m.series, {
+    message:
+      'metrics.series is read only by metrics.source "prometheus" (the scrape source reads the router)',
+    path: ['series'],
   });
 
 const RegistrySchema = z
@@ -237,6 +247,7 @@ export const ENV: Record<string, string> = {
   RUNWAY_ROUTER_PUBLIC_URL: 'router.publicUrl',
   RUNWAY_METRICS_SOURCE: 'metrics.source',
   RUNWAY_METRICS_URL: 'metrics.url',
+  RUNWAY_METRICS_SERIES: 'metrics.series',
   RUNWAY_REGISTRY_DIR: 'registry.dir',
 };
 

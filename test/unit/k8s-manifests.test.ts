@@ -212,7 +212,7 @@ describe('PromQL', () => {
   it('sums every router series of one model over replicas, quoting the label value', () => {
     const q = snapshotQuery('fr"aud', 'job="runway-router"');
     expect(q).toMatch(
-      /^sum by \(__name__, variant, code_class, le, result\) \(\{__name__=~"runway_router_requests_total\|/,
+      /^sum by \(__name__, variant, code_class, le, result, direction\) \(\{__name__=~"runway_router_requests_total\|/,
     );
     expect(q).toContain('model="fr\\"aud"');
     expect(q).toContain('job="runway-router"');
