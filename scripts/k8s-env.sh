@@ -8,7 +8,7 @@
 #   bash scripts/k8s-env.sh            build what is missing (idempotent; a no-op when cached)
 #   bash scripts/k8s-env.sh --print    print the bin directory
 #
-# Cache: ${RUNWAY_TOOL_CACHE:-~/.cache/runway}/k8s/<versions>/bin, plus Gateway API CRDs in crds/.
+# Cache: ${RUNWAY_TOOL_CACHE:-~/.cache/runway}/k8s/<versions>/bin, plus Gateway API and Istio CRDs in crds/.
 # A version bump below lands in a new directory, so a stale binary is never reused.
 # Honours GOFLAGS (e.g. GOFLAGS=-p=1 on a shared machine).
 set -euo pipefail
@@ -18,6 +18,7 @@ STAGING_VERSION=v0.34.4 # k8s.io/<staging> modules publish v0.<minor>.<patch> fo
 ETCD_VERSION=v3.6.16
 KWOK_VERSION=v0.7.0
 GATEWAY_API_VERSION=v1.4.1
+ISTIO_API_VERSION=v1.28.0 # istio.io/api: Istio's CRDs (VirtualService, DestinationRule, ...)
 
 CACHE="${RUNWAY_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/runway}"
 ROOT="$CACHE/k8s/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION-gw-$GATEWAY_API_VERSION"
@@ -31,7 +32,7 @@ fi
 
 ready() {
   for b in kube-apiserver kube-controller-manager kube-scheduler etcd kwok; do [ -x "$BIN/$b" ] || return 1; done
-  [ -f "$ROOT/crds/standard-install.yaml" ]
+  [ -f "$ROOT/crds/standard-install.yaml" ] && [ -f "$ROOT/crds/istio-$ISTIO_API_VERSION.yaml" ]
 }
 if ready; then exit 0; fi
 
@@ -113,15 +114,25 @@ fetch_gateway_crds() {
   [ -s "$out" ] || { say "no CRDs under $dir/config/crd/standard"; exit 1; }
 }
 
+fetch_istio_crds() {
+  # Istio's CRDs, generated into the istio.io/api module (kubernetes/customresourcedefinitions.gen.yaml).
+  local dir
+  dir="$(go mod download -json "istio.io/api@$ISTIO_API_VERSION" | sed -n 's/.*"Dir": "\(.*\)",*/\1/p')"
+  mkdir -p "$work/crds"
+  cp "$dir/kubernetes/customresourcedefinitions.gen.yaml" "$work/crds/istio-$ISTIO_API_VERSION.yaml"
+}
+
 for b in kube-apiserver kube-controller-manager kube-scheduler; do
   [ -x "$BIN/$b" ] || { build_kubernetes; break; }
 done
 [ -x "$BIN/etcd" ] || build_etcd
 [ -x "$BIN/kwok" ] || build_kwok
 [ -f "$ROOT/crds/standard-install.yaml" ] || fetch_gateway_crds
+[ -f "$ROOT/crds/istio-$ISTIO_API_VERSION.yaml" ] || fetch_istio_crds
 
 # Move into place only when everything built, so an interrupted build never leaves half a set.
 mkdir -p "$BIN" "$ROOT/crds"
-for f in "$work"/bin/*; do mv -f "$f" "$BIN/"; done
+for f in "$work"/bin/*; do [ -e "$f" ] && mv -f "$f" "$BIN/"; done
 [ -f "$work/crds/standard-install.yaml" ] && mv -f "$work/crds/standard-install.yaml" "$ROOT/crds/"
+[ -f "$work/crds/istio-$ISTIO_API_VERSION.yaml" ] && mv -f "$work/crds/istio-$ISTIO_API_VERSION.yaml" "$ROOT/crds/"
 say "kubernetes test environment ready in $((SECONDS - started)) s: $BIN"

@@ -3,7 +3,7 @@
 # outside the repository (RUNWAY_TOOL_CACHE, default ~/.cache/runway) so fresh clones reuse them.
 # Idempotent: each tool is checked first and built only when missing.
 #
-#   scripts/tools.sh [temporal] [python] [mlflow] [prometheus] [k8s] [nginx] ...
+#   scripts/tools.sh [temporal] [python] [mlflow] [prometheus] [k8s] [kustomize] [image] [nginx] ...
 #   (no argument: all but nginx, which only bench:router needs)
 set -euo pipefail
 CACHE="${RUNWAY_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/runway}"
@@ -101,7 +101,36 @@ tool_k8s() {
   say "WARNING: Kubernetes test binaries unavailable; k8s tests will skip"
 }
 
+KUSTOMIZE_VERSION=v5.7.1
+tool_kustomize() {
+  # Renders deploy/ exactly as `kubectl apply -k` does (kubectl embeds kustomize), for the install
+  # test (test/integration/k8s-install.test.ts). About 2 minutes to build the first time.
+  local bin="$BIN/kustomize-$KUSTOMIZE_VERSION"
+  if [ -x "$bin" ]; then return; fi
+  command -v go >/dev/null || { say "Go is required to build kustomize"; exit 1; }
+  exec 9>"$CACHE/.kustomize.lock"
+  flock 9
+  if [ -x "$bin" ]; then exec 9>&-; return; fi
+  say "building kustomize $KUSTOMIZE_VERSION with go install (first time only)"
+  local tmp
+  tmp="$(mktemp -d "$CACHE/.kustomize-build.XXXXXX")"
+  GOBIN="$tmp" go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+  mv "$tmp/kustomize" "$bin"
+  rmdir "$tmp"
+  exec 9>&-
+}
+
+tool_image() {
+  # The image build (scripts/image.sh) and its check (test/integration/image.test.ts): buildah
+  # assembles it, umoci unpacks it for the chroot test, skopeo pushes it (docs/kubernetes.md).
+  local missing=()
+  for t in buildah umoci skopeo; do command -v "$t" >/dev/null 2>&1 || missing+=("$t"); done
+  [ ${#missing[@]} -eq 0 ] && return
+  say "installing Debian's ${missing[*]}"
+  apt_install "${missing[@]}"
+}
+
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(temporal python mlflow prometheus k8s)
+[ ${#want[@]} -eq 0 ] && want=(temporal python mlflow prometheus k8s kustomize image)
 for t in "${want[@]}"; do "tool_$t"; done
 say "tools ready in $CACHE"

@@ -105,7 +105,18 @@ const GatewayApiSchema = z
   .strict();
 
 /** The TrafficRouter providers (serving/traffic/); factory.ts builds the one named here. */
-export const ROUTER_DRIVERS = ['builtin', 'configmap', 'gateway-api'] as const;
+export const ROUTER_DRIVERS = ['builtin', 'configmap', 'gateway-api', 'istio'] as const;
+
+const IstioSchema = z
+  .object({
+    /** Namespace of the model Services (normally fleet.namespace); the Istio objects go there too. */
+    namespace: nonEmpty,
+    /** More VirtualService hosts beside the in-mesh `<model>` Service, e.g. models.example.com. */
+    hosts: z.array(nonEmpty).optional(),
+    /** Istio Gateways (namespace/name) to bind to, besides the mesh. */
+    gateways: z.array(nonEmpty).optional(),
+  })
+  .strict();
 
 const RouterSchema = z
   .object({
@@ -133,6 +144,8 @@ const RouterSchema = z
     feedbackTokenFiles: z
       .record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected a model name'), nonEmpty)
       .optional(),
+    /** istio driver: where the VirtualService, DestinationRule and model Service go. */
+    istio: IstioSchema.optional(),
   })
   .strict()
   .refine((r) => !(r.token && r.tokenFile), { message: 'set token or tokenFile, not both' })
@@ -149,6 +162,14 @@ const RouterSchema = z
     message: 'router.configMap is read only by router.driver "configmap"; set the driver or remove it',
     path: ['configMap'],
   })
+  .refine((r) => r.driver !== 'istio' || r.istio, {
+    message: 'router.driver "istio" needs router.istio { namespace } (the model Services\' namespace)',
+    path: ['istio'],
+  })
+  .refine((r) => r.driver === 'istio' || !r.istio, {
+    message: 'router.istio is read only by router.driver "istio"; set the driver or remove it',
+    path: ['istio'],
+  })
   .refine((r) => r.driver === 'gateway-api' || !r.gatewayApi, {
     message: 'router.gatewayApi is read only by router.driver "gateway-api"; set the driver or remove it',
     path: ['gatewayApi'],
@@ -162,11 +183,21 @@ const MetricsSchema = z
     source: z.enum(METRICS_SOURCES).default('scrape'),
     /** scrape: the router's /metrics (defaults to the router's); prometheus: the server's base URL. */
     url: url.optional(),
+    /**
+     * prometheus: whose series judge the promotion: `router` (default), `server` (the model servers'
+     * runway_server_*, for traffic that bypasses the runway router) or `istio` (istio_requests_total).
+     */
+    series: z.enum(['router', 'server', 'istio']).optional(),
   })
   .strict()
   .refine((m) => m.source !== 'prometheus' || m.url, {
     message: 'metrics.source "prometheus" needs metrics.url (e.g. http://127.0.0.1:9090)',
     path: ['url'],
+  })
+  .refine((m) => m.source === 'prometheus' || !m.series, {
+    message:
+      'metrics.series is read only by metrics.source "prometheus" (the scrape source reads the router)',
+    path: ['series'],
   });
 
 const MlflowSchema = z
@@ -254,6 +285,7 @@ export const ENV: Record<string, string> = {
   RUNWAY_FLEET_STATE_DIR: 'fleet.stateDir',
   RUNWAY_K8S_NAMESPACE: 'fleet.namespace',
   KUBECONFIG: 'fleet.kubeconfig',
+  RUNWAY_FLEET_IMAGE: 'fleet.kubernetes.image',
   RUNWAY_ROUTER_ADMIN_URL: 'router.adminUrl',
   RUNWAY_ROUTER_TOKEN: 'router.token',
   RUNWAY_ROUTER_TOKEN_FILE: 'router.tokenFile',
@@ -261,6 +293,7 @@ export const ENV: Record<string, string> = {
   RUNWAY_METRICS_SOURCE: 'metrics.source',
   RUNWAY_METRICS_URL: 'metrics.url',
   RUNWAY_REGISTRY_DRIVER: 'registry.driver',
+  RUNWAY_METRICS_SERIES: 'metrics.series',
   RUNWAY_REGISTRY_DIR: 'registry.dir',
   // MLflow's own variables, so a team's existing environment works as is.
   MLFLOW_TRACKING_URI: 'registry.mlflow.trackingUri',

@@ -309,7 +309,15 @@ export function deploymentManifest(req: KubernetesDeploymentRequest, o: Manifest
       revisionHistoryLimit: 3,
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
       template: {
-        metadata: { labels },
+        // Prometheus' kubernetes_sd (annotation convention) finds each replica's server metrics.
+        metadata: {
+          labels,
+          annotations: {
+            'prometheus.io/scrape': 'true',
+            'prometheus.io/port': String(port),
+            'prometheus.io/path': '/metrics',
+          },
+        },
         spec: pod,
       },
     },

@@ -12,8 +12,8 @@ import { request } from 'undici';
 import { createLogger, type Logger } from '../../common/log';
 import { routerMetrics } from '../router/route';
 import { startTimeMetric } from '../router/metrics';
-import type { Sample } from './prom-text';
 import { snapshotFromSamples } from './scrape';
+import { seriesMappings, type SeriesMappingName, type VectorSample } from './series';
 import type { MetricsSnapshot, MetricsSource } from './source';
 
 export interface PrometheusOptions {
@@ -24,49 +24,21 @@ export interface PrometheusOptions {
   timeoutMs?: number;
   /** Bearer token for a Prometheus behind an authenticating proxy. */
   token?: string;
+  /** Whose series to judge: the router's (default), the model servers' or Istio's (series.ts). */
+  series?: SeriesMappingName;
   logger?: Logger;
 }
 
 /** A snapshot that lacks series: its windows are gaps. */
 export type PrometheusSnapshot = MetricsSnapshot & { missing?: string[] };
 
-interface VectorSample {
-  metric: Record<string, string>;
-  value: [number, string];
-}
-
 export class PrometheusError extends Error {
   override name = 'PrometheusError';
 }
 
-const COUNTERS = [
-  routerMetrics.requests,
-  `${routerMetrics.duration}_bucket`,
-  `${routerMetrics.duration}_sum`,
-  `${routerMetrics.duration}_count`,
-  routerMetrics.mirrored,
-  routerMetrics.mirrorDropped,
-  routerMetrics.shadowComparisons,
-  routerMetrics.shadowMoves,
-  routerMetrics.shadowDecisions,
-  `${routerMetrics.shadowDuration}_bucket`,
-  `${routerMetrics.shadowDuration}_sum`,
-  `${routerMetrics.shadowDuration}_count`,
-  routerMetrics.rewards,
-  routerMetrics.rewardSum,
-  routerMetrics.feedbackRejected,
-];
-
-/** Label values travel inside a PromQL string literal. */
-function quote(v: string): string {
-  return `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
-}
-
-/** The one query behind a snapshot: every router series of the model, summed over replicas. */
+/** The router mapping's query (kept for callers and tests that read it). */
 export function snapshotQuery(model: string, selector?: string): string {
-  const names = COUNTERS.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
-  const matchers = [`__name__=~${quote(names)}`, `model=${quote(model)}`, ...(selector ? [selector] : [])];
-  return `sum by (__name__, variant, code_class, le, result, direction) ({${matchers.join(', ')}})`;
+  return seriesMappings.router.query(model, selector);
 }
 
 export class PrometheusMetricsSource implements MetricsSource {
@@ -81,25 +53,21 @@ export class PrometheusMetricsSource implements MetricsSource {
   async snapshot(model: string): Promise<PrometheusSnapshot> {
     const at = Date.now() / 1000;
     const takenAt = new Date(at * 1000).toISOString();
+    const mapping = seriesMappings[this.options.series ?? 'router'];
+    // Router replicas export their start time: a change marks a counter reset. The servers' and
+    // Istio's series have no such marker here, so a restart there reads as a drop in the counters.
     const [series, starts] = await Promise.all([
-      this.query(snapshotQuery(model, this.options.selector), at),
-      this.query(`${startTimeMetric}${this.options.selector ? `{${this.options.selector}}` : ''}`, at),
+      this.query(mapping.query(model, this.options.selector), at),
+      mapping.name === 'router'
+        ? this.query(`${startTimeMetric}${this.options.selector ? `{${this.options.selector}}` : ''}`, at)
+        : Promise.resolve([]),
     ]);
-    const samples: Sample[] = [];
-    for (const s of series) {
-      const { __name__: name, ...labels } = s.metric;
-      if (!name) continue;
-      // `sum by` yields "" for labels a series lacks; the scrape folding expects them absent.
-      for (const k of Object.keys(labels)) if (labels[k] === '') delete labels[k];
-      samples.push({ name, labels: { ...labels, model }, value: Number(s.value[1]) });
-    }
+    const samples = mapping.samples(model, series);
     const snap: PrometheusSnapshot = snapshotFromSamples(model, samples, takenAt);
 
     const missing: string[] = [];
     if (Object.keys(snap.variants).length === 0) {
-      missing.push(
-        `no ${routerMetrics.requests} series for model "${model}" (is Prometheus scraping the router?)`,
-      );
+      missing.push(`no ${mapping.expected.series} series for model "${model}" (${mapping.expected.hint})`);
     }
     const have = new Set(samples.map((s) => `${s.labels.variant}\u0000${s.name}`));
     for (const v of Object.keys(snap.variants)) {

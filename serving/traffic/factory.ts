@@ -7,6 +7,7 @@ import { ConfigError, ROUTER_DRIVERS, type PlatformConfig } from '../../workers/
 import { BuiltinTrafficRouter } from './builtin';
 import { ConfigMapTrafficRouter, parseConfigMapRef } from './configmap';
 import { GatewayApiTrafficRouter } from './gateway-api';
+import { IstioTrafficRouter } from './istio';
 import type { TrafficRouter } from './router';
 
 /**
@@ -41,6 +42,13 @@ export function createTrafficRouter(
         );
       }
       return new GatewayApiTrafficRouter({ ...router.gatewayApi, connection });
+    case 'istio':
+      if (!router.istio) {
+        throw new ConfigError(
+          'router.istio: router.driver "istio" needs router.istio { namespace } (the model Services\' namespace)',
+        );
+      }
+      return new IstioTrafficRouter({ ...router.istio, connection });
     default:
       throw new ConfigError(
         `router.driver: expected one of ${ROUTER_DRIVERS.map((d) => `"${d}"`).join(', ')}, got "${driver}"`,

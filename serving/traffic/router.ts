@@ -1,7 +1,7 @@
 /**
  * TrafficRouter: the seam the promotion turns like a dial. Providers sit side by side in this
  * folder (`builtin`: the runway router's admin API; `configmap`: a ConfigMap the runway routers
- * watch; `gateway-api`: an HTTPRoute), and `factory.ts` builds the one the platform config names.
+ * watch; `gateway-api`: an HTTPRoute; `istio`: a VirtualService and DestinationRule), and `factory.ts` builds the one the platform config names.
  *
  * Each provider declares what it can do, so a ModelSpec that needs more (an A/B on a router
  * without sticky assignment) is refused before anything deploys, not halfway through.

@@ -145,6 +145,8 @@ export interface ClusterOptions {
   nodes?: FakeNode[];
   /** Only etcd + kube-apiserver: enough for ConfigMaps and CRDs, and much lighter. */
   apiOnly?: boolean;
+  /** More kube-controller-manager controllers, e.g. persistentvolume-binder-controller (PVCs bind). */
+  extraControllers?: string[];
 }
 
 export async function startTestCluster(bins: K8sBinaries, opts: ClusterOptions = {}): Promise<TestCluster> {
@@ -305,7 +307,7 @@ export async function startTestCluster(bins: K8sBinaries, opts: ClusterOptions =
     if (!opts.apiOnly) run('kube-controller-manager', [
       `--kubeconfig=${kubeconfig}`, '--leader-elect=false',
       `--secure-port=${kcmPort}`, '--bind-address=127.0.0.1', `--cert-dir=${path.join(dir, 'kcm-certs')}`,
-      '--controllers=deployment-controller,replicaset-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,disruption-controller',
+      `--controllers=${['deployment-controller', 'replicaset-controller', 'garbage-collector-controller', 'namespace-controller', 'serviceaccount-controller', 'serviceaccount-token-controller', 'disruption-controller', ...(opts.extraControllers ?? [])].join(',')}`,
       `--service-account-private-key-file=${saKey}`, `--root-ca-file=${ca}`,
       '--use-service-account-credentials=false', '--concurrent-deployment-syncs=5', '--v=0',
     ]); // prettier-ignore

@@ -398,8 +398,8 @@ describe.skipIf(!!skipReason)('kubernetes FleetDriver on a real API server', () 
   });
 
   it('accepts the deploy/ manifests, and their RBAC lets the worker run the fleet in its namespace only', async () => {
-    for (const f of ['namespaces.yaml', 'rbac.yaml', 'router.yaml', 'worker.yaml']) {
-      await cluster.applyFile(path.join(projectRoot, 'deploy', f));
+    for (const f of ['namespaces.yaml', 'rbac.yaml', 'routes.yaml', 'router.yaml', 'worker.yaml']) {
+      await cluster.applyFile(path.join(projectRoot, 'deploy/base', f));
     }
     await eventually('runway-models service account', async () =>
       (await cluster.api('GET', '/api/v1/namespaces/runway-models/serviceaccounts/default')).status === 200

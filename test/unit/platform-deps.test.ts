@@ -84,8 +84,8 @@ describe('platform configuration picks the seams', () => {
   });
 
   it('names the expected values for an unknown choice', () => {
-    expect(() => parsePlatformConfig({ router: { driver: 'istio' } })).toThrow(
-      /router\.driver: Invalid option: expected one of "builtin"\|"configmap"\|"gateway-api"/,
+    expect(() => parsePlatformConfig({ router: { driver: 'linkerd' } })).toThrow(
+      /router\.driver: Invalid option: expected one of "builtin"\|"configmap"\|"gateway-api"\|"istio"/,
     );
     expect(() => parsePlatformConfig({ fleet: { driver: 'nomad' } })).toThrow(
       /fleet\.driver: Invalid option: expected one of "local"\|"kubernetes"/,
@@ -118,10 +118,12 @@ describe('platform configuration picks the seams', () => {
     );
     expect(() =>
       createTrafficRouter(
-        { ...config.router, driver: 'istio' } as unknown as PlatformConfig['router'],
+        { ...config.router, driver: 'linkerd' } as unknown as PlatformConfig['router'],
         router,
       ),
-    ).toThrow(/router\.driver: expected one of "builtin", "configmap", "gateway-api", got "istio"/);
+    ).toThrow(
+      /router\.driver: expected one of "builtin", "configmap", "gateway-api", "istio", got "linkerd"/,
+    );
     expect(() => createMetricsSource(config.metrics, undefined, quiet)).toThrow(
       /metrics\.url: metrics\.source "scrape" reads a runway router's \/metrics/,
     );

@@ -1,0 +1,164 @@
+/**
+ * `metrics.series: server` against Debian's real `prometheus` scraping two real `runway serve`
+ * processes directly, with no runway router in the path (as with the gateway-api or istio
+ * providers): the snapshot counts exactly the requests each version answered, per variant, with
+ * their latency histograms; the mapping is built from the platform config by the factory; and a
+ * mapping whose series Prometheus does not have (`istio`, no mesh here) makes the window a gap that
+ * names the missing series, never a pass.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectRoot } from '../../common/paths';
+import { createMetricsSource } from '../../serving/metrics/factory';
+import type { PrometheusSnapshot } from '../../serving/metrics/prometheus';
+import { parsePlatformConfig } from '../../workers/config';
+import { startServe, type ServeProcess } from '../helpers/server';
+
+const binary = ((): string | undefined => {
+  try {
+    return execFileSync('bash', ['-c', 'command -v prometheus'], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+})();
+if (!binary) {
+  const reason =
+    'PROMETHEUS TESTS SKIPPED: no `prometheus` on PATH; install it with `bash scripts/tools.sh prometheus`';
+  if (process.env.CI === 'true') throw new Error(`${reason} (CI=true: these tests must run)`);
+  console.warn(`\n${'!'.repeat(100)}\n${reason}\n${'!'.repeat(100)}\n`);
+}
+
+const MODEL = 'fraud';
+const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+describe.skipIf(!binary)('metrics.series server: Prometheus scraping the model servers themselves', () => {
+  let dir: string;
+  let prom: ChildProcess | undefined;
+  let promLog = '';
+  let promUrl: string;
+  const servers: ServeProcess[] = [];
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runway-prom-series-'));
+    for (const v of ['1', '2']) {
+      servers.push(
+        await startServe([
+          '--model', path.join(projectRoot, `demo/models/fraud-v${v}.onnx`),
+          '--name', MODEL, '--version', v, '--threads', '1',
+        ]), // prettier-ignore
+      );
+    }
+    const port = await freePort();
+    promUrl = `http://127.0.0.1:${port}`;
+    const targets = servers.map((s) => `'${new URL(s.url).host}'`).join(', ');
+    fs.writeFileSync(
+      path.join(dir, 'prometheus.yml'),
+      `global: { scrape_interval: 1s }\nscrape_configs:\n  - job_name: runway-models\n    static_configs: [{ targets: [${targets}] }]\n`,
+    );
+    prom = spawn(
+      binary!,
+      [
+        `--config.file=${path.join(dir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${path.join(dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--log.level=warn',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    prom.stderr!.on('data', (d: Buffer) => (promLog += d.toString()));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        const r = await request(`${promUrl}/-/ready`);
+        await r.body.text();
+        if (r.statusCode === 200) break;
+      } catch {
+        /* not listening yet */
+      }
+      if (Date.now() > deadline) throw new Error(`prometheus not ready in 30 s:\n${promLog}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    if (prom && prom.exitCode === null) {
+      const exited = new Promise((r) => prom!.once('exit', r));
+      prom.kill('SIGTERM');
+      const t = setTimeout(() => prom!.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(t);
+    }
+    await Promise.allSettled(servers.map((s) => s.stop()));
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('counts what each version answered, per variant, with no runway router in the path', async () => {
+    const sent = { v1: 30, v2: 12 };
+    for (const [i, n] of [sent.v1, sent.v2].entries()) {
+      for (let k = 0; k < n; k++) {
+        const r = await request(`${servers[i]!.url}/v2/models/${MODEL}/infer`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            inputs: [
+              {
+                name: 'features',
+                datatype: 'FP32',
+                shape: [1, 8],
+                data: Array.from({ length: 8 }, (_, j) => ((k + j) % 5) / 5),
+              },
+            ],
+          }),
+        });
+        await r.body.text();
+        expect(r.statusCode).toBe(200);
+      }
+    }
+    const config = parsePlatformConfig({ metrics: { source: 'prometheus', url: promUrl, series: 'server' } });
+    const source = createMetricsSource(config.metrics, undefined, quiet);
+    let snap: PrometheusSnapshot | undefined;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      snap = (await source.snapshot(MODEL)) as PrometheusSnapshot;
+      if (snap.variants.v1?.requests === sent.v1 && snap.variants.v2?.requests === sent.v2) break;
+      if (Date.now() > deadline) throw new Error(`Prometheus never caught up: ${JSON.stringify(snap)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(snap.missing).toBeUndefined();
+    for (const [variant, n] of Object.entries(sent)) {
+      const c = snap.variants[variant]!;
+      expect(c.errors).toBe(0);
+      // Every answered request is in the latency histogram, in its cumulative +Inf bucket.
+      expect(c.latency.count, variant).toBe(n);
+      expect(c.latency.buckets.at(-1)).toEqual({ le: Infinity, count: n });
+      expect(c.latency.sum).toBeGreaterThan(0);
+    }
+  });
+
+  it('a mapping whose series are absent makes a gap that names them', async () => {
+    const config = parsePlatformConfig({ metrics: { source: 'prometheus', url: promUrl, series: 'istio' } });
+    const snap = (await createMetricsSource(config.metrics, undefined, quiet).snapshot(
+      MODEL,
+    )) as PrometheusSnapshot;
+    expect(snap.missing?.[0]).toMatch(
+      /no istio_requests_total\{reporter="destination"\} series for model "fraud"/,
+    );
+    expect(snap.epoch).toMatch(/^missing@/);
+  });
+});
