@@ -458,17 +458,12 @@ export async function createNamespace(
   );
 }
 
-/** Polls `fn` until it returns a value (not undefined), or fails after `timeoutMs`. */
-/** Applies the Gateway API CRDs and waits until the API server has established HTTPRoute. */
-export async function installGatewayCrds(cluster: TestCluster, bins: K8sBinaries): Promise<void> {
-  await cluster.applyFile(bins.gatewayCrds);
+/** Waits until the API server has established the named CRD. */
+async function crdEstablished(cluster: TestCluster, name: string): Promise<void> {
   await eventually(
-    'HTTPRoute CRD established',
+    `${name} CRD established`,
     async () => {
-      const r = await cluster.api(
-        'GET',
-        '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/httproutes.gateway.networking.k8s.io',
-      );
+      const r = await cluster.api('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
       return r.body?.status?.conditions?.some(
         (c: { type: string; status: string }) => c.type === 'Established' && c.status === 'True',
       )
@@ -478,6 +473,20 @@ export async function installGatewayCrds(cluster: TestCluster, bins: K8sBinaries
     30_000,
   );
 }
+
+/** Applies the Gateway API CRDs and waits until the API server has established HTTPRoute. */
+export async function installGatewayCrds(cluster: TestCluster, bins: K8sBinaries): Promise<void> {
+  await cluster.applyFile(bins.gatewayCrds);
+  await crdEstablished(cluster, 'httproutes.gateway.networking.k8s.io');
+}
+
+/** Applies Istio's CRDs (cached beside the Gateway API's) and waits for VirtualService. */
+export async function installIstioCrds(cluster: TestCluster, bins: K8sBinaries): Promise<void> {
+  await cluster.applyFile(path.join(path.dirname(bins.gatewayCrds), 'istio-v1.28.0.yaml'));
+  await crdEstablished(cluster, 'virtualservices.networking.istio.io');
+}
+
+/** Polls `fn` until it returns a value (not undefined), or fails after `timeoutMs`. */
 
 export function eventually<T>(
   what: string,

@@ -13,6 +13,8 @@
  * Gateway API CRDs from sigs.k8s.io/gateway-api. No Gateway data plane runs here, so it checks the
  * control plane (each step's HTTPRoute weights and RequestMirror filter, validated by the CRDs);
  * with no requests its analysis is inconclusive and proceeds by the spec (onInconclusive: proceed).
+ * The istio promotion does the same with router.driver istio on Istio's CRDs (from istio.io/api):
+ * each step's VirtualService split and mirror, over the DestinationRule's subsets.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
@@ -24,6 +26,7 @@ import { approveUpdate, promotionWorkflowId, rollbackSignal } from '../../workfl
 import {
   createNamespace,
   installGatewayCrds,
+  installIstioCrds,
   localStandIns,
   requireK8s,
   startTestCluster,
@@ -46,6 +49,7 @@ beforeAll(async () => {
   await createNamespace(cluster, NS);
   standIns = localStandIns(cluster, startServe);
   await installGatewayCrds(cluster, bins);
+  await installIstioCrds(cluster, bins);
 }, 180_000);
 
 const fleetOptions = (): KubernetesFleetOptions => ({
@@ -85,6 +89,29 @@ const gateway = usePromotionPlatform({
             driver: 'gateway-api',
             gatewayApi: { namespace: NS, parentRefs: [{ name: 'inference', namespace: 'gateways' }] },
           },
+          metrics: { source: 'scrape', url: 'http://127.0.0.1:9' },
+        });
+        return createTrafficRouter(config.router, undefined, { kubeconfig: cluster!.kubeconfig });
+      },
+});
+
+// The same, with router.driver istio: VirtualService + DestinationRule per model.
+const mesh = usePromotionPlatform({
+  fleet: !bins
+    ? undefined
+    : () =>
+        new KubernetesFleet({
+          ...fleetOptions(),
+          endpointsFor: (d) =>
+            d.name.endsWith('-staging')
+              ? standIns!.endpointsFor(d)
+              : [`http://${d.name}.${d.namespace}.svc.cluster.local:80`],
+        }),
+  router: !bins
+    ? undefined
+    : () => {
+        const config = parsePlatformConfig({
+          router: { driver: 'istio', istio: { namespace: NS } },
           metrics: { source: 'scrape', url: 'http://127.0.0.1:9' },
         });
         return createTrafficRouter(config.router, undefined, { kubeconfig: cluster!.kubeconfig });
@@ -363,6 +390,64 @@ describe.skipIf(!!skipReason)('promotion on Kubernetes with router.driver gatewa
         `/apis/apps/v1/namespaces/${NS}/deployments?labelSelector=runway.dev/model%3D${model}`,
       );
       expect(list.body.items).toEqual([]);
+    },
+  );
+});
+
+describe.skipIf(!!skipReason)('promotion on Kubernetes with router.driver istio', () => {
+  it(
+    'writes each step’s VirtualService weights and mirror over DestinationRule subsets, sized by weight',
+    { timeout: 300_000 },
+    async () => {
+      const model = 'fd-mesh';
+      await mesh.deps.router.verify?.();
+      const spec = testSpec(model, { serving: { replicas: REPLICAS } });
+      const virtualService = async () => {
+        const r = await cluster!.api(
+          'GET',
+          `/apis/networking.istio.io/v1/namespaces/${NS}/virtualservices/${model}`,
+        );
+        if (r.status !== 200) return undefined;
+        const split = (r.body.spec.http as KubeJson[]).at(-1);
+        const route: Record<string, number> = Object.fromEntries(
+          (split.route as KubeJson[]).map((d) => [d.destination.subset, d.weight as number]),
+        );
+        // The shadow takes no weighted traffic, so it is in the split only as the mirror: weight 0.
+        if (split.mirror) route[split.mirror.subset] ??= 0;
+        return {
+          route,
+          mirror: split.mirror ? `${split.mirror.subset}:${split.mirrorPercentage.value}` : undefined,
+        };
+      };
+      await mesh.bootstrap(model, spec, { replicas: REPLICAS });
+      const watcher = watch(model, virtualService);
+      await mesh.start(spec, '2');
+      await approve(mesh, model);
+      const result = await mesh.result(model);
+      await watcher.stop();
+      expect(result.outcome, result.reason).toBe('promoted');
+      const states = watcher.samples
+        .map(
+          (s) =>
+            `${Object.entries(s.route)
+              .map(([v, w]) => `${v}=${w}`)
+              .join(',')}${s.mirror ? ` mirror ${s.mirror}` : ''}`,
+        )
+        .filter((s, i, all) => i === 0 || s !== all[i - 1]);
+      expect(states).toEqual([
+        'v1=100',
+        'v1=100,v2=0 mirror v2:100',
+        'v1=90,v2=10',
+        'v1=75,v2=25',
+        'v1=50,v2=50',
+        'v2=100',
+      ]);
+      expectSizedByWeight(watcher.samples);
+      const dr = await cluster!.api(
+        'GET',
+        `/apis/networking.istio.io/v1/namespaces/${NS}/destinationrules/${model}`,
+      );
+      expect(dr.body.spec.subsets.map((x: KubeJson) => x.name)).toEqual(['v2']);
     },
   );
 });
