@@ -47,7 +47,16 @@ export function trafficActivities({ fleet, router, registry, logger, feedbackTok
     if (full.length === 0) return new Set();
     const served = new Set<string>();
     for (const alias of ['production', 'previous'] as const) {
-      const v = await registry.resolveAlias(model, alias);
+      // Traffic never waits on the registry: with it down (an MLflow outage) the route still
+      // moves, sized by weight alone, and the rollback-to-full-size exception is skipped.
+      const v = await registry.resolveAlias(model, alias).catch((err: unknown) => {
+        log.warn('registry unreadable while sizing for a route change; sizing by weight alone', {
+          model,
+          alias,
+          error: err instanceof Error ? err.message : String(err),
+        });
+        return undefined;
+      });
       if (v) served.add(deploymentName(model, v.version, 'production'));
     }
     return new Set(full.map((v) => v.deployment).filter((d) => served.has(d)));
