@@ -204,19 +204,30 @@ describe('router gRPC front door', () => {
     });
     expect(fb.statusCode).toBe(200);
     expect(((await fb.body.json()) as { variant: string }).variant).toBe(variantOf(byId.metadata));
-    const byHeader = await infer(2, { 'x-request-id': 'grpc-fb-2', 'x-runway-unit': 'fb-unit' });
-    for (const body of [
-      { model: 'fraud', requestId: 'grpc-fb-2', reward: 0 },
-      { model: 'fraud', unit: 'fb-unit', reward: 1 },
-    ]) {
+    // One reward per request: the id from metadata names one request, the unit another one's window
+    // (a request that opens a unit's window shares its reward with that unit: serving/router/feedback.ts).
+    const byHeader = await infer(2, { 'x-request-id': 'grpc-fb-2' });
+    const byUnit = await infer(3, { 'x-runway-unit': 'fb-unit' });
+    for (const [body, served] of [
+      [{ model: 'fraud', requestId: 'grpc-fb-2', reward: 0 }, byHeader],
+      [{ model: 'fraud', unit: 'fb-unit', reward: 1 }, byUnit],
+    ] as const) {
       const r = await request(`${router.url}/v1/feedback`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(body),
       });
       expect(r.statusCode).toBe(200);
-      expect(((await r.body.json()) as { variant: string }).variant).toBe(variantOf(byHeader.metadata));
+      expect(((await r.body.json()) as { variant: string }).variant).toBe(variantOf(served.metadata));
     }
+    // The same request rewarded again through its id is a repeat.
+    const again = await request(`${router.url}/v1/feedback`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'fraud', requestId: 'grpc-fb-2', reward: 1 }),
+    });
+    expect(again.statusCode).toBe(409);
+    await again.body.text();
   });
 
   it('fails over to the baseline when a replica is gone or serves no gRPC, and charges that variant', async () => {

@@ -39,10 +39,10 @@ function worker(
 
 describe('runway worker refuses a platform config it cannot run', () => {
   it('an unknown router, naming the field and the providers there are', { timeout: 90_000 }, async () => {
-    const r = await worker('istio', 'temporal: { address: 127.0.0.1:9 }\nrouter: { driver: istio }\n');
+    const r = await worker('linkerd', 'temporal: { address: 127.0.0.1:9 }\nrouter: { driver: linkerd }\n');
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(
-      /router\.driver: Invalid option: expected one of "builtin"\|"configmap"\|"gateway-api"/,
+      /router\.driver: Invalid option: expected one of "builtin"\|"configmap"\|"gateway-api"\|"istio"/,
     );
   });
 
