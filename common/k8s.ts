@@ -107,3 +107,34 @@ export function apiMessage(err: unknown): string {
 }
 
 export const isNotFound = (err: unknown): boolean => apiStatus(err) === 404;
+
+/**
+ * At worker start: the cluster serves `kind` of `apiVersion` and runway may list it in its
+ * namespace. A promotion would otherwise fail at its first traffic change, after deploying.
+ */
+export async function verifyServed(
+  objects: KubeClient['objects'],
+  what: { driver: string; apiVersion: string; kind: string; namespace: string; install: string },
+): Promise<void> {
+  try {
+    await objects.list(
+      what.apiVersion,
+      what.kind,
+      what.namespace,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      1,
+    );
+  } catch (err) {
+    const msg = apiMessage(err);
+    const missing = isNotFound(err) || /unrecognized api version and kind|not found/i.test(msg);
+    throw new Error(
+      missing
+        ? `router.driver "${what.driver}": the cluster does not serve ${what.apiVersion} ${what.kind}; ${what.install} first (${msg})`
+        : `router.driver "${what.driver}": cannot list ${what.kind}s in namespace ${what.namespace}: ${msg}`,
+    );
+  }
+}

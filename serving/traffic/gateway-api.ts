@@ -7,7 +7,14 @@
  * a bandit is refused at the promotion's start, before anything deploys.
  */
 import type { Route, RouteVariant } from '../router/route';
-import { apiMessage, isNotFound, lazyClient, type K8s, type KubeConnection } from '../../common/k8s';
+import {
+  apiMessage,
+  isNotFound,
+  lazyClient,
+  verifyServed,
+  type K8s,
+  type KubeConnection,
+} from '../../common/k8s';
 import { parseRoute } from '../router/schema';
 import { assertModelName, type RouterCapabilities, type TrafficRouter } from './router';
 
@@ -141,27 +148,13 @@ export class GatewayApiTrafficRouter implements TrafficRouter {
    */
   async verify(): Promise<void> {
     const { objects } = await this.client();
-    try {
-      await objects.list(
-        HTTPROUTE_API,
-        'HTTPRoute',
-        this.options.namespace,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        1,
-      );
-    } catch (err) {
-      const msg = apiMessage(err);
-      const missing = isNotFound(err) || /unrecognized api version and kind|not found/i.test(msg);
-      throw new Error(
-        missing
-          ? `router.driver "gateway-api": the cluster does not serve ${HTTPROUTE_API} HTTPRoute; install the Gateway API CRDs (standard channel) first (${msg})`
-          : `router.driver "gateway-api": cannot list HTTPRoutes in namespace ${this.options.namespace}: ${msg}`,
-      );
-    }
+    await verifyServed(objects, {
+      driver: 'gateway-api',
+      apiVersion: HTTPROUTE_API,
+      kind: 'HTTPRoute',
+      namespace: this.options.namespace,
+      install: 'install the Gateway API CRDs (standard channel)',
+    });
   }
 
   async setRoute(model: string, route: Route): Promise<void> {

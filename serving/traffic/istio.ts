@@ -15,7 +15,14 @@
  * UUIDs do; requests without the header get the weighted split.
  */
 import type { Route } from '../router/route';
-import { apiMessage, isNotFound, lazyClient, type K8s, type KubeConnection } from '../../common/k8s';
+import {
+  apiMessage,
+  isNotFound,
+  lazyClient,
+  verifyServed,
+  type K8s,
+  type KubeConnection,
+} from '../../common/k8s';
 import { parseRoute } from '../router/schema';
 import { serviceOf } from './gateway-api';
 import { assertModelName, type RouterCapabilities, type TrafficRouter } from './router';
@@ -155,27 +162,13 @@ export class IstioTrafficRouter implements TrafficRouter {
   /** At worker start: the cluster serves Istio's networking API and runway may list it here. */
   async verify(): Promise<void> {
     const { objects } = await this.client();
-    try {
-      await objects.list(
-        ISTIO_API,
-        'VirtualService',
-        this.options.namespace,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-        1,
-      );
-    } catch (err) {
-      const msg = apiMessage(err);
-      const missing = isNotFound(err) || /unrecognized api version and kind|not found/i.test(msg);
-      throw new Error(
-        missing
-          ? `router.driver "istio": the cluster does not serve ${ISTIO_API} VirtualService; install Istio (or its CRDs) first (${msg})`
-          : `router.driver "istio": cannot list VirtualServices in namespace ${this.options.namespace}: ${msg}`,
-      );
-    }
+    await verifyServed(objects, {
+      driver: 'istio',
+      apiVersion: ISTIO_API,
+      kind: 'VirtualService',
+      namespace: this.options.namespace,
+      install: 'install Istio (or its CRDs)',
+    });
   }
 
   async setRoute(model: string, route: Route): Promise<void> {
