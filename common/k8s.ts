@@ -138,3 +138,46 @@ export async function verifyServed(
     );
   }
 }
+
+/** The field manager of everything runway applies. */
+export const FIELD_MANAGER = 'runway';
+
+/**
+ * Server-side apply with force: runway owns these objects, so a human's `kubectl edit` of a field
+ * it manages is taken back. A failure names the object; `hint` says what may be missing.
+ */
+export async function applyObject(client: KubeClient, obj: K8s.KubernetesObject, hint = ''): Promise<void> {
+  try {
+    await client.objects.patch(
+      obj,
+      undefined,
+      undefined,
+      FIELD_MANAGER,
+      true,
+      client.k8s.PatchStrategy.ServerSideApply,
+    );
+  } catch (err) {
+    const where = `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+    throw new Error(`apply ${obj.kind} ${where}: ${apiMessage(err)}${isNotFound(err) ? hint : ''}`);
+  }
+}
+
+/** An object as stored, or undefined when there is none. */
+export async function readObject(
+  objects: KubeClient['objects'],
+  ref: { apiVersion: string; kind: string; name: string; namespace: string },
+): Promise<K8s.KubernetesObject | undefined> {
+  try {
+    return await objects.read({
+      apiVersion: ref.apiVersion,
+      kind: ref.kind,
+      metadata: { name: ref.name, namespace: ref.namespace },
+    });
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw new Error(`read ${ref.kind} ${ref.namespace}/${ref.name}: ${apiMessage(err)}`);
+  }
+}
+
+/** Model names allow "_" and capitals; Kubernetes object names do not. */
+export const kubeName = (model: string): string => model.toLowerCase().replace(/_/g, '-');

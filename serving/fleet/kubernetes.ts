@@ -15,7 +15,15 @@ import {
   type FleetCallOptions,
   type FleetDriver,
 } from './driver';
-import { apiMessage, isNotFound, lazyClient, type K8s, type KubeConnection } from '../../common/k8s';
+import {
+  apiMessage,
+  applyObject,
+  FIELD_MANAGER,
+  isNotFound,
+  lazyClient,
+  type K8s,
+  type KubeConnection,
+} from '../../common/k8s';
 import { sleep } from '../../common/timers';
 import {
   LABEL,
@@ -29,7 +37,7 @@ import {
 } from './k8s-manifests';
 import { replicasForWeight } from './sizing';
 
-export const FIELD_MANAGER = 'runway';
+export { FIELD_MANAGER };
 
 export interface KubernetesFleetOptions extends ManifestOptions {
   connection?: KubeConnection;
@@ -266,15 +274,8 @@ export class KubernetesFleet implements FleetDriver {
   // ---- internals ------------------------------------------------------------------------------
 
   private async applyAll(manifests: KubeObject[]): Promise<void> {
-    const { k8s, objects } = await this.client();
-    for (const m of manifests) {
-      try {
-        // force: runway owns these objects; a human's kubectl edit of a field we manage is taken back.
-        await objects.patch(m, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
-      } catch (err) {
-        throw new Error(`apply ${m.kind} ${this.namespace}/${m.metadata.name}: ${apiMessage(err)}`);
-      }
-    }
+    const client = await this.client();
+    for (const m of manifests) await applyObject(client, m);
   }
 
   private async readDeployment(name: string): Promise<DeploymentObject | undefined> {

@@ -9,8 +9,11 @@
 import type { Route, RouteVariant } from '../router/route';
 import {
   apiMessage,
+  applyObject,
   isNotFound,
+  kubeName,
   lazyClient,
+  readObject,
   verifyServed,
   type K8s,
   type KubeConnection,
@@ -111,7 +114,7 @@ export function httpRouteFor(model: string, route: Route, o: GatewayApiOptions):
     apiVersion: HTTPROUTE_API,
     kind: 'HTTPRoute',
     metadata: {
-      name: (o.routeName ?? defaultRouteName)(model),
+      name: (o.routeName ?? kubeName)(model),
       namespace: o.namespace,
       labels: { 'app.kubernetes.io/managed-by': 'runway', 'runway.dev/model': model },
       // The variant names and endpoints, which an HTTPRoute cannot hold, for getRoute.
@@ -160,22 +163,11 @@ export class GatewayApiTrafficRouter implements TrafficRouter {
   async setRoute(model: string, route: Route): Promise<void> {
     assertModelName(model);
     const obj = httpRouteFor(model, parseRoute(route), this.options);
-    const { k8s, objects } = await this.client();
-    try {
-      await objects.patch(
-        obj as K8s.KubernetesObject,
-        undefined,
-        undefined,
-        'runway',
-        true,
-        k8s.PatchStrategy.ServerSideApply,
-      );
-    } catch (err) {
-      const hint = isNotFound(err) ? ' (are the Gateway API CRDs installed?)' : '';
-      throw new Error(
-        `apply HTTPRoute ${this.options.namespace}/${this.name(model)}: ${apiMessage(err)}${hint}`,
-      );
-    }
+    await applyObject(
+      await this.client(),
+      obj as K8s.KubernetesObject,
+      ' (are the Gateway API CRDs installed?)',
+    );
   }
 
   async getRoute(model: string): Promise<Route | undefined> {
@@ -204,24 +196,15 @@ export class GatewayApiTrafficRouter implements TrafficRouter {
   /** The HTTPRoute as stored (for inspection and tests). */
   async read(model: string): Promise<K8s.KubernetesObject | undefined> {
     const { objects } = await this.client();
-    try {
-      return await objects.read({
-        apiVersion: HTTPROUTE_API,
-        kind: 'HTTPRoute',
-        metadata: { name: this.name(model), namespace: this.options.namespace },
-      });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw new Error(`read HTTPRoute ${this.name(model)}: ${apiMessage(err)}`);
-    }
+    return readObject(objects, {
+      apiVersion: HTTPROUTE_API,
+      kind: 'HTTPRoute',
+      name: this.name(model),
+      namespace: this.options.namespace,
+    });
   }
 
   private name(model: string): string {
-    return (this.options.routeName ?? defaultRouteName)(model);
+    return (this.options.routeName ?? kubeName)(model);
   }
-}
-
-/** Model names allow "_" and capitals; Kubernetes object names do not. */
-function defaultRouteName(model: string): string {
-  return model.toLowerCase().replace(/_/g, '-');
 }

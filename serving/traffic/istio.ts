@@ -17,8 +17,11 @@
 import type { Route } from '../router/route';
 import {
   apiMessage,
+  applyObject,
   isNotFound,
+  kubeName,
   lazyClient,
+  readObject,
   verifyServed,
   type K8s,
   type KubeConnection,
@@ -62,7 +65,7 @@ export function stickyBuckets(weights: number[]): number[] {
 
 /** The Service, DestinationRule and VirtualService for a model's route. Pure. */
 export function istioObjectsFor(model: string, route: Route, o: IstioOptions): Obj[] {
-  const name = model.toLowerCase().replace(/_/g, '-');
+  const name = kubeName(model);
   const host = `${name}.${o.namespace}.svc.cluster.local`;
   const labels = { 'app.kubernetes.io/managed-by': 'runway', 'runway.dev/model': model };
   const subsets = route.variants.map((v, i) => {
@@ -173,23 +176,10 @@ export class IstioTrafficRouter implements TrafficRouter {
 
   async setRoute(model: string, route: Route): Promise<void> {
     assertModelName(model);
-    const { k8s, objects } = await this.client();
+    const client = await this.client();
     // Subsets before the routes that name them, so no request meets an unknown subset.
     for (const obj of istioObjectsFor(model, parseRoute(route), this.options)) {
-      try {
-        await objects.patch(
-          obj as K8s.KubernetesObject,
-          undefined,
-          undefined,
-          'runway',
-          true,
-          k8s.PatchStrategy.ServerSideApply,
-        );
-      } catch (err) {
-        throw new Error(
-          `apply ${obj.kind} ${this.options.namespace}/${String(obj.metadata.name)}: ${apiMessage(err)}`,
-        );
-      }
+      await applyObject(client, obj as K8s.KubernetesObject);
     }
   }
 
@@ -228,15 +218,11 @@ export class IstioTrafficRouter implements TrafficRouter {
     model: string,
   ): Promise<K8s.KubernetesObject | undefined> {
     const { objects } = await this.client();
-    try {
-      return await objects.read({
-        apiVersion: kind === 'Service' ? 'v1' : ISTIO_API,
-        kind,
-        metadata: { name: model.toLowerCase().replace(/_/g, '-'), namespace: this.options.namespace },
-      });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw new Error(`read ${kind} ${model}: ${apiMessage(err)}`);
-    }
+    return readObject(objects, {
+      apiVersion: kind === 'Service' ? 'v1' : ISTIO_API,
+      kind,
+      name: kubeName(model),
+      namespace: this.options.namespace,
+    });
   }
 }
