@@ -188,6 +188,11 @@ const MetricsSchema = z
      * runway_server_*, for traffic that bypasses the runway router) or `istio` (istio_requests_total).
      */
     series: z.enum(['router', 'server', 'istio']).optional(),
+    /**
+     * prometheus: how long worker start waits for Prometheus to know the mapping's series (a first
+     * scrape after a fresh install) before it fails naming the query. 0 checks once.
+     */
+    startupWaitSeconds: z.number().int().min(0).max(3600).optional(),
   })
   .strict()
   .refine((m) => m.source !== 'prometheus' || m.url, {

@@ -263,11 +263,18 @@ export function platformDeps(
   };
 }
 
-/** What can only be checked by asking: the traffic provider's backend (gateway-api: its CRDs). */
+/**
+ * What can only be checked by asking: the traffic provider's backend (gateway-api, istio: their
+ * CRDs) and the metrics source's series (prometheus: that it knows the names the mapping reads).
+ */
 export async function verifyPlatform(deps: ActivityDeps, log: Logger): Promise<void> {
   if (deps.router.verify) {
     await deps.router.verify();
     log.info('traffic router verified', { driver: deps.router.kind });
+  }
+  if (deps.metrics.verify) {
+    await deps.metrics.verify();
+    log.info('metrics source verified');
   }
 }
 

@@ -31,7 +31,12 @@ export function createMetricsSource(
           'metrics.url: metrics.source "prometheus" needs the server\'s URL (e.g. http://127.0.0.1:9090)',
         );
       }
-      return new PrometheusMetricsSource({ url: metrics.url, logger, series: metrics.series });
+      return new PrometheusMetricsSource({
+        url: metrics.url,
+        logger,
+        series: metrics.series,
+        startupWaitMs: (metrics.startupWaitSeconds ?? 60) * 1000,
+      });
     default:
       throw new ConfigError(
         `metrics.source: expected one of ${METRICS_SOURCES.map((s) => `"${s}"`).join(', ')}, got "${source}"`,

@@ -8,6 +8,7 @@
  * series at all, yields a snapshot marked `missing` with an epoch that differs from every other,
  * so the windows on either side of it are gaps (inconclusive) rather than numbers.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { createLogger, type Logger } from '../../common/log';
 import { routerMetrics } from '../router/route';
@@ -26,6 +27,8 @@ export interface PrometheusOptions {
   token?: string;
   /** Whose series to judge: the router's (default), the model servers' or Istio's (series.ts). */
   series?: SeriesMappingName;
+  /** verify(): how long to wait for Prometheus to know the mapping's series (default 60 s). */
+  startupWaitMs?: number;
   logger?: Logger;
 }
 
@@ -90,6 +93,94 @@ export class PrometheusMetricsSource implements MetricsSource {
       .sort()
       .join(',');
     return { ...snap, ...(epoch ? { epoch } : {}) };
+  }
+
+  /**
+   * At worker start: Prometheus must know every metric name the mapping reads, either as stored
+   * series or as metadata from a scrape (a router that has served nothing yet still exports its
+   * HELP/TYPE lines). Waits up to startupWaitMs for a first scrape, then fails naming the mapping,
+   * the names it lacks and the query each look would run, rather than pausing every promotion
+   * later on an inconclusive window.
+   */
+  async verify(): Promise<void> {
+    const mapping = seriesMappings[this.options.series ?? 'router'];
+    const deadline = Date.now() + (this.options.startupWaitMs ?? 60_000);
+    let nextLog = Date.now() + 10_000;
+    for (;;) {
+      const lacking = await this.unknownNames(mapping.names);
+      if (lacking.length === 0) return;
+      if (Date.now() >= deadline) {
+        throw new PrometheusError(
+          `metrics.series "${mapping.name}": Prometheus at ${this.base} knows no series named ` +
+            `${lacking.join(', ')} (${mapping.expected.hint}); every look would be inconclusive. ` +
+            `Each look runs: ${mapping.query('<model>', this.options.selector)}`,
+        );
+      }
+      if (Date.now() >= nextLog) {
+        this.log.info('waiting for Prometheus to scrape the series metrics.series reads', {
+          series: mapping.name,
+          lacking: lacking.join(', '),
+        });
+        nextLog = Date.now() + 10_000;
+      }
+      await sleep(1_000);
+    }
+  }
+
+  /** The names Prometheus has neither as series nor as scraped metadata. */
+  private async unknownNames(names: string[]): Promise<string[]> {
+    const match = `{__name__=~"${names.join('|')}"}`;
+    const stored = new Set(
+      await this.getJson<string[]>(`/api/v1/label/__name__/values?match[]=${encodeURIComponent(match)}`),
+    );
+    const lacking: string[] = [];
+    for (const name of names.filter((n) => !stored.has(n))) {
+      // Metadata is kept per metric family as its TYPE line names it: a histogram's _bucket series
+      // under the base name, a counter under its own name (with or without _total by exporter).
+      const family = name.replace(/_(bucket|count|sum|total)$/, '');
+      let known = false;
+      for (const metric of new Set([name, family])) {
+        const meta = await this.getJson<Record<string, unknown>>(
+          `/api/v1/metadata?metric=${encodeURIComponent(metric)}`,
+        );
+        if (Object.keys(meta).length > 0) known = true;
+      }
+      if (!known) lacking.push(name);
+    }
+    return lacking;
+  }
+
+  private async getJson<T>(pathAndQuery: string): Promise<T> {
+    const timeout = this.options.timeoutMs ?? 10_000;
+    let text: string;
+    let status: number;
+    try {
+      const res = await request(`${this.base}${pathAndQuery}`, {
+        headers: this.options.token ? { authorization: `Bearer ${this.options.token}` } : {},
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+      });
+      status = res.statusCode;
+      text = await res.body.text();
+    } catch (err) {
+      throw new PrometheusError(
+        `Prometheus unreachable at ${this.base} (${(err as Error).message}); check metrics.url in the platform config`,
+      );
+    }
+    let doc: { status?: string; error?: string; data?: unknown };
+    try {
+      doc = JSON.parse(text) as typeof doc;
+    } catch {
+      throw new PrometheusError(
+        `Prometheus at ${this.base} answered ${status} with non-JSON: ${text.slice(0, 200)}`,
+      );
+    }
+    if (doc.status !== 'success') {
+      throw new PrometheusError(
+        `Prometheus ${pathAndQuery} failed (${status}): ${doc.error ?? text.slice(0, 200)}`,
+      );
+    }
+    return doc.data as T;
   }
 
   /** An instant query; errors name Prometheus' URL and its own explanation. */

@@ -27,6 +27,12 @@ export interface SeriesMapping {
   samples(model: string, result: VectorSample[]): Sample[];
   /** The series a model must have for a snapshot to count, and where to look when it is missing. */
   expected: { series: string; hint: string };
+  /**
+   * Metric names Prometheus must know at worker start: a name it has never seen means the mapping
+   * does not fit this Prometheus (wrong mapping, or nothing scrapes the producer), and every look
+   * would be a gap. Checked once, so a misconfiguration fails loudly instead of pausing promotions.
+   */
+  names: string[];
 }
 
 /** Label values travel inside a PromQL string literal. */
@@ -65,6 +71,7 @@ function plain(metric: Record<string, string>): { name?: string; labels: Record<
 const router: SeriesMapping = {
   name: 'router',
   expected: { series: routerMetrics.requests, hint: 'is Prometheus scraping the router?' },
+  names: [routerMetrics.requests, `${routerMetrics.duration}_bucket`],
   query(model, selector) {
     const m = [
       `__name__=~${alternatives(ROUTER_SERIES)}`,
@@ -85,6 +92,7 @@ const SERVER_DURATION = 'runway_server_request_duration_seconds';
 const server: SeriesMapping = {
   name: 'server',
   expected: { series: 'runway_server_requests_total', hint: 'is Prometheus scraping the model servers?' },
+  names: ['runway_server_requests_total', `${SERVER_DURATION}_bucket`],
   query(model, selector) {
     const names = [
       'runway_server_requests_total',
@@ -123,6 +131,7 @@ const istio: SeriesMapping = {
     series: 'istio_requests_total{reporter="destination"}',
     hint: 'are the model pods in the mesh, labelled app.kubernetes.io/name and /version?',
   },
+  names: ['istio_requests_total', `${ISTIO_DURATION}_bucket`],
   query(model, selector) {
     const names = [
       'istio_requests_total',

@@ -48,4 +48,6 @@ export interface MetricsSnapshot {
 
 export interface MetricsSource {
   snapshot(model: string): Promise<MetricsSnapshot>;
+  /** What can only be checked by asking, once at worker start; throws naming what is wrong. */
+  verify?(): Promise<void>;
 }

@@ -4,7 +4,9 @@
  * providers): the snapshot counts exactly the requests each version answered, per variant, with
  * their latency histograms; the mapping is built from the platform config by the factory; and a
  * mapping whose series Prometheus does not have (`istio`, no mesh here) makes the window a gap that
- * names the missing series, never a pass.
+ * names the missing series, never a pass. At worker start, a mapping whose metric names Prometheus
+ * has never seen fails with the names and the query; one whose producers have served nothing yet
+ * passes on the metadata of their scrape.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,6 +19,7 @@ import { projectRoot } from '../../common/paths';
 import { createMetricsSource } from '../../serving/metrics/factory';
 import type { PrometheusSnapshot } from '../../serving/metrics/prometheus';
 import { parsePlatformConfig } from '../../workers/config';
+import { workerDeps } from '../../workers/platform';
 import { startServe, type ServeProcess } from '../helpers/server';
 
 const binary = ((): string | undefined => {
@@ -34,6 +37,8 @@ if (!binary) {
 }
 
 const MODEL = 'fraud';
+/** The builtin provider only needs an admin URL to be built; these tests never route. */
+const NO_ROUTER = { adminUrl: 'http://127.0.0.1:9', token: 'unused' };
 const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
 
 async function freePort(): Promise<number> {
@@ -106,6 +111,33 @@ describe.skipIf(!binary)('metrics.series server: Prometheus scraping the model s
     }
     await Promise.allSettled(servers.map((s) => s.stop()));
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('worker start accepts a mapping whose servers are scraped but have served nothing yet', async () => {
+    // No request has reached the servers: their counters exist only as HELP/TYPE lines, which
+    // Prometheus keeps as metadata. A fresh install must not fail its first worker start.
+    const config = parsePlatformConfig({
+      metrics: { source: 'prometheus', url: promUrl, series: 'server', startupWaitSeconds: 30 },
+      router: NO_ROUTER,
+    });
+    await expect(workerDeps(config, quiet)).resolves.toBeDefined();
+  }, 60_000);
+
+  it('worker start refuses a mapping whose series Prometheus has never seen, naming the query', async () => {
+    const config = parsePlatformConfig({
+      metrics: { source: 'prometheus', url: promUrl, series: 'istio', startupWaitSeconds: 0 },
+      router: NO_ROUTER,
+    });
+    const err = await workerDeps(config, quiet).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toMatch(
+      /metrics\.series "istio": Prometheus at http:\/\/127\.0\.0\.1:\d+ knows no series named istio_requests_total, istio_request_duration_milliseconds_bucket/,
+    );
+    expect(err?.message).toContain(
+      'Each look runs: sum by (__name__, destination_version, response_code, le)',
+    );
   });
 
   it('counts what each version answered, per variant, with no runway router in the path', async () => {
