@@ -73,6 +73,32 @@ const FleetSchema0 = z
         ]),
         accelerator: z.object({ label: nonEmpty.optional(), value: nonEmpty }).strict().optional(),
         scaleWithWeight: z.boolean().optional(),
+        /**
+         * A HorizontalPodAutoscaler per version on queue depth or p95 latency (custom metrics from
+         * prometheus-adapter, deploy/prometheus-adapter/). With scaleWithWeight it sizes the HPA's
+         * bounds by traffic share; the HPA picks the count.
+         */
+        hpa: z
+          .object({
+            minReplicas: z.number().int().min(1),
+            maxReplicas: z.number().int().min(1),
+            target: z.union(
+              [
+                z.object({ queueDepth: z.number().positive() }).strict(),
+                z.object({ p95LatencyMs: z.number().int().positive() }).strict(),
+              ],
+              {
+                error: () => 'expected { queueDepth: <requests waiting per pod> } or { p95LatencyMs: <ms> }',
+              },
+            ),
+            metricName: nonEmpty.optional(),
+          })
+          .strict()
+          .refine((h) => h.maxReplicas >= h.minReplicas, {
+            message: 'maxReplicas must be at least minReplicas',
+            path: ['maxReplicas'],
+          })
+          .optional(),
         serviceAccountName: nonEmpty.optional(),
       })
       .strict()

@@ -35,7 +35,28 @@ export interface KubernetesDeploymentRequest extends DeploymentRequest {
   resources?: PodResources;
   /** The replica count it was deployed with, kept while scaleWithWeight shrinks `replicas`. */
   fullReplicas?: number;
+  /** With an HPA: the autoscaler's bounds for this version now (scaleWithWeight sizes them). */
+  autoscale?: { minReplicas: number; maxReplicas: number };
 }
+
+/**
+ * A HorizontalPodAutoscaler per version on what a batching model server saturates on, not CPU:
+ * the batch queue's depth per pod, or its p95 request latency. Both are custom metrics that a
+ * custom-metrics adapter (prometheus-adapter, deploy/prometheus-adapter/) serves from the
+ * servers' own series.
+ */
+export interface HpaOptions {
+  minReplicas: number;
+  maxReplicas: number;
+  target: { queueDepth: number } | { p95LatencyMs: number };
+  /** The custom metric's name as the adapter serves it; default per target (HPA_METRICS). */
+  metricName?: string;
+}
+
+export const HPA_METRICS = {
+  queueDepth: 'runway_server_queue_depth',
+  p95LatencyMs: 'runway_server_request_p95_seconds',
+} as const;
 
 /** How the model file reaches the pod. */
 export type ArtifactSource =
@@ -78,8 +99,8 @@ export interface ManifestOptions {
   terminationGracePeriodSeconds?: number;
   /** Kubernetes' own progress deadline on the Deployment. Default 600. */
   progressDeadlineSeconds?: number;
-  /** Autoscale on the per-pod queue depth custom metric (needs a custom-metrics adapter). */
-  hpa?: { minReplicas: number; maxReplicas: number; targetQueueDepth: number; metricName?: string };
+  /** Autoscale each version on queue depth or p95 latency (needs a custom-metrics adapter). */
+  hpa?: HpaOptions;
   serviceAccountName?: string;
 }
 
@@ -302,8 +323,8 @@ export function deploymentManifest(req: KubernetesDeploymentRequest, o: Manifest
       annotations: { [REQUEST_ANNOTATION]: JSON.stringify(req) },
     },
     spec: {
-      // With an HPA, the autoscaler owns replicas after creation.
-      replicas: o.hpa ? Math.max(o.hpa.minReplicas, Math.min(o.hpa.maxReplicas, req.replicas)) : req.replicas,
+      // With an HPA the autoscaler owns the count: the fleet passes the live one, kept in bounds.
+      replicas: o.hpa ? clampToBounds(req.replicas, hpaBounds(req, o.hpa)) : req.replicas,
       selector: { matchLabels: selectorOf(name) },
       progressDeadlineSeconds: o.progressDeadlineSeconds ?? 600,
       revisionHistoryLimit: 3,
@@ -358,25 +379,35 @@ export function pdbManifest(req: DeploymentRequest, o: ManifestOptions): KubeObj
   };
 }
 
-export function hpaManifest(req: DeploymentRequest, o: ManifestOptions): KubeObject | undefined {
+/** The bounds a version's autoscaler has now: its own (scaleWithWeight), else the platform's. */
+export function hpaBounds(
+  req: KubernetesDeploymentRequest,
+  hpa: HpaOptions,
+): { minReplicas: number; maxReplicas: number } {
+  return req.autoscale ?? { minReplicas: hpa.minReplicas, maxReplicas: hpa.maxReplicas };
+}
+
+export function clampToBounds(n: number, b: { minReplicas: number; maxReplicas: number }): number {
+  return Math.max(b.minReplicas, Math.min(b.maxReplicas, n));
+}
+
+export function hpaManifest(req: KubernetesDeploymentRequest, o: ManifestOptions): KubeObject | undefined {
   if (!o.hpa) return undefined;
   const name = deploymentName(req.model, req.version, req.environment);
+  const queue = 'queueDepth' in o.hpa.target;
+  const metric = o.hpa.metricName ?? (queue ? HPA_METRICS.queueDepth : HPA_METRICS.p95LatencyMs);
+  // A Kubernetes quantity: milliseconds of a metric in seconds are milli-units ("50m" = 0.05 s).
+  const averageValue =
+    'queueDepth' in o.hpa.target ? String(o.hpa.target.queueDepth) : `${o.hpa.target.p95LatencyMs}m`;
   return {
     apiVersion: 'autoscaling/v2',
     kind: 'HorizontalPodAutoscaler',
     metadata: { name, namespace: o.namespace, labels: labelsOf(req) },
     spec: {
       scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name },
-      minReplicas: o.hpa.minReplicas,
-      maxReplicas: o.hpa.maxReplicas,
+      ...hpaBounds(req, o.hpa),
       metrics: [
-        {
-          type: 'Pods',
-          pods: {
-            metric: { name: o.hpa.metricName ?? 'runway_server_queue_depth' },
-            target: { type: 'AverageValue', averageValue: String(o.hpa.targetQueueDepth) },
-          },
-        },
+        { type: 'Pods', pods: { metric: { name: metric }, target: { type: 'AverageValue', averageValue } } },
       ],
     },
   };

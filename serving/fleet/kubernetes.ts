@@ -26,11 +26,13 @@ import {
 } from '../../common/k8s';
 import { sleep } from '../../common/timers';
 import {
+  clampToBounds,
   LABEL,
   MANAGED_BY,
   manifestsFor,
   REQUEST_ANNOTATION,
   selectorOf,
+  type HpaOptions,
   type KubeObject,
   type KubernetesDeploymentRequest,
   type ManifestOptions,
@@ -53,6 +55,24 @@ export interface KubernetesFleetOptions extends ManifestOptions {
   /** Replicas follow traffic weight (scaleToWeight, called around every route change), so a GPU fleet never doubles in a canary. */
   scaleWithWeight?: boolean;
   logger?: Logger;
+}
+
+/**
+ * A version's autoscaler bounds at `weight` percent of its model's traffic: the platform's bounds
+ * scaled as replicasForWeight scales a fixed count, capped by the fleet's budget (`atMost`).
+ */
+export function weightedBounds(
+  hpa: HpaOptions,
+  weight: number,
+  atMost?: number,
+): { minReplicas: number; maxReplicas: number } {
+  const minReplicas = replicasForWeight(hpa.minReplicas, weight);
+  let maxReplicas = replicasForWeight(hpa.maxReplicas, weight);
+  if (atMost !== undefined) maxReplicas = Math.min(maxReplicas, atMost);
+  return {
+    minReplicas: Math.min(minReplicas, Math.max(1, maxReplicas)),
+    maxReplicas: Math.max(1, maxReplicas),
+  };
 }
 
 /** A rollout that did not finish: `reasons` are the pods' and the Deployment's own explanations. */
@@ -133,7 +153,14 @@ export class KubernetesFleet implements FleetDriver {
   async deploy(input: KubernetesDeploymentRequest, opts: FleetCallOptions = {}): Promise<Deployment> {
     const name = deploymentName(input.model, input.version, input.environment);
     const { weight, ...req } = input;
-    if (this.options.scaleWithWeight && !this.options.hpa) {
+    if (this.options.hpa) {
+      // The autoscaler owns the count: a re-apply passes the live one so it never resets the
+      // HPA's choice; with scaleWithWeight, the fleet sizes the HPA's bounds instead of replicas.
+      const running = await this.readDeployment(name);
+      req.fullReplicas = req.fullReplicas ?? req.replicas;
+      if (this.options.scaleWithWeight) req.autoscale = weightedBounds(this.options.hpa, weight ?? 100);
+      req.replicas = running?.spec?.replicas ?? req.replicas;
+    } else if (this.options.scaleWithWeight) {
       // A running deployment keeps its count (traffic changes size it); a new one starts at its share.
       const full = req.fullReplicas ?? req.replicas;
       const running = await this.readDeployment(name);
@@ -183,16 +210,29 @@ export class KubernetesFleet implements FleetDriver {
   ): Promise<Deployment> {
     const req = await this.requestOf(name);
     const full = req.fullReplicas ?? req.replicas;
-    if (!this.options.scaleWithWeight || this.options.hpa) {
+    if (!this.options.scaleWithWeight) {
       if (!this.fullSizeSaid.has(name)) {
         this.fullSizeSaid.add(name);
         this.log.info('replicas do not follow traffic weight', {
           name,
           why: this.options.hpa
-            ? 'a HorizontalPodAutoscaler owns them'
+            ? 'a HorizontalPodAutoscaler owns them (set scaleWithWeight to size its bounds by weight)'
             : 'fleet.kubernetes.scaleWithWeight is off',
         });
       }
+      return this.waitRollout(name, opts);
+    }
+    if (this.options.hpa) {
+      // Both on: the fleet moves the autoscaler's bounds with the weight and the autoscaler picks
+      // the count inside them, so neither undoes the other. The live count is clamped into the
+      // new bounds at once (a shrinking share must free its replicas before the budget needs them).
+      const bounds = weightedBounds(this.options.hpa, weight, opts.atMost);
+      const live = (await this.readDeployment(name))?.spec?.replicas ?? req.replicas;
+      const same =
+        req.autoscale?.minReplicas === bounds.minReplicas && req.autoscale.maxReplicas === bounds.maxReplicas;
+      if (same && clampToBounds(live, bounds) === live) return this.waitRollout(name, opts);
+      await this.applyAll(manifestsFor({ ...req, replicas: live, autoscale: bounds }, this.options));
+      opts.onProgress?.(`autoscaling ${name} within ${bounds.minReplicas}–${bounds.maxReplicas} replicas`);
       return this.waitRollout(name, opts);
     }
     let want = replicasForWeight(full, weight);

@@ -307,10 +307,59 @@ describe.skipIf(!!skipReason)('kubernetes FleetDriver on a real API server', () 
     await fleet.teardown('fraud-v12-production');
   });
 
+  it('with an HPA on p95 latency and scaleWithWeight: the fleet moves the bounds, the autoscaler keeps the count', async () => {
+    const auto = new KubernetesFleet({
+      ...options,
+      scaleWithWeight: true,
+      hpa: { minReplicas: 2, maxReplicas: 8, target: { p95LatencyMs: 50 } },
+    });
+    const name = 'fraud-v13-production';
+    const hpaPath = `/apis/autoscaling/v2/namespaces/${NS}/horizontalpodautoscalers/${name}`;
+    const depPath = `/apis/apps/v1/namespaces/${NS}/deployments/${name}`;
+    const bounds = async (): Promise<[number, number]> => {
+      const h = await get(hpaPath);
+      return [h.spec.minReplicas, h.spec.maxReplicas];
+    };
+    // A candidate enters at 10%: its autoscaler may run it on 1 replica only.
+    await auto.deploy(request({ version: '13', replicas: 4, weight: 10 }));
+    expect(await bounds()).toEqual([1, 1]);
+    expect((await get(hpaPath)).spec.metrics[0]).toEqual({
+      type: 'Pods',
+      pods: {
+        metric: { name: 'runway_server_request_p95_seconds' },
+        target: { type: 'AverageValue', averageValue: '50m' },
+      },
+    });
+    expect((await get(depPath)).spec.replicas).toBe(1);
+    // 50%: the bounds grow with the share; the count stays the autoscaler's to raise.
+    await auto.scaleToWeight(name, 50);
+    expect(await bounds()).toEqual([1, 4]);
+    expect((await get(depPath)).spec.replicas).toBe(1);
+    // The autoscaler scales to 3 (as the HPA controller does, through the scale subresource) ...
+    const scaled = await cluster.api(
+      'PATCH',
+      `${depPath}/scale`,
+      { spec: { replicas: 3 } },
+      { 'content-type': 'application/merge-patch+json' },
+    );
+    expect(scaled.status, JSON.stringify(scaled.body)).toBe(200);
+    // ... and neither a re-deploy (a resumed promotion) nor the next weight change resets it.
+    await auto.deploy(request({ version: '13', replicas: 4, weight: 50 }));
+    expect((await get(depPath)).spec.replicas).toBe(3);
+    await auto.scaleToWeight(name, 100);
+    expect(await bounds()).toEqual([2, 8]);
+    expect((await get(depPath)).spec.replicas).toBe(3);
+    // Shrinking to 25% clamps the live count into the new bounds at once, freeing replicas.
+    await auto.scaleToWeight(name, 25);
+    expect(await bounds()).toEqual([1, 2]);
+    expect((await get(depPath)).spec.replicas).toBe(2);
+    await auto.teardown(name);
+  });
+
   it('with an HPA: applies the autoscaler on queue depth and leaves replicas to it', async () => {
     const auto = new KubernetesFleet({
       ...options,
-      hpa: { minReplicas: 1, maxReplicas: 5, targetQueueDepth: 8 },
+      hpa: { minReplicas: 1, maxReplicas: 5, target: { queueDepth: 8 } },
     });
     await auto.deploy(request({ version: '12', replicas: 2 }));
     const hpa = await get(

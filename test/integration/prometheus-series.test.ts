@@ -18,6 +18,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../common/paths';
 import { createMetricsSource } from '../../serving/metrics/factory';
 import type { PrometheusSnapshot } from '../../serving/metrics/prometheus';
+import { parse as parseYaml } from 'yaml';
+import { HPA_METRICS } from '../../serving/fleet/k8s-manifests';
+import { PrometheusMetricsSource } from '../../serving/metrics/prometheus';
 import { parsePlatformConfig } from '../../workers/config';
 import { workerDeps } from '../../workers/platform';
 import { startServe, type ServeProcess } from '../helpers/server';
@@ -40,6 +43,28 @@ const MODEL = 'fraud';
 /** The builtin provider only needs an admin URL to be built; these tests never route. */
 const NO_ROUTER = { adminUrl: 'http://127.0.0.1:9', token: 'unused' };
 const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
+
+/** `n` requests to one server, each answered 200. */
+async function infer(url: string, n: number): Promise<void> {
+  for (let k = 0; k < n; k++) {
+    const r = await request(`${url}/v2/models/${MODEL}/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        inputs: [
+          {
+            name: 'features',
+            datatype: 'FP32',
+            shape: [1, 8],
+            data: Array.from({ length: 8 }, (_, j) => ((k + j) % 5) / 5),
+          },
+        ],
+      }),
+    });
+    await r.body.text();
+    expect(r.statusCode).toBe(200);
+  }
+}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -142,26 +167,7 @@ describe.skipIf(!binary)('metrics.series server: Prometheus scraping the model s
 
   it('counts what each version answered, per variant, with no runway router in the path', async () => {
     const sent = { v1: 30, v2: 12 };
-    for (const [i, n] of [sent.v1, sent.v2].entries()) {
-      for (let k = 0; k < n; k++) {
-        const r = await request(`${servers[i]!.url}/v2/models/${MODEL}/infer`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({
-            inputs: [
-              {
-                name: 'features',
-                datatype: 'FP32',
-                shape: [1, 8],
-                data: Array.from({ length: 8 }, (_, j) => ((k + j) % 5) / 5),
-              },
-            ],
-          }),
-        });
-        await r.body.text();
-        expect(r.statusCode).toBe(200);
-      }
-    }
+    for (const [i, n] of [sent.v1, sent.v2].entries()) await infer(servers[i]!.url, n);
     const config = parsePlatformConfig({ metrics: { source: 'prometheus', url: promUrl, series: 'server' } });
     const source = createMetricsSource(config.metrics, undefined, quiet);
     let snap: PrometheusSnapshot | undefined;
@@ -180,6 +186,44 @@ describe.skipIf(!binary)('metrics.series server: Prometheus scraping the model s
       expect(c.latency.count, variant).toBe(n);
       expect(c.latency.buckets.at(-1)).toEqual({ le: Infinity, count: n });
       expect(c.latency.sum).toBeGreaterThan(0);
+    }
+  });
+
+  it("prometheus-adapter's rules for the autoscalers' metrics are valid PromQL with a value per version", async () => {
+    interface Rule {
+      seriesQuery: string;
+      name: { as: string };
+      metricsQuery: string;
+    }
+    const values = parseYaml(
+      fs.readFileSync(path.join(projectRoot, 'deploy/prometheus-adapter/values.yaml'), 'utf8'),
+    ) as { rules: { custom: Rule[] } };
+    const rules = values.rules.custom;
+    // The names the HPAs ask for are the names the adapter serves.
+    expect(rules.map((r) => r.name.as).sort()).toEqual(Object.values(HPA_METRICS).sort());
+    const prom = new PrometheusMetricsSource({ url: promUrl, logger: quiet });
+    for (const rule of rules) {
+      // The adapter's templates, filled as it fills them for one object; `version` stands in for
+      // `pod` (this Prometheus scrapes the servers directly, without Kubernetes labels).
+      const series = rule.seriesQuery.replace(/\{.*$/, '');
+      const promql = rule.metricsQuery
+        .replaceAll('<<.Series>>', series)
+        .replaceAll('<<.LabelMatchers>>', `model="${MODEL}"`)
+        .replaceAll('<<.GroupBy>>', 'version');
+      // A rate needs the series to move between two scrapes: serve a little more, then wait.
+      await Promise.all(servers.map((srv) => infer(srv.url, 10)));
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const result = await prom.query(promql);
+        const finite = result.filter((r) => Number.isFinite(Number(r.value[1])));
+        if (finite.length === 2) {
+          expect(finite.map((r) => r.metric.version).sort(), promql).toEqual(['1', '2']);
+          break;
+        }
+        if (Date.now() > deadline)
+          throw new Error(`no value per version for ${promql}: ${JSON.stringify(result)}`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
     }
   });
 

@@ -10,7 +10,7 @@ import {
   type KubernetesDeploymentRequest,
 } from '../../serving/fleet/k8s-manifests';
 import { replicasForWeight } from '../../serving/fleet/sizing';
-import { podProblems, refusedContainers, rolloutState } from '../../serving/fleet/kubernetes';
+import { podProblems, refusedContainers, rolloutState, weightedBounds } from '../../serving/fleet/kubernetes';
 import { snapshotQuery } from '../../serving/metrics/prometheus';
 import { parseConfigMapRef } from '../../serving/traffic/configmap';
 import { httpRouteFor, mirrorShare, serviceOf } from '../../serving/traffic/gateway-api';
@@ -78,9 +78,42 @@ describe('kubernetes manifests', () => {
     ]);
     const withHpa = manifestsFor(req, {
       ...opts,
-      hpa: { minReplicas: 1, maxReplicas: 4, targetQueueDepth: 5 },
+      hpa: { minReplicas: 1, maxReplicas: 4, target: { queueDepth: 5 } },
     });
     expect(withHpa.map((m) => m.kind)).toContain('HorizontalPodAutoscaler');
+  });
+
+  it("an HPA on p95 latency targets the adapter metric in seconds, within the version's own bounds", () => {
+    const [deployment, , , hpa] = manifestsFor(
+      { ...req, replicas: 9, autoscale: { minReplicas: 1, maxReplicas: 2 } },
+      { ...opts, hpa: { minReplicas: 2, maxReplicas: 8, target: { p95LatencyMs: 50 } } },
+    );
+    expect(hpa?.spec).toMatchObject({
+      minReplicas: 1,
+      maxReplicas: 2,
+      metrics: [
+        {
+          type: 'Pods',
+          pods: {
+            metric: { name: 'runway_server_request_p95_seconds' },
+            target: { type: 'AverageValue', averageValue: '50m' },
+          },
+        },
+      ],
+    });
+    // The count the fleet passes is kept inside the autoscaler's bounds.
+    expect((deployment?.spec as { replicas: number }).replicas).toBe(2);
+  });
+
+  it('autoscaler bounds follow weight like a fixed count does, capped by the budget', () => {
+    const hpa = { minReplicas: 2, maxReplicas: 8, target: { queueDepth: 4 } };
+    expect([5, 25, 50, 100].map((w) => weightedBounds(hpa, w))).toEqual([
+      { minReplicas: 1, maxReplicas: 1 },
+      { minReplicas: 1, maxReplicas: 2 },
+      { minReplicas: 1, maxReplicas: 4 },
+      { minReplicas: 2, maxReplicas: 8 },
+    ]);
+    expect(weightedBounds(hpa, 100, 3)).toEqual({ minReplicas: 2, maxReplicas: 3 });
   });
 
   it('replicas follow weight: proportional, rounded up, at least one, at most the full count', () => {
