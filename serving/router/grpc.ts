@@ -16,7 +16,7 @@ import { oipService, type ModelInferResponse } from '../server/grpc-messages';
 import { type ActiveRoute, type ActiveVariant, failoverTarget } from './active';
 import { stickyPoint, variantAt } from './assign';
 import { type AssignmentMemory } from './assignments';
-import { type Answer, compareAnswers } from './compare';
+import { type Answer, compareOutputs } from './compare';
 import { type Endpoint, pickEndpoint } from './endpoints';
 import { errorReason, failingStatus } from './failures';
 import { grpcUpstream, NoGrpcError, type RawResult } from './grpc-upstream';
@@ -296,8 +296,7 @@ export async function startGrpcFrontDoor(o: GrpcFrontDoorOptions): Promise<GrpcF
         memory.served(model, id, unitValue, variant.name);
         reply(call, callback, variant.name, result);
         finish(status);
-        if (mirrorTo)
-          shadow(model, mirrorTo.variant, path, call.request, metadata, result, mirrorTo.tolerance);
+        if (mirrorTo) shadow(model, mirrorTo.variant, path, call.request, metadata, result, mirrorTo);
       })().catch((err: unknown) => {
         log.error('gRPC call failed', { err });
         callback({ code: grpc.status.INTERNAL, details: `router error: ${(err as Error).message}` });
@@ -312,7 +311,7 @@ export async function startGrpcFrontDoor(o: GrpcFrontDoorOptions): Promise<GrpcF
     body: Buffer,
     metadata: grpc.Metadata,
     primary: RawResult,
-    routeTolerance: number | undefined,
+    mirror: { tolerance?: number; threshold?: number },
   ): void {
     const labels = { model, variant: target.name };
     if (!o.takeMirrorSlot()) {
@@ -338,8 +337,12 @@ export async function startGrpcFrontDoor(o: GrpcFrontDoorOptions): Promise<GrpcF
         const answer = asAnswer(r);
         if (failingStatus(answer.status)) endpoint.failed();
         else endpoint.succeeded();
-        const result = compareAnswers(asAnswer(primary), answer, routeTolerance ?? o.tolerance);
-        metrics.shadowComparisons.inc({ ...labels, result });
+        // The same comparison as HTTP's, moves and decisions included, so a shadow fed over gRPC
+        // is judged by the output-shift test too.
+        metrics.countShadow(
+          labels,
+          compareOutputs(asAnswer(primary), answer, mirror.tolerance ?? o.tolerance, mirror.threshold),
+        );
       })
       .catch((err: unknown) => {
         endpoint.failed();

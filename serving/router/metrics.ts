@@ -6,6 +6,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { VARIANT_REASONS } from './feedback';
 import { latencyBuckets, routerMetrics } from './route';
+import type { ComparisonDetail } from './compare';
 
 /** Seconds since the epoch when this router started; a change tells a reader the counters reset. */
 export const startTimeMetric = 'runway_router_start_time_seconds';
@@ -163,6 +164,18 @@ export class RouterMetrics {
       },
       duration: this.duration.labels({ model, variant }),
     };
+  }
+
+  /** One shadow comparison, HTTP or gRPC: its result and, when outputs decoded, their moves. */
+  countShadow(labels: { model: string; variant: string }, { result, moves }: ComparisonDetail): void {
+    this.shadowComparisons.inc({ ...labels, result });
+    if (!moves) return;
+    if (moves.up) this.shadowMoves.inc({ ...labels, direction: 'up' }, moves.up);
+    if (moves.down) this.shadowMoves.inc({ ...labels, direction: 'down' }, moves.down);
+    if (moves.same) this.shadowMoves.inc({ ...labels, direction: 'same' }, moves.same);
+    if (moves.agree) this.shadowDecisions.inc({ ...labels, result: 'agree' }, moves.agree);
+    if (moves.flipUp) this.shadowDecisions.inc({ ...labels, result: 'flip_up' }, moves.flipUp);
+    if (moves.flipDown) this.shadowDecisions.inc({ ...labels, result: 'flip_down' }, moves.flipDown);
   }
 
   initShadow(model: string, variant: string): void {

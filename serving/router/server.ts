@@ -404,25 +404,19 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
         if (failingStatus(r.statusCode)) endpoint.failed();
         else endpoint.succeeded();
         const hl = r.headers['inference-header-content-length'];
-        const { result, moves } = compareOutputs(
-          primary,
-          {
-            status: r.statusCode,
-            headerLength: typeof hl === 'string' ? Number(hl) : undefined,
-            body: answer,
-          },
-          routeTolerance,
-          threshold,
+        metrics.countShadow(
+          labels,
+          compareOutputs(
+            primary,
+            {
+              status: r.statusCode,
+              headerLength: typeof hl === 'string' ? Number(hl) : undefined,
+              body: answer,
+            },
+            routeTolerance,
+            threshold,
+          ),
         );
-        metrics.shadowComparisons.inc({ ...labels, result });
-        if (moves) {
-          if (moves.up) metrics.shadowMoves.inc({ ...labels, direction: 'up' }, moves.up);
-          if (moves.down) metrics.shadowMoves.inc({ ...labels, direction: 'down' }, moves.down);
-          if (moves.same) metrics.shadowMoves.inc({ ...labels, direction: 'same' }, moves.same);
-          if (moves.agree) metrics.shadowDecisions.inc({ ...labels, result: 'agree' }, moves.agree);
-          if (moves.flipUp) metrics.shadowDecisions.inc({ ...labels, result: 'flip_up' }, moves.flipUp);
-          if (moves.flipDown) metrics.shadowDecisions.inc({ ...labels, result: 'flip_down' }, moves.flipDown);
-        }
       })
       .catch((err: unknown) => {
         endpoint.failed();

@@ -100,7 +100,7 @@ describe('router gRPC front door', () => {
         { name: 'v1', endpoints: [v1.url], weight: 100 },
         { name: 'v2', endpoints: [v2.url], weight: 0 },
       ],
-      mirror: { variant: 'v2', percent: 100 },
+      mirror: { variant: 'v2', percent: 100, threshold: 0.5 },
     });
     const before = await counters();
     const { stdout } = await run(
@@ -143,6 +143,12 @@ describe('router gRPC front door', () => {
     const cmp = await router.metrics.shadowComparisons.get();
     const results = Object.fromEntries(cmp.values.map((v) => [v.labels.result, v.value]));
     expect(results.error).toBe(0);
+    // Mirrored over gRPC, the outputs feed the shadow's shift test as HTTP's do: every score of
+    // the 4-row inference moved or stayed, and each is a decision at the route's threshold.
+    const total = async (c: typeof router.metrics.shadowMoves): Promise<number> =>
+      (await c.get()).values.filter((v) => v.labels.variant === 'v2').reduce((n, v) => n + v.value, 0);
+    expect(await total(router.metrics.shadowMoves)).toBeGreaterThanOrEqual(4);
+    expect(await total(router.metrics.shadowDecisions)).toBe(await total(router.metrics.shadowMoves));
   });
 
   it('splits by weight, keeps sticky units where HTTP puts them, answers with the chosen variant', async () => {
