@@ -1,6 +1,7 @@
 /**
- * Human controls over a running promotion: approve / reject (updates, so the caller learns at once
- * whether it counted), pause / resume / promote-full / rollback (signals, as the UI sends them).
+ * Human controls over a running promotion, all by update so the caller learns at once whether it
+ * counted or why it was refused: approve / reject, pause / resume / promote-full / rollback (the
+ * UI sends the same as signals; the workflow records a refused one and ignores it).
  * `runway rollback` with no promotion in flight restores the `previous` version.
  */
 import type { Command } from 'commander';
@@ -13,12 +14,12 @@ import { ACTOR_DEFAULT } from '../actor';
 import { actor, runningPromotion, startRollback, withClient } from '../client';
 import {
   approveUpdate,
-  pauseSignal,
-  promoteFullSignal,
+  pauseUpdate,
+  promoteFullUpdate,
   promotionWorkflowId,
   rejectUpdate,
-  resumeSignal,
-  rollbackSignal,
+  resumeUpdate,
+  rollbackUpdate,
   type RollbackWorkflowInput,
   type RollbackWorkflowResult,
 } from '../../workflows/api';
@@ -81,23 +82,33 @@ export function registerControls(program: Command): void {
         send(model, actor(opts.as), opts.reason),
       );
 
+  // Each control goes by update: a refusal (who may not, or not now) comes back as the reason.
   simple('pause', 'hold the current step; the SLO guard keeps watching', (model, by, reason) =>
     withClient(by, async ({ client }) => {
-      await (await runningPromotion(client, model)).signal(pauseSignal, { by, reason });
+      const handle = await runningPromotion(client, model);
+      await handle.executeUpdate(pauseUpdate, { args: [{ by, reason }] }).catch(refused);
       process.stdout.write(`paused ${model}\n`);
     }),
   );
-  simple('resume', 'continue a paused promotion', (model, by, reason) =>
-    withClient(by, async ({ client }) => {
-      await (await runningPromotion(client, model)).signal(resumeSignal, { by, reason });
-      process.stdout.write(`resumed ${model}\n`);
-    }),
+  simple(
+    'resume',
+    'continue a paused promotion (past an inconclusive analysis: only approvers or operators)',
+    (model, by, reason) =>
+      withClient(by, async ({ client }) => {
+        const handle = await runningPromotion(client, model);
+        const verdict = await handle.executeUpdate(resumeUpdate, { args: [{ by, reason }] }).catch(refused);
+        process.stdout.write(`resumed ${model} (${verdict.reason})\n`);
+      }),
   );
-  simple('promote-full', 'skip the remaining steps and graduate the candidate', (model, by, reason) =>
-    withClient(by, async ({ client }) => {
-      await (await runningPromotion(client, model)).signal(promoteFullSignal, { by, reason });
-      process.stdout.write(`promoting ${model} fully\n`);
-    }),
+  simple(
+    'promote-full',
+    'skip the remaining steps and graduate the candidate (only approvers or operators, after approval)',
+    (model, by, reason) =>
+      withClient(by, async ({ client }) => {
+        const handle = await runningPromotion(client, model);
+        await handle.executeUpdate(promoteFullUpdate, { args: [{ by, reason }] }).catch(refused);
+        process.stdout.write(`promoting ${model} fully\n`);
+      }),
   );
 
   program
@@ -121,7 +132,9 @@ export function registerControls(program: Command): void {
             throw err;
           });
         if (running) {
-          await promotion.signal(rollbackSignal, { by, reason: opts.reason });
+          await promotion
+            .executeUpdate(rollbackUpdate, { args: [{ by, reason: opts.reason }] })
+            .catch(refused);
           process.stdout.write(
             `rollback requested on the running promotion of ${model}; traffic returns to the baseline\n`,
           );
