@@ -1,9 +1,14 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { projectRoot } from '../../common/paths';
 import { parseSpec } from '../../specs/load';
 import {
   checkSpec,
   describeViolations,
   matchesPattern,
+  platformPolicySchema,
   policyFor,
   type PlatformPolicy,
 } from '../../specs/policy';
@@ -172,6 +177,16 @@ describe('a spec against the policy', () => {
 });
 
 describe('policy in the platform config', () => {
+  it('the shipped installs carry a policy that parses', () => {
+    for (const file of ['deploy/base/platform.yaml', 'deploy/overlays/production/platform.yaml']) {
+      const raw = YAML.parse(fs.readFileSync(path.join(projectRoot, file), 'utf8')) as { policy?: unknown };
+      expect(platformPolicySchema.parse(raw.policy)['*'], file).toMatchObject({
+        requireShadow: true,
+        minApprovals: 1,
+      });
+    }
+  });
+
   it('parses per pattern, and names the bad field', () => {
     expect(parsePlatformConfig({ policy: STRICT }).policy).toEqual(STRICT);
     expect(parsePlatformConfig({}).policy).toEqual({});
