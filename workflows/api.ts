@@ -197,6 +197,13 @@ export interface PromotionStatus {
   outcome?: Outcome;
   outcomeReason?: string;
   triggeredBy: string;
+  /**
+   * Who may take which control now (workflows/promotion/authority.ts); empty lists mean anyone.
+   * Absent for runs from before the check.
+   */
+  authority?: { deciders: string[]; brakes: string[]; promoteFull: boolean };
+  /** The platform policy in force, as checked at the start. */
+  policy?: PolicyInForce;
 }
 
 // Signals: what the Temporal UI sends most easily. Invalid ones are recorded and ignored.

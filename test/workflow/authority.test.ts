@@ -34,6 +34,7 @@ describe.concurrent('control authority', { timeout: SLOW_MACHINE_MS }, () => {
       stubSpec(model, { shadow: SHADOW, approval: { required: 1, approvers: ['alice'] } }),
     );
     await until(async () => (await p.status()).stage === 'approve');
+    expect((await p.status()).authority).toEqual({ deciders: ['alice'], brakes: [], promoteFull: true });
     // bob, as `runway promote-full --as bob` sends it, and as the Temporal UI would
     expect(await refusal(p.handle.executeUpdate(promoteFullUpdate, { args: [{ by: 'bob' }] }))).toBe(
       `bob may not promote-full ${model}: it skips the analysis, so only its approvers or operators may (alice)`,
@@ -137,6 +138,11 @@ describe.concurrent('control authority', { timeout: SLOW_MACHINE_MS }, () => {
       { policy: { 'nofull-*': { allowPromoteFull: false } } },
     );
     await until(() => p.routes().length > 0);
+    expect((await p.status()).policy).toMatchObject({
+      matched: ['nofull-*'],
+      rules: { allowPromoteFull: false },
+    });
+    expect((await p.status()).authority?.promoteFull).toBe(false);
     expect(await refusal(p.handle.executeUpdate(promoteFullUpdate, { args: [{ by: 'alice' }] }))).toMatch(
       /^the platform policy \('nofull-\*': allowPromoteFull\) forbids promote-full/,
     );

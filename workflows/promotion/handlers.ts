@@ -29,7 +29,7 @@ import {
   type RollbackInput,
 } from '../api';
 import { quick, run } from '../activity-calls';
-import { allowedApprovers, authorize } from './authority';
+import { allowedApprovers, authorize, deciders } from './authority';
 import type { Promotion } from './context';
 import { pause, resume } from './state';
 
@@ -227,5 +227,15 @@ function status(p: Promotion): PromotionStatus {
     outcome: p.outcome?.outcome,
     outcomeReason: p.outcome?.reason,
     triggeredBy: p.input.triggeredBy,
+    ...(p.authority
+      ? {
+          authority: {
+            deciders: deciders(p),
+            brakes: spec.approval.brakes === 'operators' ? deciders(p) : [],
+            promoteFull: state.policy?.rules.allowPromoteFull !== false,
+          },
+        }
+      : {}),
+    ...(state.policy ? { policy: state.policy } : {}),
   };
 }
