@@ -5,21 +5,30 @@
  * `runway rollback` with no promotion in flight restores the `previous` version.
  */
 import type { Command } from 'commander';
+import type { SignalDefinition, UpdateDefinition } from '@temporalio/common';
 import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
+  type WorkflowHandle,
 } from '@temporalio/client';
 import { ACTOR_DEFAULT } from '../actor';
 import { actor, runningPromotion, startRollback, withClient } from '../client';
 import {
   approveUpdate,
+  pauseSignal,
   pauseUpdate,
+  promoteFullSignal,
   promoteFullUpdate,
   promotionWorkflowId,
   rejectUpdate,
+  resumeSignal,
   resumeUpdate,
+  rollbackSignal,
   rollbackUpdate,
+  type ByInput,
+  type ControlVerdict,
+  type RollbackInput,
   type RollbackWorkflowInput,
   type RollbackWorkflowResult,
 } from '../../workflows/api';
@@ -30,6 +39,31 @@ function refused(err: unknown): never {
     throw new Error(`refused: ${err.cause?.message ?? err.message}`);
   }
   throw err;
+}
+
+/**
+ * Sends a control by update, so a refusal comes back with its reason. A worker older than this
+ * CLI has no update handler for it yet: then the signal it does handle, so a brake still works
+ * during a rolling upgrade.
+ */
+async function control<A extends ByInput | RollbackInput>(
+  handle: WorkflowHandle,
+  update: UpdateDefinition<ControlVerdict, [A]>,
+  signal: Pick<SignalDefinition, 'name'>,
+  input: A,
+): Promise<string> {
+  try {
+    return (await handle.executeUpdate(update, { args: [input] })).reason;
+  } catch (err) {
+    if (
+      err instanceof WorkflowUpdateFailedError &&
+      /No registered handler for update/.test(err.cause?.message ?? '')
+    ) {
+      await handle.signal(signal.name, input);
+      return 'sent as a signal: the worker predates control updates';
+    }
+    return refused(err);
+  }
 }
 
 export function registerControls(program: Command): void {
@@ -86,7 +120,7 @@ export function registerControls(program: Command): void {
   simple('pause', 'hold the current step; the SLO guard keeps watching', (model, by, reason) =>
     withClient(by, async ({ client }) => {
       const handle = await runningPromotion(client, model);
-      await handle.executeUpdate(pauseUpdate, { args: [{ by, reason }] }).catch(refused);
+      await control(handle, pauseUpdate, pauseSignal, { by, reason });
       process.stdout.write(`paused ${model}\n`);
     }),
   );
@@ -96,8 +130,8 @@ export function registerControls(program: Command): void {
     (model, by, reason) =>
       withClient(by, async ({ client }) => {
         const handle = await runningPromotion(client, model);
-        const verdict = await handle.executeUpdate(resumeUpdate, { args: [{ by, reason }] }).catch(refused);
-        process.stdout.write(`resumed ${model} (${verdict.reason})\n`);
+        const verdict = await control(handle, resumeUpdate, resumeSignal, { by, reason });
+        process.stdout.write(`resumed ${model} (${verdict})\n`);
       }),
   );
   simple(
@@ -106,7 +140,7 @@ export function registerControls(program: Command): void {
     (model, by, reason) =>
       withClient(by, async ({ client }) => {
         const handle = await runningPromotion(client, model);
-        await handle.executeUpdate(promoteFullUpdate, { args: [{ by, reason }] }).catch(refused);
+        await control(handle, promoteFullUpdate, promoteFullSignal, { by, reason });
         process.stdout.write(`promoting ${model} fully\n`);
       }),
   );
@@ -132,9 +166,7 @@ export function registerControls(program: Command): void {
             throw err;
           });
         if (running) {
-          await promotion
-            .executeUpdate(rollbackUpdate, { args: [{ by, reason: opts.reason }] })
-            .catch(refused);
+          await control(promotion, rollbackUpdate, rollbackSignal, { by, reason: opts.reason });
           process.stdout.write(
             `rollback requested on the running promotion of ${model}; traffic returns to the baseline\n`,
           );
