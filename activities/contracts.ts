@@ -3,6 +3,7 @@
  * (`import type`), so this module may name Node-side types freely; it holds no code.
  */
 import type { Verdict } from '../workflows/api';
+import type { PolicyInForce } from '../specs/policy';
 import type { ModelSpec } from '../specs/schema';
 import type { Environment } from '../serving/fleet/driver';
 import type { MetricsSnapshot } from '../serving/metrics/source';
@@ -25,6 +26,11 @@ export interface PrepareInput {
    * against the configured one before anything deploys. Optional for runs started before it.
    */
   spec?: Pick<ModelSpec, 'shadow' | 'experiment'>;
+  /**
+   * The whole spec, to check against the platform policy before anything deploys: set on a
+   * promotion's first run only, so a policy changed mid-promotion does not stop a continued run.
+   */
+  checkPolicy?: ModelSpec;
 }
 
 export interface PreparedPromotion {
@@ -38,6 +44,8 @@ export interface PreparedPromotion {
   lineage?: Lineage;
   /** Why the lineage could not be read (the run was deleted, ...); the promotion goes on. */
   lineageError?: string;
+  /** The platform policy in force, when the input asked for the check (`checkPolicy`). */
+  policy?: PolicyInForce;
 }
 
 export interface EvaluateInput {

@@ -2,6 +2,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { ActivityDeps } from './deps';
 import type { PreparedPromotion, PrepareInput, RegistryUpdateInput, VersionRef } from './contracts';
+import { checkSpec, describeViolations, policyFor, type PolicyInForce } from '../specs/policy';
 import type { ModelSpec } from '../specs/schema';
 import { RegistryUnavailableError, type Lineage, type ModelVersion } from '../registry/registry';
 import { refuseUnsupported } from './traffic';
@@ -19,7 +20,7 @@ function permanentAuth(err: unknown): never {
   throw err;
 }
 
-export function registryActivities({ registry, router, logger }: ActivityDeps) {
+export function registryActivities({ registry, router, logger, policy }: ActivityDeps) {
   const log = logger.child('registry');
   /** A registry that cannot be reached is retried by the activity's policy, and says so. */
   const unreachable = (model: string, err: unknown): void => {
@@ -61,6 +62,23 @@ export function registryActivities({ registry, router, logger }: ActivityDeps) {
     }
   }
 
+  /** The policy in force for this spec; a spec that weakens it is refused with every violation. */
+  function enforcePolicy(spec: ModelSpec, model: string): PolicyInForce {
+    const { policy: inForce, violations } = checkSpec(spec, policyFor(policy, model));
+    if (violations.length > 0) {
+      log.warn('spec refused by the platform policy', { model, violations: violations.length });
+      // The details carry the policy and the violations into the history, for the audit.
+      throw ApplicationFailure.create({
+        message: describeViolations(model, violations),
+        type: 'PolicyRefused',
+        nonRetryable: true,
+        details: [{ ...inForce, violations }],
+      });
+    }
+    log.info('platform policy in force', { model, matched: inForce.matched.join(',') || 'none' });
+    return inForce;
+  }
+
   async function guarded<T>(model: string, work: () => Promise<T>): Promise<T> {
     try {
       return await work();
@@ -71,8 +89,10 @@ export function registryActivities({ registry, router, logger }: ActivityDeps) {
   }
 
   return {
-    async prepareCandidate({ model, version, spec }: PrepareInput): Promise<PreparedPromotion> {
-      // First activity of every run: a spec this platform's router cannot carry out stops here.
+    async prepareCandidate({ model, version, spec, checkPolicy }: PrepareInput): Promise<PreparedPromotion> {
+      // First activity of every run: a spec the platform policy forbids, or that this platform's
+      // router cannot carry out, stops here, before anything deploys.
+      const inForce = checkPolicy ? enforcePolicy(checkPolicy, model) : undefined;
       if (spec) refuseUnsupported(spec, router);
       const found = await guarded(model, () => registry.get(model, version));
       if (!found) {
@@ -91,7 +111,12 @@ export function registryActivities({ registry, router, logger }: ActivityDeps) {
         baseline: baseline?.version,
         run: lineage.lineage?.runId,
       });
-      return { candidate: ref(candidate), baseline: baseline ? ref(baseline) : undefined, ...lineage };
+      return {
+        candidate: ref(candidate),
+        baseline: baseline ? ref(baseline) : undefined,
+        ...lineage,
+        ...(inForce ? { policy: inForce } : {}),
+      };
     },
 
     async updateRegistry(input: RegistryUpdateInput): Promise<void> {

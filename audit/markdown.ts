@@ -26,6 +26,21 @@ function basis(analyses: AuditAnalysis[]): string {
   return parts.join('; ');
 }
 
+/** The policy in force as one line: its entries, each rule with the entry it came from, refusals. */
+function policyLine(p: NonNullable<PromotionAudit['policy']>): string {
+  if (p.matched.length === 0) return 'none matched this model';
+  const rules = Object.entries(p.rules)
+    .map(
+      ([rule, value]) =>
+        `${rule} ${Array.isArray(value) ? value.join(', ') : String(value)} (${p.from[rule as keyof typeof p.from] ?? '?'})`,
+    )
+    .join('; ');
+  const refused = p.violations?.length
+    ? ` — **refused**: ${p.violations.map((v) => `${v.field} ${v.message} (${v.rule})`).join('; ')}`
+    : '';
+  return `entries ${p.matched.map((m) => `\`${m}\``).join(', ')}: ${rules}${refused}`;
+}
+
 export function promotionMarkdown(a: PromotionAudit): string {
   const out: string[] = [];
   out.push(`## ${a.model ?? '?'} v${a.version ?? '?'} — ${a.outcome.outcome ?? a.outcome.status}`);
@@ -41,6 +56,7 @@ export function promotionMarkdown(a: PromotionAudit): string {
   out.push(
     `- spec sha256: \`${a.spec.sha256 ?? '?'}\` (owner ${a.spec.owner ?? '?'}; ${a.spec.approvalsRequired ?? '?'} approval(s) from ${a.spec.approvers.join(', ') || 'anyone'})`,
   );
+  if (a.policy) out.push(`- platform policy: ${policyLine(a.policy)}`);
   if (a.artifacts.candidate)
     out.push(`- candidate v${a.artifacts.candidate.version} sha256 \`${a.artifacts.candidate.sha256}\``);
   if (a.artifacts.baseline)
@@ -106,7 +122,7 @@ export function promotionMarkdown(a: PromotionAudit): string {
     out.push('### Manual actions', '');
     for (const m of a.manualActions)
       out.push(
-        `- ${m.at} **${m.action}** by ${m.by ?? '—'} (identity \`${m.identity ?? '?'}\`)${m.reason ? `: ${m.reason}` : ''}`,
+        `- ${m.at} **${m.action}** by ${m.by ?? '—'} via ${m.via ?? 'signal'} (identity \`${m.identity ?? '?'}\`)${m.reason ? `: ${m.reason}` : ''}${m.accepted === false ? ` — **refused**: ${m.verdict ?? ''}` : ''}`,
       );
     out.push('');
   }

@@ -8,6 +8,7 @@
  */
 import type { IntervalAnalysis, PreparedPromotion, SetTrafficInput } from '../activities/contracts';
 import type { Lineage } from '../registry/registry';
+import type { PolicyInForce, PolicyViolation } from '../specs/policy';
 import type { PromotionInput, PromotionResult, Verdict } from '../workflows/api';
 import {
   eventId,
@@ -94,6 +95,12 @@ export interface AuditManualAction {
   reason?: string;
   identity: string | null;
   payload: unknown;
+  /** `signal` (Temporal UI, scripts) or `update` (the CLI: the caller got the verdict). */
+  via: 'signal' | 'update';
+  /** False when the workflow refused it (who may not, or not now); then `verdict` says why. */
+  accepted: boolean;
+  /** The workflow's answer (updates) or why it ignored the signal. */
+  verdict?: string;
 }
 
 export interface AuditPause {
@@ -146,6 +153,11 @@ export interface PromotionAudit {
     candidate?: { version: string; sha256: string };
     baseline?: { version: string; sha256: string };
   };
+  /**
+   * The platform policy in force, as the worker checked it before anything deployed; with the
+   * violations when it refused the spec. Absent for promotions started before policies.
+   */
+  policy?: PolicyInForce & { violations?: PolicyViolation[] };
   /** The candidate's training run (params, metrics, datasets, commit), as recorded at prepare time. */
   lineage?: Lineage;
   /** Why the registry could not give the lineage then. */
@@ -285,10 +297,66 @@ export function buildPromotionAudit(
   let stage: string | null = null;
   let analysesSinceChange: AuditAnalysis[] = [];
   let lastRollbackSignal: { by: string | null; at: string } | undefined;
+  /** What each control changed in the audit, undone when the workflow refused it. */
+  const undo = new Map<AuditManualAction, () => void>();
+
+  /** A control as sent (signal or update), with its effect on pauses and rollbacks. */
+  const manualAction = (
+    at: string,
+    name: string,
+    via: AuditManualAction['via'],
+    identity: string | null,
+    payload: unknown,
+  ): AuditManualAction => {
+    const p = isRecord(payload) ? payload : {};
+    const action: AuditManualAction = {
+      at,
+      action: name,
+      by: str(p.by),
+      identity,
+      payload,
+      via,
+      accepted: true,
+    };
+    if (typeof p.reason === 'string') action.reason = p.reason;
+    audit.manualActions.push(action);
+    if (name === 'pause') {
+      const pause: AuditPause = {
+        at,
+        kind: 'manual',
+        by: action.by,
+        reason: action.reason ?? `paused by ${action.by ?? 'unknown'}`,
+      };
+      audit.pauses.push(pause);
+      undo.set(action, () => audit.pauses.splice(audit.pauses.indexOf(pause), 1));
+    } else if (name === 'resume') {
+      const open = [...audit.pauses].reverse().find((x) => x.resumedAt === undefined);
+      if (open) {
+        open.resumedAt = at;
+        open.resumedBy = action.by;
+        undo.set(action, () => {
+          delete open.resumedAt;
+          delete open.resumedBy;
+        });
+      }
+    } else if (name === 'rollback') {
+      const before = lastRollbackSignal;
+      lastRollbackSignal = { by: action.by, at };
+      undo.set(action, () => (lastRollbackSignal = before));
+    }
+    return action;
+  };
+  const refuse = (action: AuditManualAction, verdict: string): void => {
+    action.verdict = verdict;
+    if (!action.accepted) return;
+    action.accepted = false;
+    undo.get(action)?.();
+  };
 
   for (const [runIndex, run] of runs.entries()) {
     const scheduled = new Map<number, { type: string; input: unknown; at: string }>();
     const updates = new Map<string, AuditApproval>();
+    const controlUpdates = new Map<string, AuditManualAction>();
     const attempts = new Map<number, number>();
     const auditRun: AuditRun = {
       runId: run.runId,
@@ -378,6 +446,34 @@ export function buildPromotionAudit(
               signal.verdict = entry.verdict;
             } else audit.approvals.push(entry);
           }
+          const control = /^(pause|resume|rollback|promoteFull)_ignored$/.exec(input.event);
+          if (control) {
+            const payload = isRecord(input.details) ? input.details.payload : undefined;
+            const verdict = String(input.message ?? '');
+            // The signal or update it answers was recorded just before: mark that one refused.
+            const action = [...audit.manualActions]
+              .reverse()
+              .find(
+                (m) =>
+                  m.action === control[1] &&
+                  m.accepted &&
+                  JSON.stringify(m.payload) === JSON.stringify(payload),
+              );
+            if (action) refuse(action, verdict);
+            else {
+              const p = isRecord(payload) ? payload : {};
+              audit.manualActions.push({
+                at,
+                action: control[1] as string,
+                by: str(p.by),
+                identity: null,
+                payload,
+                via: 'signal',
+                accepted: false,
+                verdict,
+              });
+            }
+          }
           if (input.event === 'paused_inconclusive') {
             audit.pauses.push({ at, kind: 'inconclusive', by: null, reason: String(input.message ?? '') });
           }
@@ -396,6 +492,7 @@ export function buildPromotionAudit(
             audit.artifacts.candidate = { version: p.candidate.version, sha256: p.candidate.sha256 };
           if (p.baseline)
             audit.artifacts.baseline = { version: p.baseline.version, sha256: p.baseline.sha256 };
+          if (p.policy) audit.policy = p.policy;
           if (p.lineage) audit.lineage = p.lineage;
           if (p.lineageError) audit.lineageError = p.lineageError;
         } else if (s.type === 'evaluate') {
@@ -427,6 +524,11 @@ export function buildPromotionAudit(
           attempt: attempts.get(Number(failed.scheduledEventId ?? 0)) ?? 1,
           error,
         });
+        // A spec the platform policy refused: the policy and the violations are in the failure.
+        const details = failureDetails(failed.failure);
+        if (s?.type === 'prepareCandidate' && isRecord(details) && Array.isArray(details.matched)) {
+          audit.policy = details as unknown as NonNullable<PromotionAudit['policy']>;
+        }
         if (s?.type === 'setTraffic') {
           const change = trafficChange(at, stage, s.input, analysesSinceChange);
           change.applied = false;
@@ -447,31 +549,12 @@ export function buildPromotionAudit(
       if (signal) {
         const name = signal.signalName ?? '?';
         const payload = first(signal.input);
-        const p = isRecord(payload) ? payload : {};
         const identity = signal.identity || null;
         if (name === 'approve' || name === 'reject') {
           audit.approvals.push(approvalEntry(at, name, 'signal', identity, payload));
           continue;
         }
-        const action: AuditManualAction = { at, action: name, by: str(p.by), identity, payload };
-        if (typeof p.reason === 'string') action.reason = p.reason;
-        audit.manualActions.push(action);
-        if (name === 'pause') {
-          audit.pauses.push({
-            at,
-            kind: 'manual',
-            by: action.by,
-            reason: action.reason ?? `paused by ${action.by ?? 'unknown'}`,
-          });
-        } else if (name === 'resume') {
-          const open = [...audit.pauses].reverse().find((x) => x.resumedAt === undefined);
-          if (open) {
-            open.resumedAt = at;
-            open.resumedBy = action.by;
-          }
-        } else if (name === 'rollback') {
-          lastRollbackSignal = { by: action.by, at };
-        }
+        manualAction(at, name, 'signal', identity, payload);
         continue;
       }
 
@@ -480,19 +563,29 @@ export function buildPromotionAudit(
         const req = accepted.acceptedRequest;
         const name = req?.input?.name ?? '?';
         const payload = first(req?.input?.args);
-        const p = isRecord(payload) ? payload : {};
         const identity = req?.meta?.identity || null;
         if (name === 'approve' || name === 'reject') {
           const entry = approvalEntry(at, name, 'update', identity, payload);
           audit.approvals.push(entry);
           if (req?.meta?.updateId) updates.set(req.meta.updateId, entry);
         } else {
-          audit.manualActions.push({ at, action: name, by: str(p.by), identity, payload });
+          const action = manualAction(at, name, 'update', identity, payload);
+          if (req?.meta?.updateId) controlUpdates.set(req.meta.updateId, action);
         }
         continue;
       }
 
       const completedUpdate = e.workflowExecutionUpdateCompletedEventAttributes;
+      const control = controlUpdates.get(completedUpdate?.meta?.updateId ?? '');
+      if (completedUpdate && control) {
+        const o = completedUpdate.outcome;
+        if (o?.failure) refuse(control, o.failure.message ?? failureMessage(o.failure));
+        else {
+          const verdict = first(o?.success);
+          if (isRecord(verdict) && typeof verdict.reason === 'string') control.verdict = verdict.reason;
+        }
+        continue;
+      }
       if (completedUpdate) {
         const entry = updates.get(completedUpdate.meta?.updateId ?? '');
         if (!entry) continue;

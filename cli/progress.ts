@@ -70,6 +70,14 @@ export function statusBlock(s: PromotionStatus, live: LiveFacts = {}): string {
     `approvals  ${s.approvals.map((a) => a.approver).join(', ') || 'none'} (${s.approvals.length}/${s.approvalsRequired} required)`,
     `started by ${s.triggeredBy}`,
   ];
+  if (s.authority) {
+    const who = (names: string[]) => names.join(', ') || 'anyone';
+    const full = s.authority.promoteFull ? '' : ' (promote-full forbidden by the platform policy)';
+    lines.push(
+      `controls   decisions (promote-full, proceed past inconclusive): ${who(s.authority.deciders)}${full}; brakes: ${who(s.authority.brakes)}`,
+    );
+  }
+  if (s.policy) lines.push(`policy     ${s.policy.matched.join(', ') || 'no entry matched'}`);
   if (s.paused) lines.push(`PAUSED     ${s.pauseReason ?? ''}`);
   if (s.pendingAction) lines.push(`waiting    ${s.pendingAction}`);
   if (s.outcome) lines.push(`outcome    ${s.outcome} — ${s.outcomeReason ?? ''}`);

@@ -316,6 +316,24 @@ const approval = z
     approvers: z.array(z.string().min(1)).default([]).describe('allow-list; empty allows anyone'),
     allowSelfApproval: z.boolean().default(false).describe('may whoever started the promotion approve it'),
     timeout: duration('how long to wait before the promotion expires').prefault('24h'),
+    operators: z
+      .array(z.string().min(1))
+      .default([])
+      .describe(
+        'beside the approvers, who may take the controls that skip or overrule the analysis (promote-full, resume past an inconclusive pause); with neither list, anyone may',
+      ),
+    brakes: z
+      .enum(['anyone', 'operators'])
+      .default('anyone')
+      .describe(
+        'who may pause and roll back: anyone (each pull recorded), or only the operators and approvers',
+      ),
+    identity: z
+      .enum(['payload', 'signed'])
+      .default('payload')
+      .describe(
+        "how an approver is known: payload (the name sent, as the CLI's --as), or signed (a signed decision); the platform policy may require signed",
+      ),
   })
   .strict();
 

@@ -3,6 +3,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { stateDir } from '../common/paths';
+import { platformPolicySchema } from '../specs/policy';
 import { DEFAULT_NAMESPACE, TASK_QUEUE } from '../workflows/constants';
 
 /**
@@ -282,6 +283,8 @@ export const PlatformConfigSchema = z
     router: RouterSchema.default({ driver: 'builtin' }),
     metrics: MetricsSchema.default({ source: 'scrape' }),
     registry: RegistrySchema.default({ driver: 'file' }),
+    /** Per model name or glob: the gates a ModelSpec may not weaken (specs/policy.ts). */
+    policy: platformPolicySchema.default({}),
   })
   .strict();
 

@@ -6,6 +6,7 @@
  * Deterministic code only: this module is imported by workflows and clients alike.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { PolicyInForce } from '../specs/policy';
 import type { ModelSpec } from '../specs/schema';
 
 export { TASK_QUEUE } from './constants';
@@ -84,6 +85,17 @@ export interface ApprovalVerdict {
   required: number;
 }
 
+/** The controls people take on a running promotion (signals from the UI, updates from the CLI). */
+export type Control = 'pause' | 'resume' | 'rollback' | 'promoteFull';
+
+/** What a control update answers: accepted, or refused with the reason (both recorded). */
+export interface ControlVerdict {
+  control: Control;
+  by: string;
+  accepted: boolean;
+  reason: string;
+}
+
 export interface TrafficChange {
   at: string;
   stage: Stage;
@@ -139,6 +151,8 @@ export interface PromotionState {
   evidence?: unknown;
   /** What signals asked for and the run has not yet acted on; carried so no request is lost. */
   controls?: PromotionControls;
+  /** The platform policy in force, as the worker checked it at the start (absent: none recorded). */
+  policy?: PolicyInForce;
 }
 
 /** Requests from people, set by signal and update handlers, read by the runbook's waits. */
@@ -183,6 +197,13 @@ export interface PromotionStatus {
   outcome?: Outcome;
   outcomeReason?: string;
   triggeredBy: string;
+  /**
+   * Who may take which control now (workflows/promotion/authority.ts); empty lists mean anyone.
+   * Absent for runs from before the check.
+   */
+  authority?: { deciders: string[]; brakes: string[]; promoteFull: boolean };
+  /** The platform policy in force, as checked at the start. */
+  policy?: PolicyInForce;
 }
 
 // Signals: what the Temporal UI sends most easily. Invalid ones are recorded and ignored.
@@ -196,6 +217,11 @@ export const promoteFullSignal = defineSignal<[ByInput]>('promoteFull');
 // Updates: what the CLI uses, so the caller learns at once whether its approval counted.
 export const approveUpdate = defineUpdate<ApprovalVerdict, [ApprovalInput]>('approve');
 export const rejectUpdate = defineUpdate<ApprovalVerdict, [RejectInput]>('reject');
+// The controls by update: the caller learns at once whether it was accepted or refused, and why.
+export const pauseUpdate = defineUpdate<ControlVerdict, [ByInput]>('pause');
+export const resumeUpdate = defineUpdate<ControlVerdict, [ByInput]>('resume');
+export const rollbackUpdate = defineUpdate<ControlVerdict, [RollbackInput]>('rollback');
+export const promoteFullUpdate = defineUpdate<ControlVerdict, [ByInput]>('promoteFull');
 
 export const statusQuery = defineQuery<PromotionStatus>('status');
 

@@ -1,24 +1,34 @@
 /**
- * Human controls over a running promotion: approve / reject (updates, so the caller learns at once
- * whether it counted), pause / resume / promote-full / rollback (signals, as the UI sends them).
+ * Human controls over a running promotion, all by update so the caller learns at once whether it
+ * counted or why it was refused: approve / reject, pause / resume / promote-full / rollback (the
+ * UI sends the same as signals; the workflow records a refused one and ignores it).
  * `runway rollback` with no promotion in flight restores the `previous` version.
  */
 import type { Command } from 'commander';
+import type { SignalDefinition, UpdateDefinition } from '@temporalio/common';
 import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
+  type WorkflowHandle,
 } from '@temporalio/client';
 import { ACTOR_DEFAULT } from '../actor';
 import { actor, runningPromotion, startRollback, withClient } from '../client';
 import {
   approveUpdate,
   pauseSignal,
+  pauseUpdate,
   promoteFullSignal,
+  promoteFullUpdate,
   promotionWorkflowId,
   rejectUpdate,
   resumeSignal,
+  resumeUpdate,
   rollbackSignal,
+  rollbackUpdate,
+  type ByInput,
+  type ControlVerdict,
+  type RollbackInput,
   type RollbackWorkflowInput,
   type RollbackWorkflowResult,
 } from '../../workflows/api';
@@ -29,6 +39,31 @@ function refused(err: unknown): never {
     throw new Error(`refused: ${err.cause?.message ?? err.message}`);
   }
   throw err;
+}
+
+/**
+ * Sends a control by update, so a refusal comes back with its reason. A worker older than this
+ * CLI has no update handler for it yet: then the signal it does handle, so a brake still works
+ * during a rolling upgrade.
+ */
+async function control<A extends ByInput | RollbackInput>(
+  handle: WorkflowHandle,
+  update: UpdateDefinition<ControlVerdict, [A]>,
+  signal: Pick<SignalDefinition, 'name'>,
+  input: A,
+): Promise<string> {
+  try {
+    return (await handle.executeUpdate(update, { args: [input] })).reason;
+  } catch (err) {
+    if (
+      err instanceof WorkflowUpdateFailedError &&
+      /No registered handler for update/.test(err.cause?.message ?? '')
+    ) {
+      await handle.signal(signal.name, input);
+      return 'sent as a signal: the worker predates control updates';
+    }
+    return refused(err);
+  }
 }
 
 export function registerControls(program: Command): void {
@@ -81,23 +116,33 @@ export function registerControls(program: Command): void {
         send(model, actor(opts.as), opts.reason),
       );
 
+  // Each control goes by update: a refusal (who may not, or not now) comes back as the reason.
   simple('pause', 'hold the current step; the SLO guard keeps watching', (model, by, reason) =>
     withClient(by, async ({ client }) => {
-      await (await runningPromotion(client, model)).signal(pauseSignal, { by, reason });
+      const handle = await runningPromotion(client, model);
+      await control(handle, pauseUpdate, pauseSignal, { by, reason });
       process.stdout.write(`paused ${model}\n`);
     }),
   );
-  simple('resume', 'continue a paused promotion', (model, by, reason) =>
-    withClient(by, async ({ client }) => {
-      await (await runningPromotion(client, model)).signal(resumeSignal, { by, reason });
-      process.stdout.write(`resumed ${model}\n`);
-    }),
+  simple(
+    'resume',
+    'continue a paused promotion (past an inconclusive analysis: only approvers or operators)',
+    (model, by, reason) =>
+      withClient(by, async ({ client }) => {
+        const handle = await runningPromotion(client, model);
+        const verdict = await control(handle, resumeUpdate, resumeSignal, { by, reason });
+        process.stdout.write(`resumed ${model} (${verdict})\n`);
+      }),
   );
-  simple('promote-full', 'skip the remaining steps and graduate the candidate', (model, by, reason) =>
-    withClient(by, async ({ client }) => {
-      await (await runningPromotion(client, model)).signal(promoteFullSignal, { by, reason });
-      process.stdout.write(`promoting ${model} fully\n`);
-    }),
+  simple(
+    'promote-full',
+    'skip the remaining steps and graduate the candidate (only approvers or operators, after approval)',
+    (model, by, reason) =>
+      withClient(by, async ({ client }) => {
+        const handle = await runningPromotion(client, model);
+        await control(handle, promoteFullUpdate, promoteFullSignal, { by, reason });
+        process.stdout.write(`promoting ${model} fully\n`);
+      }),
   );
 
   program
@@ -121,7 +166,7 @@ export function registerControls(program: Command): void {
             throw err;
           });
         if (running) {
-          await promotion.signal(rollbackSignal, { by, reason: opts.reason });
+          await control(promotion, rollbackUpdate, rollbackSignal, { by, reason: opts.reason });
           process.stdout.write(
             `rollback requested on the running promotion of ${model}; traffic returns to the baseline\n`,
           );

@@ -214,6 +214,7 @@ export function usePromotionPlatform(
       metrics: new ScrapeMetricsSource({ url: router.url }),
       logger,
       feedbackTokens: config.router.feedbackTokens,
+      policy: config.policy,
     };
     const endpoint = await (opts.temporal ?? testTemporal)();
     const connection = await Connection.connect(endpoint.connectionOptions);

@@ -79,6 +79,8 @@ describe.concurrent('analysis in promotions', () => {
           analysis: { compare: true, minSamples: 500, maxInconclusive: 1 },
         },
         rollback: { onInconclusive: 'pause' },
+        // proceeding past an inconclusive analysis is a decision: on call is an operator
+        approval: { operators: ['oncall'] },
       });
       const { traffic, handle } = await platform.launch(spec, '2', { rps: 20 });
       const paused = await waitForStatus(platform, model, (s) => s.paused, 120_000);

@@ -112,7 +112,12 @@ describe.concurrent('controls', () => {
     { timeout: 240_000 },
     async () => {
       const model = 'fd-full-then-back';
-      const spec = testSpec(model, { shadow: { enabled: false }, rollback: { scaleDownDelay: '1s' } });
+      // erin is on call: an operator, who may skip the analysis without being an approver
+      const spec = testSpec(model, {
+        shadow: { enabled: false },
+        rollback: { scaleDownDelay: '1s' },
+        approval: { operators: ['erin'] },
+      });
       const { traffic, handle } = await platform.launch(spec, '2');
       await waitForStatus(platform, model, (s) => s.stage === 'canary', 120_000);
       await handle.signal(promoteFullSignal, { by: 'erin' });

@@ -37,4 +37,23 @@ describe('weightsText', () => {
     expect(block).toMatch(/^traffic +v1 100% \(production's route, from the router\)$/m);
     expect(block).toMatch(/^note +no traffic to fraud-detector in the last 5s$/m);
   });
+
+  it('says who may take which control, and the policy in force', () => {
+    expect(statusBlock(status)).not.toMatch(/^controls/m);
+    const block = statusBlock({
+      ...status,
+      authority: { deciders: ['alice', 'oncall'], brakes: [], promoteFull: false },
+      policy: {
+        model: 'fraud-detector',
+        matched: ['fraud-*', '*'],
+        rules: {},
+        from: {},
+        approvers: ['alice'],
+      },
+    });
+    expect(block).toMatch(
+      /^controls +decisions \(promote-full, proceed past inconclusive\): alice, oncall \(promote-full forbidden by the platform policy\); brakes: anyone$/m,
+    );
+    expect(block).toMatch(/^policy +fraud-\*, \*$/m);
+  });
 });

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { AnalyzeInput } from '../../activities/contracts';
-import { approveUpdate, pauseSignal, promoteFullSignal, resumeSignal } from '../../workflows/api';
+import {
+  approveUpdate,
+  pauseSignal,
+  promoteFullSignal,
+  promoteFullUpdate,
+  resumeSignal,
+} from '../../workflows/api';
 import {
   stubSpec,
   uniqueModel,
@@ -115,16 +121,31 @@ describe.concurrent('controls and experiments', { timeout: SLOW_MACHINE_MS }, ()
     });
   });
 
-  it('promote-full before any traffic still stages and tests, then graduates without a canary step', async () => {
-    const p = await wf.promote(stubSpec(uniqueModel('pf0'), { approval: { required: 1, timeout: '1m' } }));
+  it('promote-full while the approvals are outstanding is refused, not queued; sent after them, before any traffic, it graduates without a canary step', async () => {
+    const p = await wf.promote(
+      stubSpec(uniqueModel('pf0'), { approval: { required: 1, approvers: ['alice'], timeout: '1m' } }),
+      {
+        // After approval, while staging is tested: by signal, as the Temporal UI sends it.
+        during: async (name, _i, self) => {
+          if (name === 'integrationTest') await self.handle.signal(promoteFullSignal, { by: 'alice' });
+        },
+      },
+    );
     await until(async () => (await p.status()).stage === 'approve');
-    await p.handle.signal(promoteFullSignal, { by: 'dave' });
+    await expect(
+      p.handle.executeUpdate(promoteFullUpdate, { args: [{ by: 'alice', reason: 'hotfix' }] }),
+    ).rejects.toMatchObject({
+      cause: {
+        message: 'v2 is still at approve: promote-full is refused, not queued, until its approvals are in',
+      },
+    });
     await p.handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
-    expect(await p.result()).toMatchObject({ outcome: 'promoted', reason: 'promoted fully by dave' });
+    expect(await p.result()).toMatchObject({ outcome: 'promoted', reason: 'promoted fully by alice' });
     expect(p.named('integrationTest')).toHaveLength(1);
     expect(p.named('analyzeInterval')).toEqual([]);
     expect(p.routes()).toEqual(['v2=100']);
-    await p.record(wf.client, 'promote-full-before-traffic');
+    expect(p.named('notify').map((c) => c.input.event)).toContain('promoteFull_ignored');
+    await p.record(wf.client, 'promote-full-refused-before-approval');
   });
 
   const continuing: [string, Record<string, unknown>, (p: StubPromotion) => LookAnswer][] = [

@@ -16,6 +16,7 @@ import type { Activities } from '../../activities';
 import type {
   AnalyzeInput,
   IntervalAnalysis,
+  PrepareInput,
   SetTrafficInput,
   TrafficVariant,
   VersionRef,
@@ -23,6 +24,7 @@ import type {
 import { projectRoot } from '../../common/paths';
 import type { MetricsSnapshot } from '../../serving/metrics/source';
 import { parseSpec } from '../../specs/load';
+import { checkSpec, policyFor, type PlatformPolicy } from '../../specs/policy';
 import type { ModelSpec, ModelSpecInput } from '../../specs/schema';
 import {
   promotionWorkflowId,
@@ -67,8 +69,12 @@ export interface Script {
   integration?: 'pass' | 'fail';
   /** The answer of the n-th analysis look (1-based, counted across continue-as-new). */
   look?: (n: number, input: AnalyzeInput, p: StubPromotion) => LookAnswer | Promise<LookAnswer>;
+  /** Runs inside a stub as it is called, before it answers: to act while the workflow waits on it. */
+  during?: (name: ActivityName, input: Record<string, unknown>, p: StubPromotion) => Promise<void> | void;
   /** Throw a non-retryable failure from this call (return a message), or let it pass (undefined). */
   fail?: (name: ActivityName, input: Record<string, unknown>) => string | undefined;
+  /** The platform policy prepareCandidate applies on the first run. */
+  policy?: PlatformPolicy;
   /** Rollback workflow: the registry's answer to resolveRollbackTarget. */
   rollbackTarget?: { from?: string; to?: string; wasRunning?: boolean };
 }
@@ -222,15 +228,25 @@ function stubActivities(byWorkflowId: Map<string, StubPromotion>): Activities {
       const { p, runId } = target();
       const record = (input ?? {}) as Record<string, unknown>;
       p.calls.push({ name, at: Date.now(), input: record, runId });
+      await p.script.during?.(name, record, p);
       const failure = p.script.fail?.(name, record);
       if (failure) throw ApplicationFailure.nonRetryable(failure, 'StubFailure');
       return body(input, p);
     };
   const version = (p: StubPromotion, v: string) => ref(p.model, v);
   const activities = {
-    prepareCandidate: stub('prepareCandidate', (i: { model: string; version: string }, p) => {
+    prepareCandidate: stub('prepareCandidate', (i: PrepareInput, p) => {
       const baseline = p.script.baseline === undefined ? '1' : p.script.baseline;
-      return { candidate: version(p, i.version), baseline: baseline ? version(p, baseline) : undefined };
+      // The policy in force as the real activity settles it (a conforming spec; refusals are the integration tests').
+      const policy =
+        i.checkPolicy && p.script.policy
+          ? checkSpec(i.checkPolicy, policyFor(p.script.policy, i.model)).policy
+          : undefined;
+      return {
+        candidate: version(p, i.version),
+        baseline: baseline ? version(p, baseline) : undefined,
+        ...(policy ? { policy } : {}),
+      };
     }),
     evaluate: stub('evaluate', (_i: unknown, p): Verdict => {
       const ok = (p.script.evaluation ?? 'pass') === 'pass';

@@ -5,6 +5,7 @@
 import { condition } from '@temporalio/workflow';
 import { formatDuration } from '../../specs/duration';
 import type { Promotion } from './context';
+import { allowedApprovers } from './authority';
 import { approvers } from './handlers';
 import { Ended } from './state';
 
@@ -12,7 +13,7 @@ export async function approve(p: Promotion): Promise<void> {
   const { spec, state, controls } = p;
   p.enter('approve');
   if (spec.approval.required > 0) {
-    state.pendingAction = `${spec.approval.required} approval(s) from ${spec.approval.approvers.join(', ') || 'anyone'}`;
+    state.pendingAction = `${spec.approval.required} approval(s) from ${allowedApprovers(p).join(', ') || 'anyone'}`;
     p.refreshDetails();
     const decided = await condition(
       () =>

@@ -30,6 +30,11 @@ export class Promotion {
   readonly verdicts: Verdict[] = [];
   /** Query-only bookkeeping (no commands), so replay is unaffected. */
   readonly stagesEntered: Stage[] = [];
+  /**
+   * Controls are checked for authority (authority.ts) and a refused one is recorded and ignored.
+   * Runs started before the check take every control, as they did when recorded.
+   */
+  readonly authority: boolean;
 
   constructor(readonly input: PromotionInput) {
     this.spec = input.spec;
@@ -38,6 +43,7 @@ export class Promotion {
     this.candidate = variantName(input.version);
     this.state = input.resume ?? initialState();
     this.controls = this.state.controls ??= {};
+    this.authority = patched('control-authority');
   }
 
   get baseline(): VersionRef | undefined {

@@ -3,24 +3,33 @@
  * same rules by signal (the UI) and by update (the CLI, which learns the verdict at once); an
  * invalid signal is recorded with its reason and ignored. Requests land in the carried state.
  */
-import { log, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, log, setHandler } from '@temporalio/workflow';
 import {
   approveSignal,
   approveUpdate,
   handlerDescriptions,
   pauseSignal,
+  pauseUpdate,
   promoteFullSignal,
+  promoteFullUpdate,
   rejectSignal,
   rejectUpdate,
   resumeSignal,
+  resumeUpdate,
   rollbackSignal,
+  rollbackUpdate,
   statusQuery,
   type ApprovalInput,
   type ApprovalVerdict,
+  type ByInput,
+  type Control,
+  type ControlVerdict,
   type PromotionStatus,
   type RejectInput,
+  type RollbackInput,
 } from '../api';
 import { quick, run } from '../activity-calls';
+import { allowedApprovers, authorize, deciders } from './authority';
 import type { Promotion } from './context';
 import { pause, resume } from './state';
 
@@ -40,7 +49,7 @@ export function installHandlers(p: Promotion): void {
     if (state.stage !== 'approve') {
       return { ok: false, reason: `not waiting for approval (stage ${state.stage})` };
     }
-    const allowed = spec.approval.approvers;
+    const allowed = allowedApprovers(p);
     if (allowed.length > 0 && !allowed.includes(approver)) {
       return {
         ok: false,
@@ -104,7 +113,7 @@ export function installHandlers(p: Promotion): void {
     if (state.stage !== 'approve' && state.stage !== 'evaluate') {
       return { ok: false, reason: `not waiting for approval (stage ${state.stage}); use rollback instead` };
     }
-    const allowed = spec.approval.approvers;
+    const allowed = allowedApprovers(p);
     if (allowed.length > 0 && !allowed.includes(r.approver.trim())) {
       return { ok: false, reason: `${r.approver} is not an approver for ${model}` };
     }
@@ -136,37 +145,59 @@ export function installHandlers(p: Promotion): void {
     { description: handlerDescriptions.reject },
   );
 
-  setHandler(
-    pauseSignal,
-    (b) => {
-      pause(state, b?.by, b?.reason);
-      p.refreshDetails();
-    },
-    { description: handlerDescriptions.pause },
-  );
-  setHandler(
-    resumeSignal,
-    (b) => {
+  // Controls: brakes and decisions, checked by authority.ts. Promotions started before the check
+  // (patch 'control-authority', see Promotion.authority) take every control as before.
+  const applyControl = (c: Control, input: ByInput | RollbackInput | undefined): void => {
+    const by = input?.by;
+    if (c === 'pause') pause(state, by, input?.reason);
+    else if (c === 'resume') {
       resume(state, controls);
-      log.info(`resumed by ${b?.by ?? 'unknown'}`);
-      p.refreshDetails();
-    },
-    { description: handlerDescriptions.resume },
-  );
-  setHandler(
-    rollbackSignal,
-    (r) => {
-      controls.rollbackRequest = { by: r?.by ?? 'unknown', reason: r?.reason ?? 'no reason given' };
-    },
-    { description: handlerDescriptions.rollback },
-  );
-  setHandler(
-    promoteFullSignal,
-    (b) => {
-      controls.promoteFull = { by: b?.by ?? 'unknown' };
-    },
-    { description: handlerDescriptions.promoteFull },
-  );
+      log.info(`resumed by ${by ?? 'unknown'}`);
+    } else if (c === 'rollback') {
+      controls.rollbackRequest = { by: by ?? 'unknown', reason: input?.reason ?? 'no reason given' };
+    } else controls.promoteFull = { by: by ?? 'unknown' };
+    p.refreshDetails();
+  };
+  const takeControl = async (
+    c: Control,
+    input: ByInput | RollbackInput | undefined,
+  ): Promise<ControlVerdict> => {
+    const by = input?.by?.trim() || 'unknown';
+    const check = p.authority ? authorize(p, c, input?.by) : { ok: true, reason: `${c} by ${by}` };
+    if (check.ok) applyControl(c, input);
+    else await ignore(c, check.reason, input);
+    return { control: c, by, accepted: check.ok, reason: check.reason };
+  };
+  /** A malformed payload is refused before the update is accepted (and so before the history). */
+  const wellFormed = (input: unknown): void => {
+    const b = input as Partial<ByInput> | undefined;
+    if (typeof b !== 'object' || b === null || (b.by !== undefined && typeof b.by !== 'string'))
+      throw new Error('payload must be {"by": "<name>", "reason": "..."}');
+  };
+  const controlHandlers = [
+    [pauseSignal, pauseUpdate, 'pause'],
+    [resumeSignal, resumeUpdate, 'resume'],
+    [rollbackSignal, rollbackUpdate, 'rollback'],
+    [promoteFullSignal, promoteFullUpdate, 'promoteFull'],
+  ] as const;
+  for (const [signal, update, c] of controlHandlers) {
+    const description = handlerDescriptions[c];
+    // A refused signal is recorded (ignore) and changes nothing.
+    setHandler(signal, async (input?: ByInput | RollbackInput) => void (await takeControl(c, input)), {
+      description,
+    });
+    // A refused update is recorded the same way and fails, so the caller learns why at once.
+    setHandler(
+      update,
+      async (input: ByInput | RollbackInput) => {
+        const verdict = await takeControl(c, input);
+        if (!verdict.accepted)
+          throw ApplicationFailure.nonRetryable(verdict.reason, 'ControlRefused', verdict);
+        return verdict;
+      },
+      { validator: wellFormed, description },
+    );
+  }
 
   setHandler(statusQuery, (): PromotionStatus => status(p), { description: handlerDescriptions.status });
 }
@@ -196,5 +227,15 @@ function status(p: Promotion): PromotionStatus {
     outcome: p.outcome?.outcome,
     outcomeReason: p.outcome?.reason,
     triggeredBy: p.input.triggeredBy,
+    ...(p.authority
+      ? {
+          authority: {
+            deciders: deciders(p),
+            brakes: spec.approval.brakes === 'operators' ? deciders(p) : [],
+            promoteFull: state.policy?.rules.allowPromoteFull !== false,
+          },
+        }
+      : {}),
+    ...(state.policy ? { policy: state.policy } : {}),
   };
 }
