@@ -87,6 +87,10 @@ export function registerRouter(program: Command): void {
       positiveInt('--max-body-bytes'),
       64 * 1024 * 1024,
     )
+    .option(
+      '--api-keys-file <path>',
+      'require an API key on /v2/models/* and gRPC model calls: YAML of {id, sha256, models, rateLimit} per key (docs/security.md); reread on change or SIGHUP',
+    )
     .action(
       async (opts: {
         host: string;
@@ -101,6 +105,7 @@ export function registerRouter(program: Command): void {
         mirrorConcurrency: number;
         shadowTolerance: number;
         maxBodyBytes: number;
+        apiKeysFile?: string;
       }) => {
         const log = createLogger('router');
         if (opts.routesConfigmap && opts.routesFile) {
@@ -117,6 +122,7 @@ export function registerRouter(program: Command): void {
           mirrorConcurrency: opts.mirrorConcurrency,
           shadowTolerance: opts.shadowTolerance,
           maxBodyBytes: opts.maxBodyBytes,
+          ...(opts.apiKeysFile ? { apiKeysFile: opts.apiKeysFile } : {}),
           logger: log,
         });
         // The ConfigMap is the source of truth: routes are loaded before the router reports ready.
@@ -145,6 +151,11 @@ export function registerRouter(program: Command): void {
             .then(() => router.close())
             .then(() => process.exit(0));
         };
+        // SIGHUP rereads the API keys file (also reread on change); without one it is only logged.
+        process.on('SIGHUP', () => {
+          if (router.reloadApiKeys) void router.reloadApiKeys();
+          else log.info('SIGHUP ignored: no --api-keys-file');
+        });
         process.once('SIGTERM', () => stop('SIGTERM'));
         process.once('SIGINT', () => stop('SIGINT'));
       },

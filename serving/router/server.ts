@@ -29,6 +29,7 @@ import type { Route } from './route';
 import { DEFAULT_STICKY_HEADER, isValidModelName, parseRoute, RouteValidationError } from './schema';
 import { loadRoutes, saveRoutes } from './store';
 import { startGrpcFrontDoor, type GrpcFrontDoor } from './grpc';
+import { AccessGate, CREDENTIAL_HEADERS, presentedKey } from './access';
 
 export const VARIANT_HEADER = 'x-runway-variant';
 export const SHADOW_HEADER = 'x-runway-shadow';
@@ -54,6 +55,11 @@ export interface RouterOptions {
   shadowTolerance?: number;
   /** Largest request body accepted (default 64 MiB). */
   maxBodyBytes?: number;
+  /**
+   * API keys file (api-keys.ts): when set, every `/v2/models/...` request and model-scoped gRPC
+   * call needs a key from it, within its models and rate limits. Reread when it changes.
+   */
+  apiKeysFile?: string;
   ejection?: Partial<EjectionPolicy>;
   /**
    * Memory of recent assignments for feedback (default 200 000 keys, 1 h): feedback is accepted
@@ -77,6 +83,8 @@ export interface RunningRouter {
    * validated already (parseRoute); unchanged Route objects keep their compiled state.
    */
   replaceRoutes(next: ReadonlyMap<string, Route>): Promise<void>;
+  /** Rereads the API keys file (SIGHUP); false when it was refused. Undefined without one. */
+  reloadApiKeys?(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -198,6 +206,12 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     return run;
   }
 
+  // A bad keys file stops the start: a router meant to be locked must never come up open.
+  const gate = options.apiKeysFile
+    ? await AccessGate.open({ file: options.apiKeysFile, metrics, log: log.child('access') })
+    : undefined;
+  gate?.watch();
+
   if (options.routesFile) {
     const loaded = await loadRoutes(options.routesFile);
     publish(loaded);
@@ -213,6 +227,28 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     path: string,
   ): Promise<void> {
     const active = table.get(model);
+    if (gate) {
+      const verdict = gate.admit(
+        presentedKey(req.headers.authorization, req.headers['x-api-key']),
+        model,
+        !!active,
+      );
+      if (!verdict.ok) {
+        // Refused before the body is read: a refusal costs the router as little as it can.
+        req.resume();
+        sendJson(
+          res,
+          verdict.status,
+          { error: verdict.message },
+          verdict.status === 401
+            ? { 'www-authenticate': 'Bearer realm="runway"' }
+            : verdict.retryAfterS !== undefined
+              ? { 'retry-after': String(verdict.retryAfterS) }
+              : {},
+        );
+        return;
+      }
+    }
     if (!active) {
       req.resume();
       sendJson(res, 404, { error: `no route for model "${model}"` });
@@ -239,6 +275,8 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     const mirrorTo =
       isInfer && active.mirror && Math.random() * 100 < active.mirror.percent ? active.mirror : undefined;
     const headers = forwardableHeaders(req.headers);
+    // The client's key is for this door only: replicas (and their logs) never see it.
+    if (gate) for (const h of CREDENTIAL_HEADERS) delete headers[h];
     // Inference is a pure function of its inputs, so an attempt that produced no answer (the
     // replica was gone, or died mid-request) may be sent again without changing any result.
     const retrySafe = isInfer || method === 'GET' || method === 'HEAD';
@@ -605,12 +643,14 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
         table,
         metrics,
         memory,
+        ...(gate ? { gate } : {}),
         takeMirrorSlot: () => (mirrorInFlight < mirrorConcurrency ? (mirrorInFlight++, true) : false),
         releaseMirrorSlot: () => void mirrorInFlight--,
         log: log.child('grpc'),
       });
     } catch (err) {
       server.close();
+      gate?.close();
       await endpoints.close();
       throw err;
     }
@@ -620,6 +660,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     url,
     grpc: grpcDoor?.address,
     admin: token ? 'token' : 'open (loopback)',
+    apiKeys: gate ? options.apiKeysFile : 'off',
     routesFile: options.routesFile,
   });
 
@@ -630,8 +671,10 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     ...(grpcDoor ? { grpcAddress: grpcDoor.address } : {}),
     metrics,
     replaceRoutes: (next) => change(() => new Map(next)),
+    ...(gate ? { reloadApiKeys: () => gate.reload('SIGHUP') } : {}),
     close(): Promise<void> {
       closing ??= (async () => {
+        gate?.close();
         const grpcClosed = grpcDoor?.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
