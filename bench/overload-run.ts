@@ -112,7 +112,9 @@ export async function stopOverloadServers(): Promise<void> {
   await Promise.all([...servers].map((c) => (c.pid ? sigkillAndWait(c.pid) : undefined)));
 }
 
-async function startServer(cfg: OverloadConfig): Promise<{ child: ChildProcess; url: string }> {
+async function startServer(
+  cfg: Pick<OverloadConfig, 'model' | 'serveArgs'>,
+): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
     process.execPath,
     [runwayBin, 'serve', '--model', cfg.model, '--name', 'm', '--port', '0', ...cfg.serveArgs],
@@ -328,6 +330,98 @@ export async function runOverload(cfg: OverloadConfig): Promise<OverloadResult> 
       idleRssMb,
       capacityRps,
       phases,
+      serverAlive: child.exitCode === null && child.signalCode === null,
+    };
+  } finally {
+    pool.close();
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }
+}
+
+export interface GoodputConfig {
+  model: string;
+  serveArgs: string[];
+  /** Rounds of (capacity, overload); the figures are the median round's. */
+  rounds: number;
+  capacityMs: number;
+  overloadMs: number;
+  overloadFactor: number;
+  maxInFlight: number;
+  log?: (line: string) => void;
+}
+
+export interface GoodputRound {
+  /** Closed-loop capacity phases just before and just after this round's overload. */
+  before: PhaseResult;
+  after: PhaseResult;
+  overload: PhaseResult;
+  /** 200s per second under overload over the mean capacity (req/s) around it. */
+  goodput: number;
+  /**
+   * The same per CPU second the server got: 200s per server core-second under overload over the
+   * capacity's requests per core-second. What the server does with the CPU it has, whatever
+   * other processes on a shared machine left it.
+   */
+  goodputPerCpu: number;
+}
+
+export interface GoodputResult {
+  rounds: GoodputRound[];
+  /** Medians over the rounds. */
+  goodput: number;
+  goodputPerCpu: number;
+  serverAlive: boolean;
+}
+
+const perCpu = (p: PhaseResult): number => p.okRps / Math.max(p.serverCpu, 0.01);
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * Goodput on a shared machine: capacity and overload alternate in short rounds (capacity,
+ * overload at `overloadFactor` × that capacity, capacity, …), and each overload is judged against
+ * the capacities measured right before and after it, in requests per second and per CPU second
+ * the server got. The median over the rounds drops the one a burst of foreign load hit.
+ */
+export async function runGoodput(cfg: GoodputConfig): Promise<GoodputResult> {
+  const log = cfg.log ?? (() => undefined);
+  const probes = await makeProbes(cfg.model);
+  const { child, url } = await startServer(cfg);
+  const pid = child.pid!;
+  const pool = new RawHttpClient(url, cfg.maxInFlight);
+  try {
+    await closedLoop(pool, probes, 16, 1_000, pid); // warm-up: JIT, sessions, connections
+    let before = await closedLoop(pool, probes, 64, cfg.capacityMs, pid);
+    const rounds: GoodputRound[] = [];
+    for (let i = 0; i < cfg.rounds; i++) {
+      const overload = await openLoop(
+        pool,
+        probes,
+        `overload ${cfg.overloadFactor}× (round ${i + 1})`,
+        before.okRps * cfg.overloadFactor,
+        cfg.overloadMs,
+        pid,
+        cfg.maxInFlight,
+      );
+      const after = await closedLoop(pool, probes, 64, cfg.capacityMs, pid);
+      const goodput = overload.okRps / ((before.okRps + after.okRps) / 2);
+      const goodputPerCpu = perCpu(overload) / ((perCpu(before) + perCpu(after)) / 2);
+      rounds.push({ before, after, overload, goodput, goodputPerCpu });
+      log(
+        `round ${i + 1}: capacity ${before.okRps} → ${after.okRps} req/s (server CPU ${before.serverCpu} → ${after.serverCpu}); ` +
+          `offered ${overload.offeredRps}/s, 200 ${overload.okRps}/s, 503 ${(overload.rejectedShare * 100).toFixed(0)}%, ` +
+          `server CPU ${overload.serverCpu}, generator CPU ${overload.generatorCpu}; goodput ${(goodput * 100).toFixed(0)}% of capacity, ${(goodputPerCpu * 100).toFixed(0)}% per CPU second`,
+      );
+      before = after;
+    }
+    return {
+      rounds,
+      goodput: median(rounds.map((r) => r.goodput)),
+      goodputPerCpu: median(rounds.map((r) => r.goodputPerCpu)),
       serverAlive: child.exitCode === null && child.signalCode === null,
     };
   } finally {
