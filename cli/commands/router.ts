@@ -88,6 +88,12 @@ export function registerRouter(program: Command): void {
       64 * 1024 * 1024,
     )
     .option(
+      '--max-inflight-per-replica <n>',
+      'requests in flight to one replica at most; beyond it the router answers 503 at once instead of queueing',
+      positiveInt('--max-inflight-per-replica'),
+      256,
+    )
+    .option(
       '--api-keys-file <path>',
       'require an API key on /v2/models/* and gRPC model calls: YAML of {id, sha256, models, rateLimit} per key (docs/security.md); reread on change or SIGHUP',
     )
@@ -106,7 +112,9 @@ export function registerRouter(program: Command): void {
         shadowTolerance: number;
         maxBodyBytes: number;
         apiKeysFile?: string;
+        maxInflightPerReplica: number;
       }) => {
+        if (opts.maxInflightPerReplica < 1) throw new Error('--max-inflight-per-replica expects at least 1');
         const log = createLogger('router');
         if (opts.routesConfigmap && opts.routesFile) {
           throw new Error('--routes-file and --routes-configmap are exclusive: routes have one source');
@@ -122,6 +130,7 @@ export function registerRouter(program: Command): void {
           mirrorConcurrency: opts.mirrorConcurrency,
           shadowTolerance: opts.shadowTolerance,
           maxBodyBytes: opts.maxBodyBytes,
+          maxInFlightPerReplica: opts.maxInflightPerReplica,
           ...(opts.apiKeysFile ? { apiKeysFile: opts.apiKeysFile } : {}),
           logger: log,
         });

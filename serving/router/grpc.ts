@@ -18,7 +18,7 @@ import { type ActiveRoute, type ActiveVariant, failoverTarget } from './active';
 import { stickyPoint, variantAt } from './assign';
 import { type AssignmentMemory } from './assignments';
 import { type Answer, compareAnswers } from './compare';
-import { type Endpoint, pickEndpoint } from './endpoints';
+import { type Endpoint, pickEndpoint, saturatedMessage } from './endpoints';
 import { errorReason, failingStatus } from './failures';
 import { grpcUpstream, NoGrpcError, type RawResult } from './grpc-upstream';
 import { codeClass, type RouterMetrics } from './metrics';
@@ -248,6 +248,17 @@ export async function startGrpcFrontDoor(o: GrpcFrontDoorOptions): Promise<GrpcF
               status: 503,
               message: `variant "${variant.name}" of model "${model}" has no healthy endpoint`,
             };
+          } else if (endpoint.full()) {
+            // As over HTTP: refused at once, no ejection, no failover (saturatedMessage).
+            metrics.upstreamErrors.inc({ model, variant: variant.name, reason: 'saturated' });
+            finish(503);
+            reply(
+              call,
+              callback,
+              variant.name,
+              failWith(503, saturatedMessage(variant.name, model, endpoint.maxInFlight)),
+            );
+            return;
           } else {
             const upstream = grpcUpstream(endpoint, o.timeoutMs);
             endpoint.outstanding++;

@@ -22,6 +22,7 @@ import {
   EndpointRegistry,
   normalize,
   pickEndpoint,
+  saturatedMessage,
 } from './endpoints';
 import { forwardableHeaders, HttpError, parseJson, readBody, responseHeaders, sendJson } from './http';
 import { codeClass, RouterMetrics } from './metrics';
@@ -61,6 +62,11 @@ export interface RouterOptions {
    */
   apiKeysFile?: string;
   ejection?: Partial<EjectionPolicy>;
+  /**
+   * Requests in flight to one replica at most (default 256, also its connection pool's size).
+   * Beyond it the router answers 503 at once instead of queueing in front of the replica's queue.
+   */
+  maxInFlightPerReplica?: number;
   /**
    * Memory of recent assignments for feedback (default 200 000 keys, 1 h): feedback is accepted
    * within `ttlMs` of the request, and a unit earns one reward per `ttlMs` window (assignments.ts).
@@ -146,7 +152,11 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
   const tolerance = options.shadowTolerance ?? 1e-4;
   const maxBody = options.maxBodyBytes ?? 64 * 1024 * 1024;
   const metrics = new RouterMetrics();
-  const endpoints = new EndpointRegistry({ ...defaultEjection, ...options.ejection });
+  const endpoints = new EndpointRegistry(
+    { ...defaultEjection, ...options.ejection },
+    Date.now,
+    options.maxInFlightPerReplica,
+  );
   const memory = new AssignmentMemory(options.feedback?.capacity, options.feedback?.ttlMs);
 
   // The published routes: replaced entry by entry, never mutated in place.
@@ -291,6 +301,18 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
           status: 503,
           message: `variant "${variantName}" of model "${model}" has no healthy endpoint`,
         };
+      } else if (endpoint.full()) {
+        // The least loaded replica is full: refuse now, like the replica's own full queue would.
+        // Not a failure of the replica (no ejection) and not retried elsewhere (no overload spill).
+        metrics.upstreamErrors.inc({ ...labels, reason: 'saturated' });
+        finish(503);
+        sendJson(
+          res,
+          503,
+          { error: saturatedMessage(variantName, model, endpoint.maxInFlight) },
+          { [VARIANT_HEADER]: variantName },
+        );
+        return;
       } else {
         endpoint.outstanding++;
         try {
@@ -353,7 +375,11 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
         // Buffered: the shadow's answer is compared with exactly these bytes.
         const answer = Buffer.from(await upstream.body.arrayBuffer());
         release();
-        res.writeHead(status, { ...responseHeaders(upstream.headers, false), [VARIANT_HEADER]: variantName });
+        res.writeHead(status, {
+          ...responseHeaders(upstream.headers, false),
+          'content-length': answer.length,
+          [VARIANT_HEADER]: variantName,
+        });
         res.end(answer);
         finish(status);
         const hl = upstream.headers['inference-header-content-length'];
@@ -372,9 +398,14 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
       }
       const length = Number(upstream.headers['content-length']);
       if (length >= 0 && length <= SMALL_BODY) {
-        // Small answers (the usual inference result): one buffer, one write; cheaper than a stream pipeline.
+        // Small answers (the usual inference result): one buffer, one write; cheaper than a stream
+        // pipeline. Its exact length is known, so the answer goes out without chunked framing.
         const answer = Buffer.from(await upstream.body.arrayBuffer());
-        res.writeHead(status, { ...responseHeaders(upstream.headers, false), [VARIANT_HEADER]: variantName });
+        res.writeHead(status, {
+          ...responseHeaders(upstream.headers, method === 'HEAD'),
+          ...(method === 'HEAD' ? {} : { 'content-length': answer.length }),
+          [VARIANT_HEADER]: variantName,
+        });
         res.end(answer);
       } else {
         res.writeHead(status, { ...responseHeaders(upstream.headers, true), [VARIANT_HEADER]: variantName });
