@@ -23,6 +23,8 @@ export interface OverloadConfig {
   recoveryFactor: number;
   /** Requests the generator keeps in flight at most; beyond it a due request is counted as not sent. */
   maxInFlight: number;
+  /** Send through a `runway router` process (one route, one variant) instead of to the server. */
+  viaRouter?: boolean;
   log?: (line: string) => void;
 }
 
@@ -45,10 +47,14 @@ export interface PhaseResult {
   transportErrors: number;
   p50Ms: number;
   p99Ms: number;
+  /** p99 of the 503 answers: how fast a refusal comes back (NaN when none). */
+  rejectP99Ms: number;
   peakRssMb: number;
   /** CPU used over the phase, in cores (1 = one core busy all the time). */
   serverCpu: number;
   generatorCpu: number;
+  /** With viaRouter: the router process's CPU, in cores. */
+  routerCpu?: number;
 }
 
 export interface OverloadResult {
@@ -56,6 +62,8 @@ export interface OverloadResult {
   capacityRps: number;
   phases: PhaseResult[];
   serverAlive: boolean;
+  /** With viaRouter: what the router counted over the whole run (its /metrics). */
+  router?: { failovers: number; upstreamErrors: number; answered5xx: number; routerAlive: boolean };
 }
 
 /** Distinct requests with the answers onnxruntime gives in this process: a swapped or corrupted answer is caught. */
@@ -112,7 +120,9 @@ export async function stopOverloadServers(): Promise<void> {
   await Promise.all([...servers].map((c) => (c.pid ? sigkillAndWait(c.pid) : undefined)));
 }
 
-async function startServer(cfg: OverloadConfig): Promise<{ child: ChildProcess; url: string }> {
+async function startServer(
+  cfg: Pick<OverloadConfig, 'model' | 'serveArgs'>,
+): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
     process.execPath,
     [runwayBin, 'serve', '--model', cfg.model, '--name', 'm', '--port', '0', ...cfg.serveArgs],
@@ -141,6 +151,63 @@ async function startServer(cfg: OverloadConfig): Promise<{ child: ChildProcess; 
   return { child, url };
 }
 
+/** A `runway router` child with one route: model `m`, one variant, the server at `serverUrl`. */
+async function startRouterFor(serverUrl: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [runwayBin, 'router', '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUNWAY_LOG_LEVEL: 'warn' },
+  });
+  servers.add(child);
+  child.once('exit', () => servers.delete(child));
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`runway router did not start: ${err}`)), 30_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const nl = out.indexOf('\n');
+      if (nl < 0) return;
+      clearTimeout(timer);
+      try {
+        resolve((JSON.parse(out.slice(0, nl)) as { url: string }).url);
+      } catch {
+        reject(new Error(`runway router printed ${out.slice(0, nl)}`));
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`runway router exited ${code}: ${err}`));
+    });
+  });
+  const res = await fetch(`${url}/admin/routes/m`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ variants: [{ name: 'v1', endpoints: [serverUrl], weight: 100 }] }),
+  });
+  if (res.status !== 200) throw new Error(`route refused: ${await res.text()}`);
+  return { child, url };
+}
+
+/** Sums of the router's own counters over the run: retries, upstream failures, 5xx answered. */
+async function routerCounts(router: {
+  child: ChildProcess;
+  url: string;
+}): Promise<NonNullable<OverloadResult['router']>> {
+  const text = await (await fetch(`${router.url}/metrics`)).text();
+  const sum = (name: string, filter: (labels: string) => boolean = () => true): number =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith(`${name}{`) && filter(l.slice(name.length, l.indexOf('}'))))
+      .reduce((a, l) => a + Number(l.split(' ').pop()), 0);
+  return {
+    failovers: sum('runway_router_failovers_total'),
+    upstreamErrors: sum('runway_router_upstream_errors_total'),
+    answered5xx: sum('runway_router_requests_total', (l) => l.includes('code_class="5xx"')),
+    routerAlive: router.child.exitCode === null && router.child.signalCode === null,
+  };
+}
+
 /** The server's answer is this probe's: the first output's first value, within float tolerance. */
 function answers(body: string, probe: Probe): boolean {
   try {
@@ -154,19 +221,31 @@ function answers(body: string, probe: Probe): boolean {
   }
 }
 
+/** The router process of a viaRouter run, whose CPU each phase also reads. */
+let routerPid: number | undefined;
+
 class Tally {
-  private readonly cpu0: { server: number; self: NodeJS.CpuUsage };
+  private readonly cpu0: { server: number; router: number; self: NodeJS.CpuUsage };
   serverCpu = 0;
   generatorCpu = 0;
+  routerCpu: number | undefined;
+  private readonly routerPid = routerPid;
   constructor(private readonly pid: number) {
-    this.cpu0 = { server: cpuSeconds(pid), self: process.cpuUsage() };
+    this.cpu0 = {
+      server: cpuSeconds(pid),
+      router: this.routerPid ? cpuSeconds(this.routerPid) : 0,
+      self: process.cpuUsage(),
+    };
   }
   /** Closes the CPU accounting over `seconds` of wall time. */
   cpu(seconds: number): void {
     const self = process.cpuUsage(this.cpu0.self);
-    this.serverCpu = Math.round(((cpuSeconds(this.pid) - this.cpu0.server) / seconds) * 100) / 100;
-    this.generatorCpu = Math.round(((self.user + self.system) / 1e6 / seconds) * 100) / 100;
+    const cores = (s: number): number => Math.round((s / seconds) * 100) / 100;
+    this.serverCpu = cores(cpuSeconds(this.pid) - this.cpu0.server);
+    this.generatorCpu = cores((self.user + self.system) / 1e6);
+    if (this.routerPid) this.routerCpu = cores(cpuSeconds(this.routerPid) - this.cpu0.router);
   }
+  rejectLatencies: number[] = [];
   sent = 0;
   notSent = 0;
   ok = 0;
@@ -190,8 +269,10 @@ async function send(client: RawHttpClient, t: Tally, probes: Probe[]): Promise<v
         t.ok++;
         t.latencies.push(performance.now() - start);
       } else t.malformed++;
-    } else if (res.status === 503) t.rejected++;
-    else t.other[res.status] = (t.other[res.status] ?? 0) + 1;
+    } else if (res.status === 503) {
+      t.rejected++;
+      t.rejectLatencies.push(performance.now() - start);
+    } else t.other[res.status] = (t.other[res.status] ?? 0) + 1;
   } catch {
     t.transportErrors++;
   }
@@ -216,9 +297,17 @@ function summarize(phase: string, t: Tally, seconds: number, offeredRps: number)
     transportErrors: t.transportErrors,
     p50Ms: Math.round(quantile(sorted, 0.5) * 100) / 100,
     p99Ms: Math.round(quantile(sorted, 0.99) * 100) / 100,
+    rejectP99Ms:
+      Math.round(
+        quantile(
+          t.rejectLatencies.sort((a, b) => a - b),
+          0.99,
+        ) * 100,
+      ) / 100,
     peakRssMb: t.peakRss,
     serverCpu: t.serverCpu,
     generatorCpu: t.generatorCpu,
+    ...(t.routerCpu !== undefined ? { routerCpu: t.routerCpu } : {}),
   };
 }
 
@@ -289,7 +378,15 @@ export async function runOverload(cfg: OverloadConfig): Promise<OverloadResult> 
   const probes = await makeProbes(cfg.model);
   const { child, url } = await startServer(cfg);
   const pid = child.pid!;
-  const pool = new RawHttpClient(url, cfg.maxInFlight);
+  let router: { child: ChildProcess; url: string } | undefined;
+  try {
+    router = cfg.viaRouter ? await startRouterFor(url) : undefined;
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  routerPid = router?.child.pid;
+  const pool = new RawHttpClient(router?.url ?? url, cfg.maxInFlight);
   try {
     await closedLoop(pool, probes, 16, 1_000, pid); // warm-up: JIT, sessions, connections
     const idleRssMb = rssMb(pid);
@@ -328,6 +425,106 @@ export async function runOverload(cfg: OverloadConfig): Promise<OverloadResult> 
       idleRssMb,
       capacityRps,
       phases,
+      serverAlive: child.exitCode === null && child.signalCode === null,
+      ...(router ? { router: await routerCounts(router) } : {}),
+    };
+  } finally {
+    pool.close();
+    routerPid = undefined;
+    if (router && router.child.exitCode === null) {
+      const exited = new Promise((r) => router!.child.once('exit', r));
+      router.child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
+      if (router.child.exitCode === null) router.child.kill('SIGKILL');
+    }
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }
+}
+
+export interface GoodputConfig {
+  model: string;
+  serveArgs: string[];
+  /** Rounds of (capacity, overload); the figures are the median round's. */
+  rounds: number;
+  capacityMs: number;
+  overloadMs: number;
+  overloadFactor: number;
+  maxInFlight: number;
+  log?: (line: string) => void;
+}
+
+export interface GoodputRound {
+  /** Closed-loop capacity phases just before and just after this round's overload. */
+  before: PhaseResult;
+  after: PhaseResult;
+  overload: PhaseResult;
+  /** 200s per second under overload over the mean capacity (req/s) around it. */
+  goodput: number;
+  /**
+   * The same per CPU second the server got: 200s per server core-second under overload over the
+   * capacity's requests per core-second. What the server does with the CPU it has, whatever
+   * other processes on a shared machine left it.
+   */
+  goodputPerCpu: number;
+}
+
+export interface GoodputResult {
+  rounds: GoodputRound[];
+  /** Medians over the rounds. */
+  goodput: number;
+  goodputPerCpu: number;
+  serverAlive: boolean;
+}
+
+const perCpu = (p: PhaseResult): number => p.okRps / Math.max(p.serverCpu, 0.01);
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * Goodput on a shared machine: capacity and overload alternate in short rounds (capacity,
+ * overload at `overloadFactor` × that capacity, capacity, …), and each overload is judged against
+ * the capacities measured right before and after it, in requests per second and per CPU second
+ * the server got. The median over the rounds drops the one a burst of foreign load hit.
+ */
+export async function runGoodput(cfg: GoodputConfig): Promise<GoodputResult> {
+  const log = cfg.log ?? (() => undefined);
+  const probes = await makeProbes(cfg.model);
+  const { child, url } = await startServer(cfg);
+  const pid = child.pid!;
+  const pool = new RawHttpClient(url, cfg.maxInFlight);
+  try {
+    await closedLoop(pool, probes, 16, 1_000, pid); // warm-up: JIT, sessions, connections
+    let before = await closedLoop(pool, probes, 64, cfg.capacityMs, pid);
+    const rounds: GoodputRound[] = [];
+    for (let i = 0; i < cfg.rounds; i++) {
+      const overload = await openLoop(
+        pool,
+        probes,
+        `overload ${cfg.overloadFactor}× (round ${i + 1})`,
+        before.okRps * cfg.overloadFactor,
+        cfg.overloadMs,
+        pid,
+        cfg.maxInFlight,
+      );
+      const after = await closedLoop(pool, probes, 64, cfg.capacityMs, pid);
+      const goodput = overload.okRps / ((before.okRps + after.okRps) / 2);
+      const goodputPerCpu = perCpu(overload) / ((perCpu(before) + perCpu(after)) / 2);
+      rounds.push({ before, after, overload, goodput, goodputPerCpu });
+      log(
+        `round ${i + 1}: capacity ${before.okRps} → ${after.okRps} req/s (server CPU ${before.serverCpu} → ${after.serverCpu}); ` +
+          `offered ${overload.offeredRps}/s, 200 ${overload.okRps}/s, 503 ${(overload.rejectedShare * 100).toFixed(0)}%, ` +
+          `server CPU ${overload.serverCpu}, generator CPU ${overload.generatorCpu}; goodput ${(goodput * 100).toFixed(0)}% of capacity, ${(goodputPerCpu * 100).toFixed(0)}% per CPU second`,
+      );
+      before = after;
+    }
+    return {
+      rounds,
+      goodput: median(rounds.map((r) => r.goodput)),
+      goodputPerCpu: median(rounds.map((r) => r.goodputPerCpu)),
       serverAlive: child.exitCode === null && child.signalCode === null,
     };
   } finally {

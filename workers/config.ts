@@ -171,6 +171,11 @@ const RouterSchema = z
     feedbackTokenFiles: z
       .record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected a model name'), nonEmpty)
       .optional(),
+    /**
+     * The embedded router's API keys file (`runway router --api-keys-file`): clients then need a
+     * key on /v2/models/* and gRPC model calls. It holds SHA-256 hashes only (docs/security.md).
+     */
+    apiKeysFile: nonEmpty.optional(),
     /** istio driver: where the VirtualService, DestinationRule and model Service go. */
     istio: IstioSchema.optional(),
   })
@@ -196,6 +201,11 @@ const RouterSchema = z
   .refine((r) => r.driver === 'istio' || !r.istio, {
     message: 'router.istio is read only by router.driver "istio"; set the driver or remove it',
     path: ['istio'],
+  })
+  .refine((r) => !(r.apiKeysFile && r.adminUrl), {
+    message:
+      'router.apiKeysFile is read by the embedded router only; with router.adminUrl, give the file to that router (runway router --api-keys-file, or deploy/components/api-keys)',
+    path: ['apiKeysFile'],
   })
   .refine((r) => r.driver === 'gateway-api' || !r.gatewayApi, {
     message: 'router.gatewayApi is read only by router.driver "gateway-api"; set the driver or remove it',
@@ -324,6 +334,7 @@ export const ENV: Record<string, string> = {
   RUNWAY_ROUTER_TOKEN: 'router.token',
   RUNWAY_ROUTER_TOKEN_FILE: 'router.tokenFile',
   RUNWAY_ROUTER_PUBLIC_URL: 'router.publicUrl',
+  RUNWAY_ROUTER_API_KEYS_FILE: 'router.apiKeysFile',
   RUNWAY_METRICS_SOURCE: 'metrics.source',
   RUNWAY_METRICS_URL: 'metrics.url',
   RUNWAY_REGISTRY_DRIVER: 'registry.driver',
@@ -425,6 +436,17 @@ export function parsePlatformConfig(raw: unknown, sources: string[] = []): Platf
   // Temporal Cloud API keys only work over TLS; default it on rather than fail at connect.
   if (temporal.apiKey && temporal.tls === undefined) temporal.tls = true;
   const router = { ...cfg.router };
+  if (router.apiKeysFile) {
+    // The embedded router reads it (and rereads it on change); here it must at least be there.
+    router.apiKeysFile = path.resolve(router.apiKeysFile);
+    try {
+      fs.accessSync(router.apiKeysFile, fs.constants.R_OK);
+    } catch (err) {
+      throw new ConfigError(
+        `router.apiKeysFile: cannot read ${router.apiKeysFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
+    }
+  }
   if (router.tokenFile) router.token = readSecretFile(router.tokenFile, 'router.tokenFile');
   const feedbackTokens: Record<string, string> = {};
   for (const [model, file] of Object.entries(router.feedbackTokenFiles ?? {})) {

@@ -65,6 +65,8 @@ export interface Platform {
 interface RouterState {
   pid: number;
   url: string;
+  /** The API keys file it was started with (router.apiKeysFile), absent when open. */
+  apiKeysFile?: string;
 }
 
 function routerDir(): string {
@@ -143,6 +145,12 @@ export async function ensureRouter(
   if (fs.existsSync(stateFile)) {
     const state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as RouterState;
     if (pidAlive(state.pid) && (await answers(state.url))) {
+      // Reusing a router that checks other keys (or none) would leave the door open unannounced.
+      if ((state.apiKeysFile ?? '') !== (config.router.apiKeysFile ?? ''))
+        throw new Error(
+          `the running router (pid ${state.pid}, ${state.url}) was started with ${state.apiKeysFile ? `API keys file ${state.apiKeysFile}` : 'no API keys'}, ` +
+            `but router.apiKeysFile is ${config.router.apiKeysFile ?? 'unset'}: stop it (kill ${state.pid}) and start again`,
+        );
       log.info('reusing the running router', { url: state.url, pid: state.pid });
       return { url: state.url, token, pid: state.pid, mode: 'reused', stop: async () => {} };
     }
@@ -167,11 +175,19 @@ export async function ensureRouter(
       path.join(routerDir(), 'routes.json'),
       '--admin-token-file',
       path.join(routerDir(), 'token'),
+      ...(config.router.apiKeysFile ? ['--api-keys-file', config.router.apiKeysFile] : []),
     ],
     { stdio: ['ignore', 'pipe', out], detached: false },
   );
   const url = await firstJsonLine(child, 15_000, logFile);
-  fs.writeFileSync(stateFile, JSON.stringify({ pid: child.pid ?? 0, url } satisfies RouterState));
+  fs.writeFileSync(
+    stateFile,
+    JSON.stringify({
+      pid: child.pid ?? 0,
+      url,
+      ...(config.router.apiKeysFile ? { apiKeysFile: config.router.apiKeysFile } : {}),
+    } satisfies RouterState),
+  );
   if (port === undefined) fs.writeFileSync(path.join(routerDir(), 'port'), `${new URL(url).port}\n`);
   log.info('router started', { url, pid: child.pid, log: logFile });
   return {

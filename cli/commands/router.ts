@@ -87,6 +87,16 @@ export function registerRouter(program: Command): void {
       positiveInt('--max-body-bytes'),
       64 * 1024 * 1024,
     )
+    .option(
+      '--max-inflight-per-replica <n>',
+      'requests in flight to one replica at most; beyond it the router answers 503 at once instead of queueing',
+      positiveInt('--max-inflight-per-replica'),
+      256,
+    )
+    .option(
+      '--api-keys-file <path>',
+      'require an API key on /v2/models/* and gRPC model calls: YAML of {id, sha256, models, rateLimit} per key (docs/security.md); reread on change or SIGHUP',
+    )
     .action(
       async (opts: {
         host: string;
@@ -101,7 +111,10 @@ export function registerRouter(program: Command): void {
         mirrorConcurrency: number;
         shadowTolerance: number;
         maxBodyBytes: number;
+        apiKeysFile?: string;
+        maxInflightPerReplica: number;
       }) => {
+        if (opts.maxInflightPerReplica < 1) throw new Error('--max-inflight-per-replica expects at least 1');
         const log = createLogger('router');
         if (opts.routesConfigmap && opts.routesFile) {
           throw new Error('--routes-file and --routes-configmap are exclusive: routes have one source');
@@ -117,6 +130,8 @@ export function registerRouter(program: Command): void {
           mirrorConcurrency: opts.mirrorConcurrency,
           shadowTolerance: opts.shadowTolerance,
           maxBodyBytes: opts.maxBodyBytes,
+          maxInFlightPerReplica: opts.maxInflightPerReplica,
+          ...(opts.apiKeysFile ? { apiKeysFile: opts.apiKeysFile } : {}),
           logger: log,
         });
         // The ConfigMap is the source of truth: routes are loaded before the router reports ready.
@@ -145,6 +160,11 @@ export function registerRouter(program: Command): void {
             .then(() => router.close())
             .then(() => process.exit(0));
         };
+        // SIGHUP rereads the API keys file (also reread on change); without one it is only logged.
+        process.on('SIGHUP', () => {
+          if (router.reloadApiKeys) void router.reloadApiKeys();
+          else log.info('SIGHUP ignored: no --api-keys-file');
+        });
         process.once('SIGTERM', () => stop('SIGTERM'));
         process.once('SIGINT', () => stop('SIGINT'));
       },

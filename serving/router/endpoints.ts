@@ -14,6 +14,9 @@ export interface EjectionPolicy {
 
 export const defaultEjection: EjectionPolicy = { consecutiveFailures: 5, cooldownMs: 5_000 };
 
+/** Requests in flight to one replica at most (default 256): beyond it the router refuses at once. */
+export const DEFAULT_MAX_IN_FLIGHT = 256;
+
 export class Endpoint {
   readonly pool: Pool;
   /** Other clients of this endpoint (its gRPC side), closed with it. */
@@ -26,9 +29,19 @@ export class Endpoint {
     readonly url: string,
     private readonly policy: EjectionPolicy,
     now: () => number = Date.now,
+    readonly maxInFlight = DEFAULT_MAX_IN_FLIGHT,
   ) {
     this.now = now;
-    this.pool = new Pool(url, { keepAliveTimeout: 30_000, pipelining: 1, connections: 256 });
+    // One connection per request in flight: the pool never queues more than the bound lets in.
+    this.pool = new Pool(url, { keepAliveTimeout: 30_000, pipelining: 1, connections: maxInFlight });
+  }
+
+  /**
+   * Every slot taken: a new request would wait in the router behind the replica's own queue, and
+   * a router that queues turns a replica's quick 503 into a slow pile-up. The caller refuses it.
+   */
+  full(): boolean {
+    return this.outstanding >= this.maxInFlight;
   }
 
   private readonly now: () => number;
@@ -59,13 +72,14 @@ export class EndpointRegistry {
   constructor(
     private readonly policy: EjectionPolicy = defaultEjection,
     private readonly now: () => number = Date.now,
+    private readonly maxInFlight = DEFAULT_MAX_IN_FLIGHT,
   ) {}
 
   get(url: string): Endpoint {
     const key = normalize(url);
     let ep = this.endpoints.get(key);
     if (!ep) {
-      ep = new Endpoint(key, this.policy, this.now);
+      ep = new Endpoint(key, this.policy, this.now, this.maxInFlight);
       this.endpoints.set(key, ep);
     }
     return ep;
@@ -108,4 +122,9 @@ export function pickEndpoint(endpoints: readonly Endpoint[], start: number): End
     if (!best || ep.outstanding < best.outstanding) best = ep;
   }
   return best;
+}
+
+/** The refusal when every slot of a variant's least loaded replica is taken (HTTP 503, gRPC UNAVAILABLE). */
+export function saturatedMessage(variant: string, model: string, limit: number): string {
+  return `variant "${variant}" of model "${model}" has ${limit} requests in flight on its least loaded replica (the router's limit per replica); retry later`;
 }

@@ -13,11 +13,12 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../common/log';
 import { httpStatusOf, serviceError, STATUS_METADATA } from '../server/grpc';
 import { oipService, type ModelInferResponse } from '../server/grpc-messages';
+import { type AccessGate, CREDENTIAL_HEADERS, presentedKey } from './access';
 import { type ActiveRoute, type ActiveVariant, failoverTarget } from './active';
 import { stickyPoint, variantAt } from './assign';
 import { type AssignmentMemory } from './assignments';
 import { type Answer, compareOutputs } from './compare';
-import { type Endpoint, pickEndpoint } from './endpoints';
+import { type Endpoint, pickEndpoint, saturatedMessage } from './endpoints';
 import { errorReason, failingStatus } from './failures';
 import { grpcUpstream, NoGrpcError, type RawResult } from './grpc-upstream';
 import { codeClass, type RouterMetrics } from './metrics';
@@ -35,6 +36,8 @@ export interface GrpcFrontDoorOptions {
   table: ReadonlyMap<string, ActiveRoute>;
   metrics: RouterMetrics;
   memory: AssignmentMemory;
+  /** API keys and rate limits (metadata `authorization: Bearer <key>` or `x-api-key`); unset: open. */
+  gate?: AccessGate;
   /** A free mirror slot (shared with HTTP), or false when the bound is reached. */
   takeMirrorSlot(): boolean;
   releaseMirrorSlot(): void;
@@ -131,6 +134,13 @@ function statusOfError(err: grpc.ServiceError): number {
   return Number.isInteger(sent) && sent > 0 ? sent : httpStatusOf(err.code);
 }
 
+/** The front door's refusals, as gRPC says them. */
+const ACCESS_CODES: Record<401 | 403 | 429, grpc.status> = {
+  401: grpc.status.UNAUTHENTICATED,
+  403: grpc.status.PERMISSION_DENIED,
+  429: grpc.status.RESOURCE_EXHAUSTED,
+};
+
 /** Errors without a replica's status trailer that mean no answer came back (the connection failed). */
 const TRANSPORT_CODES = new Set([
   grpc.status.UNAVAILABLE,
@@ -196,6 +206,19 @@ export async function startGrpcFrontDoor(o: GrpcFrontDoorOptions): Promise<GrpcF
           return;
         }
         const active = table.get(model);
+        if (o.gate) {
+          const verdict = o.gate.admit(
+            presentedKey(call.metadata.get('authorization')[0], call.metadata.get('x-api-key')[0]),
+            model,
+            !!active,
+          );
+          if (!verdict.ok) {
+            const trailers = new grpc.Metadata();
+            if (verdict.retryAfterS !== undefined) trailers.set('retry-after', String(verdict.retryAfterS));
+            callback({ code: ACCESS_CODES[verdict.status], details: verdict.message, metadata: trailers });
+            return;
+          }
+        }
         if (!active) {
           reply(call, callback, undefined, failWith(404, `no route for model "${model}"`));
           return;
@@ -212,6 +235,7 @@ export async function startGrpcFrontDoor(o: GrpcFrontDoorOptions): Promise<GrpcF
           isInfer && active.mirror && Math.random() * 100 < active.mirror.percent ? active.mirror : undefined;
         const metadata = call.metadata.clone();
         for (const key of Object.keys(metadata.getMap())) if (RESERVED.test(key)) metadata.remove(key);
+        if (o.gate) for (const key of CREDENTIAL_HEADERS) metadata.remove(key);
 
         let tried: Set<Endpoint> | undefined;
         let endpoint = pickEndpoint(variant.endpoints, variant.next++);
@@ -224,6 +248,17 @@ export async function startGrpcFrontDoor(o: GrpcFrontDoorOptions): Promise<GrpcF
               status: 503,
               message: `variant "${variant.name}" of model "${model}" has no healthy endpoint`,
             };
+          } else if (endpoint.full()) {
+            // As over HTTP: refused at once, no ejection, no failover (saturatedMessage).
+            metrics.upstreamErrors.inc({ model, variant: variant.name, reason: 'saturated' });
+            finish(503);
+            reply(
+              call,
+              callback,
+              variant.name,
+              failWith(503, saturatedMessage(variant.name, model, endpoint.maxInFlight)),
+            );
+            return;
           } else {
             const upstream = grpcUpstream(endpoint, o.timeoutMs);
             endpoint.outstanding++;

@@ -11,6 +11,13 @@ import type { ComparisonDetail } from './compare';
 /** Seconds since the epoch when this router started; a change tells a reader the counters reset. */
 export const startTimeMetric = 'runway_router_start_time_seconds';
 
+/** The access series (only with an API keys file; absent from routerMetrics, which the analysis reads). */
+export const accessMetrics = {
+  access: 'runway_router_access_total',
+  apiKeys: 'runway_router_api_keys',
+  apiKeyReloads: 'runway_router_api_key_reloads_total',
+} as const;
+
 export type CodeClass = '2xx' | '4xx' | '5xx';
 
 export interface VariantInstruments {
@@ -34,6 +41,10 @@ export class RouterMetrics {
   readonly rewards: Counter<'model' | 'variant'>;
   readonly rewardSum: Counter<'model' | 'variant'>;
   readonly feedbackRejected: Counter<'model' | 'variant' | 'reason'>;
+  /** Front-door verdicts with API keys on (access.ts); `key_id` is the file's id, never the key. */
+  readonly access: Counter<'key_id' | 'model' | 'outcome'>;
+  readonly apiKeys: Gauge;
+  readonly apiKeyReloads: Counter<'result'>;
   /** The epoch as written into snapshots: the start time in milliseconds, as a string. */
   readonly epoch: string;
 
@@ -124,6 +135,23 @@ export class RouterMetrics {
       name: routerMetrics.feedbackRejected,
       help: 'Feedback refused, by reason (variant set when the refused reward names an assignment)',
       labelNames: ['model', 'variant', 'reason'],
+      registers,
+    });
+    this.access = new Counter({
+      name: accessMetrics.access,
+      help: 'Front-door requests by API key id, model and verdict (model empty when it has no route)',
+      labelNames: ['key_id', 'model', 'outcome'],
+      registers,
+    });
+    this.apiKeys = new Gauge({
+      name: accessMetrics.apiKeys,
+      help: 'API keys in force',
+      registers,
+    });
+    this.apiKeyReloads = new Counter({
+      name: accessMetrics.apiKeyReloads,
+      help: 'Reads of the API keys file: loaded, or failed (the previous keys stay in force)',
+      labelNames: ['result'],
       registers,
     });
   }

@@ -22,6 +22,7 @@ import {
   EndpointRegistry,
   normalize,
   pickEndpoint,
+  saturatedMessage,
 } from './endpoints';
 import { forwardableHeaders, HttpError, parseJson, readBody, responseHeaders, sendJson } from './http';
 import { codeClass, RouterMetrics } from './metrics';
@@ -29,6 +30,7 @@ import type { Route } from './route';
 import { DEFAULT_STICKY_HEADER, isValidModelName, parseRoute, RouteValidationError } from './schema';
 import { loadRoutes, saveRoutes } from './store';
 import { startGrpcFrontDoor, type GrpcFrontDoor } from './grpc';
+import { AccessGate, CREDENTIAL_HEADERS, presentedKey } from './access';
 
 export const VARIANT_HEADER = 'x-runway-variant';
 export const SHADOW_HEADER = 'x-runway-shadow';
@@ -54,7 +56,17 @@ export interface RouterOptions {
   shadowTolerance?: number;
   /** Largest request body accepted (default 64 MiB). */
   maxBodyBytes?: number;
+  /**
+   * API keys file (api-keys.ts): when set, every `/v2/models/...` request and model-scoped gRPC
+   * call needs a key from it, within its models and rate limits. Reread when it changes.
+   */
+  apiKeysFile?: string;
   ejection?: Partial<EjectionPolicy>;
+  /**
+   * Requests in flight to one replica at most (default 256, also its connection pool's size).
+   * Beyond it the router answers 503 at once instead of queueing in front of the replica's queue.
+   */
+  maxInFlightPerReplica?: number;
   /**
    * Memory of recent assignments for feedback (default 200 000 keys, 1 h): feedback is accepted
    * within `ttlMs` of the request, and a unit earns one reward per `ttlMs` window (assignments.ts).
@@ -77,6 +89,8 @@ export interface RunningRouter {
    * validated already (parseRoute); unchanged Route objects keep their compiled state.
    */
   replaceRoutes(next: ReadonlyMap<string, Route>): Promise<void>;
+  /** Rereads the API keys file (SIGHUP); false when it was refused. Undefined without one. */
+  reloadApiKeys?(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -138,7 +152,11 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
   const tolerance = options.shadowTolerance ?? 1e-4;
   const maxBody = options.maxBodyBytes ?? 64 * 1024 * 1024;
   const metrics = new RouterMetrics();
-  const endpoints = new EndpointRegistry({ ...defaultEjection, ...options.ejection });
+  const endpoints = new EndpointRegistry(
+    { ...defaultEjection, ...options.ejection },
+    Date.now,
+    options.maxInFlightPerReplica,
+  );
   const memory = new AssignmentMemory(options.feedback?.capacity, options.feedback?.ttlMs);
 
   // The published routes: replaced entry by entry, never mutated in place.
@@ -198,6 +216,12 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     return run;
   }
 
+  // A bad keys file stops the start: a router meant to be locked must never come up open.
+  const gate = options.apiKeysFile
+    ? await AccessGate.open({ file: options.apiKeysFile, metrics, log: log.child('access') })
+    : undefined;
+  gate?.watch();
+
   if (options.routesFile) {
     const loaded = await loadRoutes(options.routesFile);
     publish(loaded);
@@ -213,6 +237,28 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     path: string,
   ): Promise<void> {
     const active = table.get(model);
+    if (gate) {
+      const verdict = gate.admit(
+        presentedKey(req.headers.authorization, req.headers['x-api-key']),
+        model,
+        !!active,
+      );
+      if (!verdict.ok) {
+        // Refused before the body is read: a refusal costs the router as little as it can.
+        req.resume();
+        sendJson(
+          res,
+          verdict.status,
+          { error: verdict.message },
+          verdict.status === 401
+            ? { 'www-authenticate': 'Bearer realm="runway"' }
+            : verdict.retryAfterS !== undefined
+              ? { 'retry-after': String(verdict.retryAfterS) }
+              : {},
+        );
+        return;
+      }
+    }
     if (!active) {
       req.resume();
       sendJson(res, 404, { error: `no route for model "${model}"` });
@@ -239,6 +285,8 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     const mirrorTo =
       isInfer && active.mirror && Math.random() * 100 < active.mirror.percent ? active.mirror : undefined;
     const headers = forwardableHeaders(req.headers);
+    // The client's key is for this door only: replicas (and their logs) never see it.
+    if (gate) for (const h of CREDENTIAL_HEADERS) delete headers[h];
     // Inference is a pure function of its inputs, so an attempt that produced no answer (the
     // replica was gone, or died mid-request) may be sent again without changing any result.
     const retrySafe = isInfer || method === 'GET' || method === 'HEAD';
@@ -253,6 +301,18 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
           status: 503,
           message: `variant "${variantName}" of model "${model}" has no healthy endpoint`,
         };
+      } else if (endpoint.full()) {
+        // The least loaded replica is full: refuse now, like the replica's own full queue would.
+        // Not a failure of the replica (no ejection) and not retried elsewhere (no overload spill).
+        metrics.upstreamErrors.inc({ ...labels, reason: 'saturated' });
+        finish(503);
+        sendJson(
+          res,
+          503,
+          { error: saturatedMessage(variantName, model, endpoint.maxInFlight) },
+          { [VARIANT_HEADER]: variantName },
+        );
+        return;
       } else {
         endpoint.outstanding++;
         try {
@@ -315,7 +375,11 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
         // Buffered: the shadow's answer is compared with exactly these bytes.
         const answer = Buffer.from(await upstream.body.arrayBuffer());
         release();
-        res.writeHead(status, { ...responseHeaders(upstream.headers, false), [VARIANT_HEADER]: variantName });
+        res.writeHead(status, {
+          ...responseHeaders(upstream.headers, false),
+          'content-length': answer.length,
+          [VARIANT_HEADER]: variantName,
+        });
         res.end(answer);
         finish(status);
         const hl = upstream.headers['inference-header-content-length'];
@@ -334,9 +398,14 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
       }
       const length = Number(upstream.headers['content-length']);
       if (length >= 0 && length <= SMALL_BODY) {
-        // Small answers (the usual inference result): one buffer, one write; cheaper than a stream pipeline.
+        // Small answers (the usual inference result): one buffer, one write; cheaper than a stream
+        // pipeline. Its exact length is known, so the answer goes out without chunked framing.
         const answer = Buffer.from(await upstream.body.arrayBuffer());
-        res.writeHead(status, { ...responseHeaders(upstream.headers, false), [VARIANT_HEADER]: variantName });
+        res.writeHead(status, {
+          ...responseHeaders(upstream.headers, method === 'HEAD'),
+          ...(method === 'HEAD' ? {} : { 'content-length': answer.length }),
+          [VARIANT_HEADER]: variantName,
+        });
         res.end(answer);
       } else {
         res.writeHead(status, { ...responseHeaders(upstream.headers, true), [VARIANT_HEADER]: variantName });
@@ -599,12 +668,14 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
         table,
         metrics,
         memory,
+        ...(gate ? { gate } : {}),
         takeMirrorSlot: () => (mirrorInFlight < mirrorConcurrency ? (mirrorInFlight++, true) : false),
         releaseMirrorSlot: () => void mirrorInFlight--,
         log: log.child('grpc'),
       });
     } catch (err) {
       server.close();
+      gate?.close();
       await endpoints.close();
       throw err;
     }
@@ -614,6 +685,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     url,
     grpc: grpcDoor?.address,
     admin: token ? 'token' : 'open (loopback)',
+    apiKeys: gate ? options.apiKeysFile : 'off',
     routesFile: options.routesFile,
   });
 
@@ -624,8 +696,10 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     ...(grpcDoor ? { grpcAddress: grpcDoor.address } : {}),
     metrics,
     replaceRoutes: (next) => change(() => new Map(next)),
+    ...(gate ? { reloadApiKeys: () => gate.reload('SIGHUP') } : {}),
     close(): Promise<void> {
       closing ??= (async () => {
+        gate?.close();
         const grpcClosed = grpcDoor?.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
