@@ -4,11 +4,13 @@
  * so recorded histories test it and the same history always gives the same report.
  *
  * The JSON shape is a public, versioned contract: docs/audit-schema.md and audit/report.schema.json.
- * Add fields freely; renaming or removing one means schemaVersion 2.
+ * Add fields freely; renaming or removing one means a new schemaVersion. Version 2: every
+ * decision (approvals, the start, manual actions) carries `signature`.
  */
 import type { IntervalAnalysis, PreparedPromotion, SetTrafficInput } from '../activities/contracts';
 import type { Lineage } from '../registry/registry';
 import type { PromotionInput, PromotionResult, Verdict } from '../workflows/api';
+import { verifyDecision, type Decision, type DecisionContext, type Keyring } from '../common/signing';
 import {
   eventId,
   eventTime,
@@ -20,7 +22,7 @@ import {
   type HistoryEvent,
 } from './events';
 
-export const AUDIT_SCHEMA_VERSION = 1;
+export const AUDIT_SCHEMA_VERSION = 2;
 
 export interface RunHistory {
   runId: string;
@@ -46,6 +48,23 @@ export interface AuditRun {
   events: number;
 }
 
+/**
+ * A decision's signature, verified again by the audit against the keyring it is given.
+ * `verified`: the signature holds for this promotion and the workflow counted it; `unsigned`: no
+ * signature (approval.identity payload, or a brake sent without a key); `refused`: the workflow
+ * refused it or the signature does not hold (the reason says which); `unverifiable`: signed, but
+ * the audit was given no keyring.
+ */
+export interface AuditSignature {
+  status: 'verified' | 'unsigned' | 'refused' | 'unverifiable';
+  fingerprint?: string;
+  /** The keyring name of the key. */
+  signer?: string;
+  reason?: string;
+  /** The key was revoked after the decision (ISO): "signed by a key revoked on …". */
+  revokedOn?: string;
+}
+
 export interface AuditApproval {
   at: string;
   decision: 'approve' | 'reject';
@@ -61,6 +80,7 @@ export interface AuditApproval {
   /** The workflow's answer (updates) or why it ignored the signal. */
   verdict?: string;
   payload: unknown;
+  signature: AuditSignature;
 }
 
 export interface AuditAnalysis {
@@ -94,6 +114,7 @@ export interface AuditManualAction {
   reason?: string;
   identity: string | null;
   payload: unknown;
+  signature: AuditSignature;
 }
 
 export interface AuditPause {
@@ -135,12 +156,16 @@ export interface PromotionAudit {
     /** CI metadata: commit, pipeline URL, spec file... */
     metadata: Record<string, string>;
     taskQueue: string | null;
+    /** The starter's signed `promote` decision. */
+    signature: AuditSignature;
   };
   spec: {
     sha256: string | null;
     owner: string | null;
     approvalsRequired: number | null;
     approvers: string[];
+    /** approval.identity: `payload` (names as sent) or `signed`. */
+    identity: 'payload' | 'signed';
   };
   artifacts: {
     candidate?: { version: string; sha256: string };
@@ -202,6 +227,7 @@ export interface AuditListDocument {
 }
 
 const NOT_CHECKED: ReplayCheck = { checked: false, ok: false, errors: [] };
+const UNSIGNED: AuditSignature = { status: 'unsigned' };
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const asVerdict = (v: unknown): Verdict | undefined =>
@@ -224,6 +250,7 @@ function approvalEntry(
     identity,
     accepted: true,
     payload,
+    signature: UNSIGNED,
   };
   if (typeof p.comment === 'string') entry.comment = p.comment;
   if (typeof p.reason === 'string') entry.reason = p.reason;
@@ -261,14 +288,22 @@ export function buildPromotionAudit(
   workflowId: string,
   runs: RunHistory[],
   replay: ReplayCheck = NOT_CHECKED,
+  keyring?: Keyring,
 ): PromotionAudit {
   const audit: PromotionAudit = {
     workflowId,
     model: null,
     version: null,
     runs: [],
-    trigger: { at: '', triggeredBy: null, identity: null, metadata: {}, taskQueue: null },
-    spec: { sha256: null, owner: null, approvalsRequired: null, approvers: [] },
+    trigger: {
+      at: '',
+      triggeredBy: null,
+      identity: null,
+      metadata: {},
+      taskQueue: null,
+      signature: UNSIGNED,
+    },
+    spec: { sha256: null, owner: null, approvalsRequired: null, approvers: [], identity: 'payload' },
     artifacts: {},
     approvals: [],
     stages: [],
@@ -285,6 +320,7 @@ export function buildPromotionAudit(
   let stage: string | null = null;
   let analysesSinceChange: AuditAnalysis[] = [];
   let lastRollbackSignal: { by: string | null; at: string } | undefined;
+  let signedStart: unknown;
 
   for (const [runIndex, run] of runs.entries()) {
     const scheduled = new Map<number, { type: string; input: unknown; at: string }>();
@@ -317,7 +353,9 @@ export function buildPromotionAudit(
             ? Object.fromEntries(Object.entries(input.metadata).map(([k, v]) => [k, String(v)]))
             : {},
           taskQueue: started.taskQueue?.name ?? null,
+          signature: UNSIGNED,
         };
+        signedStart = input.signedStart;
         audit.spec = {
           sha256: str(input.specSha256),
           owner: str(input.spec?.owner),
@@ -326,6 +364,7 @@ export function buildPromotionAudit(
           approvers: Array.isArray(input.spec?.approval?.approvers)
             ? input.spec.approval.approvers.filter((a): a is string => typeof a === 'string')
             : [],
+          identity: input.spec?.approval?.identity === 'signed' ? 'signed' : 'payload',
         };
         continue;
       }
@@ -360,6 +399,7 @@ export function buildPromotionAudit(
               accepted: false,
               verdict: String(input.message ?? ''),
               payload,
+              signature: UNSIGNED,
             };
             if (typeof p.comment === 'string') entry.comment = p.comment;
             if (typeof p.reason === 'string') entry.reason = p.reason;
@@ -453,7 +493,14 @@ export function buildPromotionAudit(
           audit.approvals.push(approvalEntry(at, name, 'signal', identity, payload));
           continue;
         }
-        const action: AuditManualAction = { at, action: name, by: str(p.by), identity, payload };
+        const action: AuditManualAction = {
+          at,
+          action: name,
+          by: str(p.by),
+          identity,
+          payload,
+          signature: UNSIGNED,
+        };
         if (typeof p.reason === 'string') action.reason = p.reason;
         audit.manualActions.push(action);
         if (name === 'pause') {
@@ -487,7 +534,14 @@ export function buildPromotionAudit(
           audit.approvals.push(entry);
           if (req?.meta?.updateId) updates.set(req.meta.updateId, entry);
         } else {
-          audit.manualActions.push({ at, action: name, by: str(p.by), identity, payload });
+          audit.manualActions.push({
+            at,
+            action: name,
+            by: str(p.by),
+            identity,
+            payload,
+            signature: UNSIGNED,
+          });
         }
         continue;
       }
@@ -537,6 +591,45 @@ export function buildPromotionAudit(
     }
   }
 
+  // Signatures, once every decision's fate is known: verified again against the keyring.
+  const context = (start: boolean): DecisionContext => ({
+    model: audit.model ?? '',
+    version: audit.version ?? '',
+    workflowId,
+    firstRunId: start ? null : (runs[0]?.runId ?? null),
+    specSha256: audit.spec.sha256 ?? '',
+    artifactSha256: audit.artifacts.candidate?.sha256 ?? '',
+  });
+  const startRefused = /^start not verified: /.test(audit.outcome.reason ?? '');
+  audit.trigger.signature = auditSignature(
+    { signed: signedStart },
+    'promote',
+    audit.trigger.triggeredBy,
+    '',
+    context(true),
+    audit.trigger.at,
+    keyring,
+    startRefused ? audit.outcome.reason?.replace(/^start not verified: /, '') : undefined,
+  );
+  for (const a of audit.approvals) {
+    a.signature = auditSignature(
+      a.payload,
+      a.decision,
+      a.approver,
+      a.decision === 'approve' ? a.comment : a.reason,
+      context(false),
+      a.at,
+      keyring,
+      a.accepted ? undefined : (a.verdict ?? 'refused by the workflow'),
+    );
+  }
+  for (const m of audit.manualActions) {
+    const decision: Decision | undefined =
+      m.action === 'rollback' ? 'rollback' : m.action === 'promoteFull' ? 'promote-full' : undefined;
+    if (decision)
+      m.signature = auditSignature(m.payload, decision, m.by, m.reason, context(false), m.at, keyring);
+  }
+
   // Rollbacks: every traffic change back to the baseline, and what asked for it.
   for (const c of audit.trafficChanges) {
     if (!/^rollback/.test(c.reason)) continue;
@@ -549,6 +642,43 @@ export function buildPromotionAudit(
     });
   }
   return audit;
+}
+
+/**
+ * One decision's signature as the audit finds it: the workflow's refusal wins (it saw the nonce
+ * and the window); otherwise the signature is checked again with the keyring as it is now, at
+ * the decision's time, so a key revoked since shows as such rather than as a forgery.
+ */
+function auditSignature(
+  payload: unknown,
+  decision: Decision,
+  by: string | null,
+  comment: string | undefined,
+  context: DecisionContext,
+  at: string,
+  keyring: Keyring | undefined,
+  refusedBecause?: string,
+): AuditSignature {
+  const signed = isRecord(payload) ? payload.signed : undefined;
+  const key =
+    isRecord(signed) && typeof signed.key === 'string'
+      ? { fingerprint: signed.key }
+      : ({} as { fingerprint?: string });
+  if (signed === undefined || signed === null)
+    return refusedBecause ? { status: 'refused', reason: refusedBecause } : UNSIGNED;
+  if (refusedBecause) return { status: 'refused', ...key, reason: refusedBecause };
+  if (!keyring) return { status: 'unverifiable', ...key, reason: 'no keyring given to the audit' };
+  const r = verifyDecision(
+    { signed, decision, by: by ?? '', comment, context, now: at || new Date(0).toISOString() },
+    keyring,
+  );
+  if (!r.ok) return { status: 'refused', ...key, reason: r.reason };
+  return {
+    status: 'verified',
+    fingerprint: r.fingerprint,
+    signer: r.signer,
+    ...(r.revoked ? { revokedOn: r.revoked } : {}),
+  };
 }
 
 function trafficChange(

@@ -316,6 +316,12 @@ const approval = z
     approvers: z.array(z.string().min(1)).default([]).describe('allow-list; empty allows anyone'),
     allowSelfApproval: z.boolean().default(false).describe('may whoever started the promotion approve it'),
     timeout: duration('how long to wait before the promotion expires').prefault('24h'),
+    identity: z
+      .enum(['payload', 'signed'])
+      .default('payload')
+      .describe(
+        'how a decision proves who made it: `payload` trusts the name in it; `signed` needs an ed25519 signature by a key of that name in the platform keyring (runway keys init)',
+      ),
   })
   .strict();
 

@@ -243,6 +243,26 @@ const RegistrySchema = z
     path: ['mlflow'],
   });
 
+/**
+ * The public keys that may sign decisions (approval.identity: signed): a YAML/JSON file, or on
+ * Kubernetes a ConfigMap the worker reads at start (and again when a decision is verified, so a
+ * revocation takes effect without a restart). See common/signing.ts for its shape.
+ */
+const KeyringSchema = z
+  .object({
+    file: nonEmpty.optional(),
+    configMap: z
+      .string()
+      .regex(/^[a-z0-9-]+\/[a-z0-9.-]+$/, 'expected NAMESPACE/NAME, e.g. runway-system/runway-keyring')
+      .optional(),
+    /** The ConfigMap's data key holding the keyring document. */
+    key: nonEmpty.default('keyring.yaml'),
+  })
+  .strict()
+  .refine((k) => Boolean(k.file) !== Boolean(k.configMap), {
+    message: 'expected keyring.file (a YAML/JSON file) or keyring.configMap (NAMESPACE/NAME), one of them',
+  });
+
 export const PlatformConfigSchema = z
   .object({
     temporal: TemporalSchema.default({ namespace: DEFAULT_NAMESPACE }),
@@ -251,6 +271,7 @@ export const PlatformConfigSchema = z
     router: RouterSchema.default({ driver: 'builtin' }),
     metrics: MetricsSchema.default({ source: 'scrape' }),
     registry: RegistrySchema.default({ driver: 'file' }),
+    keyring: KeyringSchema.optional(),
   })
   .strict();
 
@@ -295,6 +316,7 @@ export const ENV: Record<string, string> = {
   RUNWAY_REGISTRY_DRIVER: 'registry.driver',
   RUNWAY_METRICS_SERIES: 'metrics.series',
   RUNWAY_REGISTRY_DIR: 'registry.dir',
+  RUNWAY_KEYRING: 'keyring.file',
   // MLflow's own variables, so a team's existing environment works as is.
   MLFLOW_TRACKING_URI: 'registry.mlflow.trackingUri',
   MLFLOW_TRACKING_USERNAME: 'registry.mlflow.username',

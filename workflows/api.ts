@@ -7,6 +7,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ModelSpec } from '../specs/schema';
+import type { DecisionContext, SignedDecision } from '../common/signing';
 
 export { TASK_QUEUE } from './constants';
 export const promotionWorkflowId = (model: string): string => `promotion:${model}`;
@@ -53,21 +54,29 @@ export interface Verdict {
   [detail: string]: unknown;
 }
 
+/**
+ * Under `approval.identity: signed` each decision carries `signed`: the canonical message, its
+ * ed25519 signature and the key's fingerprint (common/signing.ts; `runway approve --print`).
+ */
 export interface ApprovalInput {
   approver: string;
   comment?: string;
+  signed?: SignedDecision;
 }
 export interface RejectInput {
   approver: string;
   reason: string;
+  signed?: SignedDecision;
 }
 export interface RollbackInput {
   by: string;
   reason: string;
+  signed?: SignedDecision;
 }
 export interface ByInput {
   by: string;
   reason?: string;
+  signed?: SignedDecision;
 }
 
 export interface ApprovalRecord {
@@ -75,6 +84,8 @@ export interface ApprovalRecord {
   comment?: string;
   at: string;
   via: 'signal' | 'update';
+  /** Fingerprint of the key that signed it (approval.identity: signed). */
+  key?: string;
 }
 
 export interface ApprovalVerdict {
@@ -104,6 +115,19 @@ export interface PromotionInput {
   historyLimit?: number;
   /** Carried across continue-as-new; absent on a fresh start. */
   resume?: PromotionState;
+  /** The starter's signed `promote` decision (approval.identity: signed). */
+  signedStart?: SignedDecision;
+}
+
+/** What signed decisions need the promotion to remember (approval.identity: signed). */
+export interface SignedDecisionState {
+  /** Nonces of every decision whose signature verified: each counts once. */
+  nonces: string[];
+  /** The starter's key and keyring name, verified at start: the no-self-approval rule compares them. */
+  starterKey?: string;
+  starter?: string;
+  /** When the approval stage opened (workflow time): signatures from before do not count. */
+  approvalOpenedAt?: string;
 }
 
 export interface PromotionState {
@@ -139,6 +163,8 @@ export interface PromotionState {
   evidence?: unknown;
   /** What signals asked for and the run has not yet acted on; carried so no request is lost. */
   controls?: PromotionControls;
+  /** approval.identity: signed only. */
+  signed?: SignedDecisionState;
 }
 
 /** Requests from people, set by signal and update handlers, read by the runbook's waits. */
@@ -183,6 +209,12 @@ export interface PromotionStatus {
   outcome?: Outcome;
   outcomeReason?: string;
   triggeredBy: string;
+  /** How decisions prove who made them (the spec's approval.identity; absent in older specs: payload). */
+  identity?: 'payload' | 'signed';
+  /** What a signed decision must name (approval.identity: signed): the CLI signs these. */
+  decisionContext?: DecisionContext;
+  /** The approval window a signed approval's time must fall in (ISO). */
+  approvalWindow?: { from: string; to: string };
 }
 
 // Signals: what the Temporal UI sends most easily. Invalid ones are recorded and ignored.
@@ -201,7 +233,8 @@ export const statusQuery = defineQuery<PromotionStatus>('status');
 
 /** Descriptions the Temporal UI shows next to each handler. */
 export const handlerDescriptions = {
-  approve: 'Approve the candidate. Payload: {"approver": "alice", "comment": "looks good"}',
+  approve:
+    'Approve the candidate. Payload: {"approver": "alice", "comment": "looks good"}; under approval.identity signed, paste the JSON `runway approve MODEL --print` gives',
   reject:
     'Reject the candidate; traffic returns to the baseline. Payload: {"approver": "alice", "reason": "..."}',
   pause: 'Hold the current step (the SLO guard keeps watching). Payload: {"by": "bob"}',

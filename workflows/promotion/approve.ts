@@ -6,11 +6,14 @@ import { condition } from '@temporalio/workflow';
 import { formatDuration } from '../../specs/duration';
 import type { Promotion } from './context';
 import { approvers } from './handlers';
+import { openApprovalWindow } from './signed';
 import { Ended } from './state';
 
 export async function approve(p: Promotion): Promise<void> {
   const { spec, state, controls } = p;
   p.enter('approve');
+  // Signed approvals must be signed in the window (state only: no command, nothing to patch).
+  if (spec.approval.identity === 'signed') openApprovalWindow(p);
   if (spec.approval.required > 0) {
     state.pendingAction = `${spec.approval.required} approval(s) from ${spec.approval.approvers.join(', ') || 'anyone'}`;
     p.refreshDetails();
