@@ -370,6 +370,9 @@ function readSecretFile(file: string, field: string): string {
   }
 }
 
+/** The keyring the platform uses when its config names none: `<state dir>/keyring.yaml`, if present. */
+export const defaultKeyringFile = (): string => path.join(stateDir(), 'keyring.yaml');
+
 export interface LoadConfigOptions {
   /** Explicit file (`--config`); an error when it does not exist. `null`: environment only. */
   file?: string | null;
@@ -394,6 +397,12 @@ export function loadPlatformConfig(opts: LoadConfigOptions = {}): PlatformConfig
     fromEnv.push(name);
   }
   if (fromEnv.length) sources.push(`env (${fromEnv.join(', ')})`);
+  // Like platform.yaml: a keyring in the state directory (the demo writes one) is the default.
+  const keyring = defaultKeyringFile();
+  if (opts.file !== null && raw.keyring === undefined && fs.existsSync(keyring)) {
+    raw.keyring = { file: keyring };
+    sources.push(keyring);
+  }
   return parsePlatformConfig(raw, sources);
 }
 
