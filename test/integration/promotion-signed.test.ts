@@ -71,6 +71,11 @@ const platform = usePromotionPlatform({
     if (made.status !== 0) throw new Error(`runway keys init failed: ${made.stderr}`);
     bobLine = made.stdout.trim();
     bobFile = path.join(keyDir, 'bob.key');
+    // alice's and CI's keys where the CLI looks for them (a CI job would mount its key there).
+    for (const [name, pair] of Object.entries(keys)) {
+      const pem = pair.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+      fs.writeFileSync(path.join(keyDir, `${name}.key`), pem, { mode: 0o600 });
+    }
     const file = path.join(home, 'keyring.yaml');
     fs.writeFileSync(file, keyringYaml());
     return { keyring: { file } };
@@ -132,32 +137,34 @@ async function notifications(model: string): Promise<{ event: string; message: s
   return out;
 }
 
-/** `runway approve MODEL --print` as an approver runs it: the payload to paste into the UI. */
-async function printedApproval(model: string, as: string, comment: string): Promise<string> {
+/** The runway CLI as a user runs it, against the test's Temporal, registry and keys. */
+async function runway(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const endpoint = await testTemporal();
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [runwayBin, 'approve', model, '--as', as, '--comment', comment, '--print'],
-      {
-        env: {
-          ...process.env,
-          RUNWAY_HOME: platform.home,
-          TEMPORAL_ADDRESS: endpoint.address,
-          RUNWAY_TASK_QUEUE: platform.taskQueue,
-          RUNWAY_KEY_DIR: keyDir,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [runwayBin, ...args], {
+      env: {
+        ...process.env,
+        RUNWAY_HOME: platform.home,
+        TEMPORAL_ADDRESS: endpoint.address,
+        RUNWAY_TASK_QUEUE: platform.taskQueue,
+        RUNWAY_REGISTRY_DIR: path.join(platform.home, 'registry'),
+        RUNWAY_KEY_DIR: keyDir,
       },
-    );
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) =>
-      code === 0 ? resolve(stdout) : reject(new Error(`runway approve --print exited ${code}: ${stderr}`)),
-    );
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** `runway approve MODEL --print` as an approver runs it: the payload to paste into the UI. */
+async function printedApproval(model: string, as: string, comment: string): Promise<string> {
+  const r = await runway(['approve', model, '--as', as, '--comment', comment, '--print']);
+  if (r.code !== 0) throw new Error(`runway approve --print exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
 }
 
 describe('signed decisions', () => {
@@ -331,6 +338,63 @@ describe('signed decisions', () => {
         status: 'refused',
         reason: expect.stringMatching(/^unsigned/),
       });
+    },
+  );
+
+  it(
+    'from the CLI end to end: promote signs the start, approve and rollback sign theirs, a person without a key is told how to get one, audit verifies them',
+    { timeout: 240_000 },
+    async ({ expect }) => {
+      const model = 'sg-cli';
+      await platform.bootstrap(model, testSpec(model), { serve: false });
+      const file = path.join(platform.home, `${model}.yaml`);
+      fs.writeFileSync(
+        file,
+        YAML.stringify({
+          name: model,
+          owner: 'tests',
+          model: {
+            signature: {
+              inputs: [{ name: 'features', datatype: 'FP32', shape: [-1, 8] }],
+              outputs: [{ name: 'score', datatype: 'FP32', shape: [-1, 1] }],
+            },
+          },
+          slos: { p99LatencyMs: 250, errorRate: 0.02 },
+          evaluation: {
+            dataset: path.join(projectRoot, 'demo', 'models', 'eval.json'),
+            min: 0.8,
+            maxRegression: 0.01,
+          },
+          approval: { required: 1, approvers: ['alice', 'bob', 'mallory'], identity: 'signed' },
+        }),
+      );
+      const started = await runway(['promote', file, '--version', '2', '--as', 'ci-bot']);
+      expect(started.code, started.stderr).toBe(0);
+      await waitForStatus(platform, model, (s) => s.stage === 'approve', 90_000);
+      const noKey = await runway(['approve', model, '--as', 'mallory']);
+      expect(noKey.code).toBe(1);
+      expect(noKey.stderr).toMatch(
+        /no signing key for mallory at .*mallory\.key: create one with `runway keys init --as mallory`/,
+      );
+      const approved = await runway(['approve', model, '--as', 'alice', '--comment', 'numbers look right']);
+      expect(approved.stdout.trim(), approved.stderr).toBe('approved by alice (1/1)');
+      await waitForStatus(platform, model, (s) => s.stage !== 'approve', 60_000);
+      const rolledBack = await runway(['rollback', model, '--as', 'bob', '--reason', 'pager 1234']);
+      expect(rolledBack.code, rolledBack.stderr).toBe(0);
+      const result = await platform.result(model);
+      expect(`${result.outcome}: ${result.reason}`).toMatch(/by bob: pager 1234/);
+
+      const ring = path.join(platform.home, 'keyring.yaml');
+      const audit = await runway(['audit', model, '--format', 'json', '--no-replay', '--keyring', ring]);
+      expect(audit.code, audit.stderr).toBe(0);
+      const a = (JSON.parse(audit.stdout) as { promotions: PromotionAudit[] }).promotions[0]!;
+      expect(a.trigger.signature).toMatchObject({ status: 'verified', signer: 'ci-bot' });
+      expect(a.approvals.map((x) => [x.approver, x.signature.status, x.signature.signer])).toEqual([
+        ['alice', 'verified', 'alice'],
+      ]);
+      expect(a.manualActions.map((m) => [m.action, m.by, m.signature.status, m.signature.signer])).toEqual([
+        ['rollback', 'bob', 'verified', 'bob'],
+      ]);
     },
   );
 });
