@@ -3,6 +3,9 @@
  * is refused, and the keyring's validation (a malformed entry is named).
  */
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   canonicalMessage,
@@ -16,7 +19,7 @@ import {
   type Keyring,
   type VerifyRequest,
 } from '../../common/signing';
-import { sign } from '../../cli/signer';
+import { initKey, loadSigningKey, sign } from '../../cli/signer';
 
 const alice = generateKeyPair();
 const bob = generateKeyPair();
@@ -146,5 +149,29 @@ describe('signed decisions', () => {
     expect(err([{ ...good, role: 'admin' }])).toMatch(/unknown field role/);
     expect(err([good])).toBe('parsed');
     expect(() => parseKeyring({}, 'x')).toThrow(/expected \{ keys: \[/);
+  });
+
+  it('a private key is written 0600, never over another, and not used once others can read it', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runway-keys-'));
+    try {
+      const file = path.join(dir, 'carol.key');
+      const { line } = initKey('carol', { file });
+      expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+      expect(line).toMatch(
+        /^- \{ name: "carol", publicKey: "ed25519:[A-Za-z0-9+/]{43}=", fingerprint: "SHA256:/,
+      );
+      expect(() => initKey('carol', { file })).toThrow(/already exists: `runway keys show --as carol`/);
+      expect(loadSigningKey('carol', file).key.asymmetricKeyType).toBe('ed25519');
+      fs.chmodSync(file, 0o644);
+      expect(() => loadSigningKey('carol', file)).toThrow(/readable by others \(mode 644\): chmod 600/);
+      expect(() => loadSigningKey('dave', path.join(dir, 'dave.key'))).toThrow(
+        /no signing key for dave at .*: create one with `runway keys init --as dave`/,
+      );
+      expect(() => initKey('no spaces please', { file: path.join(dir, 'x.key') })).toThrow(
+        /--as: expected a name/,
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
