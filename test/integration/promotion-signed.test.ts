@@ -397,4 +397,52 @@ describe('signed decisions', () => {
       ]);
     },
   );
+
+  it(
+    'a key revoked while the promotion waits signs nothing from then on: the keyring is read at every verification',
+    { timeout: 180_000 },
+    async ({ expect }) => {
+      const model = 'sg-revoked';
+      let before = '';
+      const spec = signedSpec(model);
+      await platform.bootstrap(model, spec, { serve: false });
+      const handle = await startSigned(spec);
+      const ctx = await contextAtApproval(model);
+      const ring = path.join(platform.home, 'keyring.yaml');
+      before = fs.readFileSync(ring, 'utf8');
+      const revokedAt = new Date().toISOString();
+      fs.writeFileSync(ring, keyringYaml(revokedAt));
+      try {
+        const refused = await refusal(
+          handle.executeUpdate(approveUpdate, { args: [approval('alice', ctx, 'too late')] }),
+        );
+        expect(refused).toBe(`key ${fingerprint(keys.alice.publicKey)} (alice) was revoked on ${revokedAt}`);
+      } finally {
+        fs.writeFileSync(ring, before);
+      }
+      // bob's key was not revoked: his approval counts.
+      const bobKey = crypto.createPrivateKey(fs.readFileSync(bobFile));
+      const bobs = await handle.executeUpdate(approveUpdate, {
+        args: [{ approver: 'bob', comment: 'ok', signed: sign(bobKey, 'approve', 'bob', ctx, 'ok') }],
+      });
+      expect(bobs).toMatchObject({ accepted: true, approvals: ['bob'] });
+      // With her key back, alice rejects from the CLI: a signed reject ends it.
+      const rejected = await runway(['reject', model, '--as', 'alice', '--reason', 'wrong features']);
+      expect(rejected.stdout.trim(), rejected.stderr).toBe('rejected by alice: wrong features');
+      expect(await platform.result(model)).toMatchObject({
+        outcome: 'rejected',
+        reason: 'rejected by alice: wrong features',
+      });
+      const doc = await auditModel(platform.client, {
+        model,
+        replay: false,
+        keyring: parseKeyring(YAML.parse(before), 'keyring'),
+      });
+      expect(doc.promotions[0]?.approvals.map((x) => [x.decision, x.approver, x.signature.status])).toEqual([
+        ['approve', 'alice', 'refused'],
+        ['approve', 'bob', 'verified'],
+        ['reject', 'alice', 'verified'],
+      ]);
+    },
+  );
 });
