@@ -445,4 +445,35 @@ describe('signed decisions', () => {
       ]);
     },
   );
+
+  it(
+    'a signed promote-full from the CLI counts: recorded with who, and the audit verifies it',
+    { timeout: 240_000 },
+    async ({ expect }) => {
+      const model = 'sg-full';
+      const spec = testSpec(model, {
+        approval: { required: 1, approvers: ['alice', 'bob'], identity: 'signed' },
+        shadow: { duration: '60s' },
+      });
+      await platform.bootstrap(model, spec);
+      platform.traffic(model, 20);
+      const handle = await startSigned(spec);
+      const ctx = await contextAtApproval(model);
+      await handle.executeUpdate(approveUpdate, { args: [approval('alice', ctx, 'ok')] });
+      // Past the approval, in the shadow: skipping the rest is bob's signed decision.
+      await waitForStatus(platform, model, (s) => s.stage === 'shadow', 120_000);
+      const full = await runway(['promote-full', model, '--as', 'bob', '--reason', 'hotfix']);
+      expect(full.code, full.stderr).toBe(0);
+      const result = await platform.result(model);
+      expect(result.outcome).toBe('promoted');
+      expect(result.reason).toMatch(/promoted fully by bob/);
+      const doc = await auditModel(platform.client, {
+        model,
+        replay: false,
+        keyring: parseKeyring(YAML.parse(keyringYaml()), 'keyring'),
+      });
+      const action = doc.promotions[0]?.manualActions.find((m) => m.action === 'promoteFull');
+      expect(action?.signature).toMatchObject({ status: 'verified', signer: 'bob' });
+    },
+  );
 });
