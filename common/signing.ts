@@ -295,8 +295,14 @@ export function verifyDecision(req: VerifyRequest, keyring: Keyring | undefined)
       ok: false,
       reason: `signature does not verify against key ${entry.fingerprint} (${entry.name})`,
     };
-  if (entry.name !== req.by.trim() || message.by !== req.by.trim())
+  if (entry.name !== req.by.trim())
     return { ...base, ok: false, reason: `key ${entry.fingerprint} belongs to ${entry.name}, not ${req.by}` };
+  if (message.by !== req.by.trim())
+    return {
+      ...base,
+      ok: false,
+      reason: `signed in the name of ${message.by}, sent in the name of ${req.by}`,
+    };
   if (entry.revoked && entry.revoked <= req.now)
     return {
       ...base,

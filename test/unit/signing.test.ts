@@ -88,6 +88,10 @@ describe('signed decisions', () => {
     expect(reason({ signed: undefined as never })).toMatch(/^unsigned/);
     expect(reason({ comment: 'ok, and v9 too' })).toMatch(/comment is not the one that was signed/);
     expect(reason({ by: 'bob' })).toMatch(/belongs to alice, not bob/);
+    // alice's key, signed in bob's name, sent as alice's
+    expect(reason({ signed: sign(alice.privateKey, 'approve', 'bob', ctx, 'ok', at) })).toMatch(
+      /signed in the name of bob, sent in the name of alice/,
+    );
     expect(reason({ decision: 'reject' })).toMatch(/signed for the decision "approve"/);
     expect(reason({ context: { ...ctx, version: '3' } })).toMatch(
       /another promotion: version 2 \(this is v3\)/,
