@@ -19,7 +19,7 @@ import {
   type Keyring,
   type VerifyRequest,
 } from '../../common/signing';
-import { initKey, loadSigningKey, sign } from '../../cli/signer';
+import { initKey, keyDir, loadSigningKey, sign } from '../../cli/signer';
 
 const alice = generateKeyPair();
 const bob = generateKeyPair();
@@ -177,5 +177,11 @@ describe('signed decisions', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('private keys live in the user config dir (XDG), unless RUNWAY_KEY_DIR says otherwise', () => {
+    expect(keyDir({ XDG_CONFIG_HOME: '/home/a/.cfg' })).toBe('/home/a/.cfg/runway/keys');
+    expect(keyDir({})).toBe(path.join(os.homedir(), '.config', 'runway', 'keys'));
+    expect(keyDir({ XDG_CONFIG_HOME: '/x', RUNWAY_KEY_DIR: '/secrets/keys' })).toBe('/secrets/keys');
   });
 });
