@@ -11,6 +11,7 @@ import type { Alias, Lineage, VersionStatus } from '../registry/registry';
 import type { StepEvidence } from './analysis/step-evidence';
 import type { ShadowEvidence } from './analysis/shadow-shift';
 import type { VariantFeedback } from './analysis/feedback';
+import type { Decision, DecisionContext } from '../common/signing';
 
 export interface VersionRef {
   version: string;
@@ -180,4 +181,17 @@ export interface NotifyInput {
   event: string;
   message: string;
   details?: Record<string, unknown>;
+}
+
+export interface VerifyDecisionInput {
+  decision: Decision;
+  /** The name in the payload: the signing key must be this person's. */
+  by: string;
+  /** The comment or reason in the payload, whose digest was signed. */
+  comment?: string;
+  /** The payload's `signed` part, as sent (anything: the activity judges its shape). */
+  signed: unknown;
+  context: DecisionContext;
+  /** The approval window (ISO); the activity also refuses anything signed in the future. */
+  window?: { from?: string; to?: string };
 }

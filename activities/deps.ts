@@ -8,6 +8,7 @@ import type { MetricsSource } from '../serving/metrics/source';
 import type { TrafficRouter } from '../serving/traffic/router';
 import type { ModelRegistry } from '../registry/registry';
 import type { PlatformPolicy } from '../specs/policy';
+import type { KeyringSource } from '../common/signing';
 
 export interface ActivityDeps {
   registry: ModelRegistry;
@@ -22,6 +23,8 @@ export interface ActivityDeps {
   feedbackTokens?: Readonly<Record<string, string>>;
   /** The platform policy (platform config `policy`): what a spec may not weaken, by model. */
   policy?: PlatformPolicy;
+  /** The public keys that may sign decisions (platform config `keyring`); absent: none may. */
+  keyring?: KeyringSource;
   /** Optional hook for notifications (chat, pager); the log line is always written. */
   onNotify?: (event: {
     model: string;

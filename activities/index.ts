@@ -2,6 +2,7 @@
  * The promotion's activities, one file per concern. The worker calls createActivities with the
  * platform's implementations of the seams; the workflow proxies `Activities` by type only.
  */
+import { approvalSignatureActivities } from './approval-signature';
 import type { ActivityDeps } from './deps';
 import { evaluationActivities } from './evaluation';
 import { fleetActivities } from './fleet';
@@ -20,6 +21,7 @@ export function createActivities(deps: ActivityDeps) {
     ...integrationActivities(deps),
     ...measureActivities(deps),
     ...notifyActivities(deps),
+    ...approvalSignatureActivities(deps),
   };
 }
 

@@ -8,6 +8,7 @@ import type { Client } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { workflowBundlePath, workflowsEntry } from '../workers/bundle';
 import { promotionWorkflowId } from '../workflows/api';
+import type { Keyring } from '../common/signing';
 import type { History } from './events';
 import {
   auditDocument,
@@ -102,6 +103,8 @@ export interface AuditQuery {
   since?: Date;
   /** Skip the replay check (faster; the report then says "not checked"). */
   replay?: boolean | ReplayOptions;
+  /** The keyring every signature is verified against again (the platform config's). */
+  keyring?: Keyring;
 }
 
 const esc = (s: string): string => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
@@ -184,7 +187,7 @@ export async function auditModel(client: Client, q: AuditQuery): Promise<AuditDo
       q.replay === false
         ? undefined
         : await replayChain(workflowId, runs, typeof q.replay === 'object' ? q.replay : {});
-    promotions.push(buildPromotionAudit(workflowId, runs, replay));
+    promotions.push(buildPromotionAudit(workflowId, runs, replay, q.keyring));
   }
   return auditDocument(q.model, promotions, new Date());
 }

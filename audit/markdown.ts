@@ -1,7 +1,13 @@
 /** The audit as Markdown: what an auditor pastes into a change record. */
 import { lineageLines } from './lineage';
 import type { Verdict } from '../workflows/api';
-import type { AuditAnalysis, AuditDocument, AuditListDocument, PromotionAudit } from './report';
+import type {
+  AuditAnalysis,
+  AuditDocument,
+  AuditListDocument,
+  AuditSignature,
+  PromotionAudit,
+} from './report';
 
 const cell = (s: unknown): string =>
   String(s ?? '—')
@@ -49,7 +55,7 @@ export function promotionMarkdown(a: PromotionAudit): string {
     `- workflow: \`${a.workflowId}\`, runs: ${a.runs.map((r) => `\`${r.runId}\` (${r.closedAs})`).join(' → ')}`,
   );
   out.push(
-    `- started: ${a.trigger.at} by **${a.trigger.triggeredBy ?? '?'}** (client identity \`${a.trigger.identity ?? '?'}\`)`,
+    `- started: ${a.trigger.at} by **${a.trigger.triggeredBy ?? '?'}** (client identity \`${a.trigger.identity ?? '?'}\`)${a.spec.identity === 'signed' ? `; start ${signatureText(a.trigger.signature)}` : ''}`,
   );
   const meta = Object.entries(a.trigger.metadata);
   if (meta.length) out.push(`- metadata: ${meta.map(([k, v]) => `${k}=\`${v}\``).join(', ')}`);
@@ -85,12 +91,12 @@ export function promotionMarkdown(a: PromotionAudit): string {
     out.push(
       '### Approvals',
       '',
-      '| time | decision | via | approver | identity | counted | verdict |',
-      '| --- | --- | --- | --- | --- | --- | --- |',
+      '| time | decision | via | approver | identity | signature | counted | verdict |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- |',
     );
     for (const x of a.approvals)
       out.push(
-        `| ${cell(x.at)} | ${x.decision} | ${x.via} | ${cell(x.approver)} | ${cell(x.identity)} | ${x.accepted ? 'yes' : 'no'} | ${cell(x.verdict ?? x.comment ?? x.reason)} |`,
+        `| ${cell(x.at)} | ${x.decision} | ${x.via} | ${cell(x.approver)} | ${cell(x.identity)} | ${cell(signatureText(x.signature))} | ${x.accepted ? 'yes' : 'no'} | ${cell(x.verdict ?? x.comment ?? x.reason)} |`,
       );
     out.push('');
   }
@@ -122,7 +128,7 @@ export function promotionMarkdown(a: PromotionAudit): string {
     out.push('### Manual actions', '');
     for (const m of a.manualActions)
       out.push(
-        `- ${m.at} **${m.action}** by ${m.by ?? '—'} via ${m.via ?? 'signal'} (identity \`${m.identity ?? '?'}\`)${m.reason ? `: ${m.reason}` : ''}${m.accepted === false ? ` — **refused**: ${m.verdict ?? ''}` : ''}`,
+        `- ${m.at} **${m.action}** by ${m.by ?? '—'} via ${m.via ?? 'signal'} (identity \`${m.identity ?? '?'}\`; ${signatureText(m.signature)})${m.reason ? `: ${m.reason}` : ''}${m.accepted === false ? ` — **refused**: ${m.verdict ?? ''}` : ''}`,
       );
     out.push('');
   }
@@ -161,4 +167,16 @@ export function listMarkdown(doc: AuditListDocument): string {
     );
   if (doc.promotions.length === 0) lines.push('', 'No promotions found.');
   return lines.join('\n') + '\n';
+}
+
+/** A decision's signature in words: "verified SHA256:… (alice)", "signed by a key revoked on …". */
+export function signatureText(s: AuditSignature | undefined): string {
+  if (!s || s.status === 'unsigned') return 'unsigned';
+  if (s.status === 'verified') {
+    const who = `${s.fingerprint ?? '?'} (${s.signer ?? '?'})`;
+    return s.revokedOn ? `verified ${who}; signed by a key revoked on ${s.revokedOn}` : `verified ${who}`;
+  }
+  if (s.status === 'unverifiable')
+    return `signed by ${s.fingerprint ?? '?'}, not verified: ${s.reason ?? ''}`;
+  return `refused: ${s.reason ?? '?'}`;
 }

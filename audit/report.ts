@@ -4,12 +4,14 @@
  * so recorded histories test it and the same history always gives the same report.
  *
  * The JSON shape is a public, versioned contract: docs/audit-schema.md and audit/report.schema.json.
- * Add fields freely; renaming or removing one means schemaVersion 2.
+ * Add fields freely; renaming or removing one means a new schemaVersion. Version 2: every
+ * decision (approvals, the start, manual actions) carries `signature`.
  */
 import type { IntervalAnalysis, PreparedPromotion, SetTrafficInput } from '../activities/contracts';
 import type { Lineage } from '../registry/registry';
 import type { PolicyInForce, PolicyViolation } from '../specs/policy';
 import type { PromotionInput, PromotionResult, Verdict } from '../workflows/api';
+import { verifyDecision, type Decision, type DecisionContext, type Keyring } from '../common/signing';
 import {
   eventId,
   eventTime,
@@ -21,7 +23,7 @@ import {
   type HistoryEvent,
 } from './events';
 
-export const AUDIT_SCHEMA_VERSION = 1;
+export const AUDIT_SCHEMA_VERSION = 2;
 
 export interface RunHistory {
   runId: string;
@@ -47,6 +49,23 @@ export interface AuditRun {
   events: number;
 }
 
+/**
+ * A decision's signature, verified again by the audit against the keyring it is given.
+ * `verified`: the signature holds for this promotion and the workflow counted it; `unsigned`: no
+ * signature (approval.identity payload, or a brake sent without a key); `refused`: the workflow
+ * refused it or the signature does not hold (the reason says which); `unverifiable`: signed, but
+ * the audit was given no keyring.
+ */
+export interface AuditSignature {
+  status: 'verified' | 'unsigned' | 'refused' | 'unverifiable';
+  fingerprint?: string;
+  /** The keyring name of the key. */
+  signer?: string;
+  reason?: string;
+  /** The key was revoked after the decision (ISO): "signed by a key revoked on …". */
+  revokedOn?: string;
+}
+
 export interface AuditApproval {
   at: string;
   decision: 'approve' | 'reject';
@@ -62,6 +81,7 @@ export interface AuditApproval {
   /** The workflow's answer (updates) or why it ignored the signal. */
   verdict?: string;
   payload: unknown;
+  signature: AuditSignature;
 }
 
 export interface AuditAnalysis {
@@ -101,6 +121,7 @@ export interface AuditManualAction {
   accepted: boolean;
   /** The workflow's answer (updates) or why it ignored the signal. */
   verdict?: string;
+  signature: AuditSignature;
 }
 
 export interface AuditPause {
@@ -142,12 +163,16 @@ export interface PromotionAudit {
     /** CI metadata: commit, pipeline URL, spec file... */
     metadata: Record<string, string>;
     taskQueue: string | null;
+    /** The starter's signed `promote` decision. */
+    signature: AuditSignature;
   };
   spec: {
     sha256: string | null;
     owner: string | null;
     approvalsRequired: number | null;
     approvers: string[];
+    /** approval.identity: `payload` (names as sent) or `signed`. */
+    identity: 'payload' | 'signed';
   };
   artifacts: {
     candidate?: { version: string; sha256: string };
@@ -214,6 +239,7 @@ export interface AuditListDocument {
 }
 
 const NOT_CHECKED: ReplayCheck = { checked: false, ok: false, errors: [] };
+const UNSIGNED: AuditSignature = { status: 'unsigned' };
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const asVerdict = (v: unknown): Verdict | undefined =>
@@ -236,6 +262,7 @@ function approvalEntry(
     identity,
     accepted: true,
     payload,
+    signature: UNSIGNED,
   };
   if (typeof p.comment === 'string') entry.comment = p.comment;
   if (typeof p.reason === 'string') entry.reason = p.reason;
@@ -273,14 +300,22 @@ export function buildPromotionAudit(
   workflowId: string,
   runs: RunHistory[],
   replay: ReplayCheck = NOT_CHECKED,
+  keyring?: Keyring,
 ): PromotionAudit {
   const audit: PromotionAudit = {
     workflowId,
     model: null,
     version: null,
     runs: [],
-    trigger: { at: '', triggeredBy: null, identity: null, metadata: {}, taskQueue: null },
-    spec: { sha256: null, owner: null, approvalsRequired: null, approvers: [] },
+    trigger: {
+      at: '',
+      triggeredBy: null,
+      identity: null,
+      metadata: {},
+      taskQueue: null,
+      signature: UNSIGNED,
+    },
+    spec: { sha256: null, owner: null, approvalsRequired: null, approvers: [], identity: 'payload' },
     artifacts: {},
     approvals: [],
     stages: [],
@@ -297,6 +332,7 @@ export function buildPromotionAudit(
   let stage: string | null = null;
   let analysesSinceChange: AuditAnalysis[] = [];
   let lastRollbackSignal: { by: string | null; at: string } | undefined;
+  let signedStart: unknown;
   /** What each control changed in the audit, undone when the workflow refused it. */
   const undo = new Map<AuditManualAction, () => void>();
 
@@ -317,6 +353,7 @@ export function buildPromotionAudit(
       payload,
       via,
       accepted: true,
+      signature: UNSIGNED,
     };
     if (typeof p.reason === 'string') action.reason = p.reason;
     audit.manualActions.push(action);
@@ -385,7 +422,9 @@ export function buildPromotionAudit(
             ? Object.fromEntries(Object.entries(input.metadata).map(([k, v]) => [k, String(v)]))
             : {},
           taskQueue: started.taskQueue?.name ?? null,
+          signature: UNSIGNED,
         };
+        signedStart = input.signedStart;
         audit.spec = {
           sha256: str(input.specSha256),
           owner: str(input.spec?.owner),
@@ -394,6 +433,7 @@ export function buildPromotionAudit(
           approvers: Array.isArray(input.spec?.approval?.approvers)
             ? input.spec.approval.approvers.filter((a): a is string => typeof a === 'string')
             : [],
+          identity: input.spec?.approval?.identity === 'signed' ? 'signed' : 'payload',
         };
         continue;
       }
@@ -428,6 +468,7 @@ export function buildPromotionAudit(
               accepted: false,
               verdict: String(input.message ?? ''),
               payload,
+              signature: UNSIGNED,
             };
             if (typeof p.comment === 'string') entry.comment = p.comment;
             if (typeof p.reason === 'string') entry.reason = p.reason;
@@ -471,6 +512,7 @@ export function buildPromotionAudit(
                 via: 'signal',
                 accepted: false,
                 verdict,
+                signature: UNSIGNED,
               });
             }
           }
@@ -630,6 +672,54 @@ export function buildPromotionAudit(
     }
   }
 
+  // Signatures, once every decision's fate is known: verified again against the keyring.
+  const context = (start: boolean): DecisionContext => ({
+    model: audit.model ?? '',
+    version: audit.version ?? '',
+    workflowId,
+    firstRunId: start ? null : (runs[0]?.runId ?? null),
+    specSha256: audit.spec.sha256 ?? '',
+    artifactSha256: audit.artifacts.candidate?.sha256 ?? '',
+  });
+  const startRefused = /^start not verified: /.test(audit.outcome.reason ?? '');
+  audit.trigger.signature = auditSignature(
+    { signed: signedStart },
+    'promote',
+    audit.trigger.triggeredBy,
+    '',
+    context(true),
+    audit.trigger.at,
+    keyring,
+    startRefused ? audit.outcome.reason?.replace(/^start not verified: /, '') : undefined,
+  );
+  for (const a of audit.approvals) {
+    a.signature = auditSignature(
+      a.payload,
+      a.decision,
+      a.approver,
+      a.decision === 'approve' ? a.comment : a.reason,
+      context(false),
+      a.at,
+      keyring,
+      a.accepted ? undefined : (a.verdict ?? 'refused by the workflow'),
+    );
+  }
+  for (const m of audit.manualActions) {
+    const decision: Decision | undefined =
+      m.action === 'rollback' ? 'rollback' : m.action === 'promoteFull' ? 'promote-full' : undefined;
+    if (decision)
+      m.signature = auditSignature(
+        m.payload,
+        decision,
+        m.by,
+        m.reason,
+        context(false),
+        m.at,
+        keyring,
+        m.accepted === false ? (m.verdict ?? 'refused by the workflow') : undefined,
+      );
+  }
+
   // Rollbacks: every traffic change back to the baseline, and what asked for it.
   for (const c of audit.trafficChanges) {
     if (!/^rollback/.test(c.reason)) continue;
@@ -642,6 +732,43 @@ export function buildPromotionAudit(
     });
   }
   return audit;
+}
+
+/**
+ * One decision's signature as the audit finds it: the workflow's refusal wins (it saw the nonce
+ * and the window); otherwise the signature is checked again with the keyring as it is now, at
+ * the decision's time, so a key revoked since shows as such rather than as a forgery.
+ */
+function auditSignature(
+  payload: unknown,
+  decision: Decision,
+  by: string | null,
+  comment: string | undefined,
+  context: DecisionContext,
+  at: string,
+  keyring: Keyring | undefined,
+  refusedBecause?: string,
+): AuditSignature {
+  const signed = isRecord(payload) ? payload.signed : undefined;
+  const key =
+    isRecord(signed) && typeof signed.key === 'string'
+      ? { fingerprint: signed.key }
+      : ({} as { fingerprint?: string });
+  if (signed === undefined || signed === null)
+    return refusedBecause ? { status: 'refused', reason: refusedBecause } : UNSIGNED;
+  if (refusedBecause) return { status: 'refused', ...key, reason: refusedBecause };
+  if (!keyring) return { status: 'unverifiable', ...key, reason: 'no keyring given to the audit' };
+  const r = verifyDecision(
+    { signed, decision, by: by ?? '', comment, context, now: at || new Date(0).toISOString() },
+    keyring,
+  );
+  if (!r.ok) return { status: 'refused', ...key, reason: r.reason };
+  return {
+    status: 'verified',
+    fingerprint: r.fingerprint,
+    signer: r.signer,
+    ...(r.revoked ? { revokedOn: r.revoked } : {}),
+  };
 }
 
 function trafficChange(

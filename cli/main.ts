@@ -3,6 +3,7 @@ import { failureMessage } from './failure';
 import { markRequired } from './help';
 import { registerAudit } from './commands/audit';
 import { registerControls } from './commands/controls';
+import { registerKeys } from './commands/keys';
 import { registerPlatform } from './commands/platform';
 import { registerPromote } from './commands/promote';
 import { registerRegistry } from './commands/registry';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerTraffic(program);
   registerAudit(program);
   registerControls(program);
+  registerKeys(program);
   registerRegistry(program);
   registerRouter(program);
   registerServe(program);

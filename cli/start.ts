@@ -45,7 +45,15 @@ export function promotionDetails(input: PromotionInput, production: string | und
       ? `- approval: ${a.required} of ${a.approvers.join(', ') || '(anyone)'}${a.allowSelfApproval ? '' : ` (not ${input.triggeredBy}, who started it)`}; deadline ${formatDuration(a.timeout)} after evaluation passes (then it expires)`
       : '- approval: none required',
   ];
-  if (a.required > 0) {
+  if (a.required > 0 && a.identity === 'signed') {
+    lines.push(
+      '',
+      '**To approve** (or reject) once it waits for approval — decisions must be **signed** (approval.identity: signed) with your key in the platform keyring:',
+      `- \`runway approve ${spec.name} --as <you> --comment "…"\` (\`runway reject ${spec.name} --as <you> --reason "…"\`)`,
+      `- or here: run \`runway approve ${spec.name} --as <you> --comment "…" --print\`, then More Actions → Send a Signal → \`approve\` with the JSON it prints`,
+      '- an unsigned payload here is refused, and the refusal is recorded',
+    );
+  } else if (a.required > 0) {
     lines.push(
       '',
       '**To approve** (or reject) once it waits for approval:',

@@ -16,8 +16,11 @@ import { projectRoot } from '../common/paths';
 import { followPromotion, EXIT_CODES } from '../cli/commands/promote';
 import { startPromotion } from '../cli/start';
 import { loadSpecFile } from '../specs/load';
+import { loadPlatformConfig } from '../workers/config';
 import { serveAtFull, startPlatform } from '../workers/platform';
-import { approveUpdate, promotionWorkflowId, type PromotionInput } from '../workflows/api';
+import { approveUpdate, promotionWorkflowId, statusQuery, type PromotionInput } from '../workflows/api';
+import { loadSigningKey, sign, signedFor } from '../cli/signer';
+import { ensureDemoKeys, type DemoKeys } from './keys';
 import { generate, DEFAULT_OUT } from './generate';
 import { startTraffic } from './traffic';
 
@@ -53,9 +56,31 @@ async function terminate(client: Client, workflowId: string): Promise<void> {
 export async function runDemo(opts: DemoOptions): Promise<number> {
   const log = createLogger('demo');
   const specFile = opts.spec ?? path.join(projectRoot, 'specs', 'examples', 'fraud-detector.yaml');
-  const { spec, sha256 } = loadSpecFile(specFile);
-  const model = spec.name;
+  const loaded = loadSpecFile(specFile);
+  const { sha256 } = loaded;
+  const model = loaded.spec.name;
   const models = await ensureModels();
+
+  // Signed decisions, unattended: the demo makes its own keys and says so.
+  const keys = ensureDemoKeys(loadPlatformConfig());
+  const spec = keys
+    ? { ...loaded.spec, approval: { ...loaded.spec.approval, identity: 'signed' as const } }
+    : loaded.spec;
+  if (keys) {
+    const rel = (p: string) => path.relative(process.cwd(), p) || p;
+    print(
+      `• signed decisions (approval.identity: signed): ${keys.made.length ? 'generated' : 'reusing'} DEMO keys for ${['runway-demo', 'demo-approver', 'alice', 'bob'].join(', ')}`,
+    );
+    print(
+      `  in ${rel(keys.dir)}/ (demo only, they prove nothing else), listed in the keyring ${rel(keys.keyring)}`,
+    );
+  } else if (spec.approval.identity === 'signed') {
+    throw new Error(
+      'the demo spec asks for signed decisions but the platform config names its own keyring: the demo has no key in it',
+    );
+  } else {
+    print('• the platform config names its own keyring: the demo runs with approval.identity payload');
+  }
 
   print('• starting the embedded platform (Temporal dev server + UI, router, worker, local fleet)');
   const platform = await startPlatform({ logger: log });
@@ -108,6 +133,22 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       triggeredBy: 'runway-demo',
       metadata: { source: 'runway demo', specFile },
     };
+    if (keys) {
+      const candidate = await deps.registry.get(model, '2');
+      input.signedStart = sign(
+        loadSigningKey('runway-demo', keys.file('runway-demo')).key,
+        'promote',
+        'runway-demo',
+        {
+          model,
+          version: '2',
+          workflowId: promotionWorkflowId(model),
+          firstRunId: null,
+          specSha256: sha256,
+          artifactSha256: candidate!.sha256,
+        },
+      );
+    }
     try {
       await startPromotion(client, platform.config.taskQueue, input, '1');
     } catch (err) {
@@ -123,15 +164,25 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       print(
         `  approving automatically as ${DEMO_APPROVER} once evaluation passes (--auto-approve or no terminal)`,
       );
-      void autoApprove(client, model).catch((err: unknown) =>
+      void autoApprove(client, model, keys).catch((err: unknown) =>
         log.warn('auto-approval failed', { error: String(err) }),
       );
     } else {
       print(
         '  after evaluation it waits for an approver (allowed: ' + spec.approval.approvers.join(', ') + '):',
       );
-      if (ui) print(`    Temporal UI: ${ui}  → Signal "approve" with {"approver": "alice", "comment": "ok"}`);
-      print(`    or: npx runway approve ${model} --as alice --comment "looks good"`);
+      if (keys) {
+        const key = path.relative(process.cwd(), keys.file('alice'));
+        print(`    npx runway approve ${model} --as alice --key ${key} --comment "looks good"`);
+        if (ui)
+          print(
+            `    or in the Temporal UI (${ui}): Signal "approve" with the JSON that \`npx runway approve ${model} --as alice --key ${key} --comment ok --print\` prints`,
+          );
+      } else {
+        if (ui)
+          print(`    Temporal UI: ${ui}  → Signal "approve" with {"approver": "alice", "comment": "ok"}`);
+        print(`    or: npx runway approve ${model} --as alice --comment "looks good"`);
+      }
     }
     const result = await followPromotion(client, model, (line) => print(`  ${line}`));
     const stats = traffic.stats();
@@ -167,19 +218,28 @@ export function closingAdvice(model: string, specFile: string, platformStops: bo
   ];
 }
 
-async function autoApprove(client: Client, model: string): Promise<void> {
+async function autoApprove(client: Client, model: string, keys: DemoKeys | undefined): Promise<void> {
   const handle = client.workflow.getHandle(promotionWorkflowId(model));
+  const comment = 'approved by runway demo --auto-approve';
   for (;;) {
     const desc = await handle.describe();
     if (desc.status.name !== 'RUNNING') return;
-    try {
+    const stage = await handle
+      .query(statusQuery)
+      .then((s) => s.stage)
+      .catch(() => undefined); // between workflow tasks: ask again
+    if (stage === 'approve') {
+      // Signed with the demo approver's key, on what the promotion names. A refusal is final:
+      // the caller logs it, rather than this loop filling the history with retries.
+      const signed = keys
+        ? await signedFor(handle, 'approve', DEMO_APPROVER, comment, keys.file(DEMO_APPROVER))
+        : undefined;
       await handle.executeUpdate(approveUpdate, {
-        args: [{ approver: DEMO_APPROVER, comment: 'approved by runway demo --auto-approve' }],
+        args: [{ approver: DEMO_APPROVER, comment, ...(signed ? { signed } : {}) }],
       });
       return;
-    } catch {
-      // not yet waiting for approval (still evaluating): try again shortly
     }
+    if (stage !== undefined && stage !== 'evaluate') return; // evaluation rejected it
     await new Promise((r) => setTimeout(r, 1000));
   }
 }

@@ -332,7 +332,7 @@ const approval = z
       .enum(['payload', 'signed'])
       .default('payload')
       .describe(
-        "how an approver is known: payload (the name sent, as the CLI's --as), or signed (a signed decision); the platform policy may require signed",
+        'how a decision proves who made it: `payload` trusts the name in it; `signed` needs an ed25519 signature by a key of that name in the platform keyring (runway keys init); the platform policy may require signed',
       ),
   })
   .strict();

@@ -285,6 +285,26 @@ const RegistrySchema = z
     path: ['mlflow'],
   });
 
+/**
+ * The public keys that may sign decisions (approval.identity: signed): a YAML/JSON file, or on
+ * Kubernetes a ConfigMap the worker reads at start (and again when a decision is verified, so a
+ * revocation takes effect without a restart). See common/signing.ts for its shape.
+ */
+const KeyringSchema = z
+  .object({
+    file: nonEmpty.optional(),
+    configMap: z
+      .string()
+      .regex(/^[a-z0-9-]+\/[a-z0-9.-]+$/, 'expected NAMESPACE/NAME, e.g. runway-system/runway-keyring')
+      .optional(),
+    /** The ConfigMap's data key holding the keyring document. */
+    key: nonEmpty.default('keyring.yaml'),
+  })
+  .strict()
+  .refine((k) => Boolean(k.file) !== Boolean(k.configMap), {
+    message: 'expected keyring.file (a YAML/JSON file) or keyring.configMap (NAMESPACE/NAME), one of them',
+  });
+
 export const PlatformConfigSchema = z
   .object({
     temporal: TemporalSchema.default({ namespace: DEFAULT_NAMESPACE }),
@@ -295,6 +315,7 @@ export const PlatformConfigSchema = z
     registry: RegistrySchema.default({ driver: 'file' }),
     /** Per model name or glob: the gates a ModelSpec may not weaken (specs/policy.ts). */
     policy: platformPolicySchema.default({}),
+    keyring: KeyringSchema.optional(),
   })
   .strict();
 
@@ -340,6 +361,7 @@ export const ENV: Record<string, string> = {
   RUNWAY_REGISTRY_DRIVER: 'registry.driver',
   RUNWAY_METRICS_SERIES: 'metrics.series',
   RUNWAY_REGISTRY_DIR: 'registry.dir',
+  RUNWAY_KEYRING: 'keyring.file',
   // MLflow's own variables, so a team's existing environment works as is.
   MLFLOW_TRACKING_URI: 'registry.mlflow.trackingUri',
   MLFLOW_TRACKING_USERNAME: 'registry.mlflow.username',
@@ -393,6 +415,9 @@ function readSecretFile(file: string, field: string): string {
   }
 }
 
+/** The keyring the platform uses when its config names none: `<state dir>/keyring.yaml`, if present. */
+export const defaultKeyringFile = (): string => path.join(stateDir(), 'keyring.yaml');
+
 export interface LoadConfigOptions {
   /** Explicit file (`--config`); an error when it does not exist. `null`: environment only. */
   file?: string | null;
@@ -417,6 +442,12 @@ export function loadPlatformConfig(opts: LoadConfigOptions = {}): PlatformConfig
     fromEnv.push(name);
   }
   if (fromEnv.length) sources.push(`env (${fromEnv.join(', ')})`);
+  // Like platform.yaml: a keyring in the state directory (the demo writes one) is the default.
+  const keyring = defaultKeyringFile();
+  if (opts.file !== null && raw.keyring === undefined && fs.existsSync(keyring)) {
+    raw.keyring = { file: keyring };
+    sources.push(keyring);
+  }
   return parsePlatformConfig(raw, sources);
 }
 

@@ -24,6 +24,7 @@ import { createFleet } from '../serving/fleet/factory';
 import { createMetricsSource } from '../serving/metrics/factory';
 import { createTrafficRouter } from '../serving/traffic/factory';
 import { loadPlatformConfig, type PlatformConfig } from './config';
+import { keyringSource } from './keyring';
 import { ensureTemporal, type TemporalEndpoint } from './temporal-server';
 import { reconcileRoutes, type ReconcileResult } from './reconcile';
 import { createRunwayWorker } from './worker';
@@ -277,14 +278,21 @@ export function platformDeps(
     logger,
     feedbackTokens: config.router.feedbackTokens,
     policy: config.policy,
+    keyring: keyringSource(config),
   };
 }
 
 /**
- * What can only be checked by asking: the traffic provider's backend (gateway-api, istio: their
- * CRDs) and the metrics source's series (prometheus: that it knows the names the mapping reads).
+ * What can only be checked by reading or asking: the keyring (signed decisions), the traffic
+ * provider's backend (gateway-api, istio: their CRDs) and the metrics source's series (prometheus:
+ * that it knows the names the mapping reads).
  */
 export async function verifyPlatform(deps: ActivityDeps, log: Logger): Promise<void> {
+  if (deps.keyring) {
+    // A malformed keyring stops the worker here, naming the entry, not at the first approval.
+    const ring = await deps.keyring.load();
+    log.info('keyring loaded', { from: ring.source, keys: ring.entries.length });
+  }
   if (deps.router.verify) {
     await deps.router.verify();
     log.info('traffic router verified', { driver: deps.router.kind });

@@ -8,6 +8,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { PolicyInForce } from '../specs/policy';
 import type { ModelSpec } from '../specs/schema';
+import type { DecisionContext, SignedDecision } from '../common/signing';
 
 export { TASK_QUEUE } from './constants';
 export const promotionWorkflowId = (model: string): string => `promotion:${model}`;
@@ -54,21 +55,29 @@ export interface Verdict {
   [detail: string]: unknown;
 }
 
+/**
+ * Under `approval.identity: signed` each decision carries `signed`: the canonical message, its
+ * ed25519 signature and the key's fingerprint (common/signing.ts; `runway approve --print`).
+ */
 export interface ApprovalInput {
   approver: string;
   comment?: string;
+  signed?: SignedDecision;
 }
 export interface RejectInput {
   approver: string;
   reason: string;
+  signed?: SignedDecision;
 }
 export interface RollbackInput {
   by: string;
   reason: string;
+  signed?: SignedDecision;
 }
 export interface ByInput {
   by: string;
   reason?: string;
+  signed?: SignedDecision;
 }
 
 export interface ApprovalRecord {
@@ -76,6 +85,8 @@ export interface ApprovalRecord {
   comment?: string;
   at: string;
   via: 'signal' | 'update';
+  /** Fingerprint of the key that signed it (approval.identity: signed). */
+  key?: string;
 }
 
 export interface ApprovalVerdict {
@@ -116,6 +127,19 @@ export interface PromotionInput {
   historyLimit?: number;
   /** Carried across continue-as-new; absent on a fresh start. */
   resume?: PromotionState;
+  /** The starter's signed `promote` decision (approval.identity: signed). */
+  signedStart?: SignedDecision;
+}
+
+/** What signed decisions need the promotion to remember (approval.identity: signed). */
+export interface SignedDecisionState {
+  /** Nonces of every decision whose signature verified: each counts once. */
+  nonces: string[];
+  /** The starter's key and keyring name, verified at start: the no-self-approval rule compares them. */
+  starterKey?: string;
+  starter?: string;
+  /** When the approval stage opened (workflow time): signatures from before do not count. */
+  approvalOpenedAt?: string;
 }
 
 export interface PromotionState {
@@ -153,6 +177,8 @@ export interface PromotionState {
   controls?: PromotionControls;
   /** The platform policy in force, as the worker checked it at the start (absent: none recorded). */
   policy?: PolicyInForce;
+  /** approval.identity: signed only. */
+  signed?: SignedDecisionState;
 }
 
 /** Requests from people, set by signal and update handlers, read by the runbook's waits. */
@@ -204,6 +230,12 @@ export interface PromotionStatus {
   authority?: { deciders: string[]; brakes: string[]; promoteFull: boolean };
   /** The platform policy in force, as checked at the start. */
   policy?: PolicyInForce;
+  /** How decisions prove who made them (the spec's approval.identity; absent in older specs: payload). */
+  identity?: 'payload' | 'signed';
+  /** What a signed decision must name (approval.identity: signed): the CLI signs these. */
+  decisionContext?: DecisionContext;
+  /** The approval window a signed approval's time must fall in (ISO). */
+  approvalWindow?: { from: string; to: string };
 }
 
 // Signals: what the Temporal UI sends most easily. Invalid ones are recorded and ignored.
@@ -227,7 +259,8 @@ export const statusQuery = defineQuery<PromotionStatus>('status');
 
 /** Descriptions the Temporal UI shows next to each handler. */
 export const handlerDescriptions = {
-  approve: 'Approve the candidate. Payload: {"approver": "alice", "comment": "looks good"}',
+  approve:
+    'Approve the candidate. Payload: {"approver": "alice", "comment": "looks good"}; under approval.identity signed, paste the JSON `runway approve MODEL --print` gives',
   reject:
     'Reject the candidate; traffic returns to the baseline. Payload: {"approver": "alice", "reason": "..."}',
   pause: 'Hold the current step (the SLO guard keeps watching). Payload: {"by": "bob"}',

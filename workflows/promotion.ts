@@ -33,6 +33,7 @@ import { installHandlers } from './promotion/handlers';
 import { prepare } from './promotion/prepare';
 import { deployToProduction } from './promotion/production';
 import { shadow } from './promotion/shadow';
+import { signedDecisions, verifyStart } from './promotion/signed';
 import { stageAndTest } from './promotion/staging';
 import { Ended, failureReason, throwIfRollbackRequested } from './promotion/state';
 
@@ -42,6 +43,8 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
   try {
     await CancellationScope.cancellable(async () => {
       const prep = await prepare(p); // every run: artifacts verified, baseline known
+      // approval.identity: signed: the start itself is a signed decision (it names the artifact).
+      if (signedDecisions(p)) await verifyStart(p);
       if (p.at('evaluate')) await evaluate(p, prep); // 1
       if (p.at('approve')) await approve(p); // 2
       if (p.at('stage', 'integration')) await stageAndTest(p, prep); // 3, 4

@@ -7,6 +7,15 @@ import type { Command } from 'commander';
 import { connectForAudit } from '../../audit/connect';
 import { auditModel, listDocument } from '../../audit/fetch';
 import { auditMarkdown, listMarkdown } from '../../audit/markdown';
+import type { Keyring } from '../../common/signing';
+import { loadPlatformConfig } from '../../workers/config';
+import { fileKeyring, keyringSource } from '../../workers/keyring';
+
+/** The keyring signatures are verified against: --keyring, else the platform config's, else none. */
+async function auditKeyring(file: string | undefined): Promise<Keyring | undefined> {
+  const source = file ? fileKeyring(file) : keyringSource(loadPlatformConfig());
+  return source?.load();
+}
 
 function parseSince(value: string): Date {
   const d = new Date(value);
@@ -29,6 +38,10 @@ export function registerAudit(program: Command): void {
     .option('--list', 'list the promotions of the model instead')
     .option('--format <format>', 'md or json', 'md')
     .option('--no-replay', 'skip the replay check against the current workflow code')
+    .option(
+      '--keyring <file>',
+      "verify signed decisions against this keyring (default: the platform config's)",
+    )
     .action(
       async (
         model: string,
@@ -39,12 +52,14 @@ export function registerAudit(program: Command): void {
           list?: boolean;
           format: string;
           replay: boolean;
+          keyring?: string;
         },
       ) => {
         if (opts.format !== 'md' && opts.format !== 'json')
           throw new Error(`--format expects md or json, got "${opts.format}"`);
         if (opts.run && opts.version) throw new Error('--run and --version both pick a promotion: give one');
         const since = opts.since ? parseSince(opts.since) : undefined;
+        const keyring = opts.list ? undefined : await auditKeyring(opts.keyring);
         const c = await connectForAudit();
         try {
           if (c.source === 'offline')
@@ -62,6 +77,7 @@ export function registerAudit(program: Command): void {
             version: opts.version,
             since,
             replay: opts.replay,
+            keyring,
           });
           process.stdout.write(
             opts.format === 'json' ? JSON.stringify(doc, null, 2) + '\n' : auditMarkdown(doc),

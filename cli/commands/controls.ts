@@ -14,6 +14,7 @@ import {
 } from '@temporalio/client';
 import { ACTOR_DEFAULT } from '../actor';
 import { actor, runningPromotion, startRollback, withClient } from '../client';
+import { signedFor } from '../signer';
 import {
   approveUpdate,
   pauseSignal,
@@ -32,6 +33,8 @@ import {
   type RollbackWorkflowInput,
   type RollbackWorkflowResult,
 } from '../../workflows/api';
+
+const KEY_DEFAULT = '$RUNWAY_SIGNING_KEY, else $XDG_CONFIG_HOME/runway/keys/NAME.key';
 
 /** The workflow's validator refused it: say why, exit 1. */
 function refused(err: unknown): never {
@@ -73,13 +76,29 @@ export function registerControls(program: Command): void {
     .argument('<model>')
     .option('--as <name>', `approver, checked against the spec's allow-list (${ACTOR_DEFAULT})`)
     .option('--comment <text>', 'recorded with the approval')
-    .action(async (model: string, opts: { as?: string; comment?: string }) => {
+    .option('--key <file>', `signing key, for approval.identity signed (default: ${KEY_DEFAULT})`)
+    .option(
+      '--print',
+      'print the (signed) payload to paste into the Temporal UI as the approve Signal; send nothing',
+    )
+    .action(async (model: string, opts: { as?: string; comment?: string; key?: string; print?: boolean }) => {
       const approver = actor(opts.as);
       await withClient(approver, async ({ client }) => {
         const handle = await runningPromotion(client, model);
-        const verdict = await handle
-          .executeUpdate(approveUpdate, { args: [{ approver, comment: opts.comment }] })
-          .catch(refused);
+        const signed = await signedFor(handle, 'approve', approver, opts.comment, opts.key);
+        const payload = {
+          approver,
+          ...(opts.comment !== undefined ? { comment: opts.comment } : {}),
+          ...(signed ? { signed } : {}),
+        };
+        if (opts.print) {
+          process.stderr.write(
+            `paste this into the Temporal UI: ${promotionWorkflowId(model)} → Send a Signal → approve${signed ? ` (signed with ${signed.key}; it counts once, within the approval window)` : ''}\n`,
+          );
+          process.stdout.write(`${JSON.stringify(payload)}\n`);
+          return;
+        }
+        const verdict = await handle.executeUpdate(approveUpdate, { args: [payload] }).catch(refused);
         process.stdout.write(`${verdict.reason}\n`);
       });
     });
@@ -90,12 +109,16 @@ export function registerControls(program: Command): void {
     .argument('<model>')
     .option('--as <name>', `approver, checked against the spec's allow-list (${ACTOR_DEFAULT})`)
     .requiredOption('--reason <text>', 'why (recorded)')
-    .action(async (model: string, opts: { as?: string; reason: string }) => {
+    .option('--key <file>', `signing key, for approval.identity signed (default: ${KEY_DEFAULT})`)
+    .action(async (model: string, opts: { as?: string; reason: string; key?: string }) => {
       const approver = actor(opts.as);
       await withClient(approver, async ({ client }) => {
         const handle = await runningPromotion(client, model);
+        const signed = await signedFor(handle, 'reject', approver, opts.reason, opts.key);
         const verdict = await handle
-          .executeUpdate(rejectUpdate, { args: [{ approver, reason: opts.reason }] })
+          .executeUpdate(rejectUpdate, {
+            args: [{ approver, reason: opts.reason, ...(signed ? { signed } : {}) }],
+          })
           .catch(refused);
         process.stdout.write(`${verdict.reason}\n`);
       });
@@ -104,17 +127,21 @@ export function registerControls(program: Command): void {
   const simple = (
     name: string,
     description: string,
-    send: (model: string, by: string, reason?: string) => Promise<void>,
-  ) =>
-    program
+    send: (model: string, by: string, reason?: string, key?: string) => Promise<void>,
+    signs = false,
+  ) => {
+    const command = program
       .command(name)
       .description(description)
       .argument('<model>')
       .option('--as <name>', `who (${ACTOR_DEFAULT})`)
-      .option('--reason <text>', 'why (recorded)')
-      .action(async (model: string, opts: { as?: string; reason?: string }) =>
-        send(model, actor(opts.as), opts.reason),
-      );
+      .option('--reason <text>', 'why (recorded)');
+    if (signs)
+      command.option('--key <file>', `signing key, for approval.identity signed (default: ${KEY_DEFAULT})`);
+    return command.action(async (model: string, opts: { as?: string; reason?: string; key?: string }) =>
+      send(model, actor(opts.as), opts.reason, opts.key),
+    );
+  };
 
   // Each control goes by update: a refusal (who may not, or not now) comes back as the reason.
   simple('pause', 'hold the current step; the SLO guard keeps watching', (model, by, reason) =>
@@ -137,12 +164,18 @@ export function registerControls(program: Command): void {
   simple(
     'promote-full',
     'skip the remaining steps and graduate the candidate (only approvers or operators, after approval)',
-    (model, by, reason) =>
+    (model, by, reason, key) =>
       withClient(by, async ({ client }) => {
         const handle = await runningPromotion(client, model);
-        await control(handle, promoteFullUpdate, promoteFullSignal, { by, reason });
+        const signed = await signedFor(handle, 'promote-full', by, reason, key);
+        await control(handle, promoteFullUpdate, promoteFullSignal, {
+          by,
+          reason,
+          ...(signed ? { signed } : {}),
+        });
         process.stdout.write(`promoting ${model} fully\n`);
       }),
+    true,
   );
 
   program
@@ -154,7 +187,8 @@ export function registerControls(program: Command): void {
     .requiredOption('--reason <text>', 'why (recorded in the history)')
     .option('--as <name>', `who (${ACTOR_DEFAULT})`)
     .option('--to <version>', 'with no promotion in flight: the version to restore (default: alias previous)')
-    .action(async (model: string, opts: { reason: string; as?: string; to?: string }) => {
+    .option('--key <file>', `signing key, for approval.identity signed (default: ${KEY_DEFAULT})`)
+    .action(async (model: string, opts: { reason: string; as?: string; to?: string; key?: string }) => {
       const by = actor(opts.as);
       await withClient(by, async ({ client, config }) => {
         const promotion = client.workflow.getHandle(promotionWorkflowId(model));
@@ -166,7 +200,15 @@ export function registerControls(program: Command): void {
             throw err;
           });
         if (running) {
-          await control(promotion, rollbackUpdate, rollbackSignal, { by, reason: opts.reason });
+          // A brake: signed when the promotion signs decisions and a key is at hand, else sent anyway.
+          const signed = await signedFor(promotion, 'rollback', by, opts.reason, opts.key, {
+            optional: true,
+          });
+          await control(promotion, rollbackUpdate, rollbackSignal, {
+            by,
+            reason: opts.reason,
+            ...(signed ? { signed } : {}),
+          });
           process.stdout.write(
             `rollback requested on the running promotion of ${model}; traffic returns to the baseline\n`,
           );

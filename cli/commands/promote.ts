@@ -8,6 +8,7 @@ import { ACTOR_DEFAULT } from '../actor';
 import { failureMessage } from '../failure';
 import { startPromotion } from '../start';
 import { actor, withClient } from '../client';
+import { sign, loadSigningKey } from '../signer';
 import { passedStageLine, progressLine } from '../progress';
 import { loadSpecFile } from '../../specs/load';
 import { createRegistry } from '../../registry/factory';
@@ -97,16 +98,21 @@ export function registerPromote(program: Command): void {
     )
     .option('--as <name>', `who is starting it (${ACTOR_DEFAULT})`)
     .option('--meta <key=value>', 'CI metadata recorded for the audit, repeatable (commit=abc123)', collect)
+    .option(
+      '--key <file>',
+      'signing key, for approval.identity signed (default: $RUNWAY_SIGNING_KEY, else $XDG_CONFIG_HOME/runway/keys/NAME.key)',
+    )
     .action(
       async (
         specFile: string,
-        opts: { version: string; wait?: boolean; as?: string; meta?: Record<string, string> },
+        opts: { version: string; wait?: boolean; as?: string; meta?: Record<string, string>; key?: string },
       ) => {
         const loaded = loadSpecFile(specFile); // a bad spec never starts a promotion
         const { spec } = loaded;
         await withClient(opts.as, async ({ client, config }) => {
           const registry = createRegistry(config.registry);
-          if (!(await registry.get(spec.name, opts.version))) {
+          const candidate = await registry.get(spec.name, opts.version);
+          if (!candidate) {
             throw new Error(
               `${spec.name} v${opts.version} is not in the registry ${registry.location}; push it: runway registry push ${spec.name} FILE.onnx --version ${opts.version}`,
             );
@@ -118,6 +124,18 @@ export function registerPromote(program: Command): void {
             triggeredBy: actor(opts.as),
             metadata: { ...ciMetadata(), ...(opts.meta ?? {}), specFile: loaded.file },
           };
+          if (spec.approval.identity === 'signed') {
+            // The start is a decision too: signed by CI's (or the starter's) key, naming the artifact.
+            const { key } = loadSigningKey(input.triggeredBy, opts.key);
+            input.signedStart = sign(key, 'promote', input.triggeredBy, {
+              model: spec.name,
+              version: opts.version,
+              workflowId: promotionWorkflowId(spec.name),
+              firstRunId: null,
+              specSha256: loaded.sha256,
+              artifactSha256: candidate.sha256,
+            });
+          }
           try {
             const production = await registry.resolveAlias(spec.name, 'production');
             await startPromotion(client, config.taskQueue, input, production?.version);

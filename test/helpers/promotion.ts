@@ -27,6 +27,7 @@ import { parseSpec } from '../../specs/load';
 import type { ModelSpec, ModelSpecInput } from '../../specs/schema';
 import { loadPlatformConfig, type PlatformConfig } from '../../workers/config';
 import type { TemporalEndpoint } from '../../workers/temporal-server';
+import { keyringSource } from '../../workers/keyring';
 import { ensureRouter, serveAtFull, type RouterEndpoint } from '../../workers/platform';
 import {
   approveUpdate,
@@ -215,6 +216,7 @@ export function usePromotionPlatform(
       logger,
       feedbackTokens: config.router.feedbackTokens,
       policy: config.policy,
+      keyring: keyringSource(config),
     };
     const endpoint = await (opts.temporal ?? testTemporal)();
     const connection = await Connection.connect(endpoint.connectionOptions);

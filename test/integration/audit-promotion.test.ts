@@ -102,7 +102,7 @@ describe.concurrent('runway audit', () => {
 
       const doc = await auditModel(platform.client, { model, replay: { workflowsPath: WORKFLOWS } });
       const a = doc.promotions[0] as PromotionAudit;
-      expect(doc).toMatchObject({ schemaVersion: 1, kind: 'runway.audit', model });
+      expect(doc).toMatchObject({ schemaVersion: 2, kind: 'runway.audit', model });
       expect(a.trigger).toMatchObject({
         triggeredBy: 'ci-bot',
         identity: 'ci@runner-7 (runway cli)',

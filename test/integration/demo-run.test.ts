@@ -52,6 +52,11 @@ describe('runway demo', () => {
   it('promotes fraud-detector v2 over v1 through every step and exits 0', { timeout: 300_000 }, async () => {
     const { code, out } = await runDemo();
     expect(out).toMatch(/approving automatically as demo-approver/);
+    // signed decisions, unattended: it makes its own keys and says so
+    expect(out).toMatch(
+      /signed decisions \(approval\.identity: signed\): generated DEMO keys for runway-demo, demo-approver/,
+    );
+    expect(fs.statSync(path.join(home, 'demo-keys', 'demo-approver.key')).mode & 0o777).toBe(0o600);
     for (const stage of ['evaluate', 'approve', 'shadow', 'canary', 'experiment', 'done']) {
       expect(out, `progress shows ${stage}`).toMatch(new RegExp(`\\[fraud-detector v2\\]  ${stage}`));
     }
@@ -84,6 +89,11 @@ describe('runway demo', () => {
     expect(audit.status, audit.stderr).toBe(0);
     expect(audit.stderr).toMatch(/platform not running; read its saved database/);
     expect(audit.stdout).toMatch(/promoted/);
+    // the demo's signed start and approval verify against its keyring (the default one)
+    expect(audit.stdout).toMatch(/start verified SHA256:\S+ \(runway-demo\)/);
+    expect(audit.stdout).toMatch(
+      /\| demo-approver \| [^|]* \| verified SHA256:\S+ \(demo-approver\) \| yes \|/,
+    );
   });
 
   it(

@@ -253,13 +253,15 @@ describe.skipIf(!!skipReason)('the install (deploy/) on a real API server', () =
       'runway-models networking.istio.io/virtualservices': ['get', 'list', 'create', 'patch', 'delete'],
       'runway-models networking.istio.io/destinationrules': ['get', 'list', 'create', 'patch', 'delete'],
       'runway-system /configmaps:runway-routes': ['get', 'create', 'patch'],
+      // the keyring of signed decisions (workers/keyring.ts): read only
+      'runway-system /configmaps:runway-keyring': ['get', 'create'],
       // create cannot be narrowed to a name, so any ConfigMap in runway-system may be created.
       'runway-system /configmaps:other': ['create'],
     };
     const verbs = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'];
     const resources = [
       'apps/deployments', 'apps/replicasets', 'apps/statefulsets', 'apps/daemonsets', '/services', '/pods',
-      '/pods/exec', '/pods/log', '/events', '/secrets', '/configmaps:runway-routes', '/configmaps:other',
+      '/pods/exec', '/pods/log', '/events', '/secrets', '/configmaps:runway-routes', '/configmaps:runway-keyring', '/configmaps:other',
       '/serviceaccounts', 'policy/poddisruptionbudgets', 'autoscaling/horizontalpodautoscalers',
       'gateway.networking.k8s.io/httproutes', 'networking.istio.io/virtualservices',
       'networking.istio.io/destinationrules', 'networking.istio.io/gateways', 'rbac.authorization.k8s.io/roles',

@@ -7,11 +7,14 @@ import { formatDuration } from '../../specs/duration';
 import type { Promotion } from './context';
 import { allowedApprovers } from './authority';
 import { approvers } from './handlers';
+import { openApprovalWindow } from './signed';
 import { Ended } from './state';
 
 export async function approve(p: Promotion): Promise<void> {
   const { spec, state, controls } = p;
   p.enter('approve');
+  // Signed approvals must be signed in the window (state only: no command, nothing to patch).
+  if (spec.approval.identity === 'signed') openApprovalWindow(p);
   if (spec.approval.required > 0) {
     state.pendingAction = `${spec.approval.required} approval(s) from ${allowedApprovers(p).join(', ') || 'anyone'}`;
     p.refreshDetails();

@@ -31,6 +31,14 @@ import {
 import { quick, run } from '../activity-calls';
 import { allowedApprovers, authorize, deciders } from './authority';
 import type { Promotion } from './context';
+import {
+  approvalWindow,
+  decisionContext,
+  selfApproval,
+  signedDecisions,
+  verifySigned,
+  type SignedCheck,
+} from './signed';
 import { pause, resume } from './state';
 
 type Check = { ok: boolean; reason: string };
@@ -40,6 +48,8 @@ export const approvers = (p: Promotion): string[] => [...new Set(p.state.approva
 
 export function installHandlers(p: Promotion): void {
   const { spec, model, version, state, controls, input } = p;
+  // approval.identity: signed. Decided once, at start, so the patch marker leads the history.
+  const signed = signedDecisions(p);
 
   const checkApproval = (a: ApprovalInput | undefined): Check => {
     if (!a || typeof a.approver !== 'string' || a.approver.trim() === '') {
@@ -56,7 +66,8 @@ export function installHandlers(p: Promotion): void {
         reason: `${approver} is not an approver for ${model} (allowed: ${allowed.join(', ')})`,
       };
     }
-    if (!spec.approval.allowSelfApproval && approver === input.triggeredBy) {
+    // Signed: the rule compares keys once the signature is verified (signedApproval).
+    if (!signed && !spec.approval.allowSelfApproval && approver === input.triggeredBy) {
       return { ok: false, reason: `${approver} started this promotion and the spec forbids self-approval` };
     }
     return { ok: true, reason: 'ok' };
@@ -67,11 +78,19 @@ export function installHandlers(p: Promotion): void {
     approvals: approvers(p),
     required: spec.approval.required,
   });
-  const recordApproval = (a: ApprovalInput, via: 'signal' | 'update'): ApprovalVerdict => {
+  const recordApproval = (a: ApprovalInput, via: 'signal' | 'update', key?: string): ApprovalVerdict => {
     const approver = a.approver.trim();
+    if (key && state.approvals.some((x) => x.key === key))
+      return approvalVerdict(true, `key ${key} had already approved; counted once`);
     if (approvers(p).includes(approver))
       return approvalVerdict(true, `${approver} had already approved; counted once`);
-    state.approvals.push({ approver, comment: a.comment, at: new Date().toISOString(), via });
+    state.approvals.push({
+      approver,
+      comment: a.comment,
+      at: new Date().toISOString(),
+      via,
+      ...(key ? { key } : {}),
+    });
     return approvalVerdict(
       true,
       `approved by ${approver} (${approvers(p).length}/${spec.approval.required})`,
@@ -89,22 +108,64 @@ export function installHandlers(p: Promotion): void {
     });
   };
 
-  setHandler(approveUpdate, (a) => recordApproval(a, 'update'), {
-    validator: (a) => {
-      const check = checkApproval(a);
-      if (!check.ok) throw new Error(check.reason);
-    },
-    description: handlerDescriptions.approve,
-  });
-  setHandler(
-    approveSignal,
-    async (a) => {
-      const check = checkApproval(a);
-      if (check.ok) recordApproval(a, 'signal');
-      else await ignore('approval', check.reason, a);
-    },
-    { description: handlerDescriptions.approve },
-  );
+  /** A signed approval: the rules, then the signature, then the rules that need the key. */
+  const signedApproval = async (a: ApprovalInput): Promise<Check & { key?: string }> => {
+    const check = checkApproval(a);
+    if (!check.ok) return check;
+    const v: SignedCheck = await verifySigned(p, 'approve', a.approver, a.comment, a, approvalWindow(p));
+    if (!v.ok) return v;
+    const self = selfApproval(p, v);
+    if (self) return { ok: false, reason: self };
+    // The stage may have moved on while the activity ran.
+    const again = checkApproval(a);
+    if (!again.ok) return again;
+    return { ok: true, reason: 'ok', key: v.key };
+  };
+  /** A refused update is recorded in the history (UpdateCompleted with this failure). */
+  const refuse = (reason: string): never => {
+    throw ApplicationFailure.nonRetryable(reason, 'DecisionRefused');
+  };
+  const shaped = (a: { approver?: unknown } | undefined): void => {
+    if (!a || typeof a.approver !== 'string' || a.approver.trim() === '')
+      throw new Error('payload must be {"approver": "<name>", ...}');
+  };
+
+  if (signed) {
+    setHandler(
+      approveUpdate,
+      async (a) => {
+        const c = await signedApproval(a);
+        return c.ok ? recordApproval(a, 'update', c.key) : refuse(c.reason);
+      },
+      { validator: shaped, description: handlerDescriptions.approve },
+    );
+    setHandler(
+      approveSignal,
+      async (a) => {
+        const c = await signedApproval(a);
+        if (c.ok) recordApproval(a, 'signal', c.key);
+        else await ignore('approval', c.reason, a);
+      },
+      { description: handlerDescriptions.approve },
+    );
+  } else {
+    setHandler(approveUpdate, (a) => recordApproval(a, 'update'), {
+      validator: (a) => {
+        const check = checkApproval(a);
+        if (!check.ok) throw new Error(check.reason);
+      },
+      description: handlerDescriptions.approve,
+    });
+    setHandler(
+      approveSignal,
+      async (a) => {
+        const check = checkApproval(a);
+        if (check.ok) recordApproval(a, 'signal');
+        else await ignore('approval', check.reason, a);
+      },
+      { description: handlerDescriptions.approve },
+    );
+  }
 
   const checkReject = (r: Partial<RejectInput> | undefined): Check => {
     if (!r || typeof r.approver !== 'string' || !r.approver.trim()) {
@@ -121,29 +182,57 @@ export function installHandlers(p: Promotion): void {
   };
   const recordRejection = (r: RejectInput) =>
     (controls.rejected = { by: r.approver.trim(), reason: r.reason || 'no reason given' });
-  setHandler(
-    rejectUpdate,
-    (r) => {
-      const rejected = recordRejection(r);
-      return approvalVerdict(true, `rejected by ${rejected.by}: ${rejected.reason}`);
-    },
-    {
-      validator: (r) => {
-        const check = checkReject(r);
-        if (!check.ok) throw new Error(check.reason);
+  const signedReject = async (r: RejectInput): Promise<Check> => {
+    const check = checkReject(r);
+    if (!check.ok) return check;
+    const v = await verifySigned(p, 'reject', r.approver, r.reason, r, approvalWindow(p));
+    return v.ok ? checkReject(r) : v;
+  };
+  if (signed) {
+    setHandler(
+      rejectUpdate,
+      async (r) => {
+        const c = await signedReject(r);
+        if (!c.ok) return refuse(c.reason);
+        const rejected = recordRejection(r);
+        return approvalVerdict(true, `rejected by ${rejected.by}: ${rejected.reason}`);
       },
-      description: handlerDescriptions.reject,
-    },
-  );
-  setHandler(
-    rejectSignal,
-    async (r) => {
-      const check = checkReject(r);
-      if (check.ok) recordRejection(r);
-      else await ignore('rejection', check.reason, r);
-    },
-    { description: handlerDescriptions.reject },
-  );
+      { validator: shaped, description: handlerDescriptions.reject },
+    );
+    setHandler(
+      rejectSignal,
+      async (r) => {
+        const c = await signedReject(r);
+        if (c.ok) recordRejection(r);
+        else await ignore('rejection', c.reason, r);
+      },
+      { description: handlerDescriptions.reject },
+    );
+  } else {
+    setHandler(
+      rejectUpdate,
+      (r) => {
+        const rejected = recordRejection(r);
+        return approvalVerdict(true, `rejected by ${rejected.by}: ${rejected.reason}`);
+      },
+      {
+        validator: (r) => {
+          const check = checkReject(r);
+          if (!check.ok) throw new Error(check.reason);
+        },
+        description: handlerDescriptions.reject,
+      },
+    );
+    setHandler(
+      rejectSignal,
+      async (r) => {
+        const check = checkReject(r);
+        if (check.ok) recordRejection(r);
+        else await ignore('rejection', check.reason, r);
+      },
+      { description: handlerDescriptions.reject },
+    );
+  }
 
   // Controls: brakes and decisions, checked by authority.ts. Promotions started before the check
   // (patch 'control-authority', see Promotion.authority) take every control as before.
@@ -163,7 +252,12 @@ export function installHandlers(p: Promotion): void {
     input: ByInput | RollbackInput | undefined,
   ): Promise<ControlVerdict> => {
     const by = input?.by?.trim() || 'unknown';
-    const check = p.authority ? authorize(p, c, input?.by) : { ok: true, reason: `${c} by ${by}` };
+    let check = p.authority ? authorize(p, c, input?.by) : { ok: true, reason: `${c} by ${by}` };
+    // Skipping the analysis is a decision: under `signed` it also needs a verified key of `by`.
+    if (check.ok && signed && c === 'promoteFull') {
+      const v = await verifySigned(p, 'promote-full', by, input?.reason, input);
+      if (!v.ok) check = v;
+    }
     if (check.ok) applyControl(c, input);
     else await ignore(c, check.reason, input);
     return { control: c, by, accepted: check.ok, reason: check.reason };
@@ -237,5 +331,9 @@ function status(p: Promotion): PromotionStatus {
         }
       : {}),
     ...(state.policy ? { policy: state.policy } : {}),
+    identity: spec.approval.identity ?? 'payload',
+    ...(spec.approval.identity === 'signed'
+      ? { decisionContext: decisionContext(p), approvalWindow: approvalWindow(p) }
+      : {}),
   };
 }
