@@ -240,9 +240,10 @@ describe('signed decisions', () => {
               event: 'approval_ignored',
               message: expect.stringMatching(/^unsigned/),
             }),
+            // Authority is checked before the signature: no promote-full before the approvals.
             expect.objectContaining({
               event: 'promoteFull_ignored',
-              message: expect.stringMatching(/^unsigned: this promotion requires a signed promote-full/),
+              message: expect.stringMatching(/still at approve: promote-full is refused, not queued/),
             }),
           ]),
         );
