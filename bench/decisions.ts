@@ -7,10 +7,11 @@
  * - today's (`method: interval`): the SLO guard and compareVariants on each interval's window,
  *   `failureLimit` consecutive fails roll back; its "step window" variant compares everything
  *   since the step began with the same per-look tests (no sequential correction);
- * - sequential (`method: sequential`): per step, addInterval folds each interval into the step's
- *   evidence (fresh at each step) and judgeStep judges it; one failing look of the comparison
- *   rolls back, the SLO guard keeps `failureLimit` consecutive fails. Each step's α is its share of
- *   the promotion's falseRollbackRate (splitFalseRollbackRate over the spec's default steps).
+ * - sequential (`method: sequential`): addInterval folds each interval into the evidence and
+ *   judgeStep judges it; one failing look of the comparison rolls back, the SLO guard keeps
+ *   `failureLimit` consecutive fails. The error test runs across the promotion's steps at one
+ *   promotion-wide α, the latency tests start with each step at its share
+ *   (splitFalseRollbackBudget over the spec's default steps), as the workflow runs them.
  * Beside each error row: the fixed-horizon optimum, the bound no test can beat. Writes
  * bench/results/decisions-<date>.json and a markdown summary with the targets of issue 11 marked
  * met / missed. Seeded: the same code gives the same figures.
@@ -25,7 +26,6 @@ import { logGamma } from '../activities/analysis/distributions';
 import {
   abTest,
   addInterval,
-  ALPHA_SHARES,
   betaPpf,
   binomialCdf,
   binomialPpf,
@@ -37,7 +37,7 @@ import {
   judgeStep,
   mergeWindows,
   Rng,
-  splitFalseRollbackRate,
+  splitFalseRollbackBudget,
   thompsonWeights,
   type CompareParams,
   type SequentialParams,
@@ -55,16 +55,18 @@ const SPEC_CANARY = modelSpecSchema.shape.canary.parse({});
 const SPEC_ANALYSIS = SPEC_CANARY.analysis;
 const STEP_WEIGHTS = SPEC_CANARY.steps.map((s) => s.weight);
 const INTERVALS_PER_STEP = Math.round((SPEC_CANARY.steps[0]?.pause ?? 300_000) / SPEC_CANARY.interval);
-const ALPHAS = splitFalseRollbackRate(SPEC_ANALYSIS.falseRollbackRate, STEP_WEIGHTS, false);
+const BUDGET = splitFalseRollbackBudget(SPEC_ANALYSIS.falseRollbackRate, STEP_WEIGHTS, false);
+/** The error test's α over the whole promotion (it spans the steps). */
+const ERROR_ALPHA = BUDGET.errors as number;
 
 /**
- * The α the spec's default promotion gives the canary step at `weight`: a default step's share
- * (5% → the first step's, 25% → the second's, 50% → the third's). Any other weight is treated as
- * the first canary step of its promotion (10% → the 5% step's share).
+ * The latency tests' α the spec's default promotion gives the canary step at `weight`: a default
+ * step's share (5% → the first step's, 25% → the second's, 50% → the third's). Any other weight is
+ * treated as the first canary step of its promotion (10% → the 5% step's share).
  */
 function stepAlpha(weight: number): number {
   const i = STEP_WEIGHTS.indexOf(weight);
-  const a = ALPHAS.steps[i >= 0 ? i : 0];
+  const a = BUDGET.steps[i >= 0 ? i : 0];
   if (a === null || a === undefined) throw new Error(`the canary step at ${weight}% does not compare`);
   return a;
 }
@@ -143,6 +145,8 @@ interface StepOutcome {
   /** When the comparison alone (without the SLO guard) would have rolled back, if followed that far. */
   comparisonAt: number | null;
   inconclusiveLooks: number;
+  /** The sequential evidence at the step's end: the next step's error test goes on from it. */
+  evidence?: StepEvidence;
 }
 
 /** judgeStep's rule, read from the evidence: a test fails once it has crossed its 1/α. */
@@ -182,15 +186,21 @@ function runStep(
   slo: SloLimits,
   follow: boolean,
   verify: boolean,
+  carried?: StepEvidence,
 ): StepOutcome {
   const perInterval = Math.round(traffic.rps * traffic.intervalS);
-  const p: StepCompareParams = { ...cfg.sequential, alpha: stepAlpha(weight) };
+  const p: StepCompareParams = {
+    ...cfg.sequential,
+    alpha: stepAlpha(weight),
+    errorAlpha: ERROR_ALPHA,
+    step: `canary:${weight}`,
+  };
   let streak = 0;
   let comparisonStreak = 0;
   let inconclusiveLooks = 0;
   let accC: VariantWindow | undefined;
   let accB: VariantWindow | undefined;
-  let ev: StepEvidence | undefined;
+  let ev: StepEvidence | undefined = carried;
   let rolledBackAt: number | null = null;
   let by: string[] = [];
   let comparisonAt: number | null = null;
@@ -240,7 +250,7 @@ function runStep(
     if (live && inconclusive) inconclusiveLooks++;
     if (rolledBackAt !== null && (!follow || comparisonAt !== null)) break;
   }
-  return { rolledBackAt, by, comparisonAt, inconclusiveLooks };
+  return { rolledBackAt, by, comparisonAt, inconclusiveLooks, ...(ev ? { evidence: ev } : {}) };
 }
 
 // ---- what no test can beat ----
@@ -336,8 +346,10 @@ interface DetectionRow {
   baselineErrorRate: number;
   analysis: string;
   method: Method;
-  /** Per-step α of the sequential comparison (all its tests), or per-look α of today's tests. */
+  /** The step's latency α of the sequential comparison, or per-look α of today's tests. */
   alpha: number;
+  /** Sequential: the error test's promotion-wide α. */
+  errorAlpha?: number;
   margin: Margin;
   runs: number;
   detected: number;
@@ -423,6 +435,7 @@ function detection(
     analysis: cfg.label,
     method: cfg.method,
     alpha,
+    ...(cfg.method === 'sequential' ? { errorAlpha: ERROR_ALPHA } : {}),
     margin,
     runs,
     detected: times.length,
@@ -445,7 +458,7 @@ function detection(
     row.ratioToOptimum = opt > 0 ? round(comparisonWithin3 / runs / opt) : undefined;
     row.sprtWithin3 = sprt === null ? null : round(sprt);
     if (cfg.method === 'sequential') {
-      const testAlpha = alpha * ALPHA_SHARES.errors * (cfg.sequential.maxErrorRateIncrease > 0 ? 0.9 : 1);
+      const testAlpha = ERROR_ALPHA * (cfg.sequential.maxErrorRateIncrease > 0 ? 0.9 : 1);
       const own = sprtPower(nc, 3, nullRate(pb, margin), p1, testAlpha);
       row.sprtAtTestAlphaWithin3 = own === null ? null : round(own);
     }
@@ -460,8 +473,10 @@ interface AaRow {
   baselineErrorRate: number;
   analysis: string;
   method: Method;
-  /** Per-step α of the sequential comparison (steps in order), or today's per-look α. */
+  /** Per-step latency α of the sequential comparison (steps in order), or today's per-look α. */
   alphas: number[];
+  /** Sequential: the error test's promotion-wide α. */
+  errorAlpha?: number;
   runs: number;
   looksPerRun: number;
   falseRollbacks: number;
@@ -483,6 +498,8 @@ function aaFalseRollbacks(traffic: Traffic, cfg: CanaryConfig, runs: number, ver
   const byCheck: Record<string, number> = {};
   for (let r = 0; r < runs; r++) {
     const rng = new Rng(seedOf(`A/A|${traffic.rps}rps|${traffic.errorRate}#${r}`));
+    // The error test's evidence runs on from step to step, as the workflow carries it.
+    let carried: StepEvidence | undefined;
     for (const w of steps) {
       const o = runStep(
         rng,
@@ -495,7 +512,9 @@ function aaFalseRollbacks(traffic: Traffic, cfg: CanaryConfig, runs: number, ver
         slo,
         false,
         r < verifyRuns,
+        carried,
       );
+      carried = o.evidence;
       inconclusive += o.inconclusiveLooks;
       if (o.rolledBackAt !== null) {
         falseRollbacks++;
@@ -511,6 +530,7 @@ function aaFalseRollbacks(traffic: Traffic, cfg: CanaryConfig, runs: number, ver
     analysis: cfg.label,
     method: cfg.method,
     alphas: cfg.method === 'sequential' ? steps.map(stepAlpha) : [round(1 - cfg.compare.confidence)],
+    ...(cfg.method === 'sequential' ? { errorAlpha: ERROR_ALPHA } : {}),
     runs,
     looksPerRun: looks,
     falseRollbacks,
@@ -1011,7 +1031,8 @@ function main(): void {
       sequential: {
         ...seqDefault,
         falseRollbackRate: SPEC_ANALYSIS.falseRollbackRate,
-        stepAlphas: ALPHAS.steps,
+        errorAlpha: ERROR_ALPHA,
+        stepLatencyAlphas: BUDGET.steps,
       },
       strict: seqStrict.sequential,
       ab: DEFAULT_AB,
@@ -1027,7 +1048,7 @@ function main(): void {
       intervals: `${SPEC_CANARY.interval / 1000} s; a canary step = ${INTERVALS_PER_STEP} intervals; failureLimit ${failureLimit} consecutive failed intervals (the SLO guard; and the comparison in today's analysis)`,
       slo: 'p99 ≤ 150 ms, error rate ≤ max(2%, 3× baseline), minRequests 20: loose, so the comparison does the work',
       alphas:
-        'sequential: per step, splitFalseRollbackRate(falseRollbackRate, spec steps); a one-step detection row uses the α its step has in the default promotion (5% → first step, 25% → second, 10% → treated as a first step)',
+        "sequential: splitFalseRollbackBudget(falseRollbackRate, spec steps): the error test one promotion-wide α across the steps, the latency tests a share per step; a one-step detection row uses the latency α its step has in the default promotion (5% → first step, 25% → second, 10% → treated as a first step) and starts the error test at that step (no earlier step's evidence: conservative for a regression)",
       optimum:
         "fixed-horizon optimum: exact one-sided binomial test (the most powerful non-randomized one) of the candidate's errors over 3 intervals of expected candidate requests, baseline rate known, null max((1+r)·p_b, p_b+δ) at the row's margin, α = the promotion's falseRollbackRate",
       seeds: "per run, from the scenario's name: every analysis of a scenario sees the same traffic",
@@ -1065,8 +1086,8 @@ function markdown(r: {
   bandit: ReturnType<typeof banditRuns>[];
 }): string {
   const lines: string[] = [];
-  const alphaText = (a: number, method: Method): string =>
-    method === 'sequential' ? `${a}/step` : `${a}/look`;
+  const alphaText = (d: DetectionRow): string =>
+    d.method === 'sequential' ? `errors ${d.errorAlpha}, latency ${d.alpha}/step` : `${d.alpha}/look`;
   lines.push(
     `# Decision quality (${new Date().toISOString().slice(0, 10)}${r.quick ? ', quick' : ''}, ${r.elapsedS.toFixed(0)} s, ${r.cpuS.toFixed(0)} CPU s)`,
     '',
@@ -1075,9 +1096,9 @@ function markdown(r: {
     `Today's analysis (\`method: interval\`): compareVariants on each interval alone at confidence ${SPEC_ANALYSIS.confidence}, absolute error margin ${DEFAULT_COMPARE.maxErrorRateIncrease} (the default before issue 11), latency band ${SPEC_ANALYSIS.maxLatencyIncrease} and floor ${SPEC_ANALYSIS.minLatencyIncreaseMs} ms as the workflow passes them, ${SPEC_CANARY.failureLimit} failing looks in a row roll back ("step window": the same tests on everything since the step began). ` +
       `Sequential (\`method: sequential\`, the spec's defaults: maxRelativeErrorRateIncrease ${SPEC_ANALYSIS.maxRelativeErrorRateIncrease}, maxErrorRateIncrease ${SPEC_ANALYSIS.maxErrorRateIncrease}, maxLatencyIncrease ${SPEC_ANALYSIS.maxLatencyIncrease}, minLatencyIncreaseMs ${SPEC_ANALYSIS.minLatencyIncreaseMs}, minSamples ${SPEC_ANALYSIS.minSamples}, latencyEquality ${SPEC_ANALYSIS.latencyEquality}): addInterval / judgeStep over the step, one failing look rolls back; the SLO guard keeps ${SPEC_CANARY.failureLimit} in a row. "Strict": no allowed increase, no band, no floor.`,
     '',
-    `α: the promotion's falseRollbackRate ${SPEC_ANALYSIS.falseRollbackRate} split over the default steps ${STEP_WEIGHTS.join('/')}% gives ${ALPHAS.steps.map((a) => (a === null ? '–' : a)).join(' / ')} per step. A one-step detection row uses its step's α in the default promotion: 5% → ${stepAlpha(5)} (first step), 25% → ${stepAlpha(25)} (second), 10% → ${stepAlpha(10)} (treated as a first step). The error test gets 60% of a step's α (ALPHA_SHARES), the latency tests 20% each.`,
+    `α: the promotion's falseRollbackRate ${SPEC_ANALYSIS.falseRollbackRate} (splitFalseRollbackBudget over the default steps ${STEP_WEIGHTS.join('/')}%): the error test ${ERROR_ALPHA} for the whole promotion, its evidence carried from step to step; the latency tests ${BUDGET.steps.map((a) => (a === null ? '–' : round(a))).join(' / ')} per step (order and equality half each). A one-step detection row starts the error test at its step and uses that step's latency α in the default promotion: 5% → ${stepAlpha(5)} (first step), 25% → ${stepAlpha(25)} (second), 10% → ${stepAlpha(10)} (treated as a first step).`,
     '',
-    `Fixed-horizon optimum: the exact one-sided binomial test (the most powerful non-randomized test) of the candidate's error count over 3 intervals of expected candidate requests, knowing the baseline rate, at the promotion's α (${SPEC_ANALYSIS.falseRollbackRate}, more than any one step gets) and the row's margin (null rate max((1+r)·p_b, p_b+δ)): no test can beat it. Ratio = the comparison alone within 3 ÷ optimum. SPRT: a likelihood-ratio test knowing the true effect, same α and margin, looks 1–3 (a reference for what an anytime-valid test tuned to this one effect gets); "at the error test's own α": the same SPRT at the α the sequential error test actually has (step α × ${ALPHA_SHARES.errors}, × 0.9 with an absolute margin), so the column before it minus this one is what the budget split costs, and this one minus the comparison's detection what not knowing the effect costs. "Best single-interval test, 2 in a row": today's oracle (exact test per interval, baseline known, no margin, α 0.02 per look, failing twice in a row within 3).`,
+    `Fixed-horizon optimum: the exact one-sided binomial test (the most powerful non-randomized test) of the candidate's error count over 3 intervals of expected candidate requests, knowing the baseline rate, at the promotion's α (${SPEC_ANALYSIS.falseRollbackRate}, more than any one step gets) and the row's margin (null rate max((1+r)·p_b, p_b+δ)): no test can beat it. Ratio = the comparison alone within 3 ÷ optimum. SPRT: a likelihood-ratio test knowing the true effect, same α and margin, looks 1–3 (a reference for what an anytime-valid test tuned to this one effect gets); "at the error test's own α": the same SPRT at the α the sequential error test actually has (${ERROR_ALPHA}, × 0.9 with an absolute margin), so the column before it minus this one is what the budget split costs, and this one minus the comparison's detection what not knowing the effect costs. "Best single-interval test, 2 in a row": today's oracle (exact test per interval, baseline known, no margin, α 0.02 per look, failing twice in a row within 3).`,
     '',
     'Every analysis of a scenario sees the same simulated traffic (seeded per run), so its rows differ by the analysis alone.',
     '',
@@ -1105,7 +1126,7 @@ function markdown(r: {
   );
   for (const d of r.detection) {
     lines.push(
-      `| ${d.regression} | ${d.canaryPercent}% | ${d.rps} | ${pct(d.baselineErrorRate)} | ${d.analysis} | ${alphaText(d.alpha, d.method)} | ${d.candidateRequestsPerInterval} | ${pct(d.detectionRate)} | ${pct(d.within3)} | ${pct(d.comparisonWithin3)} | ${pct(d.optimumWithin3)} | ${d.ratioToOptimum ?? '–'} | ${pct(d.sprtWithin3)} | ${pct(d.sprtAtTestAlphaWithin3)} | ${pct(d.bestSingleInterval2InARowWithin3)} | ${d.medianIntervalsToDetect ?? '–'} | ${fmtBy(d.byCheck)} |`,
+      `| ${d.regression} | ${d.canaryPercent}% | ${d.rps} | ${pct(d.baselineErrorRate)} | ${d.analysis} | ${alphaText(d)} | ${d.candidateRequestsPerInterval} | ${pct(d.detectionRate)} | ${pct(d.within3)} | ${pct(d.comparisonWithin3)} | ${pct(d.optimumWithin3)} | ${d.ratioToOptimum ?? '–'} | ${pct(d.sprtWithin3)} | ${pct(d.sprtAtTestAlphaWithin3)} | ${pct(d.bestSingleInterval2InARowWithin3)} | ${d.medianIntervalsToDetect ?? '–'} | ${fmtBy(d.byCheck)} |`,
     );
   }
   lines.push(
@@ -1119,7 +1140,7 @@ function markdown(r: {
   lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const a of r.aa) {
     lines.push(
-      `| ${a.rps} | ${pct(a.baselineErrorRate)} | ${a.analysis} | ${a.method === 'sequential' ? `${a.alphas.join(' / ')} per step` : `${a.alphas[0]}/look`} | ${a.runs} | ${a.falseRollbacks} | ${pct(a.falseRollbackRate, 2)} | ${pct(a.upper95, 2)} | ${pct(a.inconclusiveLookRate)} | ${fmtBy(a.byCheck)} |`,
+      `| ${a.rps} | ${pct(a.baselineErrorRate)} | ${a.analysis} | ${a.method === 'sequential' ? `errors ${a.errorAlpha}; latency ${a.alphas.map((x) => round(x)).join(' / ')} per step` : `${a.alphas[0]}/look`} | ${a.runs} | ${a.falseRollbacks} | ${pct(a.falseRollbackRate, 2)} | ${pct(a.upper95, 2)} | ${pct(a.inconclusiveLookRate)} | ${fmtBy(a.byCheck)} |`,
     );
   }
   lines.push('', '## A/B (mSPRT, α = 0.05, looked at every interval)', '');
