@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createLogger } from '../common/log';
 import { projectRoot } from '../common/paths';
-import { bucketProbabilities, lognormalCdf, simulateWindow } from './traffic-model';
+import { bounds, bucketProbabilities, lognormalCdf, simulateWindow } from './traffic-model';
 import { modelSpecSchema } from '../specs/schema';
 import { logGamma } from '../activities/analysis/distributions';
 import {
@@ -38,7 +38,9 @@ import {
   mergeWindows,
   Rng,
   splitFalseRollbackBudget,
+  splitFalseRollbackRate,
   thompsonWeights,
+  emptyEvidence,
   type CompareParams,
   type SequentialParams,
   type SequentialState,
@@ -64,12 +66,16 @@ const ERROR_ALPHA = BUDGET.errors as number;
  * step's share (5% → the first step's, 25% → the second's, 50% → the third's). Any other weight is
  * treated as the first canary step of its promotion (10% → the 5% step's share).
  */
-function stepAlpha(weight: number): number {
+function stepAlpha(weight: number, legacy = false): number {
   const i = STEP_WEIGHTS.indexOf(weight);
-  const a = BUDGET.steps[i >= 0 ? i : 0];
+  const a = (legacy ? LEGACY_ALPHAS : BUDGET).steps[i >= 0 ? i : 0];
   if (a === null || a === undefined) throw new Error(`the canary step at ${weight}% does not compare`);
   return a;
 }
+
+/** The split before errors spanned steps: a share per step for all three tests (run side by side as "before"). */
+const LEGACY_ALPHAS = splitFalseRollbackRate(SPEC_ANALYSIS.falseRollbackRate, STEP_WEIGHTS, false);
+const EDGES = bounds.filter((b) => Number.isFinite(b));
 
 // ---- traffic model ----
 
@@ -135,6 +141,12 @@ interface CanaryConfig {
   /** The sequential comparison, α aside: each step gets its share of the promotion's. */
   sequential: Omit<StepCompareParams, 'alpha'>;
   failureLimit: number;
+  /**
+   * The sequential analysis as it was before this change, side by side on the same draws: the
+   * error test fresh at each step at 60% of the step's share (splitFalseRollbackRate), every
+   * latency bound weighted alike.
+   */
+  legacy?: boolean;
 }
 
 interface StepOutcome {
@@ -189,18 +201,19 @@ function runStep(
   carried?: StepEvidence,
 ): StepOutcome {
   const perInterval = Math.round(traffic.rps * traffic.intervalS);
-  const p: StepCompareParams = {
-    ...cfg.sequential,
-    alpha: stepAlpha(weight),
-    errorAlpha: ERROR_ALPHA,
-    step: `canary:${weight}`,
-  };
+  const p: StepCompareParams = cfg.legacy
+    ? { ...cfg.sequential, alpha: stepAlpha(weight, true) }
+    : { ...cfg.sequential, alpha: stepAlpha(weight), errorAlpha: ERROR_ALPHA, step: `canary:${weight}` };
   let streak = 0;
   let comparisonStreak = 0;
   let inconclusiveLooks = 0;
   let accC: VariantWindow | undefined;
   let accB: VariantWindow | undefined;
   let ev: StepEvidence | undefined = carried;
+  if (cfg.legacy) {
+    ev = emptyEvidence(EDGES);
+    delete ev.latencyMix;
+  }
   let rolledBackAt: number | null = null;
   let by: string[] = [];
   let comparisonAt: number | null = null;
@@ -350,6 +363,8 @@ interface DetectionRow {
   alpha: number;
   /** Sequential: the error test's promotion-wide α. */
   errorAlpha?: number;
+  /** The sequential analysis before this change (CanaryConfig.legacy). */
+  legacy?: boolean;
   margin: Margin;
   runs: number;
   detected: number;
@@ -424,7 +439,8 @@ function detection(
   const within3 = times.filter((x) => x <= 3).length;
   const nc = Math.round(t.rps * t.intervalS * (s.weight / 100));
   const margin = marginOf(cfg);
-  const alpha = cfg.method === 'sequential' ? stepAlpha(s.weight) : round(1 - cfg.compare.confidence);
+  const alpha =
+    cfg.method === 'sequential' ? stepAlpha(s.weight, cfg.legacy) : round(1 - cfg.compare.confidence);
   const row: DetectionRow = {
     scenario: key,
     regression: s.reg.name,
@@ -435,7 +451,8 @@ function detection(
     analysis: cfg.label,
     method: cfg.method,
     alpha,
-    ...(cfg.method === 'sequential' ? { errorAlpha: ERROR_ALPHA } : {}),
+    ...(cfg.method === 'sequential' && !cfg.legacy ? { errorAlpha: ERROR_ALPHA } : {}),
+    ...(cfg.legacy ? { legacy: true } : {}),
     margin,
     runs,
     detected: times.length,
@@ -458,7 +475,8 @@ function detection(
     row.ratioToOptimum = opt > 0 ? round(comparisonWithin3 / runs / opt) : undefined;
     row.sprtWithin3 = sprt === null ? null : round(sprt);
     if (cfg.method === 'sequential') {
-      const testAlpha = ERROR_ALPHA * (cfg.sequential.maxErrorRateIncrease > 0 ? 0.9 : 1);
+      const testAlpha =
+        (cfg.legacy ? alpha * 0.6 : ERROR_ALPHA) * (cfg.sequential.maxErrorRateIncrease > 0 ? 0.9 : 1);
       const own = sprtPower(nc, 3, nullRate(pb, margin), p1, testAlpha);
       row.sprtAtTestAlphaWithin3 = own === null ? null : round(own);
     }
@@ -477,6 +495,7 @@ interface AaRow {
   alphas: number[];
   /** Sequential: the error test's promotion-wide α. */
   errorAlpha?: number;
+  legacy?: boolean;
   runs: number;
   looksPerRun: number;
   falseRollbacks: number;
@@ -514,7 +533,7 @@ function aaFalseRollbacks(traffic: Traffic, cfg: CanaryConfig, runs: number, ver
         r < verifyRuns,
         carried,
       );
-      carried = o.evidence;
+      carried = cfg.legacy ? undefined : o.evidence;
       inconclusive += o.inconclusiveLooks;
       if (o.rolledBackAt !== null) {
         falseRollbacks++;
@@ -529,8 +548,12 @@ function aaFalseRollbacks(traffic: Traffic, cfg: CanaryConfig, runs: number, ver
     baselineErrorRate: traffic.errorRate,
     analysis: cfg.label,
     method: cfg.method,
-    alphas: cfg.method === 'sequential' ? steps.map(stepAlpha) : [round(1 - cfg.compare.confidence)],
-    ...(cfg.method === 'sequential' ? { errorAlpha: ERROR_ALPHA } : {}),
+    alphas:
+      cfg.method === 'sequential'
+        ? steps.map((w) => stepAlpha(w, cfg.legacy))
+        : [round(1 - cfg.compare.confidence)],
+    ...(cfg.method === 'sequential' && !cfg.legacy ? { errorAlpha: ERROR_ALPHA } : {}),
+    ...(cfg.legacy ? { legacy: true } : {}),
     runs,
     looksPerRun: looks,
     falseRollbacks,
@@ -538,6 +561,80 @@ function aaFalseRollbacks(traffic: Traffic, cfg: CanaryConfig, runs: number, ver
     upper95: round(upperBound95(falseRollbacks, runs)),
     inconclusiveLookRate: round(inconclusive / (runs * looks)),
     byCheck,
+  };
+}
+
+interface LateRow {
+  rps: number;
+  baselineErrorRate: number;
+  analysis: string;
+  fromWeight: number;
+  runs: number;
+  /** Rolled back before the regression began (a false rollback). */
+  early: number;
+  /** Caught at the step where it began, within 3 intervals / within the step. */
+  within3: number;
+  atStep: number;
+  /** Caught by the promotion's last comparing step. */
+  byEnd: number;
+}
+
+/**
+ * A regression that appears only at a later step (one that shows under load): 2× errors from the
+ * step at `fromWeight` on, the earlier steps healthy. What carrying the error test across steps
+ * costs here is the first step's healthy evidence, which the restarts (RESTART_WEIGHTS) bound.
+ */
+function lateRegression(traffic: Traffic, cfg: CanaryConfig, runs: number, fromWeight: number): LateRow {
+  const probs = bucketProbabilities(lognormalCdf(traffic.medianS, traffic.sigma));
+  const healthy: Regression = { name: 'none', errorFactor: 1, latency: NO_LATENCY_CHANGE };
+  const worse: Regression = { name: 'error rate x2', errorFactor: 2, latency: NO_LATENCY_CHANGE };
+  const slo = sloFor(traffic);
+  const steps = STEP_WEIGHTS.filter((w) => w < 100);
+  let early = 0;
+  let within3 = 0;
+  let atStep = 0;
+  let byEnd = 0;
+  for (let r = 0; r < runs; r++) {
+    const rng = new Rng(seedOf(`late|${fromWeight}|${traffic.rps}rps|${traffic.errorRate}#${r}`));
+    let carried: StepEvidence | undefined;
+    for (const w of steps) {
+      const reg = w >= fromWeight ? worse : healthy;
+      const o = runStep(
+        rng,
+        traffic,
+        w,
+        INTERVALS_PER_STEP,
+        reg,
+        cfg,
+        { base: probs, cand: probs },
+        slo,
+        false,
+        false,
+        carried,
+      );
+      carried = cfg.legacy ? undefined : o.evidence;
+      if (o.rolledBackAt === null) continue;
+      if (w < fromWeight) early++;
+      else {
+        byEnd++;
+        if (w === fromWeight) {
+          atStep++;
+          if (o.rolledBackAt <= 3) within3++;
+        }
+      }
+      break;
+    }
+  }
+  return {
+    rps: traffic.rps,
+    baselineErrorRate: traffic.errorRate,
+    analysis: cfg.label,
+    fromWeight,
+    runs,
+    early: round(early / runs),
+    within3: round(within3 / runs),
+    atStep: round(atStep / runs),
+    byEnd: round(byEnd / runs),
   };
 }
 
@@ -582,6 +679,12 @@ interface PairRow {
   detectedDiff: number;
   detectedSe: number;
   atLeastAsGood: boolean;
+  /**
+   * The sequential default allows this effect (a 1.2× error rate under its 20% relative margin;
+   * at a 5% base rate today's 0.5 pp margin did not): the defaults differ in what they were told
+   * to catch, not in how well they judge, so the target leaves it apart.
+   */
+  allowedByDefault: boolean;
 }
 
 function evaluate(
@@ -594,7 +697,7 @@ function evaluate(
   const find = (scenario: string, label: string) =>
     detection.find((d) => d.row.scenario === scenario && d.row.analysis === label);
 
-  const seqAa = aa.filter((a) => a.method === 'sequential');
+  const seqAa = aa.filter((a) => a.method === 'sequential' && !a.legacy);
   const aaMet =
     seqAa.length > 0 &&
     seqAa.every((a) => a.runs >= 2000 && a.falseRollbackRate <= 0.01 && a.upper95 < 0.015);
@@ -627,7 +730,7 @@ function evaluate(
 
   // Rows whose effect lies beyond their margin: within it, the optimum is α itself and no ratio means anything.
   const errorRows = rows.filter(
-    (d) => d.method === 'sequential' && d.optimumWithin3 !== undefined && beyondMargin(d),
+    (d) => d.method === 'sequential' && !d.legacy && d.optimumWithin3 !== undefined && beyondMargin(d),
   );
   const short = errorRows.filter((d) => (d.ratioToOptimum ?? 0) < 0.8);
   const strong = errorRows.filter((d) => (d.optimumWithin3 ?? 0) >= 0.5);
@@ -661,14 +764,18 @@ function evaluate(
       detectedSe: round(det.se),
       // not worse beyond two paired standard errors (the runs' draws are shared)
       atLeastAsGood: w3.diff >= -2 * w3.se && det.diff >= -2 * det.se,
+      allowedByDefault: s.row.optimumWithin3 !== undefined && !beyondMargin(s.row),
     });
   }
-  const worse = pairs.filter((p) => !p.atLeastAsGood);
+  const judged = pairs.filter((p) => !p.allowedByDefault);
+  const worse = judged.filter((p) => !p.atLeastAsGood);
+  const allowedWorse = pairs.filter((p) => p.allowedByDefault && !p.atLeastAsGood);
   targets.push({
-    name: "every row at least as good as today's per-interval analysis (sequential default vs today's interval row, same scenario and draws: within 3 and within the step, not worse beyond 2 paired standard errors)",
-    met: worse.length === 0 && pairs.length > 0,
+    name: "every row at least as good as today's per-interval analysis (sequential default vs today's interval row, same scenario and draws: within 3 and within the step, not worse beyond 2 paired standard errors; scenarios whose effect the sequential default allows — 1.2× errors under its 20% relative margin — are shown apart: not catching them is what that default was told to do)",
+    met: worse.length === 0 && judged.length > 0,
     detail:
-      `${pairs.length - worse.length} of ${pairs.length} scenarios` +
+      `${judged.length - worse.length} of ${judged.length} scenarios` +
+      `; apart, ${pairs.length - judged.length} the default allows (${allowedWorse.length} of them caught less often than today's 0.5 pp margin caught them)` +
       (worse.length > 0
         ? `; worse: ${worse.map((p) => `${p.scenario}: within 3 ${pct(p.todayWithin3)} → ${pct(p.sequentialWithin3)}, detected ${pct(p.todayDetected)} → ${pct(p.sequentialDetected)}`).join('; ')}`
         : ''),
@@ -902,6 +1009,12 @@ function main(): void {
     label: 'sequential, 0.5 pp margin',
     sequential: { ...seqDefault, maxErrorRateIncrease: 0.005 },
   };
+  const seqBefore: CanaryConfig = {
+    ...seq,
+    label: 'sequential before (per-step α, bounds alike)',
+    legacy: true,
+  };
+  const seqStrictBefore: CanaryConfig = { ...seqStrict, label: 'sequential before, strict', legacy: true };
   const seqNoFloor: CanaryConfig = {
     ...seq,
     label: 'sequential, no 5 ms floor',
@@ -940,6 +1053,8 @@ function main(): void {
     todayStrict,
     seq,
     seqStrict,
+    seqBefore,
+    seqStrictBefore,
     ...(er === 0.01 ? [seqAbsolute] : []),
   ];
   // 5% canary, 1-minute intervals: 50/200/1000 rps × 0.1%, 1%, 5% base error
@@ -949,13 +1064,15 @@ function main(): void {
   for (const er of [0.01, 0.05]) for (const rps of [50, 200]) add(x2, 25, rps, er, x2Configs(er));
   for (const er of [0.01, 0.05])
     for (const rps of [50, 200])
-      for (const w of [5, 25]) add(x12, w, rps, er, [today, todayStrict, seq, seqStrict]);
-  for (const rps of [50, 200]) for (const w of [5, 25]) add(p30, w, rps, 0.01, [today, seq, seqNoFloor]);
+      for (const w of [5, 25]) add(x12, w, rps, er, [today, todayStrict, seq, seqStrict, seqStrictBefore]);
   for (const rps of [50, 200])
-    for (const w of [5, 25]) add(p10, w, rps, 0.01, [today, todayStrict, seq, seqStrict]);
-  add(p10, 25, 200, 0.05, [todayStrict, seqStrict]);
-  add(bimodal, 25, 200, 0.01, [today, seq, seqOrderOnly]);
-  add(bimodal, 5, 200, 0.01, [today, seq]);
+    for (const w of [5, 25]) add(p30, w, rps, 0.01, [today, seq, seqBefore, seqNoFloor]);
+  for (const rps of [50, 200])
+    for (const w of [5, 25])
+      add(p10, w, rps, 0.01, [today, todayStrict, seq, seqStrict, seqBefore, seqStrictBefore]);
+  add(p10, 25, 200, 0.05, [todayStrict, seqStrict, seqStrictBefore]);
+  add(bimodal, 25, 200, 0.01, [today, seq, seqBefore, seqOrderOnly]);
+  add(bimodal, 5, 200, 0.01, [today, seq, seqBefore]);
 
   const detections: { row: DetectionRow; flags: RunFlags }[] = [];
   const cpuByMethod: Record<string, number> = {};
@@ -985,7 +1102,18 @@ function main(): void {
   ] as const)
     aa.push(aaFalseRollbacks(base(rps, er), seq, aaRuns, verifyRuns));
   aa.push(aaFalseRollbacks(base(200, 0.01), seqStrict, aaRuns, verifyRuns));
+  for (const [rps, er] of [
+    [200, 0.01],
+    [50, 0.01],
+  ] as const)
+    aa.push(aaFalseRollbacks(base(rps, er), seqBefore, aaRuns, 0));
   log.info('A/A (sequential) done', { elapsedS: elapsedS(), cpuS: cpuS() });
+
+  const late: LateRow[] = [];
+  for (const rps of [50, 200])
+    for (const cfg of [today, seqBefore, seq, seqStrictBefore, seqStrict])
+      late.push(lateRegression(base(rps, 0.01), cfg, runs, 25));
+  log.info('late regressions done', { elapsedS: elapsedS(), cpuS: cpuS() });
 
   const abRunsN = quick ? 200 : 1000;
   // [baseline rate, lift]: type-I error at lift 0, power at the rest (seeds in this order)
@@ -1058,6 +1186,7 @@ function main(): void {
     pairs: verdicts.pairs,
     detection: detections.map((d) => d.row),
     aa,
+    late,
     ab,
     bandit,
   };
@@ -1082,6 +1211,7 @@ function markdown(r: {
   pairs: PairRow[];
   detection: DetectionRow[];
   aa: AaRow[];
+  late: LateRow[];
   ab: ReturnType<typeof abRuns>[];
   bandit: ReturnType<typeof banditRuns>[];
 }): string {
@@ -1107,14 +1237,14 @@ function markdown(r: {
   for (const t of r.targets) lines.push(`- **${t.met ? 'met' : 'missed'}**: ${t.name}. ${t.detail}`);
   lines.push('', '## What the old absolute margin (0.5 pp) costs', '');
   for (const m of r.marginCost) lines.push(`- ${m}`);
-  lines.push('', '## Sequential (default) vs today (interval), same draws', '');
+  lines.push('', '## Sequential vs today (interval), same draws', '');
   lines.push(
-    '| scenario | today within 3 | sequential within 3 | today detected | sequential detected | Δ within 3 (± 2 se) | at least as good |',
+    '| scenario | effect | today within 3 | sequential within 3 | today detected | sequential detected | Δ within 3 (± 2 se) | at least as good |',
   );
-  lines.push('| --- | --- | --- | --- | --- | --- | --- |');
+  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const p of r.pairs) {
     lines.push(
-      `| ${p.scenario} | ${pct(p.todayWithin3)} | ${pct(p.sequentialWithin3)} | ${pct(p.todayDetected)} | ${pct(p.sequentialDetected)} | ${(p.within3Diff * 100).toFixed(1)} ± ${(2 * p.within3Se * 100).toFixed(1)} pp | ${p.atLeastAsGood ? 'yes' : 'no'} |`,
+      `| ${p.scenario} | ${p.allowedByDefault ? 'the sequential default allows it' : 'regression'} | ${pct(p.todayWithin3)} | ${pct(p.sequentialWithin3)} | ${pct(p.todayDetected)} | ${pct(p.sequentialDetected)} | ${(p.within3Diff * 100).toFixed(1)} ± ${(2 * p.within3Se * 100).toFixed(1)} pp | ${p.atLeastAsGood ? 'yes' : 'no'} |`,
     );
   }
   lines.push('', `## Canary detection (one ${INTERVALS_PER_STEP}-interval step)`, '');
@@ -1141,6 +1271,22 @@ function markdown(r: {
   for (const a of r.aa) {
     lines.push(
       `| ${a.rps} | ${pct(a.baselineErrorRate)} | ${a.analysis} | ${a.method === 'sequential' ? `errors ${a.errorAlpha}; latency ${a.alphas.map((x) => round(x)).join(' / ')} per step` : `${a.alphas[0]}/look`} | ${a.runs} | ${a.falseRollbacks} | ${pct(a.falseRollbackRate, 2)} | ${pct(a.upper95, 2)} | ${pct(a.inconclusiveLookRate)} | ${fmtBy(a.byCheck)} |`,
+    );
+  }
+  lines.push(
+    '',
+    `## A regression that appears at a later step (2× errors from the 25% step on, the 5% step healthy; steps ${STEP_WEIGHTS.filter((w) => w < 100).join('%, ')}% × ${INTERVALS_PER_STEP} intervals)`,
+    '',
+    "The error test carried from step to step starts the 25% step with the 5% step's healthy evidence; its restarts (0.1 of its weight starts afresh at the second step) bound what that costs.",
+    '',
+  );
+  lines.push(
+    '| rps | base err | analysis | runs | rolled back before it began | caught at the 25% step within 3 | caught at the 25% step | caught by the end |',
+  );
+  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const l of r.late) {
+    lines.push(
+      `| ${l.rps} | ${pct(l.baselineErrorRate)} | ${l.analysis} | ${l.runs} | ${pct(l.early)} | ${pct(l.within3)} | ${pct(l.atStep)} | ${pct(l.byEnd)} |`,
     );
   }
   lines.push('', '## A/B (mSPRT, α = 0.05, looked at every interval)', '');

@@ -112,8 +112,27 @@ export interface StepEvidence {
    * Promotion-wide errors: present when `errors`, `maxLog.errors` and `crossedAt.errors` span the
    * promotion's comparing steps so far; these are the error test's totals over all of them.
    */
-  promotion?: { steps: number; looks: number; candidate: Counts; baseline: Counts };
+  promotion?: {
+    steps: number;
+    looks: number;
+    candidate: Counts;
+    baseline: Counts;
+    /** The error test restarted at each step since the first (RESTART_WEIGHTS), one cell each. */
+    restarts?: CellState[];
+  };
 }
+
+/**
+ * How the promotion-wide error test weighs its evidence: the e-process started with the first
+ * comparing step gets 0.8; the one started at the second step 0.1, at the third 0.05, and so on
+ * (halving: they sum to 1 however many steps come). Each is a test supermartingale started at a
+ * stopping time (1 before it), so their fixed-weight average is one too. Why not the first alone:
+ * under a healthy candidate its e-value falls step after step (to ~1e-3 by the 25% step at 200
+ * rps), and a regression that appears only at a later step (one that shows under load) would
+ * first have to climb back from there; a restarted test starts that step at 1.
+ */
+export const RESTART_WEIGHTS = Object.freeze({ first: 0.8, later: 0.2 });
+const restartWeight = (i: number): number => RESTART_WEIGHTS.later * 2 ** -(i + 1);
 
 /** Does the error test of this evidence span steps, at `p.errorAlpha`? */
 const spans = (ev: StepEvidence, p: StepCompareParams): boolean =>
@@ -182,7 +201,15 @@ export function startStep(ev: StepEvidence, step: string | undefined, edges: num
     step,
     errors: ev.errors,
     maxLog: { ...fresh.maxLog, errors: ev.maxLog.errors },
-    ...(ev.promotion ? { promotion: { ...ev.promotion, steps: ev.promotion.steps + 1 } } : {}),
+    ...(ev.promotion
+      ? {
+          promotion: {
+            ...ev.promotion,
+            steps: ev.promotion.steps + 1,
+            restarts: [...(ev.promotion.restarts ?? []), emptyCell(UPWARD_TILTS)],
+          },
+        }
+      : {}),
   };
 }
 
@@ -309,13 +336,16 @@ export function addInterval(
 
   // Errors: the candidate's share of this interval's errors against its null share.
   const ratio = errorNullRatio(ev, baseline, p);
-  ev.errors = updateCell(
-    ev.errors,
-    UPWARD_TILTS,
-    candidate.errors,
-    candidate.errors + baseline.errors,
-    nullShare(candidate.requests, baseline.requests, ratio),
-  );
+  const addErrors = (cell: CellState): CellState =>
+    updateCell(
+      cell,
+      UPWARD_TILTS,
+      candidate.errors,
+      candidate.errors + baseline.errors,
+      nullShare(candidate.requests, baseline.requests, ratio),
+    );
+  ev.errors = addErrors(ev.errors);
+  if (ev.promotion?.restarts) ev.promotion.restarts = ev.promotion.restarts.map(addErrors);
 
   // Latency: per bound, the candidate's exceedances of the shifted bound against the baseline's.
   const oldOrder = [...ev.order];
@@ -426,12 +456,26 @@ function logSum(logs: number[]): number {
   return max + Math.log(logs.reduce((s, v) => s + Math.exp(v - max), 0));
 }
 
+/** log e-value of the error test: with promotion-wide errors, the weighted restarts (RESTART_WEIGHTS). */
+function errorLog(ev: StepEvidence): number {
+  const first = logMixture(ev.errors, UPWARD_TILTS);
+  if (!ev.promotion) return first;
+  const restarts = ev.promotion.restarts ?? [];
+  // Restarts not yet begun are still at 1: their weights (the halving tail) count as they are.
+  const pending = RESTART_WEIGHTS.later * 2 ** -restarts.length;
+  return logSum([
+    Math.log(RESTART_WEIGHTS.first) + first,
+    ...restarts.map((c, i) => Math.log(restartWeight(i)) + logMixture(c, UPWARD_TILTS)),
+    Math.log(pending),
+  ]);
+}
+
 function currentLogs(ev: StepEvidence): { errors: number; order: number; equality: number } {
-  if (ev.latencyMix) return { errors: logMixture(ev.errors, UPWARD_TILTS), ...ev.latencyMix };
+  if (ev.latencyMix) return { errors: errorLog(ev), ...ev.latencyMix };
   const order = ev.order.map((c) => logMixture(c, UPWARD_TILTS));
   const lower = ev.lower.map((c) => logMixture(c, UPWARD_TILTS));
   return {
-    errors: logMixture(ev.errors, UPWARD_TILTS),
+    errors: errorLog(ev),
     order: logMean(order),
     // Both directions, each bound once: the average over all of them.
     equality: logMean([...order, ...lower]),
@@ -593,7 +637,7 @@ function errorTest(ev: StepEvidence, p: StepCompareParams): TestResult {
     steps > 1
       ? `over ${steps} steps' ${nc} vs ${nb} requests so far`
       : `over the step's ${nc} vs ${nb} requests`;
-  const logE = logMixture(ev.errors, UPWARD_TILTS);
+  const logE = errorLog(ev);
   const pValue = pFrom(ev.maxLog.errors);
   const crossed = ev.crossedAt.errors !== undefined;
   const enough = nc >= p.minSamples && nb >= p.minSamples;

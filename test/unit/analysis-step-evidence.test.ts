@@ -367,6 +367,39 @@ describe('errors spanning the promotion', () => {
     expect(span).toBeGreaterThan(perStep);
   });
 
+  it('a regression that appears only at a later step starts from a restart, not from the healthy evidence before it', () => {
+    const pb = probs(0.02, 0.5);
+    let caught = 0;
+    const rng = new Rng(71);
+    for (let r = 0; r < 40; r++) {
+      let ev: StepEvidence | undefined;
+      for (let i = 0; i < 10; i++) {
+        const nc = rng.binomial(12000, 0.05);
+        ev = addInterval(
+          ev,
+          window(rng, nc, 0.01, pb),
+          window(rng, 12000 - nc, 0.01, pb),
+          spanning(0.002, 0.006, 'canary:0'),
+        );
+      }
+      const healthy = ev as StepEvidence;
+      // The first step's own e-process has fallen far below 1; the weighted whole has not.
+      const p1 = spanning(0.001, 0.006, 'canary:1');
+      for (let i = 1; i <= 3; i++) {
+        const nc = rng.binomial(12000, 0.25);
+        ev = addInterval(ev, window(rng, nc, 0.02, pb), window(rng, 12000 - nc, 0.01, pb), p1);
+        if (i === 1) expect(ev.promotion?.restarts).toHaveLength(1);
+      }
+      if ((ev as StepEvidence).crossedAt.errors !== undefined) caught++;
+      if (r === 0) {
+        const e = judgeStep(healthy, spanning(0.002, 0.006, 'canary:0')).tests[0]?.details?.eValue as number;
+        expect(e).toBeGreaterThanOrEqual(0.2);
+      }
+    }
+    // 2× errors at 25% of 200 rps: three intervals are plenty for a fresh test at 0.006 × 0.1.
+    expect(caught).toBeGreaterThanOrEqual(36);
+  });
+
   it('evidence from before errors spanned steps keeps the per-step split (never more α)', () => {
     const rng = new Rng(51);
     const pb = probs(0.02, 0.5);
