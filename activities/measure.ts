@@ -283,7 +283,7 @@ export function measureActivities({ metrics, logger }: ActivityDeps) {
         // A gap adds nothing to the step's evidence and takes nothing away: counting resumes.
         const evidence =
           input.sequential?.evidence && !('kind' in input.sequential.evidence)
-            ? addGap(input.sequential.evidence)
+            ? addGap(input.sequential.evidence, input.sequential.step)
             : input.sequential?.evidence;
         return {
           snapshot,

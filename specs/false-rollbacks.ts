@@ -10,6 +10,9 @@
  * step is the smallest canary, where evidence is scarcest and a regression does the least harm to
  * catch; later steps see five to ten times the traffic, and evidence grows with traffic while the
  * cost of a smaller α grows only with its logarithm.
+ *
+ * This is the split of promotions that began before errors spanned steps; newer ones use
+ * `splitFalseRollbackBudget` below, which splits the latency tests' share this way.
  */
 export interface AlphaSplit {
   /** Per canary step (same order as spec steps); null for steps that do not compare (100%). */

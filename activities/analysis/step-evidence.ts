@@ -66,7 +66,10 @@ export interface StepCompareParams {
   step?: string;
 }
 
-/** How the step's α is shared: errors 60%, latency order and latency equality 20% each. */
+/**
+ * How a step's α is shared when the error test starts with each step (evidence from before 0.3):
+ * errors 60%, latency order and latency equality 20% each.
+ */
 export const ALPHA_SHARES = Object.freeze({ errors: 0.6, order: 0.2, equality: 0.2 });
 
 /** Requests and errors of one variant. */
@@ -410,9 +413,14 @@ export function addInterval(
 }
 
 /** A look with missing data: nothing is added, and the step's evidence stands. */
-export function addGap(evidence: StepEvidence | undefined): StepEvidence | undefined {
+export function addGap(evidence: StepEvidence | undefined, step?: string): StepEvidence | undefined {
   if (!evidence) return evidence;
-  return { ...evidence, gaps: evidence.gaps + 1 };
+  // A gap at a new step's first look is that step's (errors spanning steps carry the evidence in).
+  const ev =
+    evidence.promotion && step !== undefined && step !== evidence.step
+      ? startStep(evidence, step, evidence.edges)
+      : evidence;
+  return { ...ev, gaps: ev.gaps + 1 };
 }
 
 /**

@@ -312,6 +312,30 @@ describe('errors spanning the promotion', () => {
     expect(t?.details?.steps).toBe(2);
   });
 
+  it("a gap at a new step's first look is that step's: the error test carried, the step's looks afresh", () => {
+    const rng = new Rng(81);
+    const pb = probs(0.02, 0.5);
+    const first = addInterval(
+      undefined,
+      window(rng, 500, 0.01, pb),
+      window(rng, 9500, 0.01, pb),
+      spanning(0.002, 0.006, 'canary:0'),
+    );
+    const gap = addGap(first, 'canary:1') as StepEvidence;
+    expect(gap.step).toBe('canary:1');
+    expect(gap.gaps).toBe(1);
+    expect(gap.looks).toBe(0);
+    expect(gap.errors).toEqual(first.errors);
+    const next = addInterval(
+      gap,
+      window(rng, 2500, 0.01, pb),
+      window(rng, 7500, 0.01, pb),
+      spanning(0.001, 0.006, 'canary:1'),
+    );
+    expect(next.gaps).toBe(1);
+    expect(next.promotion?.steps).toBe(2);
+  });
+
   it('crosses no more often than the promotion-wide α over 5/25/50% steps (strict nulls)', () => {
     const rng = new Rng(31);
     const pb = probs(0.02, 0.5);
