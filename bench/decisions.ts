@@ -952,6 +952,14 @@ function round(x: number, digits = 4): number {
 // ---- the run ----
 
 function main(): void {
+  // `--render <json>`: the markdown again from a run's JSON (the same figures, no new run).
+  const render = process.argv.indexOf('--render');
+  if (render >= 0) {
+    const jsonPath = path.resolve(process.argv[render + 1] ?? '');
+    const md = markdown(JSON.parse(fs.readFileSync(jsonPath, 'utf8')) as Parameters<typeof markdown>[0]);
+    fs.writeFileSync(jsonPath.replace(/\.json$/, '.md'), md);
+    return;
+  }
   const quick = process.argv.includes('--quick');
   const started = Date.now();
   const elapsedS = (): number => (Date.now() - started) / 1000;
@@ -1203,6 +1211,7 @@ function main(): void {
 }
 
 function markdown(r: {
+  generatedAt?: string;
   elapsedS: number;
   cpuS: number;
   quick: boolean;
@@ -1217,18 +1226,24 @@ function markdown(r: {
 }): string {
   const lines: string[] = [];
   const alphaText = (d: DetectionRow): string =>
-    d.method === 'sequential' ? `errors ${d.errorAlpha}, latency ${d.alpha}/step` : `${d.alpha}/look`;
+    d.method !== 'sequential'
+      ? `${d.alpha}/look`
+      : d.legacy
+        ? `${d.alpha}/step, all tests`
+        : `errors ${d.errorAlpha}, latency ${d.alpha}/step`;
   lines.push(
-    `# Decision quality (${new Date().toISOString().slice(0, 10)}${r.quick ? ', quick' : ''}, ${r.elapsedS.toFixed(0)} s, ${r.cpuS.toFixed(0)} CPU s)`,
+    `# Decision quality (${(r.generatedAt ?? new Date().toISOString()).slice(0, 10)}${r.quick ? ', quick' : ''}, ${r.elapsedS.toFixed(0)} s, ${r.cpuS.toFixed(0)} CPU s)`,
     '',
   );
   lines.push(
     `Today's analysis (\`method: interval\`): compareVariants on each interval alone at confidence ${SPEC_ANALYSIS.confidence}, absolute error margin ${DEFAULT_COMPARE.maxErrorRateIncrease} (the default before issue 11), latency band ${SPEC_ANALYSIS.maxLatencyIncrease} and floor ${SPEC_ANALYSIS.minLatencyIncreaseMs} ms as the workflow passes them, ${SPEC_CANARY.failureLimit} failing looks in a row roll back ("step window": the same tests on everything since the step began). ` +
-      `Sequential (\`method: sequential\`, the spec's defaults: maxRelativeErrorRateIncrease ${SPEC_ANALYSIS.maxRelativeErrorRateIncrease}, maxErrorRateIncrease ${SPEC_ANALYSIS.maxErrorRateIncrease}, maxLatencyIncrease ${SPEC_ANALYSIS.maxLatencyIncrease}, minLatencyIncreaseMs ${SPEC_ANALYSIS.minLatencyIncreaseMs}, minSamples ${SPEC_ANALYSIS.minSamples}, latencyEquality ${SPEC_ANALYSIS.latencyEquality}): addInterval / judgeStep over the step, one failing look rolls back; the SLO guard keeps ${SPEC_CANARY.failureLimit} in a row. "Strict": no allowed increase, no band, no floor.`,
+      `Sequential (\`method: sequential\`, the spec's defaults: maxRelativeErrorRateIncrease ${SPEC_ANALYSIS.maxRelativeErrorRateIncrease}, maxErrorRateIncrease ${SPEC_ANALYSIS.maxErrorRateIncrease}, maxLatencyIncrease ${SPEC_ANALYSIS.maxLatencyIncrease}, minLatencyIncreaseMs ${SPEC_ANALYSIS.minLatencyIncreaseMs}, minSamples ${SPEC_ANALYSIS.minSamples}, latencyEquality ${SPEC_ANALYSIS.latencyEquality}): addInterval / judgeStep over the step (the error test over all the promotion's steps), one failing look rolls back; the SLO guard keeps ${SPEC_CANARY.failureLimit} in a row. "Strict": no allowed increase, no band, no floor.`,
     '',
     `α: the promotion's falseRollbackRate ${SPEC_ANALYSIS.falseRollbackRate} (splitFalseRollbackBudget over the default steps ${STEP_WEIGHTS.join('/')}%): the error test ${ERROR_ALPHA} for the whole promotion, its evidence carried from step to step; the latency tests ${BUDGET.steps.map((a) => (a === null ? '–' : round(a))).join(' / ')} per step (order and equality half each). A one-step detection row starts the error test at its step and uses that step's latency α in the default promotion: 5% → ${stepAlpha(5)} (first step), 25% → ${stepAlpha(25)} (second), 10% → ${stepAlpha(10)} (treated as a first step).`,
     '',
     `Fixed-horizon optimum: the exact one-sided binomial test (the most powerful non-randomized test) of the candidate's error count over 3 intervals of expected candidate requests, knowing the baseline rate, at the promotion's α (${SPEC_ANALYSIS.falseRollbackRate}, more than any one step gets) and the row's margin (null rate max((1+r)·p_b, p_b+δ)): no test can beat it. Ratio = the comparison alone within 3 ÷ optimum. SPRT: a likelihood-ratio test knowing the true effect, same α and margin, looks 1–3 (a reference for what an anytime-valid test tuned to this one effect gets); "at the error test's own α": the same SPRT at the α the sequential error test actually has (${ERROR_ALPHA}, × 0.9 with an absolute margin), so the column before it minus this one is what the budget split costs, and this one minus the comparison's detection what not knowing the effect costs. "Best single-interval test, 2 in a row": today's oracle (exact test per interval, baseline known, no margin, α 0.02 per look, failing twice in a row within 3).`,
+    '',
+    `"Sequential before": the sequential analysis before errors spanned steps, on the same draws: each step's α (${LEGACY_ALPHAS.steps.map((a) => (a === null ? '–' : a)).join(' / ')}) for all three tests, the error test 60% of it and fresh at each step, every latency bound weighted alike (decisions-2026-12-01-before.md is that run alone).`,
     '',
     'Every analysis of a scenario sees the same simulated traffic (seeded per run), so its rows differ by the analysis alone.',
     '',
@@ -1270,7 +1285,7 @@ function markdown(r: {
   lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const a of r.aa) {
     lines.push(
-      `| ${a.rps} | ${pct(a.baselineErrorRate)} | ${a.analysis} | ${a.method === 'sequential' ? `errors ${a.errorAlpha}; latency ${a.alphas.map((x) => round(x)).join(' / ')} per step` : `${a.alphas[0]}/look`} | ${a.runs} | ${a.falseRollbacks} | ${pct(a.falseRollbackRate, 2)} | ${pct(a.upper95, 2)} | ${pct(a.inconclusiveLookRate)} | ${fmtBy(a.byCheck)} |`,
+      `| ${a.rps} | ${pct(a.baselineErrorRate)} | ${a.analysis} | ${a.method !== 'sequential' ? `${a.alphas[0]}/look` : a.legacy ? `${a.alphas.join(' / ')} per step, all tests` : `errors ${a.errorAlpha}; latency ${a.alphas.map((x) => round(x)).join(' / ')} per step`} | ${a.runs} | ${a.falseRollbacks} | ${pct(a.falseRollbackRate, 2)} | ${pct(a.upper95, 2)} | ${pct(a.inconclusiveLookRate)} | ${fmtBy(a.byCheck)} |`,
     );
   }
   lines.push(
