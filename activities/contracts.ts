@@ -126,9 +126,16 @@ export interface AnalyzeInput {
   /**
    * Sequential comparison (canary.analysis.method `sequential`): the evidence the current step
    * has gathered so far (absent at the step's first look) and the step's share of the
-   * false-rollback budget. Absent: the comparison judges this interval alone, as before.
+   * false-rollback budget. Absent: the comparison judges this interval alone, as before. With
+   * `errorAlpha` the error test spans the promotion's steps at that α (`alpha` is then the step's
+   * latency tests'), and `step` names the step so that the evidence knows when a new one begins.
    */
-  sequential?: { evidence?: StepEvidence | ShadowEvidence; alpha: number };
+  sequential?: {
+    evidence?: StepEvidence | ShadowEvidence;
+    alpha: number;
+    errorAlpha?: number;
+    step?: string;
+  };
 }
 
 export interface IntervalAnalysis {

@@ -244,7 +244,16 @@ function stepParams(input: AnalyzeInput): StepCompareParams {
     minLatencyIncreaseMs: a.minLatencyIncreaseMs ?? 0,
     minSamples: a.minSamples,
     latencyEquality: a.latencyEquality ?? true,
+    ...(input.sequential?.errorAlpha !== undefined
+      ? { errorAlpha: input.sequential.errorAlpha, step: input.sequential.step }
+      : {}),
   };
+}
+
+/** The step evidence carried in, if any (the shadow's, carried up to the first step, is not). */
+function stepEvidenceOf(input: AnalyzeInput): StepEvidence | undefined {
+  const ev = input.sequential?.evidence;
+  return ev && !('kind' in ev) ? ev : undefined;
 }
 
 function missing(check: string, reason: string): Verdict {
@@ -274,7 +283,7 @@ export function measureActivities({ metrics, logger }: ActivityDeps) {
         // A gap adds nothing to the step's evidence and takes nothing away: counting resumes.
         const evidence =
           input.sequential?.evidence && !('kind' in input.sequential.evidence)
-            ? addGap(input.sequential.evidence)
+            ? addGap(input.sequential.evidence, input.sequential.step)
             : input.sequential?.evidence;
         return {
           snapshot,
@@ -318,15 +327,10 @@ export function measureActivities({ metrics, logger }: ActivityDeps) {
       if (input.analysis.compare && input.sequential) {
         const params = stepParams(input);
         if (candidate && baseline) {
-          evidence = addInterval(
-            input.sequential.evidence as StepEvidence | undefined,
-            candidate,
-            baseline,
-            params,
-          );
+          evidence = addInterval(stepEvidenceOf(input), candidate, baseline, params);
           comparison = judgeStep(evidence, params);
         } else {
-          evidence = input.sequential.evidence as StepEvidence | undefined;
+          evidence = stepEvidenceOf(input);
           comparison = evidence
             ? { ...judgeStep(evidence, params), result: 'inconclusive' }
             : missing(

@@ -7,10 +7,11 @@
  * - today's (`method: interval`): the SLO guard and compareVariants on each interval's window,
  *   `failureLimit` consecutive fails roll back; its "step window" variant compares everything
  *   since the step began with the same per-look tests (no sequential correction);
- * - sequential (`method: sequential`): per step, addInterval folds each interval into the step's
- *   evidence (fresh at each step) and judgeStep judges it; one failing look of the comparison
- *   rolls back, the SLO guard keeps `failureLimit` consecutive fails. Each step's α is its share of
- *   the promotion's falseRollbackRate (splitFalseRollbackRate over the spec's default steps).
+ * - sequential (`method: sequential`): addInterval folds each interval into the evidence and
+ *   judgeStep judges it; one failing look of the comparison rolls back, the SLO guard keeps
+ *   `failureLimit` consecutive fails. The error test runs across the promotion's steps at one
+ *   promotion-wide α, the latency tests start with each step at its share
+ *   (splitFalseRollbackBudget over the spec's default steps), as the workflow runs them.
  * Beside each error row: the fixed-horizon optimum, the bound no test can beat. Writes
  * bench/results/decisions-<date>.json and a markdown summary with the targets of issue 11 marked
  * met / missed. Seeded: the same code gives the same figures.
@@ -19,13 +20,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createLogger } from '../common/log';
 import { projectRoot } from '../common/paths';
-import { bucketProbabilities, lognormalCdf, simulateWindow } from './traffic-model';
+import { bounds, bucketProbabilities, lognormalCdf, simulateWindow } from './traffic-model';
 import { modelSpecSchema } from '../specs/schema';
 import { logGamma } from '../activities/analysis/distributions';
 import {
   abTest,
   addInterval,
-  ALPHA_SHARES,
   betaPpf,
   binomialCdf,
   binomialPpf,
@@ -37,8 +37,10 @@ import {
   judgeStep,
   mergeWindows,
   Rng,
+  splitFalseRollbackBudget,
   splitFalseRollbackRate,
   thompsonWeights,
+  emptyEvidence,
   type CompareParams,
   type SequentialParams,
   type SequentialState,
@@ -55,19 +57,25 @@ const SPEC_CANARY = modelSpecSchema.shape.canary.parse({});
 const SPEC_ANALYSIS = SPEC_CANARY.analysis;
 const STEP_WEIGHTS = SPEC_CANARY.steps.map((s) => s.weight);
 const INTERVALS_PER_STEP = Math.round((SPEC_CANARY.steps[0]?.pause ?? 300_000) / SPEC_CANARY.interval);
-const ALPHAS = splitFalseRollbackRate(SPEC_ANALYSIS.falseRollbackRate, STEP_WEIGHTS, false);
+const BUDGET = splitFalseRollbackBudget(SPEC_ANALYSIS.falseRollbackRate, STEP_WEIGHTS, false);
+/** The error test's α over the whole promotion (it spans the steps). */
+const ERROR_ALPHA = BUDGET.errors as number;
 
 /**
- * The α the spec's default promotion gives the canary step at `weight`: a default step's share
- * (5% → the first step's, 25% → the second's, 50% → the third's). Any other weight is treated as
- * the first canary step of its promotion (10% → the 5% step's share).
+ * The latency tests' α the spec's default promotion gives the canary step at `weight`: a default
+ * step's share (5% → the first step's, 25% → the second's, 50% → the third's). Any other weight is
+ * treated as the first canary step of its promotion (10% → the 5% step's share).
  */
-function stepAlpha(weight: number): number {
+function stepAlpha(weight: number, legacy = false): number {
   const i = STEP_WEIGHTS.indexOf(weight);
-  const a = ALPHAS.steps[i >= 0 ? i : 0];
+  const a = (legacy ? LEGACY_ALPHAS : BUDGET).steps[i >= 0 ? i : 0];
   if (a === null || a === undefined) throw new Error(`the canary step at ${weight}% does not compare`);
   return a;
 }
+
+/** The split before errors spanned steps: a share per step for all three tests (run side by side as "before"). */
+const LEGACY_ALPHAS = splitFalseRollbackRate(SPEC_ANALYSIS.falseRollbackRate, STEP_WEIGHTS, false);
+const EDGES = bounds.filter((b) => Number.isFinite(b));
 
 // ---- traffic model ----
 
@@ -133,6 +141,12 @@ interface CanaryConfig {
   /** The sequential comparison, α aside: each step gets its share of the promotion's. */
   sequential: Omit<StepCompareParams, 'alpha'>;
   failureLimit: number;
+  /**
+   * The sequential analysis as it was before this change, side by side on the same draws: the
+   * error test fresh at each step at 60% of the step's share (splitFalseRollbackRate), every
+   * latency bound weighted alike.
+   */
+  legacy?: boolean;
 }
 
 interface StepOutcome {
@@ -143,6 +157,8 @@ interface StepOutcome {
   /** When the comparison alone (without the SLO guard) would have rolled back, if followed that far. */
   comparisonAt: number | null;
   inconclusiveLooks: number;
+  /** The sequential evidence at the step's end: the next step's error test goes on from it. */
+  evidence?: StepEvidence;
 }
 
 /** judgeStep's rule, read from the evidence: a test fails once it has crossed its 1/α. */
@@ -182,15 +198,22 @@ function runStep(
   slo: SloLimits,
   follow: boolean,
   verify: boolean,
+  carried?: StepEvidence,
 ): StepOutcome {
   const perInterval = Math.round(traffic.rps * traffic.intervalS);
-  const p: StepCompareParams = { ...cfg.sequential, alpha: stepAlpha(weight) };
+  const p: StepCompareParams = cfg.legacy
+    ? { ...cfg.sequential, alpha: stepAlpha(weight, true) }
+    : { ...cfg.sequential, alpha: stepAlpha(weight), errorAlpha: ERROR_ALPHA, step: `canary:${weight}` };
   let streak = 0;
   let comparisonStreak = 0;
   let inconclusiveLooks = 0;
   let accC: VariantWindow | undefined;
   let accB: VariantWindow | undefined;
-  let ev: StepEvidence | undefined;
+  let ev: StepEvidence | undefined = carried;
+  if (cfg.legacy) {
+    ev = emptyEvidence(EDGES);
+    delete ev.latencyMix;
+  }
   let rolledBackAt: number | null = null;
   let by: string[] = [];
   let comparisonAt: number | null = null;
@@ -240,7 +263,7 @@ function runStep(
     if (live && inconclusive) inconclusiveLooks++;
     if (rolledBackAt !== null && (!follow || comparisonAt !== null)) break;
   }
-  return { rolledBackAt, by, comparisonAt, inconclusiveLooks };
+  return { rolledBackAt, by, comparisonAt, inconclusiveLooks, ...(ev ? { evidence: ev } : {}) };
 }
 
 // ---- what no test can beat ----
@@ -336,8 +359,12 @@ interface DetectionRow {
   baselineErrorRate: number;
   analysis: string;
   method: Method;
-  /** Per-step α of the sequential comparison (all its tests), or per-look α of today's tests. */
+  /** The step's latency α of the sequential comparison, or per-look α of today's tests. */
   alpha: number;
+  /** Sequential: the error test's promotion-wide α. */
+  errorAlpha?: number;
+  /** The sequential analysis before this change (CanaryConfig.legacy). */
+  legacy?: boolean;
   margin: Margin;
   runs: number;
   detected: number;
@@ -412,7 +439,8 @@ function detection(
   const within3 = times.filter((x) => x <= 3).length;
   const nc = Math.round(t.rps * t.intervalS * (s.weight / 100));
   const margin = marginOf(cfg);
-  const alpha = cfg.method === 'sequential' ? stepAlpha(s.weight) : round(1 - cfg.compare.confidence);
+  const alpha =
+    cfg.method === 'sequential' ? stepAlpha(s.weight, cfg.legacy) : round(1 - cfg.compare.confidence);
   const row: DetectionRow = {
     scenario: key,
     regression: s.reg.name,
@@ -423,6 +451,8 @@ function detection(
     analysis: cfg.label,
     method: cfg.method,
     alpha,
+    ...(cfg.method === 'sequential' && !cfg.legacy ? { errorAlpha: ERROR_ALPHA } : {}),
+    ...(cfg.legacy ? { legacy: true } : {}),
     margin,
     runs,
     detected: times.length,
@@ -445,7 +475,8 @@ function detection(
     row.ratioToOptimum = opt > 0 ? round(comparisonWithin3 / runs / opt) : undefined;
     row.sprtWithin3 = sprt === null ? null : round(sprt);
     if (cfg.method === 'sequential') {
-      const testAlpha = alpha * ALPHA_SHARES.errors * (cfg.sequential.maxErrorRateIncrease > 0 ? 0.9 : 1);
+      const testAlpha =
+        (cfg.legacy ? alpha * 0.6 : ERROR_ALPHA) * (cfg.sequential.maxErrorRateIncrease > 0 ? 0.9 : 1);
       const own = sprtPower(nc, 3, nullRate(pb, margin), p1, testAlpha);
       row.sprtAtTestAlphaWithin3 = own === null ? null : round(own);
     }
@@ -460,8 +491,11 @@ interface AaRow {
   baselineErrorRate: number;
   analysis: string;
   method: Method;
-  /** Per-step α of the sequential comparison (steps in order), or today's per-look α. */
+  /** Per-step latency α of the sequential comparison (steps in order), or today's per-look α. */
   alphas: number[];
+  /** Sequential: the error test's promotion-wide α. */
+  errorAlpha?: number;
+  legacy?: boolean;
   runs: number;
   looksPerRun: number;
   falseRollbacks: number;
@@ -483,6 +517,8 @@ function aaFalseRollbacks(traffic: Traffic, cfg: CanaryConfig, runs: number, ver
   const byCheck: Record<string, number> = {};
   for (let r = 0; r < runs; r++) {
     const rng = new Rng(seedOf(`A/A|${traffic.rps}rps|${traffic.errorRate}#${r}`));
+    // The error test's evidence runs on from step to step, as the workflow carries it.
+    let carried: StepEvidence | undefined;
     for (const w of steps) {
       const o = runStep(
         rng,
@@ -495,7 +531,9 @@ function aaFalseRollbacks(traffic: Traffic, cfg: CanaryConfig, runs: number, ver
         slo,
         false,
         r < verifyRuns,
+        carried,
       );
+      carried = cfg.legacy ? undefined : o.evidence;
       inconclusive += o.inconclusiveLooks;
       if (o.rolledBackAt !== null) {
         falseRollbacks++;
@@ -510,7 +548,12 @@ function aaFalseRollbacks(traffic: Traffic, cfg: CanaryConfig, runs: number, ver
     baselineErrorRate: traffic.errorRate,
     analysis: cfg.label,
     method: cfg.method,
-    alphas: cfg.method === 'sequential' ? steps.map(stepAlpha) : [round(1 - cfg.compare.confidence)],
+    alphas:
+      cfg.method === 'sequential'
+        ? steps.map((w) => stepAlpha(w, cfg.legacy))
+        : [round(1 - cfg.compare.confidence)],
+    ...(cfg.method === 'sequential' && !cfg.legacy ? { errorAlpha: ERROR_ALPHA } : {}),
+    ...(cfg.legacy ? { legacy: true } : {}),
     runs,
     looksPerRun: looks,
     falseRollbacks,
@@ -518,6 +561,80 @@ function aaFalseRollbacks(traffic: Traffic, cfg: CanaryConfig, runs: number, ver
     upper95: round(upperBound95(falseRollbacks, runs)),
     inconclusiveLookRate: round(inconclusive / (runs * looks)),
     byCheck,
+  };
+}
+
+interface LateRow {
+  rps: number;
+  baselineErrorRate: number;
+  analysis: string;
+  fromWeight: number;
+  runs: number;
+  /** Rolled back before the regression began (a false rollback). */
+  early: number;
+  /** Caught at the step where it began, within 3 intervals / within the step. */
+  within3: number;
+  atStep: number;
+  /** Caught by the promotion's last comparing step. */
+  byEnd: number;
+}
+
+/**
+ * A regression that appears only at a later step (one that shows under load): 2× errors from the
+ * step at `fromWeight` on, the earlier steps healthy. What carrying the error test across steps
+ * costs here is the first step's healthy evidence, which the restarts (RESTART_WEIGHTS) bound.
+ */
+function lateRegression(traffic: Traffic, cfg: CanaryConfig, runs: number, fromWeight: number): LateRow {
+  const probs = bucketProbabilities(lognormalCdf(traffic.medianS, traffic.sigma));
+  const healthy: Regression = { name: 'none', errorFactor: 1, latency: NO_LATENCY_CHANGE };
+  const worse: Regression = { name: 'error rate x2', errorFactor: 2, latency: NO_LATENCY_CHANGE };
+  const slo = sloFor(traffic);
+  const steps = STEP_WEIGHTS.filter((w) => w < 100);
+  let early = 0;
+  let within3 = 0;
+  let atStep = 0;
+  let byEnd = 0;
+  for (let r = 0; r < runs; r++) {
+    const rng = new Rng(seedOf(`late|${fromWeight}|${traffic.rps}rps|${traffic.errorRate}#${r}`));
+    let carried: StepEvidence | undefined;
+    for (const w of steps) {
+      const reg = w >= fromWeight ? worse : healthy;
+      const o = runStep(
+        rng,
+        traffic,
+        w,
+        INTERVALS_PER_STEP,
+        reg,
+        cfg,
+        { base: probs, cand: probs },
+        slo,
+        false,
+        false,
+        carried,
+      );
+      carried = cfg.legacy ? undefined : o.evidence;
+      if (o.rolledBackAt === null) continue;
+      if (w < fromWeight) early++;
+      else {
+        byEnd++;
+        if (w === fromWeight) {
+          atStep++;
+          if (o.rolledBackAt <= 3) within3++;
+        }
+      }
+      break;
+    }
+  }
+  return {
+    rps: traffic.rps,
+    baselineErrorRate: traffic.errorRate,
+    analysis: cfg.label,
+    fromWeight,
+    runs,
+    early: round(early / runs),
+    within3: round(within3 / runs),
+    atStep: round(atStep / runs),
+    byEnd: round(byEnd / runs),
   };
 }
 
@@ -562,6 +679,12 @@ interface PairRow {
   detectedDiff: number;
   detectedSe: number;
   atLeastAsGood: boolean;
+  /**
+   * The sequential default allows this effect (a 1.2× error rate under its 20% relative margin;
+   * at a 5% base rate today's 0.5 pp margin did not): the defaults differ in what they were told
+   * to catch, not in how well they judge, so the target leaves it apart.
+   */
+  allowedByDefault: boolean;
 }
 
 function evaluate(
@@ -574,7 +697,7 @@ function evaluate(
   const find = (scenario: string, label: string) =>
     detection.find((d) => d.row.scenario === scenario && d.row.analysis === label);
 
-  const seqAa = aa.filter((a) => a.method === 'sequential');
+  const seqAa = aa.filter((a) => a.method === 'sequential' && !a.legacy);
   const aaMet =
     seqAa.length > 0 &&
     seqAa.every((a) => a.runs >= 2000 && a.falseRollbackRate <= 0.01 && a.upper95 < 0.015);
@@ -607,7 +730,7 @@ function evaluate(
 
   // Rows whose effect lies beyond their margin: within it, the optimum is α itself and no ratio means anything.
   const errorRows = rows.filter(
-    (d) => d.method === 'sequential' && d.optimumWithin3 !== undefined && beyondMargin(d),
+    (d) => d.method === 'sequential' && !d.legacy && d.optimumWithin3 !== undefined && beyondMargin(d),
   );
   const short = errorRows.filter((d) => (d.ratioToOptimum ?? 0) < 0.8);
   const strong = errorRows.filter((d) => (d.optimumWithin3 ?? 0) >= 0.5);
@@ -641,14 +764,18 @@ function evaluate(
       detectedSe: round(det.se),
       // not worse beyond two paired standard errors (the runs' draws are shared)
       atLeastAsGood: w3.diff >= -2 * w3.se && det.diff >= -2 * det.se,
+      allowedByDefault: s.row.optimumWithin3 !== undefined && !beyondMargin(s.row),
     });
   }
-  const worse = pairs.filter((p) => !p.atLeastAsGood);
+  const judged = pairs.filter((p) => !p.allowedByDefault);
+  const worse = judged.filter((p) => !p.atLeastAsGood);
+  const allowedWorse = pairs.filter((p) => p.allowedByDefault && !p.atLeastAsGood);
   targets.push({
-    name: "every row at least as good as today's per-interval analysis (sequential default vs today's interval row, same scenario and draws: within 3 and within the step, not worse beyond 2 paired standard errors)",
-    met: worse.length === 0 && pairs.length > 0,
+    name: "every row at least as good as today's per-interval analysis (sequential default vs today's interval row, same scenario and draws: within 3 and within the step, not worse beyond 2 paired standard errors; scenarios whose effect the sequential default allows — 1.2× errors under its 20% relative margin — are shown apart: not catching them is what that default was told to do)",
+    met: worse.length === 0 && judged.length > 0,
     detail:
-      `${pairs.length - worse.length} of ${pairs.length} scenarios` +
+      `${judged.length - worse.length} of ${judged.length} scenarios` +
+      `; apart, ${pairs.length - judged.length} the default allows (${allowedWorse.length} of them caught less often than today's 0.5 pp margin caught them)` +
       (worse.length > 0
         ? `; worse: ${worse.map((p) => `${p.scenario}: within 3 ${pct(p.todayWithin3)} → ${pct(p.sequentialWithin3)}, detected ${pct(p.todayDetected)} → ${pct(p.sequentialDetected)}`).join('; ')}`
         : ''),
@@ -825,6 +952,14 @@ function round(x: number, digits = 4): number {
 // ---- the run ----
 
 function main(): void {
+  // `--render <json>`: the markdown again from a run's JSON (the same figures, no new run).
+  const render = process.argv.indexOf('--render');
+  if (render >= 0) {
+    const jsonPath = path.resolve(process.argv[render + 1] ?? '');
+    const md = markdown(JSON.parse(fs.readFileSync(jsonPath, 'utf8')) as Parameters<typeof markdown>[0]);
+    fs.writeFileSync(jsonPath.replace(/\.json$/, '.md'), md);
+    return;
+  }
   const quick = process.argv.includes('--quick');
   const started = Date.now();
   const elapsedS = (): number => (Date.now() - started) / 1000;
@@ -882,6 +1017,12 @@ function main(): void {
     label: 'sequential, 0.5 pp margin',
     sequential: { ...seqDefault, maxErrorRateIncrease: 0.005 },
   };
+  const seqBefore: CanaryConfig = {
+    ...seq,
+    label: 'sequential before (per-step α, bounds alike)',
+    legacy: true,
+  };
+  const seqStrictBefore: CanaryConfig = { ...seqStrict, label: 'sequential before, strict', legacy: true };
   const seqNoFloor: CanaryConfig = {
     ...seq,
     label: 'sequential, no 5 ms floor',
@@ -920,6 +1061,8 @@ function main(): void {
     todayStrict,
     seq,
     seqStrict,
+    seqBefore,
+    seqStrictBefore,
     ...(er === 0.01 ? [seqAbsolute] : []),
   ];
   // 5% canary, 1-minute intervals: 50/200/1000 rps × 0.1%, 1%, 5% base error
@@ -929,13 +1072,15 @@ function main(): void {
   for (const er of [0.01, 0.05]) for (const rps of [50, 200]) add(x2, 25, rps, er, x2Configs(er));
   for (const er of [0.01, 0.05])
     for (const rps of [50, 200])
-      for (const w of [5, 25]) add(x12, w, rps, er, [today, todayStrict, seq, seqStrict]);
-  for (const rps of [50, 200]) for (const w of [5, 25]) add(p30, w, rps, 0.01, [today, seq, seqNoFloor]);
+      for (const w of [5, 25]) add(x12, w, rps, er, [today, todayStrict, seq, seqStrict, seqStrictBefore]);
   for (const rps of [50, 200])
-    for (const w of [5, 25]) add(p10, w, rps, 0.01, [today, todayStrict, seq, seqStrict]);
-  add(p10, 25, 200, 0.05, [todayStrict, seqStrict]);
-  add(bimodal, 25, 200, 0.01, [today, seq, seqOrderOnly]);
-  add(bimodal, 5, 200, 0.01, [today, seq]);
+    for (const w of [5, 25]) add(p30, w, rps, 0.01, [today, seq, seqBefore, seqNoFloor]);
+  for (const rps of [50, 200])
+    for (const w of [5, 25])
+      add(p10, w, rps, 0.01, [today, todayStrict, seq, seqStrict, seqBefore, seqStrictBefore]);
+  add(p10, 25, 200, 0.05, [todayStrict, seqStrict, seqStrictBefore]);
+  add(bimodal, 25, 200, 0.01, [today, seq, seqBefore, seqOrderOnly]);
+  add(bimodal, 5, 200, 0.01, [today, seq, seqBefore]);
 
   const detections: { row: DetectionRow; flags: RunFlags }[] = [];
   const cpuByMethod: Record<string, number> = {};
@@ -965,7 +1110,18 @@ function main(): void {
   ] as const)
     aa.push(aaFalseRollbacks(base(rps, er), seq, aaRuns, verifyRuns));
   aa.push(aaFalseRollbacks(base(200, 0.01), seqStrict, aaRuns, verifyRuns));
+  for (const [rps, er] of [
+    [200, 0.01],
+    [50, 0.01],
+  ] as const)
+    aa.push(aaFalseRollbacks(base(rps, er), seqBefore, aaRuns, 0));
   log.info('A/A (sequential) done', { elapsedS: elapsedS(), cpuS: cpuS() });
+
+  const late: LateRow[] = [];
+  for (const rps of [50, 200])
+    for (const cfg of [today, seqBefore, seq, seqStrictBefore, seqStrict])
+      late.push(lateRegression(base(rps, 0.01), cfg, runs, 25));
+  log.info('late regressions done', { elapsedS: elapsedS(), cpuS: cpuS() });
 
   const abRunsN = quick ? 200 : 1000;
   // [baseline rate, lift]: type-I error at lift 0, power at the rest (seeds in this order)
@@ -1011,7 +1167,8 @@ function main(): void {
       sequential: {
         ...seqDefault,
         falseRollbackRate: SPEC_ANALYSIS.falseRollbackRate,
-        stepAlphas: ALPHAS.steps,
+        errorAlpha: ERROR_ALPHA,
+        stepLatencyAlphas: BUDGET.steps,
       },
       strict: seqStrict.sequential,
       ab: DEFAULT_AB,
@@ -1027,7 +1184,7 @@ function main(): void {
       intervals: `${SPEC_CANARY.interval / 1000} s; a canary step = ${INTERVALS_PER_STEP} intervals; failureLimit ${failureLimit} consecutive failed intervals (the SLO guard; and the comparison in today's analysis)`,
       slo: 'p99 ≤ 150 ms, error rate ≤ max(2%, 3× baseline), minRequests 20: loose, so the comparison does the work',
       alphas:
-        'sequential: per step, splitFalseRollbackRate(falseRollbackRate, spec steps); a one-step detection row uses the α its step has in the default promotion (5% → first step, 25% → second, 10% → treated as a first step)',
+        "sequential: splitFalseRollbackBudget(falseRollbackRate, spec steps): the error test one promotion-wide α across the steps, the latency tests a share per step; a one-step detection row uses the latency α its step has in the default promotion (5% → first step, 25% → second, 10% → treated as a first step) and starts the error test at that step (no earlier step's evidence: conservative for a regression)",
       optimum:
         "fixed-horizon optimum: exact one-sided binomial test (the most powerful non-randomized one) of the candidate's errors over 3 intervals of expected candidate requests, baseline rate known, null max((1+r)·p_b, p_b+δ) at the row's margin, α = the promotion's falseRollbackRate",
       seeds: "per run, from the scenario's name: every analysis of a scenario sees the same traffic",
@@ -1037,6 +1194,7 @@ function main(): void {
     pairs: verdicts.pairs,
     detection: detections.map((d) => d.row),
     aa,
+    late,
     ab,
     bandit,
   };
@@ -1053,6 +1211,7 @@ function main(): void {
 }
 
 function markdown(r: {
+  generatedAt?: string;
   elapsedS: number;
   cpuS: number;
   quick: boolean;
@@ -1061,23 +1220,30 @@ function markdown(r: {
   pairs: PairRow[];
   detection: DetectionRow[];
   aa: AaRow[];
+  late: LateRow[];
   ab: ReturnType<typeof abRuns>[];
   bandit: ReturnType<typeof banditRuns>[];
 }): string {
   const lines: string[] = [];
-  const alphaText = (a: number, method: Method): string =>
-    method === 'sequential' ? `${a}/step` : `${a}/look`;
+  const alphaText = (d: DetectionRow): string =>
+    d.method !== 'sequential'
+      ? `${d.alpha}/look`
+      : d.legacy
+        ? `${d.alpha}/step, all tests`
+        : `errors ${d.errorAlpha}, latency ${d.alpha}/step`;
   lines.push(
-    `# Decision quality (${new Date().toISOString().slice(0, 10)}${r.quick ? ', quick' : ''}, ${r.elapsedS.toFixed(0)} s, ${r.cpuS.toFixed(0)} CPU s)`,
+    `# Decision quality (${(r.generatedAt ?? new Date().toISOString()).slice(0, 10)}${r.quick ? ', quick' : ''}, ${r.elapsedS.toFixed(0)} s, ${r.cpuS.toFixed(0)} CPU s)`,
     '',
   );
   lines.push(
     `Today's analysis (\`method: interval\`): compareVariants on each interval alone at confidence ${SPEC_ANALYSIS.confidence}, absolute error margin ${DEFAULT_COMPARE.maxErrorRateIncrease} (the default before issue 11), latency band ${SPEC_ANALYSIS.maxLatencyIncrease} and floor ${SPEC_ANALYSIS.minLatencyIncreaseMs} ms as the workflow passes them, ${SPEC_CANARY.failureLimit} failing looks in a row roll back ("step window": the same tests on everything since the step began). ` +
-      `Sequential (\`method: sequential\`, the spec's defaults: maxRelativeErrorRateIncrease ${SPEC_ANALYSIS.maxRelativeErrorRateIncrease}, maxErrorRateIncrease ${SPEC_ANALYSIS.maxErrorRateIncrease}, maxLatencyIncrease ${SPEC_ANALYSIS.maxLatencyIncrease}, minLatencyIncreaseMs ${SPEC_ANALYSIS.minLatencyIncreaseMs}, minSamples ${SPEC_ANALYSIS.minSamples}, latencyEquality ${SPEC_ANALYSIS.latencyEquality}): addInterval / judgeStep over the step, one failing look rolls back; the SLO guard keeps ${SPEC_CANARY.failureLimit} in a row. "Strict": no allowed increase, no band, no floor.`,
+      `Sequential (\`method: sequential\`, the spec's defaults: maxRelativeErrorRateIncrease ${SPEC_ANALYSIS.maxRelativeErrorRateIncrease}, maxErrorRateIncrease ${SPEC_ANALYSIS.maxErrorRateIncrease}, maxLatencyIncrease ${SPEC_ANALYSIS.maxLatencyIncrease}, minLatencyIncreaseMs ${SPEC_ANALYSIS.minLatencyIncreaseMs}, minSamples ${SPEC_ANALYSIS.minSamples}, latencyEquality ${SPEC_ANALYSIS.latencyEquality}): addInterval / judgeStep over the step (the error test over all the promotion's steps), one failing look rolls back; the SLO guard keeps ${SPEC_CANARY.failureLimit} in a row. "Strict": no allowed increase, no band, no floor.`,
     '',
-    `α: the promotion's falseRollbackRate ${SPEC_ANALYSIS.falseRollbackRate} split over the default steps ${STEP_WEIGHTS.join('/')}% gives ${ALPHAS.steps.map((a) => (a === null ? '–' : a)).join(' / ')} per step. A one-step detection row uses its step's α in the default promotion: 5% → ${stepAlpha(5)} (first step), 25% → ${stepAlpha(25)} (second), 10% → ${stepAlpha(10)} (treated as a first step). The error test gets 60% of a step's α (ALPHA_SHARES), the latency tests 20% each.`,
+    `α: the promotion's falseRollbackRate ${SPEC_ANALYSIS.falseRollbackRate} (splitFalseRollbackBudget over the default steps ${STEP_WEIGHTS.join('/')}%): the error test ${ERROR_ALPHA} for the whole promotion, its evidence carried from step to step; the latency tests ${BUDGET.steps.map((a) => (a === null ? '–' : round(a))).join(' / ')} per step (order and equality half each). A one-step detection row starts the error test at its step and uses that step's latency α in the default promotion: 5% → ${stepAlpha(5)} (first step), 25% → ${stepAlpha(25)} (second), 10% → ${stepAlpha(10)} (treated as a first step).`,
     '',
-    `Fixed-horizon optimum: the exact one-sided binomial test (the most powerful non-randomized test) of the candidate's error count over 3 intervals of expected candidate requests, knowing the baseline rate, at the promotion's α (${SPEC_ANALYSIS.falseRollbackRate}, more than any one step gets) and the row's margin (null rate max((1+r)·p_b, p_b+δ)): no test can beat it. Ratio = the comparison alone within 3 ÷ optimum. SPRT: a likelihood-ratio test knowing the true effect, same α and margin, looks 1–3 (a reference for what an anytime-valid test tuned to this one effect gets); "at the error test's own α": the same SPRT at the α the sequential error test actually has (step α × ${ALPHA_SHARES.errors}, × 0.9 with an absolute margin), so the column before it minus this one is what the budget split costs, and this one minus the comparison's detection what not knowing the effect costs. "Best single-interval test, 2 in a row": today's oracle (exact test per interval, baseline known, no margin, α 0.02 per look, failing twice in a row within 3).`,
+    `Fixed-horizon optimum: the exact one-sided binomial test (the most powerful non-randomized test) of the candidate's error count over 3 intervals of expected candidate requests, knowing the baseline rate, at the promotion's α (${SPEC_ANALYSIS.falseRollbackRate}, more than any one step gets) and the row's margin (null rate max((1+r)·p_b, p_b+δ)): no test can beat it. Ratio = the comparison alone within 3 ÷ optimum. SPRT: a likelihood-ratio test knowing the true effect, same α and margin, looks 1–3 (a reference for what an anytime-valid test tuned to this one effect gets); "at the error test's own α": the same SPRT at the α the sequential error test actually has (${ERROR_ALPHA}, × 0.9 with an absolute margin), so the column before it minus this one is what the budget split costs, and this one minus the comparison's detection what not knowing the effect costs. "Best single-interval test, 2 in a row": today's oracle (exact test per interval, baseline known, no margin, α 0.02 per look, failing twice in a row within 3).`,
+    '',
+    `"Sequential before": the sequential analysis before errors spanned steps, on the same draws: each step's α (${LEGACY_ALPHAS.steps.map((a) => (a === null ? '–' : a)).join(' / ')}) for all three tests, the error test 60% of it and fresh at each step, every latency bound weighted alike (decisions-2026-12-01-before.md is that run alone).`,
     '',
     'Every analysis of a scenario sees the same simulated traffic (seeded per run), so its rows differ by the analysis alone.',
     '',
@@ -1086,14 +1252,14 @@ function markdown(r: {
   for (const t of r.targets) lines.push(`- **${t.met ? 'met' : 'missed'}**: ${t.name}. ${t.detail}`);
   lines.push('', '## What the old absolute margin (0.5 pp) costs', '');
   for (const m of r.marginCost) lines.push(`- ${m}`);
-  lines.push('', '## Sequential (default) vs today (interval), same draws', '');
+  lines.push('', '## Sequential vs today (interval), same draws', '');
   lines.push(
-    '| scenario | today within 3 | sequential within 3 | today detected | sequential detected | Δ within 3 (± 2 se) | at least as good |',
+    '| scenario | effect | today within 3 | sequential within 3 | today detected | sequential detected | Δ within 3 (± 2 se) | at least as good |',
   );
-  lines.push('| --- | --- | --- | --- | --- | --- | --- |');
+  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const p of r.pairs) {
     lines.push(
-      `| ${p.scenario} | ${pct(p.todayWithin3)} | ${pct(p.sequentialWithin3)} | ${pct(p.todayDetected)} | ${pct(p.sequentialDetected)} | ${(p.within3Diff * 100).toFixed(1)} ± ${(2 * p.within3Se * 100).toFixed(1)} pp | ${p.atLeastAsGood ? 'yes' : 'no'} |`,
+      `| ${p.scenario} | ${p.allowedByDefault ? 'the sequential default allows it' : 'regression'} | ${pct(p.todayWithin3)} | ${pct(p.sequentialWithin3)} | ${pct(p.todayDetected)} | ${pct(p.sequentialDetected)} | ${(p.within3Diff * 100).toFixed(1)} ± ${(2 * p.within3Se * 100).toFixed(1)} pp | ${p.atLeastAsGood ? 'yes' : 'no'} |`,
     );
   }
   lines.push('', `## Canary detection (one ${INTERVALS_PER_STEP}-interval step)`, '');
@@ -1105,7 +1271,7 @@ function markdown(r: {
   );
   for (const d of r.detection) {
     lines.push(
-      `| ${d.regression} | ${d.canaryPercent}% | ${d.rps} | ${pct(d.baselineErrorRate)} | ${d.analysis} | ${alphaText(d.alpha, d.method)} | ${d.candidateRequestsPerInterval} | ${pct(d.detectionRate)} | ${pct(d.within3)} | ${pct(d.comparisonWithin3)} | ${pct(d.optimumWithin3)} | ${d.ratioToOptimum ?? '–'} | ${pct(d.sprtWithin3)} | ${pct(d.sprtAtTestAlphaWithin3)} | ${pct(d.bestSingleInterval2InARowWithin3)} | ${d.medianIntervalsToDetect ?? '–'} | ${fmtBy(d.byCheck)} |`,
+      `| ${d.regression} | ${d.canaryPercent}% | ${d.rps} | ${pct(d.baselineErrorRate)} | ${d.analysis} | ${alphaText(d)} | ${d.candidateRequestsPerInterval} | ${pct(d.detectionRate)} | ${pct(d.within3)} | ${pct(d.comparisonWithin3)} | ${pct(d.optimumWithin3)} | ${d.ratioToOptimum ?? '–'} | ${pct(d.sprtWithin3)} | ${pct(d.sprtAtTestAlphaWithin3)} | ${pct(d.bestSingleInterval2InARowWithin3)} | ${d.medianIntervalsToDetect ?? '–'} | ${fmtBy(d.byCheck)} |`,
     );
   }
   lines.push(
@@ -1119,7 +1285,23 @@ function markdown(r: {
   lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const a of r.aa) {
     lines.push(
-      `| ${a.rps} | ${pct(a.baselineErrorRate)} | ${a.analysis} | ${a.method === 'sequential' ? `${a.alphas.join(' / ')} per step` : `${a.alphas[0]}/look`} | ${a.runs} | ${a.falseRollbacks} | ${pct(a.falseRollbackRate, 2)} | ${pct(a.upper95, 2)} | ${pct(a.inconclusiveLookRate)} | ${fmtBy(a.byCheck)} |`,
+      `| ${a.rps} | ${pct(a.baselineErrorRate)} | ${a.analysis} | ${a.method !== 'sequential' ? `${a.alphas[0]}/look` : a.legacy ? `${a.alphas.join(' / ')} per step, all tests` : `errors ${a.errorAlpha}; latency ${a.alphas.map((x) => round(x)).join(' / ')} per step`} | ${a.runs} | ${a.falseRollbacks} | ${pct(a.falseRollbackRate, 2)} | ${pct(a.upper95, 2)} | ${pct(a.inconclusiveLookRate)} | ${fmtBy(a.byCheck)} |`,
+    );
+  }
+  lines.push(
+    '',
+    `## A regression that appears at a later step (2× errors from the 25% step on, the 5% step healthy; steps ${STEP_WEIGHTS.filter((w) => w < 100).join('%, ')}% × ${INTERVALS_PER_STEP} intervals)`,
+    '',
+    "The error test carried from step to step starts the 25% step with the 5% step's healthy evidence; its restarts (0.1 of its weight starts afresh at the second step) bound what that costs.",
+    '',
+  );
+  lines.push(
+    '| rps | base err | analysis | runs | rolled back before it began | caught at the 25% step within 3 | caught at the 25% step | caught by the end |',
+  );
+  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const l of r.late) {
+    lines.push(
+      `| ${l.rps} | ${pct(l.baselineErrorRate)} | ${l.analysis} | ${l.runs} | ${pct(l.early)} | ${pct(l.within3)} | ${pct(l.atStep)} | ${pct(l.byEnd)} |`,
     );
   }
   lines.push('', '## A/B (mSPRT, α = 0.05, looked at every interval)', '');

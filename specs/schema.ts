@@ -410,7 +410,7 @@ const analysis = z
       .enum(['sequential', 'interval'])
       .default('sequential')
       .describe(
-        'sequential: each look judges everything the step has seen with anytime-valid tests, one crossing rolls back; interval: each interval judged alone, failureLimit fails in a row (the analysis before 0.2)',
+        "sequential: each look judges everything seen so far with anytime-valid tests (errors over all the promotion's canary steps, latency over the step), one crossing rolls back; interval: each interval judged alone, failureLimit fails in a row (the analysis before 0.2)",
       ),
     falseRollbackRate: z
       .number()
@@ -418,7 +418,7 @@ const analysis = z
       .max(0.2)
       .default(0.01)
       .describe(
-        'sequential: chance that a candidate as good as the baseline is rolled back by the comparison, over the whole promotion (split across steps and tests)',
+        'sequential: chance that a candidate as good as the baseline is rolled back by the comparison, over the whole promotion (60% to one error test over all steps, the rest split across steps for latency; docs/analysis.md)',
       ),
     confidence: z
       .number()

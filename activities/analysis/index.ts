@@ -44,13 +44,21 @@ export {
   addGap,
   judgeStep,
   emptyEvidence,
+  startStep,
+  boundPrior,
   rateLowerBound,
   errorRatioInterval,
   ALPHA_SHARES,
   type StepEvidence,
   type StepCompareParams,
 } from './step-evidence';
-export { splitFalseRollbackRate, type AlphaSplit } from '../../specs/false-rollbacks';
+export {
+  splitFalseRollbackRate,
+  splitFalseRollbackBudget,
+  ERROR_SHARE,
+  type AlphaSplit,
+  type BudgetSplit,
+} from '../../specs/false-rollbacks';
 export { mergeWindows, quantileFromHistogram, toBins, rebin } from './histogram';
 export {
   Rng,

@@ -9,7 +9,9 @@
  * - **error rate**: is the candidate's error rate above max((1 + r)·baseline, baseline + δ)?
  *   (r = maxRelativeErrorRateIncrease, δ = maxErrorRateIncrease). Errors are counted as events;
  *   the absolute margin δ becomes a ratio through an anytime-valid lower bound on the baseline's
- *   rate, which takes a tenth of the test's α (union bound).
+ *   rate, which takes a tenth of the test's α (union bound). With `errorAlpha` (promotion-wide
+ *   errors, specs/false-rollbacks.ts) this test's evidence runs on across the promotion's steps:
+ *   one e-process at one α instead of a fresh one per step at a share of the step's.
  * - **latency order** ("candidate slower"): at each histogram bound b, does the candidate exceed
  *   max(b·(1 + ε), b + floor) more often than the baseline exceeds b? The average of the per-bound
  *   e-processes is the test. Stochastic order within the tolerance is the null, so a 5% slowdown
@@ -51,10 +53,30 @@ export interface StepCompareParams {
   minSamples: number;
   /** Test equality in distribution as well as order (default true). */
   latencyEquality?: boolean;
+  /**
+   * The error test's α over the whole promotion, its evidence spanning every comparing step
+   * (splitFalseRollbackBudget); `alpha` is then the step's latency tests' alone. Absent: the error
+   * test takes ALPHA_SHARES.errors of `alpha` and starts afresh with each step (as before 0.3).
+   */
+  errorAlpha?: number;
+  /**
+   * The step a look belongs to (with `errorAlpha`): evidence of another step is carried into this
+   * one, the error test's whole and the latency tests' started afresh.
+   */
+  step?: string;
 }
 
-/** How the step's α is shared: errors 60%, latency order and latency equality 20% each. */
+/**
+ * How a step's α is shared when the error test starts with each step (evidence from before 0.3):
+ * errors 60%, latency order and latency equality 20% each.
+ */
 export const ALPHA_SHARES = Object.freeze({ errors: 0.6, order: 0.2, equality: 0.2 });
+
+/** Requests and errors of one variant. */
+interface Counts {
+  requests: number;
+  errors: number;
+}
 
 /** Running totals of one variant over the step. */
 interface Totals {
@@ -82,6 +104,46 @@ export interface StepEvidence {
   maxLog: { errors: number; order: number; equality: number };
   /** The first look at which each test crossed, if it did. */
   crossedAt: { errors?: number; order?: number; equality?: number };
+  /** The step this evidence is for (promotion-wide errors only). */
+  step?: string;
+  /**
+   * The latency tests' log e-values when their bounds are weighted by a predictable prior
+   * (boundPrior); absent in evidence from before it, whose tests average every bound alike.
+   */
+  latencyMix?: { order: number; equality: number };
+  /**
+   * Promotion-wide errors: present when `errors`, `maxLog.errors` and `crossedAt.errors` span the
+   * promotion's comparing steps so far; these are the error test's totals over all of them.
+   */
+  promotion?: {
+    steps: number;
+    looks: number;
+    candidate: Counts;
+    baseline: Counts;
+    /** The error test restarted at each step since the first (RESTART_WEIGHTS), one cell each. */
+    restarts?: CellState[];
+  };
+}
+
+/**
+ * How the promotion-wide error test weighs its evidence: the e-process started with the first
+ * comparing step gets 0.8; the one started at the second step 0.1, at the third 0.05, and so on
+ * (halving: they sum to 1 however many steps come). Each is a test supermartingale started at a
+ * stopping time (1 before it), so their fixed-weight average is one too. Why not the first alone:
+ * under a healthy candidate its e-value falls step after step (to ~1e-3 by the 25% step at 200
+ * rps), and a regression that appears only at a later step (one that shows under load) would
+ * first have to climb back from there; a restarted test starts that step at 1.
+ */
+export const RESTART_WEIGHTS = Object.freeze({ first: 0.8, later: 0.2 });
+const restartWeight = (i: number): number => RESTART_WEIGHTS.later * 2 ** -(i + 1);
+
+/** Does the error test of this evidence span steps, at `p.errorAlpha`? */
+const spans = (ev: StepEvidence, p: StepCompareParams): boolean =>
+  p.errorAlpha !== undefined && ev.promotion !== undefined;
+
+/** The counts the error test judges: the promotion's when it spans steps, else the step's. */
+function errorCounts(ev: StepEvidence): { candidate: Counts; baseline: Counts } {
+  return ev.promotion ?? { candidate: ev.candidate, baseline: ev.baseline };
 }
 
 const pct = (x: number | null, digits = 3): string => (x === null ? 'n/a' : `${(x * 100).toFixed(digits)}%`);
@@ -98,8 +160,24 @@ function edgesOf(w: VariantWindow): number[] {
     .filter((u) => Number.isFinite(u));
 }
 
-export function emptyEvidence(edges: number[]): StepEvidence {
+export function emptyEvidence(
+  edges: number[],
+  p?: Pick<StepCompareParams, 'errorAlpha' | 'step'>,
+): StepEvidence {
+  const promotion =
+    p?.errorAlpha !== undefined
+      ? {
+          step: p.step,
+          promotion: {
+            steps: 1,
+            looks: 0,
+            candidate: { requests: 0, errors: 0 },
+            baseline: { requests: 0, errors: 0 },
+          },
+        }
+      : {};
   return {
+    ...promotion,
     version: 1,
     looks: 0,
     gaps: 0,
@@ -111,6 +189,30 @@ export function emptyEvidence(edges: number[]): StepEvidence {
     lower: edges.map(() => emptyCell(UPWARD_TILTS)),
     maxLog: { errors: 0, order: 0, equality: 0 },
     crossedAt: {},
+    latencyMix: { order: 0, equality: 0 },
+  };
+}
+
+/**
+ * The evidence a new step starts from when errors span steps: the error test's whole (its cell,
+ * its largest e-value, its totals), the latency tests' and the step's own counts afresh.
+ */
+export function startStep(ev: StepEvidence, step: string | undefined, edges: number[]): StepEvidence {
+  const fresh = emptyEvidence(edges);
+  return {
+    ...fresh,
+    step,
+    errors: ev.errors,
+    maxLog: { ...fresh.maxLog, errors: ev.maxLog.errors },
+    ...(ev.promotion
+      ? {
+          promotion: {
+            ...ev.promotion,
+            steps: ev.promotion.steps + 1,
+            restarts: [...(ev.promotion.restarts ?? []), emptyCell(UPWARD_TILTS)],
+          },
+        }
+      : {}),
   };
 }
 
@@ -178,17 +280,31 @@ function errorNullRatio(
   if (!(p.maxErrorRateIncrease > 0)) return relative;
   // The bound uses what the baseline showed before this interval (predictable); the step's first
   // look has nothing before it and uses its own interval.
-  const before = ev.baseline.requests > 0 ? ev.baseline : bWin;
-  const lower = rateLowerBound(before.errors, before.requests, marginAlpha(p));
+  const seen = errorCounts(ev).baseline;
+  const before = seen.requests > 0 ? seen : bWin;
+  const lower = rateLowerBound(before.errors, before.requests, marginAlpha(p, ev));
   return lower > 0 ? Math.max(relative, 1 + p.maxErrorRateIncrease / lower) : Infinity;
 }
 
-const testAlpha = (p: StepCompareParams, test: keyof typeof ALPHA_SHARES): number =>
-  p.alpha * ALPHA_SHARES[test] * (test === 'errors' && p.maxErrorRateIncrease > 0 ? 0.9 : 1);
-const marginAlpha = (p: StepCompareParams): number => p.alpha * ALPHA_SHARES.errors * 0.1;
+/**
+ * A test's α. Per step (before 0.3): the step's α split by ALPHA_SHARES. Errors spanning steps:
+ * the promotion-wide `errorAlpha`, and the step's `alpha` shared by the latency tests (all of it
+ * to the order test when the equality test is off). With an absolute margin the error test gives
+ * a tenth of its α to the baseline rate's lower bound.
+ */
+function testAlpha(p: StepCompareParams, test: keyof typeof ALPHA_SHARES, ev: StepEvidence): number {
+  const margin = test === 'errors' && p.maxErrorRateIncrease > 0 ? 0.9 : 1;
+  if (!spans(ev, p)) return p.alpha * ALPHA_SHARES[test] * margin;
+  if (test === 'errors') return (p.errorAlpha as number) * margin;
+  return p.latencyEquality === false ? p.alpha : p.alpha / 2;
+}
+const marginAlpha = (p: StepCompareParams, ev: StepEvidence): number =>
+  spans(ev, p) ? (p.errorAlpha as number) * 0.1 : p.alpha * ALPHA_SHARES.errors * 0.1;
 
 export function validateStepParams(p: StepCompareParams): void {
   if (!(p.alpha > 0 && p.alpha < 0.5)) paramError('alpha', 'in (0, 0.5)', p.alpha);
+  if (p.errorAlpha !== undefined && !(p.errorAlpha > 0 && p.errorAlpha < 0.5))
+    paramError('errorAlpha', 'in (0, 0.5)', p.errorAlpha);
   checkMargins(p);
   if (!(p.maxRelativeErrorRateIncrease >= 0))
     paramError('maxRelativeErrorRateIncrease', '≥ 0', p.maxRelativeErrorRateIncrease);
@@ -209,7 +325,13 @@ export function addInterval(
   checkCounts(candidate, 'candidate');
   checkCounts(baseline, 'baseline');
   const edges = evidence?.edges ?? (edgesOf(baseline).length > 0 ? edgesOf(baseline) : edgesOf(candidate));
-  const ev: StepEvidence = structuredClone(evidence ?? emptyEvidence(edges));
+  let ev: StepEvidence = structuredClone(evidence ?? emptyEvidence(edges, p));
+  // A look of the next step: the error test runs on, the latency tests start with the step. Evidence
+  // from before errors spanned steps (no `promotion`) keeps the per-step split: never more α.
+  if (spans(ev, p) && p.step !== ev.step) {
+    const next = edgesOf(baseline).length > 0 ? edgesOf(baseline) : edgesOf(candidate);
+    ev = startStep(ev, p.step, next.length > 0 ? next : ev.edges);
+  }
   const cBins = binCounts(candidate, ev.edges);
   const bBins = binCounts(baseline, ev.edges);
   if (!cBins || !bBins) throw new Error('latency histograms changed their bucket bounds within a step');
@@ -217,15 +339,20 @@ export function addInterval(
 
   // Errors: the candidate's share of this interval's errors against its null share.
   const ratio = errorNullRatio(ev, baseline, p);
-  ev.errors = updateCell(
-    ev.errors,
-    UPWARD_TILTS,
-    candidate.errors,
-    candidate.errors + baseline.errors,
-    nullShare(candidate.requests, baseline.requests, ratio),
-  );
+  const addErrors = (cell: CellState): CellState =>
+    updateCell(
+      cell,
+      UPWARD_TILTS,
+      candidate.errors,
+      candidate.errors + baseline.errors,
+      nullShare(candidate.requests, baseline.requests, ratio),
+    );
+  ev.errors = addErrors(ev.errors);
+  if (ev.promotion?.restarts) ev.promotion.restarts = ev.promotion.restarts.map(addErrors);
 
   // Latency: per bound, the candidate's exceedances of the shifted bound against the baseline's.
+  const oldOrder = [...ev.order];
+  const oldLower = [...ev.lower];
   const nc = cBins.reduce((s, x) => s + x, 0);
   const nb = bBins.reduce((s, x) => s + x, 0);
   const share = nullShare(nc, nb, 1);
@@ -244,6 +371,18 @@ export function addInterval(
       ev.lower[i] = updateCell(ev.lower[i] as CellState, UPWARD_TILTS, bAbove, cAbove + bAbove, 1 - share);
     }
   });
+  if (ev.latencyMix) {
+    // Weighted by what the baseline showed before this interval (predictable), so each factor
+    // still has conditional expectation at most 1 under the null.
+    const prior = boundPrior(ev.baseline.bins, ev.edges);
+    const half = prior.map((w) => w / 2);
+    ev.latencyMix = {
+      order: ev.latencyMix.order + logFactor(oldOrder, ev.order, prior),
+      equality:
+        ev.latencyMix.equality +
+        logFactor([...oldOrder, ...oldLower], [...ev.order, ...ev.lower], [...half, ...half]),
+    };
+  }
 
   for (const t of [candidate, baseline]) {
     const tot = t === candidate ? ev.candidate : ev.baseline;
@@ -252,26 +391,99 @@ export function addInterval(
     tot.errors += t.errors;
     tot.bins = tot.bins.map((x, i) => x + (bins[i] ?? 0));
   }
+  if (ev.promotion) {
+    const pr = ev.promotion;
+    pr.looks++;
+    pr.candidate = {
+      requests: pr.candidate.requests + candidate.requests,
+      errors: pr.candidate.errors + candidate.errors,
+    };
+    pr.baseline = {
+      requests: pr.baseline.requests + baseline.requests,
+      errors: pr.baseline.errors + baseline.errors,
+    };
+  }
   const now = currentLogs(ev);
   for (const k of ['errors', 'order', 'equality'] as const) {
     ev.maxLog[k] = Math.max(ev.maxLog[k], now[k]);
-    if (ev.crossedAt[k] === undefined && ev.maxLog[k] >= Math.log(1 / testAlpha(p, k)))
+    if (ev.crossedAt[k] === undefined && ev.maxLog[k] >= Math.log(1 / testAlpha(p, k, ev)))
       ev.crossedAt[k] = ev.looks;
   }
   return ev;
 }
 
 /** A look with missing data: nothing is added, and the step's evidence stands. */
-export function addGap(evidence: StepEvidence | undefined): StepEvidence | undefined {
+export function addGap(evidence: StepEvidence | undefined, step?: string): StepEvidence | undefined {
   if (!evidence) return evidence;
-  return { ...evidence, gaps: evidence.gaps + 1 };
+  // A gap at a new step's first look is that step's (errors spanning steps carry the evidence in).
+  const ev =
+    evidence.promotion && step !== undefined && step !== evidence.step
+      ? startStep(evidence, step, evidence.edges)
+      : evidence;
+  return { ...ev, gaps: ev.gaps + 1 };
+}
+
+/**
+ * The prior weight of each latency bound at the next interval, from the baseline's counts so far:
+ * the bounds that the baseline's requests exceed between 0.3% and 99.7% of the time (PRIOR_RANGE),
+ * where a slowdown or a change of shape can show at a canary's counts, get full weight; the rest
+ * (a router histogram has 27 bounds, 0.5 ms to 10 s, most far from any one model's latencies) a
+ * twentieth, so that no bound's evidence is ever thrown away. Before the baseline has
+ * PRIOR_MIN_REQUESTS requests, every bound alike. Measured against the plain average of all
+ * bounds in docs/analysis.md.
+ */
+export const PRIOR_RANGE = Object.freeze({ above: 0.003, below: 0.997 });
+const PRIOR_FLOOR = 0.05;
+const PRIOR_MIN_REQUESTS = 200;
+export function boundPrior(bins: number[], edges: number[]): number[] {
+  const n = bins.reduce((s, x) => s + x, 0);
+  if (n < PRIOR_MIN_REQUESTS) return edges.map(() => 1 / edges.length);
+  const raw = edges.map((b) => {
+    const q = countAbove(bins, edges, b) / n;
+    return q >= PRIOR_RANGE.above && q <= PRIOR_RANGE.below ? 1 : PRIOR_FLOOR;
+  });
+  const sum = raw.reduce((s, x) => s + x, 0);
+  return raw.map((x) => x / sum);
+}
+
+/**
+ * One interval's factor of a mixture over cells with predictable weights `prior`: the average of
+ * the cells' factors weighted by prior × evidence so far (the posterior), i.e.
+ * log Σ π·E_new − log Σ π·E_old. With a fixed prior the running sum telescopes to the ordinary
+ * mixture Σ π·E; with a prior that moves, it is still a product of factors of expectation ≤ 1.
+ */
+function logFactor(before: CellState[], after: CellState[], prior: number[]): number {
+  const sum = (cells: CellState[]): number =>
+    logSum(cells.map((c, i) => Math.log(prior[i] as number) + logMixture(c, UPWARD_TILTS)));
+  return sum(after) - sum(before);
+}
+
+function logSum(logs: number[]): number {
+  const max = Math.max(...logs);
+  if (!Number.isFinite(max)) return max;
+  return max + Math.log(logs.reduce((s, v) => s + Math.exp(v - max), 0));
+}
+
+/** log e-value of the error test: with promotion-wide errors, the weighted restarts (RESTART_WEIGHTS). */
+function errorLog(ev: StepEvidence): number {
+  const first = logMixture(ev.errors, UPWARD_TILTS);
+  if (!ev.promotion) return first;
+  const restarts = ev.promotion.restarts ?? [];
+  // Restarts not yet begun are still at 1: their weights (the halving tail) count as they are.
+  const pending = RESTART_WEIGHTS.later * 2 ** -restarts.length;
+  return logSum([
+    Math.log(RESTART_WEIGHTS.first) + first,
+    ...restarts.map((c, i) => Math.log(restartWeight(i)) + logMixture(c, UPWARD_TILTS)),
+    Math.log(pending),
+  ]);
 }
 
 function currentLogs(ev: StepEvidence): { errors: number; order: number; equality: number } {
+  if (ev.latencyMix) return { errors: errorLog(ev), ...ev.latencyMix };
   const order = ev.order.map((c) => logMixture(c, UPWARD_TILTS));
   const lower = ev.lower.map((c) => logMixture(c, UPWARD_TILTS));
   return {
-    errors: logMixture(ev.errors, UPWARD_TILTS),
+    errors: errorLog(ev),
     order: logMean(order),
     // Both directions, each bound once: the average over all of them.
     equality: logMean([...order, ...lower]),
@@ -367,12 +579,13 @@ export function detectableErrorRatio(
   p: StepCompareParams,
   nullRatio: number,
 ): number | null {
-  const nc = ev.candidate.requests;
-  const nb = ev.baseline.requests;
+  const counts = errorCounts(ev);
+  const nc = counts.candidate.requests;
+  const nb = counts.baseline.requests;
   if (nc === 0 || nb === 0) return null;
-  const rate = (ev.baseline.errors + 0.5) / (nb + 1);
+  const rate = (counts.baseline.errors + 0.5) / (nb + 1);
   const theta0 = nullShare(nc, nb, nullRatio);
-  const target = Math.log(1 / testAlpha(p, 'errors'));
+  const target = Math.log(1 / testAlpha(p, 'errors', ev));
   const power = (r1: number): number => {
     const lc = nc * rate * r1;
     const lb = nb * rate;
@@ -421,12 +634,18 @@ export function judgeStep(ev: StepEvidence, p: StepCompareParams): ComparisonVer
 }
 
 function errorTest(ev: StepEvidence, p: StepCompareParams): TestResult {
-  const a = testAlpha(p, 'errors');
-  const nc = ev.candidate.requests;
-  const nb = ev.baseline.requests;
-  const rc = nc > 0 ? ev.candidate.errors / nc : null;
-  const rb = nb > 0 ? ev.baseline.errors / nb : null;
-  const logE = logMixture(ev.errors, UPWARD_TILTS);
+  const a = testAlpha(p, 'errors', ev);
+  const counts = errorCounts(ev);
+  const nc = counts.candidate.requests;
+  const nb = counts.baseline.requests;
+  const rc = nc > 0 ? counts.candidate.errors / nc : null;
+  const rb = nb > 0 ? counts.baseline.errors / nb : null;
+  const steps = spans(ev, p) ? (ev.promotion?.steps ?? 1) : 1;
+  const over =
+    steps > 1
+      ? `over ${steps} steps' ${nc} vs ${nb} requests so far`
+      : `over the step's ${nc} vs ${nb} requests`;
+  const logE = errorLog(ev);
   const pValue = pFrom(ev.maxLog.errors);
   const crossed = ev.crossedAt.errors !== undefined;
   const enough = nc >= p.minSamples && nb >= p.minSamples;
@@ -440,15 +659,15 @@ function errorTest(ev: StepEvidence, p: StepCompareParams): TestResult {
     p.maxErrorRateIncrease > 0
       ? `${pct(p.maxRelativeErrorRateIncrease, 0)} relative or ${pct(p.maxErrorRateIncrease)} absolute, whichever is larger`
       : `${pct(p.maxRelativeErrorRateIncrease, 0)} relative`;
-  const interval = `the candidate's error rate is ${round(rlo, 3)}× to ${round(rhi, 3)}× the baseline's (anytime-valid ${round(1 - 2 * a, 4)})`;
+  const interval = `${steps > 1 ? 'in this step ' : ''}the candidate's error rate is ${round(rlo, 3)}× to ${round(rhi, 3)}× the baseline's (anytime-valid ${round(1 - 2 * a, 4)})`;
   const reach =
     detectable !== null && rb !== null
       ? `; at these counts ${round(detectable, 3)}× the baseline's errors (${pct(rb * detectable)}) would be caught by now about 4 times in 5`
       : '';
   const explanation = crossed
-    ? `error rate: candidate ${pct(rc)} vs baseline ${pct(rb)} over the step's ${nc} vs ${nb} requests is beyond the allowed ${allowed} (e-value ${fmtE(ev.maxLog.errors)} ≥ 1/α = ${fmtE(Math.log(1 / a))}, first at look ${ev.crossedAt.errors}); ${interval}`
+    ? `error rate: candidate ${pct(rc)} vs baseline ${pct(rb)} ${over} is beyond the allowed ${allowed} (e-value ${fmtE(ev.maxLog.errors)} ≥ 1/α = ${fmtE(Math.log(1 / a))}, first at look ${ev.crossedAt.errors}); ${interval}`
     : enough
-      ? `error rate: candidate ${pct(rc)} vs baseline ${pct(rb)}, no evidence beyond the allowed ${allowed} (e-value ${fmtE(logE)} < ${fmtE(Math.log(1 / a))}); ${interval}${reach}`
+      ? `error rate: candidate ${pct(rc)} vs baseline ${pct(rb)} ${over}, no evidence beyond the allowed ${allowed} (e-value ${fmtE(logE)} < ${fmtE(Math.log(1 / a))}); ${interval}${reach}`
       : `error rate: too few requests to pass yet (candidate ${nc}, baseline ${nb}, ${p.minSamples} each needed; e-value ${fmtE(logE)})`;
   return {
     test: 'sequential-error-rate',
@@ -473,6 +692,7 @@ function errorTest(ev: StepEvidence, p: StepCompareParams): TestResult {
       absoluteMargin: p.maxErrorRateIncrease,
       looks: ev.looks,
       gaps: ev.gaps,
+      ...(spans(ev, p) ? { steps, promotionLooks: ev.promotion?.looks ?? ev.looks } : {}),
     },
   };
 }
@@ -526,7 +746,7 @@ function strongestBound(ev: StepEvidence, cells: CellState[]): number | null {
 }
 
 function latencyTest(ev: StepEvidence, p: StepCompareParams, kind: 'order' | 'equality'): TestResult {
-  const a = testAlpha(p, kind);
+  const a = testAlpha(p, kind, ev);
   const nc = ev.candidate.bins.reduce((s, x) => s + x, 0);
   const nb = ev.baseline.bins.reduce((s, x) => s + x, 0);
   const logs = currentLogs(ev);

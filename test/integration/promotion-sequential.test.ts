@@ -194,6 +194,55 @@ describe.concurrent('sequential canary analysis in promotions', () => {
   );
 
   it(
+    'runs the error test on across the canary steps at one promotion-wide α; latency starts with each step',
+    { timeout: 300_000 },
+    async () => {
+      const model = 'seq-spanning';
+      const s = spec(model, 'sequential');
+      s.canary.steps = [
+        { weight: 10, pause: 16_000 },
+        { weight: 25, pause: 16_000 },
+        { weight: 100, pause: 0 },
+      ];
+      const { traffic } = await platform.launch(s, '8', { rps: 80, versions, production: '6' });
+      const result = await platform.result(model);
+      await traffic.stop();
+      await recordHistory(platform.client, promotionWorkflowId(model), 'sequential-errors-span-steps');
+      expect(result.outcome, result.reason).toBe('promoted');
+      type Details = { looks?: number; steps?: number; promotionLooks?: number };
+      const errorDetails = result.verdicts
+        .filter((v) => v.check === 'comparison')
+        .map((v) => {
+          const tests = v.tests as { test: string; threshold: number; details?: Details }[] | undefined;
+          return tests?.find((t) => t.test === 'sequential-error-rate');
+        })
+        .filter((t) => t !== undefined);
+      const second = errorDetails.filter((t) => t.details?.steps === 2);
+      const first = errorDetails.filter((t) => t.details?.steps === 1);
+      expect(first.length, 'looks of the first step').toBeGreaterThan(2);
+      expect(second.length, 'looks of the second step').toBeGreaterThan(2);
+      // One α for the whole promotion (0.6 of falseRollbackRate), the same at both steps.
+      expect(errorDetails.every((t) => t.threshold === 0.006)).toBe(true);
+      // The error test's looks run on through the second step; the step's own looks restart.
+      const lastOfFirst = first.at(-1)?.details?.promotionLooks ?? 0;
+      expect(second[0]?.details?.looks).toBe(1);
+      expect(second[0]?.details?.promotionLooks).toBe(lastOfFirst + 1);
+      const lat = result.verdicts
+        .filter((v) => v.check === 'comparison')
+        .map((v) =>
+          (v.tests as { test: string; threshold: number }[] | undefined)?.find(
+            (t) => t.test === 'sequential-latency-order',
+          ),
+        )
+        .filter((t) => t !== undefined);
+      // The latency tests' α per step: of the 0.4% left after errors, half to the first step and
+      // half to the second (all of it to the order test: the equality test is off in this spec).
+      expect(lat.length).toBe(errorDetails.length);
+      expect(lat.every((t) => t.threshold === 0.002)).toBe(true);
+    },
+  );
+
+  it(
     "carries the step's evidence across continue-as-new: every look adds to it, none resets it",
     { timeout: 300_000 },
     async () => {

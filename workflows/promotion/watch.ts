@@ -7,43 +7,64 @@ import { allHandlersFinished, condition, continueAsNew, patched, workflowInfo } 
 import type { AnalysisPhase, IntervalAnalysis } from '../../activities/contracts';
 import type { MetricsSnapshot } from '../../serving/metrics/source';
 import type { PromotionInput, PromotionResult, Verdict } from '../api';
-import { splitFalseRollbackRate } from '../../specs/false-rollbacks';
+import { splitFalseRollbackBudget, splitFalseRollbackRate } from '../../specs/false-rollbacks';
 import { quick, run } from '../activity-calls';
 import { variantName } from '../deployments';
 import type { Promotion } from './context';
 import { Ended, pauseForHuman, throwIfRollbackRequested } from './state';
 
+/** What a sequential look is given: its α, and with errors spanning steps the error test's α and the step. */
+interface SequentialBudget {
+  alpha: number;
+  errorAlpha?: number;
+  step?: string;
+}
+
+/** Evidence whose error test spans the promotion's steps (the activity's `promotion` totals). */
+const spansSteps = (evidence: unknown): boolean =>
+  typeof evidence === 'object' && evidence !== null && 'promotion' in evidence;
+
 /**
  * The sequential comparison's share of the false-rollback budget at this look, or undefined when
  * the spec judges each interval alone (`method: interval`, or a spec from before the method).
  */
-function sequentialAlpha(p: Promotion, phase: AnalysisPhase): number | undefined {
+function sequentialAlpha(p: Promotion, phase: AnalysisPhase): SequentialBudget | undefined {
   const { spec, state } = p;
   const a = spec.canary.analysis;
   const shift = spec.shadow.enabled && (spec.shadow.maxShift ?? 0.5) < 0.5;
   if (a.method !== 'sequential' || (phase === 'shadow' ? !shift : !a.compare)) return undefined;
   // Promotions started before the sequential analysis keep judging each interval alone.
   if (!patched('sequential-canary')) return undefined;
-  const split = splitFalseRollbackRate(
-    a.falseRollbackRate ?? 0.01,
-    spec.canary.steps.map((s) => s.weight),
-    spec.experiment.kind !== 'none',
-    shift,
-  );
-  const alpha =
-    phase === 'shadow'
-      ? split.shadow
-      : phase === 'experiment'
-        ? split.experiment
-        : split.steps[state.stepIndex];
-  return alpha ?? undefined;
+  const weights = spec.canary.steps.map((s) => s.weight);
+  const experiment = spec.experiment.kind !== 'none';
+  const rate = a.falseRollbackRate ?? 0.01;
+  if (phase === 'shadow')
+    return { alpha: splitFalseRollbackRate(rate, weights, experiment, shift).shadow ?? 0 };
+  // One error test over every comparing step (one α for the promotion) when the promotion's first
+  // comparing look ran this code; a promotion already comparing per step at the upgrade goes on so.
+  const first = weights.findIndex((w) => w < 100);
+  const firstLook =
+    state.evidence === undefined && (phase === 'experiment' ? first < 0 : state.stepIndex === first);
+  if (spansSteps(state.evidence) || (firstLook && patched('errors-span-steps'))) {
+    const budget = splitFalseRollbackBudget(rate, weights, experiment, shift);
+    const alpha = phase === 'experiment' ? budget.experiment : budget.steps[state.stepIndex];
+    if (alpha === null || alpha === undefined || budget.errors === null) return undefined;
+    return {
+      alpha,
+      errorAlpha: budget.errors,
+      step: phase === 'experiment' ? 'experiment' : `canary:${state.stepIndex}`,
+    };
+  }
+  const split = splitFalseRollbackRate(rate, weights, experiment, shift);
+  const alpha = phase === 'experiment' ? split.experiment : split.steps[state.stepIndex];
+  return alpha === null || alpha === undefined ? undefined : { alpha };
 }
 
 /** One look: the activity reads the window since the last snapshot and returns its verdicts. */
 export async function look(p: Promotion, phase: AnalysisPhase): Promise<IntervalAnalysis> {
   const { spec, state } = p;
   const base = p.baseline;
-  const alpha = sequentialAlpha(p, phase);
+  const budget = sequentialAlpha(p, phase);
   const result = await run('analyzeInterval', `${phase} analysis of ${p.candidate}`, quick, {
     model: p.model,
     phase,
@@ -59,22 +80,23 @@ export async function look(p: Promotion, phase: AnalysisPhase): Promise<Interval
       phase === 'experiment' ? (state.experiment?.start as MetricsSnapshot | undefined) : undefined,
     abState: phase === 'experiment' ? state.experiment?.ab : undefined,
     ...(phase === 'experiment' && state.experiment?.carry ? { experimentCarry: state.experiment.carry } : {}),
-    ...(alpha !== undefined
-      ? { sequential: { alpha, evidence: state.evidence as IntervalAnalysis['evidence'] } }
+    ...(budget !== undefined
+      ? { sequential: { ...budget, evidence: state.evidence as IntervalAnalysis['evidence'] } }
       : {}),
   });
   state.lastSnapshot = result.snapshot;
-  if (alpha !== undefined) state.evidence = result.evidence;
+  if (budget !== undefined) state.evidence = result.evidence;
   p.judged(...[result.guard, result.comparison, result.experiment].filter((v): v is Verdict => !!v));
   return result;
 }
 
 /**
  * Windows start at a traffic change: what the old weights did is not the new step's business, and
- * the step's sequential evidence starts afresh.
+ * the step's sequential evidence starts afresh, except an error test that spans the promotion's
+ * steps (the activity starts the new step's latency evidence when it sees the new step's name).
  */
 export async function freshWindow(p: Promotion): Promise<void> {
-  p.state.evidence = undefined;
+  if (!spansSteps(p.state.evidence)) p.state.evidence = undefined;
   p.state.lastSnapshot = await run('snapshotMetrics', 'read router counters at the traffic change', quick, {
     model: p.model,
   });
