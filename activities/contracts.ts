@@ -10,6 +10,7 @@ import type { Alias, Lineage, VersionStatus } from '../registry/registry';
 import type { StepEvidence } from './analysis/step-evidence';
 import type { ShadowEvidence } from './analysis/shadow-shift';
 import type { VariantFeedback } from './analysis/feedback';
+import type { CostVerdict } from '../common/cost';
 
 export interface VersionRef {
   version: string;
@@ -120,6 +121,11 @@ export interface AnalyzeInput {
    * false-rollback budget. Absent: the comparison judges this interval alone, as before.
    */
   sequential?: { evidence?: StepEvidence | ShadowEvidence; alpha: number };
+  /**
+   * What each replica asks for and how many sessions it runs (the spec's serving), to price the
+   * look. Absent in runs started before cost: the defaults price them.
+   */
+  serving?: Pick<ModelSpec['serving'], 'resources' | 'device' | 'instances'>;
 }
 
 export interface IntervalAnalysis {
@@ -133,6 +139,16 @@ export interface IntervalAnalysis {
   evidence?: StepEvidence | ShadowEvidence;
   /** Candidate vs baseline comparison, when the phase has one. */
   comparison?: Verdict;
+  /**
+   * Cost per 1,000 inferences of each variant (canary and experiment looks, when the platform
+   * has prices); with canary.analysis.maxCostIncrease it can fail the look.
+   */
+  cost?: CostVerdict;
+  /**
+   * Each variant's window in brief (requests, server errors, error rate, p99): what the audit
+   * draws as candidate against baseline per look, whatever the comparison method recorded.
+   */
+  variants?: Record<string, WindowSummary>;
   /** Experiment decision (A/B or bandit), when the phase is `experiment`. */
   experiment?: Verdict & {
     decision: string;
@@ -149,6 +165,15 @@ export interface IntervalAnalysis {
     /** Feedback not trusted: what the rewards would have decided, not acted on. */
     withheld?: { result: string; decision: string; best?: string; reason: string };
   };
+}
+
+export interface WindowSummary {
+  requests: number;
+  errors: number;
+  /** null without requests. */
+  errorRate: number | null;
+  /** null without latency observations. */
+  p99Ms: number | null;
 }
 
 export interface RewardCounts {

@@ -7,6 +7,7 @@ import type { FleetDriver } from '../serving/fleet/driver';
 import type { MetricsSource } from '../serving/metrics/source';
 import type { TrafficRouter } from '../serving/traffic/router';
 import type { ModelRegistry } from '../registry/registry';
+import type { Prices } from '../common/cost';
 
 export interface ActivityDeps {
   registry: ModelRegistry;
@@ -19,6 +20,8 @@ export interface ActivityDeps {
    * sha256; the tokens never enter workflow inputs, results or logs.
    */
   feedbackTokens?: Readonly<Record<string, string>>;
+  /** The platform's prices (config `cost`): each look then carries a cost verdict. */
+  prices?: Prices;
   /** Optional hook for notifications (chat, pager); the log line is always written. */
   onNotify?: (event: {
     model: string;

@@ -260,6 +260,7 @@ export function platformDeps(
     metrics: createMetricsSource(config.metrics, router?.url, logger.child('metrics')),
     logger,
     feedbackTokens: config.router.feedbackTokens,
+    ...(config.cost ? { prices: config.cost } : {}),
   };
 }
 

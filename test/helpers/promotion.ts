@@ -214,6 +214,8 @@ export function usePromotionPlatform(
       metrics: new ScrapeMetricsSource({ url: router.url }),
       logger,
       feedbackTokens: config.router.feedbackTokens,
+      // As platformDeps does: prices (config `cost`) put a cost verdict on every look.
+      ...(config.cost ? { prices: config.cost } : {}),
     };
     const endpoint = await (opts.temporal ?? testTemporal)();
     const connection = await Connection.connect(endpoint.connectionOptions);
