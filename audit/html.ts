@@ -198,6 +198,8 @@ function metricChart(
   label: string,
   format: (x: number | null) => string,
   cls: string,
+  /** The axis' top when every value is 0 (a flat line at the bottom, not at 100%). */
+  floor: number,
 ): string {
   const W = 470;
   const H = 200;
@@ -207,7 +209,7 @@ function metricChart(
   const bottom = H - 30;
   const names = variantsOf(a);
   const values = looks.flatMap((l) => [pick(l, 'candidate'), pick(l, 'baseline')]).filter((v) => v !== null);
-  const max = Math.max(...values, 0) || 1;
+  const max = Math.max(...values, 0) || floor;
   const { t0, t1 } = span(a);
   const x = scale(t0, t1, left, right);
   const y = (v: number): number => bottom - (v / max) * (bottom - top);
@@ -364,7 +366,7 @@ function promotionSection(a: PromotionAudit, index: number): string {
 <h2>${esc(a.model ?? '?')} ${esc(names.candidate)} — <span class="outcome o-${esc(outcome)}">${esc(outcome)}</span></h2>
 <dl class="summary">${summary.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>
 <figure>${timeline(a, looks)}<figcaption>Stages, ${esc(names.candidate)}'s share of traffic, one dot per look (green pass, amber inconclusive, red fail; hover for the numbers), ▲ approvals, ◆ manual actions, red line: rollback.</figcaption></figure>
-<figure class="pair">${metricChart(a, looks, (l, s) => l[s].errorRate, 'error rate', pct, 'error-chart')}${metricChart(a, looks, (l, s) => l[s].p99Ms, 'p99 latency', ms, 'p99-chart')}</figure>
+<figure class="pair">${metricChart(a, looks, (l, s) => l[s].errorRate, 'error rate', pct, 'error-chart', 0.01)}${metricChart(a, looks, (l, s) => l[s].p99Ms, 'p99 latency', ms, 'p99-chart', 1)}</figure>
 ${a.rollbacks.length ? `<h3>Rollbacks</h3>${table('rollbacks', ['time', 'kind', 'requested by', 'reason'], rollbacks)}` : ''}
 <h3>Verdicts (${looks.length} looks)</h3>
 ${table('verdicts', ['time', 'phase', 'guard', 'comparison', 'cost', `${names.candidate} errors`, `${names.baseline ?? 'baseline'} errors`, `${names.candidate} p99`, `${names.baseline ?? 'baseline'} p99`, 'reasons'], verdictRows)}
