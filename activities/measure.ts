@@ -270,6 +270,15 @@ async function lookCost(
 ): Promise<CostVerdict | undefined> {
   const serving = input.serving ?? SERVING_DEFAULTS;
   const price = replicaPrice(prices, serving.resources, serving.device);
+  if (!price && input.analysis.maxCostIncrease !== undefined) {
+    // Not a verdict: a platform without prices would hold every step of such a spec.
+    log.warn(
+      'canary.analysis.maxCostIncrease is set but the platform config has no prices (cost): cost not judged',
+      {
+        model: input.model,
+      },
+    );
+  }
   if (!price || windows.seconds <= 0) return undefined;
   const usage = async (variant: string, w: VariantWindow | undefined): Promise<VariantUsage | undefined> => {
     // Variants are `v<version>`, deployments `<model>-v<version>-production` (workflows/deployments.ts).

@@ -217,3 +217,53 @@ describe('platform config `cost`', () => {
     );
   });
 });
+
+describe("the audit's cost of a promotion, from recorded histories", () => {
+  const load = async (name: string) => {
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const { historiesDir, historyFromJSON } = await import('../helpers/histories');
+    const h = historyFromJSON(JSON.parse(fs.readFileSync(path.join(historiesDir, `${name}.json`), 'utf8')));
+    return [{ runId: name, events: h.events ?? [] }];
+  };
+
+  it('prices replica-hours with the price the looks recorded', async () => {
+    const { buildPromotionAudit } = await import('../../audit/report');
+    const { promotionMarkdown } = await import('../../audit/markdown');
+    const a = buildPromotionAudit('promotion:fd-cost-gate', await load('cost-rollback-v4'));
+    expect(a.cost.phases.map((p) => p.phase)).toEqual(['staging', 'canary']);
+    expect(a.cost.price).toMatchObject({
+      perHour: 0.045,
+      source: 'history',
+      basis: '1 CPU × 0.04 + 1 GiB × 0.005',
+    });
+    const sum = a.cost.phases.reduce((n, p) => n + p.replicaHours, 0);
+    expect(a.cost.replicaHours).toBeCloseTo(sum, 6);
+    expect(a.cost.cost).toBeCloseTo(a.cost.replicaHours * 0.045, 6);
+    // Staging ran from its deploy to its teardown, one replica: its hours are that span.
+    expect(a.cost.phases[0]!.replicaHours).toBeGreaterThan(0);
+    const md = promotionMarkdown(a);
+    expect(md).toMatch(
+      /- cost of the promotion: [\d.]+ replica-hours \(staging [\d.]+, canary [\d.]+\) = [\d.]+ \$ at 0\.045 \$\/replica-hour \(1 CPU × 0\.04 \+ 1 GiB × 0\.005; as recorded\)/,
+    );
+    expect(md).toMatch(/- cost per 1,000 inferences at the last look: fail: candidate costs \+\d+%/);
+  });
+
+  it("a promotion recorded before prices gets today's, said so, or none", async () => {
+    const { buildPromotionAudit } = await import('../../audit/report');
+    const { promotionCostText } = await import('../../audit/markdown');
+    const runs = await load('latency-rollback-v4');
+    const none = buildPromotionAudit('promotion:fd-latency', runs);
+    expect(none.cost.phases.map((p) => p.phase)).toEqual(['staging', 'shadow', 'canary']);
+    expect(none.cost.cost).toBeUndefined();
+    expect(promotionCostText(none.cost)).toMatch(/no price \(platform config `cost`\)$/);
+    const priced = buildPromotionAudit('promotion:fd-latency', runs, undefined, {
+      prices: { currency: 'EUR', perHour: { cpu: 1 } },
+    });
+    expect(priced.cost.price).toMatchObject({ perHour: 1, source: 'config', currency: 'EUR' });
+    expect(priced.cost.replicaHours).toBe(none.cost.replicaHours);
+    expect(promotionCostText(priced.cost)).toMatch(
+      / EUR at 1 EUR\/replica-hour \(1 CPU × 1; today's config\)$/,
+    );
+  });
+});
