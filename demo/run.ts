@@ -161,7 +161,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
         .map(([v, s]) => `${v}=${s.requests}`)
         .join(' ')}`,
     );
-    for (const line of await costLines(client, model)) print(line);
+    for (const line of await costLines(client, model, platform.config.cost)) print(line);
     if (ui) print(`  history: ${ui}`);
     for (const line of closingAdvice(model, specFile, opts.stopAfter !== false)) print(line);
     return EXIT_CODES[result.outcome];
@@ -177,10 +177,11 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
 }
 
 /** What the promotion cost, from its history: the last canary look per 1k, and its own replica-hours. */
-async function costLines(client: Client, model: string): Promise<string[]> {
+async function costLines(client: Client, model: string, prices: Prices | undefined): Promise<string[]> {
   try {
     const runs = await fetchChain(client, promotionWorkflowId(model));
-    const a = buildPromotionAudit(promotionWorkflowId(model), runs);
+    // Today's prices price what no look recorded (a promotion that ended before the canary).
+    const a = buildPromotionAudit(promotionWorkflowId(model), runs, undefined, { prices });
     const look = [...a.analyses].reverse().find((x) => x.cost && x.phase === 'canary')?.cost;
     return [
       ...(look ? [`• cost per 1,000 inferences at the last canary look: ${look.reason}`] : []),
