@@ -12,6 +12,7 @@ import type { StepEvidence } from './analysis/step-evidence';
 import type { ShadowEvidence } from './analysis/shadow-shift';
 import type { VariantFeedback } from './analysis/feedback';
 import type { Decision, DecisionContext } from '../common/signing';
+import type { CostVerdict } from '../common/cost';
 
 export interface VersionRef {
   version: string;
@@ -136,6 +137,11 @@ export interface AnalyzeInput {
     errorAlpha?: number;
     step?: string;
   };
+  /**
+   * What each replica asks for and how many sessions it runs (the spec's serving), to price the
+   * look. Absent in runs started before cost: the defaults price them.
+   */
+  serving?: Pick<ModelSpec['serving'], 'resources' | 'device' | 'instances'>;
 }
 
 export interface IntervalAnalysis {
@@ -149,6 +155,16 @@ export interface IntervalAnalysis {
   evidence?: StepEvidence | ShadowEvidence;
   /** Candidate vs baseline comparison, when the phase has one. */
   comparison?: Verdict;
+  /**
+   * Cost per 1,000 inferences of each variant (canary and experiment looks, when the platform
+   * has prices); with canary.analysis.maxCostIncrease it can fail the look.
+   */
+  cost?: CostVerdict;
+  /**
+   * Each variant's window in brief (requests, server errors, error rate, p99): what the audit
+   * draws as candidate against baseline per look, whatever the comparison method recorded.
+   */
+  variants?: Record<string, WindowSummary>;
   /** Experiment decision (A/B or bandit), when the phase is `experiment`. */
   experiment?: Verdict & {
     decision: string;
@@ -165,6 +181,15 @@ export interface IntervalAnalysis {
     /** Feedback not trusted: what the rewards would have decided, not acted on. */
     withheld?: { result: string; decision: string; best?: string; reason: string };
   };
+}
+
+export interface WindowSummary {
+  requests: number;
+  errors: number;
+  /** null without requests. */
+  errorRate: number | null;
+  /** null without latency observations. */
+  p99Ms: number | null;
 }
 
 export interface RewardCounts {

@@ -9,6 +9,7 @@ import type { TrafficRouter } from '../serving/traffic/router';
 import type { ModelRegistry } from '../registry/registry';
 import type { PlatformPolicy } from '../specs/policy';
 import type { KeyringSource } from '../common/signing';
+import type { Prices } from '../common/cost';
 
 export interface ActivityDeps {
   registry: ModelRegistry;
@@ -25,6 +26,8 @@ export interface ActivityDeps {
   policy?: PlatformPolicy;
   /** The public keys that may sign decisions (platform config `keyring`); absent: none may. */
   keyring?: KeyringSource;
+  /** The platform's prices (config `cost`): each look then carries a cost verdict. */
+  prices?: Prices;
   /** Optional hook for notifications (chat, pager); the log line is always written. */
   onNotify?: (event: {
     model: string;

@@ -5,7 +5,7 @@
  * is inconclusive, never a pass.
  */
 import type { ActivityDeps } from './deps';
-import type { AnalyzeInput, IntervalAnalysis, RewardCounts } from './contracts';
+import type { AnalyzeInput, IntervalAnalysis, RewardCounts, WindowSummary } from './contracts';
 import type { Verdict } from '../workflows/api';
 import type { MetricsSnapshot, VariantCounters } from '../serving/metrics/source';
 import { windowBetween } from '../serving/metrics/window';
@@ -25,6 +25,11 @@ import { abTest } from './analysis/sequential';
 import { thompsonWeights } from './analysis/bandit';
 import { round } from './analysis/round';
 import { auditFeedback, DEFAULT_FEEDBACK_LIMITS } from './analysis/feedback';
+import { costVerdict, replicaPrice, type CostVerdict, type Prices, type VariantUsage } from '../common/cost';
+import { SERVING_DEFAULTS } from '../specs/serving-defaults';
+import { deploymentName, type FleetDriver } from '../serving/fleet/driver';
+import type { VariantWindow } from './analysis/types';
+import type { Logger } from '../common/log';
 
 /**
  * The shadow's guard: mirrored copies must agree with the primary's answers, fail rarely and
@@ -260,7 +265,61 @@ function missing(check: string, reason: string): Verdict {
   return { check, result: 'inconclusive', reason };
 }
 
-export function measureActivities({ metrics, logger }: ActivityDeps) {
+/**
+ * The look's cost verdict: each variant's window priced on the replicas the fleet says it holds.
+ * Undefined when the platform has no prices or the fleet cannot say: cost informs and gates, it
+ * never stops the analysis.
+ */
+async function lookCost(
+  input: AnalyzeInput,
+  windows: { candidate?: VariantWindow; baseline?: VariantWindow; seconds: number },
+  fleet: FleetDriver,
+  prices: Prices | undefined,
+  log: Logger,
+): Promise<CostVerdict | undefined> {
+  const serving = input.serving ?? SERVING_DEFAULTS;
+  const price = replicaPrice(prices, serving.resources, serving.device);
+  if (!price && input.analysis.maxCostIncrease !== undefined) {
+    // Not a verdict: a platform without prices would hold every step of such a spec.
+    log.warn(
+      'canary.analysis.maxCostIncrease is set but the platform config has no prices (cost): cost not judged',
+      {
+        model: input.model,
+      },
+    );
+  }
+  if (!price || windows.seconds <= 0) return undefined;
+  const usage = async (variant: string, w: VariantWindow | undefined): Promise<VariantUsage | undefined> => {
+    // Variants are `v<version>`, deployments `<model>-v<version>-production` (workflows/deployments.ts).
+    const d = await fleet.get(deploymentName(input.model, variant.replace(/^v/, ''), 'production'));
+    if (!d) return undefined;
+    return {
+      variant,
+      requests: w?.requests ?? 0,
+      latencySeconds: w?.latency.sum ?? 0,
+      replicas: d.replicas,
+      instances: serving.instances,
+      windowSeconds: windows.seconds,
+    };
+  };
+  try {
+    const candidate = await usage(input.candidate, windows.candidate);
+    if (!candidate) return undefined;
+    const baseline = input.baseline ? await usage(input.baseline, windows.baseline) : undefined;
+    return costVerdict(price, candidate, baseline, {
+      maxIncrease: input.analysis.maxCostIncrease,
+      minRequests: input.slos.minRequests,
+    });
+  } catch (err) {
+    log.warn('cost not computed for this look', {
+      model: input.model,
+      error: err instanceof Error ? err.message : String(err),
+    });
+    return undefined;
+  }
+}
+
+export function measureActivities({ metrics, logger, fleet, prices }: ActivityDeps) {
   const log = logger.child('measure');
   return {
     async snapshotMetrics({ model }: { model: string }): Promise<MetricsSnapshot> {
@@ -355,12 +414,35 @@ export function measureActivities({ metrics, logger }: ActivityDeps) {
               );
       }
       const from = window.from;
+      const cost = await lookCost(
+        input,
+        { candidate, baseline, seconds: (Date.parse(window.to) - Date.parse(from)) / 1000 },
+        fleet,
+        prices,
+        log,
+      );
+      const variants: Record<string, WindowSummary> = {};
+      for (const [name, w] of [
+        [input.candidate, candidate],
+        [input.baseline, baseline],
+      ] as const) {
+        if (!name || !w) continue;
+        const p99 = w.latency.count > 0 ? quantileOrNull(w.latency, 0.99) : null;
+        variants[name] = {
+          requests: w.requests,
+          errors: w.errors,
+          errorRate: w.requests > 0 ? round(w.errors / w.requests) : null,
+          p99Ms: p99 === null ? null : round(p99 * 1000),
+        };
+      }
       const result: IntervalAnalysis = {
         snapshot,
         gap: false,
         guard: { ...guard, window: { from, to: window.to } },
         comparison,
         ...(evidence ? { evidence } : {}),
+        ...(cost ? { cost } : {}),
+        variants,
       };
       if (input.phase === 'experiment') result.experiment = judgeExperiment(input, snapshot);
       return result;

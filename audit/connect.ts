@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { createLogger } from '../common/log';
-import { loadPlatformConfig } from '../workers/config';
+import { loadPlatformConfig, type PlatformConfig } from '../workers/config';
 import {
   defaultTemporalDataDir,
   ensureTemporal,
@@ -20,6 +20,8 @@ import {
 
 export interface AuditConnection {
   client: Client;
+  /** The platform configuration it connected with (its prices price old promotions). */
+  config: PlatformConfig;
   /** `running`: the platform's server or a cluster; `offline`: a private server on a copy of the database. */
   source: 'running' | 'offline';
   close(): Promise<void>;
@@ -92,6 +94,7 @@ export async function connectForAudit(opts: AuditConnectOptions = {}): Promise<A
   });
   return {
     client,
+    config,
     source,
     close: async () => {
       await connection.close();

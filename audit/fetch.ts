@@ -3,6 +3,7 @@
  * links them), the list of a model's promotions (visibility on RunwayModel), and the replay
  * check against the current workflow code.
  */
+import type { Prices } from '../common/cost';
 import fs from 'node:fs';
 import type { Client } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
@@ -105,6 +106,8 @@ export interface AuditQuery {
   replay?: boolean | ReplayOptions;
   /** The keyring every signature is verified against again (the platform config's). */
   keyring?: Keyring;
+  /** Today's prices (platform config `cost`), for promotions whose looks recorded none. */
+  prices?: Prices;
 }
 
 const esc = (s: string): string => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
@@ -187,7 +190,7 @@ export async function auditModel(client: Client, q: AuditQuery): Promise<AuditDo
       q.replay === false
         ? undefined
         : await replayChain(workflowId, runs, typeof q.replay === 'object' ? q.replay : {});
-    promotions.push(buildPromotionAudit(workflowId, runs, replay, q.keyring));
+    promotions.push(buildPromotionAudit(workflowId, runs, replay, q.keyring, { prices: q.prices }));
   }
   return auditDocument(q.model, promotions, new Date());
 }

@@ -1,4 +1,5 @@
 /** The audit as Markdown: what an auditor pastes into a change record. */
+import { money, type PromotionCost } from '../common/cost';
 import { lineageLines } from './lineage';
 import type { Verdict } from '../workflows/api';
 import type {
@@ -26,7 +27,7 @@ function basis(analyses: AuditAnalysis[]): string {
   for (const a of analyses) if (a.guard) counts[a.guard.result]++;
   const parts = [
     `${analyses.length} look(s): guard ${counts.pass} pass / ${counts.fail} fail / ${counts.inconclusive} inconclusive`,
-    `last: ${[last.guard, last.comparison, last.experiment].filter(Boolean).map(verdict).join('; ')}`,
+    `last: ${[last.guard, last.comparison, last.experiment, last.cost].filter(Boolean).map(verdict).join('; ')}`,
   ];
   if (analyses.some((a) => a.gap)) parts.push('gap in data');
   return parts.join('; ');
@@ -45,6 +46,15 @@ function policyLine(p: NonNullable<PromotionAudit['policy']>): string {
     ? ` — **refused**: ${p.violations.map((v) => `${v.field} ${v.message} (${v.rule})`).join('; ')}`
     : '';
   return `entries ${p.matched.map((m) => `\`${m}\``).join(', ')}: ${rules}${refused}`;
+}
+
+/** "0.0221 replica-hours (staging 0.0018, shadow 0.0018, canary 0.0185) = 0.000995 $ at 0.045 $/replica-hour (…)". */
+export function promotionCostText(c: PromotionCost): string {
+  const phases = c.phases.map((p) => `${p.phase} ${p.replicaHours.toFixed(4)}`).join(', ');
+  const hours = `${c.replicaHours.toFixed(4)} replica-hours${phases ? ` (${phases})` : ''}`;
+  if (c.cost === undefined || !c.price) return `${hours}; no price (platform config \`cost\`)`;
+  const source = c.price.source === 'history' ? 'as recorded' : "today's config";
+  return `${hours} = ${money(c.cost, c.price.currency)} at ${money(c.price.perHour, c.price.currency)}/replica-hour (${c.price.basis}; ${source})`;
 }
 
 export function promotionMarkdown(a: PromotionAudit): string {
@@ -74,6 +84,10 @@ export function promotionMarkdown(a: PromotionAudit): string {
   out.push(
     `- outcome: **${a.outcome.outcome ?? a.outcome.status}** at ${a.outcome.at ?? '—'}: ${a.outcome.reason ?? '—'}`,
   );
+  out.push(`- cost of the promotion: ${promotionCostText(a.cost)}`);
+  const lastCost = [...a.analyses].reverse().find((x) => x.cost)?.cost;
+  if (lastCost)
+    out.push(`- cost per 1,000 inferences at the last look: ${lastCost.result}: ${lastCost.reason}`);
   const r = a.replay;
   out.push(
     `- replay against current workflow code: ${

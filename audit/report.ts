@@ -7,7 +7,22 @@
  * Add fields freely; renaming or removing one means a new schemaVersion. Version 2: every
  * decision (approvals, the start, manual actions) carries `signature`.
  */
-import type { IntervalAnalysis, PreparedPromotion, SetTrafficInput } from '../activities/contracts';
+import type {
+  DeployInput,
+  IntervalAnalysis,
+  PreparedPromotion,
+  SetTrafficInput,
+  WindowSummary,
+} from '../activities/contracts';
+import {
+  promotionCost,
+  replicaPrice,
+  type CostSpan,
+  type CostVerdict,
+  type Prices,
+  type PromotionCost,
+  type ReplicaPrice,
+} from '../common/cost';
 import type { Lineage } from '../registry/registry';
 import type { PolicyInForce, PolicyViolation } from '../specs/policy';
 import type { PromotionInput, PromotionResult, Verdict } from '../workflows/api';
@@ -92,6 +107,10 @@ export interface AuditAnalysis {
   guard?: Verdict;
   comparison?: Verdict;
   experiment?: Verdict;
+  /** Cost per 1,000 inferences of each variant at this look (when the platform had prices). */
+  cost?: CostVerdict;
+  /** Each variant's window in brief (recorded since the visual report; absent before). */
+  variants?: Record<string, WindowSummary>;
 }
 
 export interface AuditTrafficChange {
@@ -198,6 +217,11 @@ export interface PromotionAudit {
   rollbacks: AuditRollback[];
   notifications: { at: string; event: string; message: string }[];
   activityFailures: AuditActivityFailure[];
+  /**
+   * What the promotion itself cost: the candidate's replica-hours on staging, and in production
+   * during shadow, canary and experiment, priced by the price its looks recorded (else today's).
+   */
+  cost: PromotionCost;
   outcome: {
     /** How the last run closed (see AuditRun.closedAs). */
     status: string;
@@ -279,6 +303,8 @@ function analysisOf(at: string, phase: string, r: unknown): AuditAnalysis {
   if (guard) out.guard = guard;
   if (comparison) out.comparison = comparison;
   if (experiment) out.experiment = experiment;
+  if (isRecord(a.cost) && a.cost.check === 'cost') out.cost = a.cost;
+  if (isRecord(a.variants)) out.variants = a.variants;
   return out;
 }
 
@@ -301,6 +327,7 @@ export function buildPromotionAudit(
   runs: RunHistory[],
   replay: ReplayCheck = NOT_CHECKED,
   keyring?: Keyring,
+  opts: { prices?: Prices } = {},
 ): PromotionAudit {
   const audit: PromotionAudit = {
     workflowId,
@@ -326,9 +353,15 @@ export function buildPromotionAudit(
     rollbacks: [],
     notifications: [],
     activityFailures: [],
+    cost: { phases: [], replicaHours: 0 },
     outcome: { status: 'running', outcome: null, reason: null },
     replay,
   };
+  // For the promotion's own cost: when the candidate's deployments ran, and with how many replicas.
+  const staging: { from?: string; to?: string; replicas: number } = { replicas: 0 };
+  const candidateReplicas: { at: string; replicas: number }[] = [];
+  let serving: DeployInput['serving'] | undefined;
+  let lastAt = '';
   let stage: string | null = null;
   let analysesSinceChange: AuditAnalysis[] = [];
   let lastRollbackSignal: { by: string | null; at: string } | undefined;
@@ -405,6 +438,7 @@ export function buildPromotionAudit(
 
     for (const e of run.events) {
       const at = eventTime(e);
+      if (at) lastAt = at;
 
       const started = e.workflowExecutionStartedEventAttributes;
       if (started) {
@@ -549,9 +583,24 @@ export function buildPromotionAudit(
           const a = analysisOf(at, phase, result);
           audit.analyses.push(a);
           analysesSinceChange.push(a);
+          if (a.cost) candidateReplicas.push({ at, replicas: a.cost.candidate.replicas });
         } else if (s.type === 'setTraffic') {
           audit.trafficChanges.push(trafficChange(at, stage, s.input, analysesSinceChange));
           analysesSinceChange = [];
+        } else if (s.type === 'deploy' && isRecord(s.input)) {
+          const d = s.input as Partial<DeployInput>;
+          if (d.version === audit.version && typeof d.replicas === 'number') {
+            serving ??= d.serving;
+            if (d.environment === 'staging') Object.assign(staging, { from: at, replicas: d.replicas });
+            else if (d.environment === 'production') candidateReplicas.push({ at, replicas: d.replicas });
+          }
+        } else if (
+          s.type === 'teardown' &&
+          isRecord(s.input) &&
+          typeof s.input.name === 'string' &&
+          s.input.name.endsWith(`-v${audit.version ?? ''}-staging`)
+        ) {
+          staging.to = at;
         }
         continue;
       }
@@ -719,6 +768,7 @@ export function buildPromotionAudit(
         m.accepted === false ? (m.verdict ?? 'refused by the workflow') : undefined,
       );
   }
+  audit.cost = ownCost(audit, staging, candidateReplicas, serving, opts.prices, lastAt);
 
   // Rollbacks: every traffic change back to the baseline, and what asked for it.
   for (const c of audit.trafficChanges) {
@@ -769,6 +819,44 @@ function auditSignature(
     signer: r.signer,
     ...(r.revoked ? { revokedOn: r.revoked } : {}),
   };
+}
+
+/** Phases whose time the candidate's production replicas count toward the promotion's cost. */
+const COSTED_STAGES = new Set(['shadow', 'canary', 'experiment']);
+
+function ownCost(
+  audit: PromotionAudit,
+  staging: { from?: string; to?: string; replicas: number },
+  candidateReplicas: { at: string; replicas: number }[],
+  serving: DeployInput['serving'] | undefined,
+  prices: Prices | undefined,
+  lastAt: string,
+): PromotionCost {
+  const spans: CostSpan[] = [];
+  if (staging.from) {
+    spans.push({
+      phase: 'staging',
+      from: staging.from,
+      to: staging.to ?? audit.outcome.at ?? lastAt,
+      replicas: [{ at: staging.from, replicas: staging.replicas }],
+    });
+  }
+  if (candidateReplicas.length > 0) {
+    for (const [i, s] of audit.stages.entries()) {
+      if (!COSTED_STAGES.has(s.stage)) continue;
+      const to = audit.stages[i + 1]?.at ?? audit.outcome.at ?? lastAt;
+      spans.push({ phase: s.stage, from: s.at, to, replicas: candidateReplicas });
+    }
+  }
+  // The price the looks recorded is the one the promotion ran under; today's config otherwise.
+  const recorded = [...audit.analyses].reverse().find((a) => a.cost)?.cost?.price;
+  let price: (ReplicaPrice & { source: 'history' | 'config' }) | undefined;
+  if (recorded) price = { ...recorded, source: 'history' };
+  else if (prices && serving?.resources) {
+    const p = replicaPrice(prices, serving.resources, serving.device);
+    if (p) price = { ...p, source: 'config' };
+  }
+  return promotionCost(spans, price);
 }
 
 function trafficChange(

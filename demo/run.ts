@@ -18,6 +18,10 @@ import { startPromotion } from '../cli/start';
 import { loadSpecFile } from '../specs/load';
 import { loadPlatformConfig } from '../workers/config';
 import { serveAtFull, startPlatform } from '../workers/platform';
+import type { Prices } from '../common/cost';
+import { fetchChain } from '../audit/fetch';
+import { promotionCostText } from '../audit/markdown';
+import { buildPromotionAudit } from '../audit/report';
 import { approveUpdate, promotionWorkflowId, statusQuery, type PromotionInput } from '../workflows/api';
 import { loadSigningKey, sign, signedFor } from '../cli/signer';
 import { ensureDemoKeys, type DemoKeys } from './keys';
@@ -33,6 +37,12 @@ export interface DemoOptions {
 }
 
 const DEMO_APPROVER = 'demo-approver';
+
+/**
+ * Prices for a platform config that sets none, so the demo shows its cost: roughly a cloud
+ * provider's on-demand rate per vCPU-hour and per GiB-hour of a general-purpose instance.
+ */
+export const DEMO_PRICES: Prices = { currency: 'USD', perHour: { cpu: 0.04, memoryGiB: 0.005 } };
 const print = (line: string): void => void process.stdout.write(line + '\n');
 
 async function ensureModels(): Promise<string> {
@@ -83,7 +93,12 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   }
 
   print('• starting the embedded platform (Temporal dev server + UI, router, worker, local fleet)');
-  const platform = await startPlatform({ logger: log });
+  const config = loadPlatformConfig();
+  const demoPrices = !config.cost;
+  const platform = await startPlatform({
+    logger: log,
+    config: demoPrices ? { ...config, cost: DEMO_PRICES } : config,
+  });
   const { deps } = platform;
   const connection = await Connection.connect(platform.temporal.connectionOptions);
   const client = new TemporalClient({
@@ -95,6 +110,10 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   try {
     if (platform.temporal.uiUrl) print(`  Temporal UI: ${platform.temporal.uiUrl}`);
     print(`  router:      ${platform.router.url}`);
+    if (demoPrices)
+      print(
+        "  prices:      the demo's (0.04 $ per CPU-hour, 0.005 $ per GiB-hour); set `cost` in the platform config for yours",
+      );
 
     // A fresh start for the demo model: end an old demo promotion, drop its deployments.
     await terminate(client, promotionWorkflowId(model));
@@ -192,6 +211,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
         .map(([v, s]) => `${v}=${s.requests}`)
         .join(' ')}`,
     );
+    for (const line of await costLines(client, model, platform.config.cost)) print(line);
     if (ui) print(`  history: ${ui}`);
     for (const line of closingAdvice(model, specFile, opts.stopAfter !== false)) print(line);
     return EXIT_CODES[result.outcome];
@@ -203,6 +223,22 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       for (const d of await deps.fleet.list({ model })) await deps.fleet.teardown(d.name).catch(() => {});
       await platform.stop();
     }
+  }
+}
+
+/** What the promotion cost, from its history: the last canary look per 1k, and its own replica-hours. */
+async function costLines(client: Client, model: string, prices: Prices | undefined): Promise<string[]> {
+  try {
+    const runs = await fetchChain(client, promotionWorkflowId(model));
+    // Today's prices price what no look recorded (a promotion that ended before the canary).
+    const a = buildPromotionAudit(promotionWorkflowId(model), runs, undefined, undefined, { prices });
+    const look = [...a.analyses].reverse().find((x) => x.cost && x.phase === 'canary')?.cost;
+    return [
+      ...(look ? [`• cost per 1,000 inferences at the last canary look: ${look.reason}`] : []),
+      `• cost of this promotion: ${promotionCostText(a.cost)}`,
+    ];
+  } catch (err) {
+    return [`• cost: not read from the history (${(err as Error).message})`];
   }
 }
 

@@ -3,7 +3,7 @@
 # outside the repository (RUNWAY_TOOL_CACHE, default ~/.cache/runway) so fresh clones reuse them.
 # Idempotent: each tool is checked first and built only when missing.
 #
-#   scripts/tools.sh [temporal] [python] [mlflow] [prometheus] [k8s] [kustomize] [image] [nginx] ...
+#   scripts/tools.sh [temporal] [python] [mlflow] [prometheus] [k8s] [kustomize] [image] [chromium] [nginx] ...
 #   (no argument: all but nginx, which only bench:router needs)
 set -euo pipefail
 CACHE="${RUNWAY_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/runway}"
@@ -130,7 +130,20 @@ tool_image() {
   apt_install "${missing[@]}"
 }
 
+tool_chromium() {
+  # Debian's headless-capable Chromium: the HTML audit report's browser test
+  # (test/integration/audit-html.test.ts) drives it with playwright-core, which downloads nothing.
+  if [ -x /usr/bin/chromium ]; then return; fi
+  # One install at a time per cache: dpkg takes one caller, a second would fail on its lock.
+  exec 7>"$CACHE/.chromium.lock"
+  flock 7
+  if [ -x /usr/bin/chromium ]; then exec 7>&-; return; fi
+  say "installing Debian's chromium package (the audit report's browser test; first time only)"
+  apt_install chromium
+  exec 7>&-
+}
+
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(temporal python mlflow prometheus k8s kustomize image)
+[ ${#want[@]} -eq 0 ] && want=(temporal python mlflow prometheus k8s kustomize image chromium)
 for t in "${want[@]}"; do "tool_$t"; done
 say "tools ready in $CACHE"

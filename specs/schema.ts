@@ -458,6 +458,13 @@ const analysis = z
       .default(5)
       .describe('latency differences below this many ms never fail, however large relatively (sub-ms noise)'),
     minSamples: positiveInt().default(50).describe('requests per variant before a comparison may judge'),
+    maxCostIncrease: z
+      .number()
+      .min(0)
+      .optional()
+      .describe(
+        'allowed relative increase of the cost per 1,000 inferences over the baseline at full load (0.2 = 20% dearer); needs prices in the platform config (cost); unset: cost is shown, never judged',
+      ),
     maxInconclusive: z
       .number()
       .int()

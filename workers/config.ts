@@ -305,8 +305,54 @@ const KeyringSchema = z
     message: 'expected keyring.file (a YAML/JSON file) or keyring.configMap (NAMESPACE/NAME), one of them',
   });
 
+const price = (what: string) =>
+  z
+    .number({ message: `expected a price per hour (a number), ${what}` })
+    .min(0, `expected a price of 0 or more per hour, ${what}`);
+
+/**
+ * Prices for the cost per 1,000 inferences (common/cost.ts): per replica-hour of each resource a
+ * replica asks for (the spec's serving.resources), or per instance type by serving.device (an
+ * instance type wins for its device). Unset: no output carries a cost.
+ */
+const CostSchema = z
+  .object({
+    currency: z
+      .string()
+      .regex(/^[A-Z]{3}$/, 'expected an ISO 4217 currency code such as USD or EUR')
+      .default('USD'),
+    perHour: z
+      .object({
+        cpu: price('per CPU core').optional(),
+        memoryGiB: price('per GiB of memory').optional(),
+        gpu: price('per GPU').optional(),
+      })
+      .strict()
+      .optional(),
+    instances: z
+      .object({
+        cpu: z
+          .object({ type: nonEmpty, perHour: price('per instance') })
+          .strict()
+          .optional(),
+        cuda: z
+          .object({ type: nonEmpty, perHour: price('per instance') })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .refine((c) => c.perHour || c.instances, {
+    message:
+      'cost needs prices: perHour { cpu, memoryGiB, gpu } (per replica-hour of each) or instances { cpu | cuda: { type, perHour } }',
+  });
+
 export const PlatformConfigSchema = z
   .object({
+    /** Prices for cost per 1,000 inferences and the promotion's own cost; optional. */
+    cost: CostSchema.optional(),
     temporal: TemporalSchema.default({ namespace: DEFAULT_NAMESPACE }),
     taskQueue: nonEmpty.default(TASK_QUEUE),
     fleet: FleetSchema.default({ driver: 'local' }),

@@ -279,6 +279,7 @@ export function platformDeps(
     feedbackTokens: config.router.feedbackTokens,
     policy: config.policy,
     keyring: keyringSource(config),
+    ...(config.cost ? { prices: config.cost } : {}),
   };
 }
 

@@ -219,6 +219,8 @@ export interface PromotionStatus {
   approvals: ApprovalRecord[];
   approvalsRequired: number;
   lastVerdicts: Verdict[];
+  /** The last traffic changes, oldest first (what `status --watch` draws as the path). */
+  recentTraffic?: TrafficChange[];
   evaluation?: Verdict;
   outcome?: Outcome;
   outcomeReason?: string;

@@ -3,7 +3,10 @@
  * numbers behind it, and the outcome, read from the workflow histories. Works with the platform
  * down (it reads a copy of the saved database). JSON schema: docs/audit-schema.md.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
+import { auditHtml } from '../../audit/html';
 import { connectForAudit } from '../../audit/connect';
 import { auditModel, listDocument } from '../../audit/fetch';
 import { auditMarkdown, listMarkdown } from '../../audit/markdown';
@@ -36,7 +39,8 @@ export function registerAudit(program: Command): void {
       'every promotion started on or after this date: YYYY-MM-DD or an ISO time (2026-11-01T09:30Z)',
     )
     .option('--list', 'list the promotions of the model instead')
-    .option('--format <format>', 'md or json', 'md')
+    .option('--format <format>', 'md, json or html (one self-contained page: timeline, verdicts, cost)', 'md')
+    .option('--out <file>', 'html: where to write the page (default: <model>-audit.html here)')
     .option('--no-replay', 'skip the replay check against the current workflow code')
     .option(
       '--keyring <file>',
@@ -51,12 +55,16 @@ export function registerAudit(program: Command): void {
           since?: string;
           list?: boolean;
           format: string;
+          out?: string;
           replay: boolean;
           keyring?: string;
         },
       ) => {
-        if (opts.format !== 'md' && opts.format !== 'json')
-          throw new Error(`--format expects md or json, got "${opts.format}"`);
+        if (!['md', 'json', 'html'].includes(opts.format))
+          throw new Error(`--format expects md, json or html, got "${opts.format}"`);
+        if (opts.out && opts.format !== 'html') throw new Error('--out goes with --format html');
+        if (opts.list && opts.format === 'html')
+          throw new Error('--list prints md or json; --format html draws one promotion (or --since)');
         if (opts.run && opts.version) throw new Error('--run and --version both pick a promotion: give one');
         const since = opts.since ? parseSince(opts.since) : undefined;
         const keyring = opts.list ? undefined : await auditKeyring(opts.keyring);
@@ -78,10 +86,17 @@ export function registerAudit(program: Command): void {
             since,
             replay: opts.replay,
             keyring,
+            ...(c.config.cost ? { prices: c.config.cost } : {}),
           });
-          process.stdout.write(
-            opts.format === 'json' ? JSON.stringify(doc, null, 2) + '\n' : auditMarkdown(doc),
-          );
+          if (opts.format === 'html') {
+            const file = path.resolve(opts.out ?? `${model}-audit.html`);
+            fs.writeFileSync(file, auditHtml(doc));
+            process.stderr.write(`runway audit: wrote ${file}\n`);
+          } else {
+            process.stdout.write(
+              opts.format === 'json' ? JSON.stringify(doc, null, 2) + '\n' : auditMarkdown(doc),
+            );
+          }
           // An auditor's script must notice code that can no longer replay what it ran.
           if (doc.promotions.some((p) => p.replay.checked && !p.replay.ok)) process.exitCode = 3;
         } finally {

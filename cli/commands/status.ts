@@ -9,6 +9,7 @@ import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { withClient } from '../client';
 import { liveView, noTrafficHint, type LiveView } from '../live';
 import { statusBlock, type LiveFacts } from '../progress';
+import { watchView } from '../watch-view';
 import { lineageLines, preparedFromEvents } from '../../audit/lineage';
 import { parseDuration } from '../../specs/duration';
 import {
@@ -87,10 +88,14 @@ export function registerStatus(program: Command): void {
             process.stdout.write(block + '\n');
             return;
           }
-          // A terminal gets the block redrawn in place; a log gets each changed block once, timed.
+          // A terminal gets the compact view redrawn in place (bars, path, last verdicts, within
+          // its width); a log gets each changed block once, timed.
           if (tty)
             process.stdout.write(
-              `\x1b[H\x1b[2J${new Date().toLocaleTimeString()}  every ${opts.every ?? '5s'}\n${block}\n`,
+              `\x1b[H\x1b[2J${watchView(status, facts, {
+                width: Math.min(process.stdout.columns ?? 80, 120),
+                clock: `${new Date().toLocaleTimeString()} every ${opts.every ?? '5s'}`,
+              })}\n`,
             );
           else if (block !== shown) process.stdout.write(`--- ${new Date().toISOString()}\n${block}\n`);
           shown = block;

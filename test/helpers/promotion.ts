@@ -217,6 +217,8 @@ export function usePromotionPlatform(
       feedbackTokens: config.router.feedbackTokens,
       policy: config.policy,
       keyring: keyringSource(config),
+      // As platformDeps does: prices (config `cost`) put a cost verdict on every look.
+      ...(config.cost ? { prices: config.cost } : {}),
     };
     const endpoint = await (opts.temporal ?? testTemporal)();
     const connection = await Connection.connect(endpoint.connectionOptions);

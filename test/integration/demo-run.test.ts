@@ -62,6 +62,14 @@ describe('runway demo', () => {
     }
     expect(out).toMatch(/outcome: promoted/);
     expect(code, out.slice(-3000)).toBe(0);
+    // with no prices configured the demo brings its own, and says what the promotion cost
+    expect(out).toMatch(/prices: +the demo's/);
+    expect(out).toMatch(
+      /cost per 1,000 inferences at the last canary look: candidate v2 [\d.]+ \$\/1k at \d+% utilisation vs baseline v1 /,
+    );
+    expect(out).toMatch(
+      /cost of this promotion: [\d.]+ replica-hours \(staging [\d.]+, shadow [\d.]+, canary [\d.]+, experiment [\d.]+\) = [\d.]+ \$ at 0\.045 \$\/replica-hour/,
+    );
     // the state stays for `runway up` / `runway status`, and nothing is left running
     expect(fs.existsSync(path.join(home, 'temporal', 'temporal.db'))).toBe(true);
     const registry = fs.readdirSync(path.join(home, 'registry', 'models'));

@@ -317,6 +317,8 @@ function status(p: Promotion): PromotionStatus {
     approvals: state.approvals,
     approvalsRequired: spec.approval.required,
     lastVerdicts: state.lastVerdicts,
+    // A query reads state and records nothing: replay is unaffected.
+    recentTraffic: state.trafficChanges.slice(-12),
     evaluation: state.evaluation,
     outcome: p.outcome?.outcome,
     outcomeReason: p.outcome?.reason,

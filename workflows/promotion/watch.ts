@@ -83,10 +83,22 @@ export async function look(p: Promotion, phase: AnalysisPhase): Promise<Interval
     ...(budget !== undefined
       ? { sequential: { ...budget, evidence: state.evidence as IntervalAnalysis['evidence'] } }
       : {}),
+    // Only a field of the activity's input (what each replica costs): no new command.
+    serving: {
+      resources: spec.serving.resources,
+      device: spec.serving.device,
+      instances: spec.serving.instances,
+    },
   });
   state.lastSnapshot = result.snapshot;
   if (budget !== undefined) state.evidence = result.evidence;
-  p.judged(...[result.guard, result.comparison, result.experiment].filter((v): v is Verdict => !!v));
+  // A look that carries a cost verdict (the platform has prices) decides with it: a gated cost
+  // can fail the look or leave it inconclusive like any verdict. Runs whose looks had no cost
+  // never reach the patch, so their histories replay as they were.
+  if (result.cost && !patched('cost-per-1k')) delete result.cost;
+  p.judged(
+    ...[result.guard, result.comparison, result.experiment, result.cost].filter((v): v is Verdict => !!v),
+  );
   return result;
 }
 
@@ -113,7 +125,9 @@ export function judge(p: Promotion, result: IntervalAnalysis, phase: string): vo
   if (c?.result === 'fail' && c.sequential === true) {
     throw new Ended('rolled_back', `automatic rollback at ${phase}: comparison: ${c.reason}`);
   }
-  const failing = [result.guard, result.comparison].filter((v): v is Verdict => v?.result === 'fail');
+  const failing = [result.guard, result.comparison, result.cost].filter(
+    (v): v is Verdict => v?.result === 'fail',
+  );
   if (failing.length === 0) {
     state.consecutiveFailures = 0;
     return;
@@ -182,7 +196,9 @@ export async function hold(
     if ((await waitInterval(p, interval)) === 'promote_full') return 'promote_full';
     const result = await look(p, phase);
     judge(p, result, phase);
-    const inconclusive = [result.guard, result.comparison].some((v) => v?.result === 'inconclusive');
+    const inconclusive = [result.guard, result.comparison, result.cost].some(
+      (v) => v?.result === 'inconclusive',
+    );
     if (!state.paused) {
       if (state.heldMs >= durationMs && inconclusive) state.inconclusiveStreak++;
       state.heldMs += interval;
