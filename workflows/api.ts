@@ -266,8 +266,10 @@ export const handlerDescriptions = {
   reject:
     'Reject the candidate; traffic returns to the baseline. Payload: {"approver": "alice", "reason": "..."}',
   pause: 'Hold the current step (the SLO guard keeps watching). Payload: {"by": "bob"}',
-  resume: 'Continue a paused promotion. Payload: {"by": "bob"}',
+  resume:
+    'Continue a paused promotion; past an inconclusive analysis only an approver or operator may. Payload: {"by": "bob"}',
   rollback: 'Roll all traffic back to the baseline now. Payload: {"by": "carol", "reason": "pager alert"}',
-  promoteFull: 'Skip the remaining steps and graduate the candidate. Payload: {"by": "dave"}',
+  promoteFull:
+    'Skip the remaining steps and graduate the candidate: approvers or operators only, after the approvals. Payload: {"by": "dave", "reason": "..."}',
   status: 'Stage, step, weights, last verdicts with their numbers, approvals and the pending action.',
 } as const;

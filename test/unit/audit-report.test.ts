@@ -1,9 +1,11 @@
 /** The audit builder on histories recorded from real promotions (test/fixtures/audit/). */
 import fs from 'node:fs';
 import path from 'node:path';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { auditMarkdown } from '../../audit/markdown';
 import { auditDocument, buildPromotionAudit, type RunHistory } from '../../audit/report';
+import type { HistoryEvent } from '../../audit/events';
 import { projectRoot } from '../../common/paths';
 import { historyFromJSON } from '../helpers/histories';
 
@@ -84,5 +86,93 @@ describe('buildPromotionAudit', () => {
       },
     ]);
     expect(odd.trigger.triggeredBy).toBeNull();
+  });
+});
+
+describe('controls and the platform policy in the audit', () => {
+  /** A recorded promotion from the replay fixtures (test/fixtures/histories/). */
+  const recorded = (name: string): RunHistory[] => {
+    const file = path.join(projectRoot, 'test', 'fixtures', 'histories', `${name}.json`);
+    return [{ runId: name, events: historyFromJSON(JSON.parse(fs.readFileSync(file, 'utf8'))).events ?? [] }];
+  };
+
+  it('marks each refused control with who and why, and shows the policy in force', () => {
+    const a = buildPromotionAudit('promotion:ho-fraud', recorded('authority-hostile-promote-full'));
+    expect(a.manualActions.map((m) => [m.action, m.by, m.via, m.accepted])).toEqual([
+      ['promoteFull', 'bob', 'update', false],
+      ['promoteFull', 'alice', 'update', false],
+    ]);
+    expect(a.manualActions[0]?.verdict).toBe(
+      'bob may not promote-full ho-fraud: it skips the analysis, so only its approvers or operators may (alice)',
+    );
+    expect(a.policy).toMatchObject({ matched: ['ho-*', '*'], approvers: ['alice'] });
+    expect(a.outcome).toMatchObject({ outcome: 'promoted', reason: 'all steps passed' });
+    const md = auditMarkdown(auditDocument('ho-fraud', [a], new Date(0)));
+    expect(md).toMatch(
+      /\*\*promoteFull\*\* by bob via update .* — \*\*refused\*\*: bob may not promote-full/,
+    );
+    expect(md).toMatch(/- platform policy: entries `ho-\*`, `\*`: minApprovals 1 \(ho-\*\)/);
+  });
+
+  it('a refused signal is matched with the notification that refused it: the stub hostile sequence', () => {
+    const a = buildPromotionAudit('promotion:ho', recorded('promote-full-refused-hostile'));
+    expect(a.manualActions.map((m) => [m.via, m.accepted, m.reason])).toEqual([
+      ['update', false, undefined],
+      ['signal', false, 'trust me'],
+    ]);
+    expect(a.manualActions[1]?.verdict).toMatch(/^bob may not promote-full ho-\d+/);
+  });
+
+  it('a spec the policy refused: the violations, and no traffic change', () => {
+    const a = buildPromotionAudit('promotion:weak-scorer', recorded('policy-refused-at-start'));
+    expect(a.policy?.violations?.map((v) => `${v.entry}: ${v.rule} ${v.field}`)).toEqual([
+      'weak-*: minApprovals approval.required',
+      'weak-*: requireShadow shadow.enabled',
+      '*: allowProceedOnInconclusive rollback.onInconclusive',
+    ]);
+    expect(a.trafficChanges).toEqual([]);
+    expect(a.outcome.outcome).toBe('rejected');
+    expect(auditMarkdown(auditDocument('weak-scorer', [a], new Date(0)))).toMatch(
+      /platform policy: entries `weak-\*`, `\*`: .* — \*\*refused\*\*: approval\.required is 1, expected at least 2 \(minApprovals\)/,
+    );
+  });
+});
+
+describe('refused brakes in the audit', () => {
+  const payloads = (v: unknown) => ({ payloads: [defaultPayloadConverter.toPayload(v)] });
+  const at = (s: number) => ({ seconds: s, nanos: 0 });
+  const signal = (id: number, name: string, input: unknown) => ({
+    eventId: id,
+    eventTime: at(id),
+    workflowExecutionSignaledEventAttributes: { signalName: name, input: payloads(input), identity: 'x' },
+  });
+  const ignored = (id: number, control: string, payload: unknown) => ({
+    eventId: id,
+    eventTime: at(id),
+    activityTaskScheduledEventAttributes: {
+      activityType: { name: 'notify' },
+      input: payloads({ event: `${control}_ignored`, message: `no (${control})`, details: { payload } }),
+    },
+  });
+
+  it('a refused pause opens no pause, a refused resume closes none', () => {
+    const events = [
+      signal(1, 'pause', { by: 'mallory' }),
+      ignored(2, 'pause', { by: 'mallory' }),
+      signal(3, 'pause', { by: 'dave', reason: 'dashboards' }),
+      signal(4, 'resume', { by: 'mallory' }),
+      ignored(5, 'resume', { by: 'mallory' }),
+    ];
+    // Hand-written events: numbers where the proto types say Long, as JSON histories have them.
+    const a = buildPromotionAudit('promotion:brakes', [
+      { runId: 'r', events: events as unknown as HistoryEvent[] },
+    ]);
+    expect(a.manualActions.map((m) => [m.action, m.by, m.accepted, m.verdict])).toEqual([
+      ['pause', 'mallory', false, 'no (pause)'],
+      ['pause', 'dave', true, undefined],
+      ['resume', 'mallory', false, 'no (resume)'],
+    ]);
+    expect(a.pauses).toEqual([expect.objectContaining({ by: 'dave', reason: 'dashboards' })]);
+    expect(a.pauses[0]?.resumedAt).toBeUndefined();
   });
 });
