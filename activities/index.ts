@@ -10,6 +10,7 @@ import { measureActivities } from './measure';
 import { notifyActivities } from './notify';
 import { registryActivities } from './registry';
 import { trafficActivities } from './traffic';
+import { watchActivities } from './watch';
 
 export function createActivities(deps: ActivityDeps) {
   return {
@@ -20,6 +21,7 @@ export function createActivities(deps: ActivityDeps) {
     ...integrationActivities(deps),
     ...measureActivities(deps),
     ...notifyActivities(deps),
+    ...watchActivities(deps),
   };
 }
 
