@@ -336,7 +336,7 @@ export async function watchWorkflow(input: WatchInput): Promise<WatchResult> {
       if (state.rollbackRequest) continue;
       await look();
       const info = workflowInfo();
-      if (info.continueAsNewSuggested || info.historyLength > 5000) {
+      if (info.continueAsNewSuggested || info.historyLength > 3000) {
         await condition(allHandlersFinished);
         await continueAsNew<typeof watchWorkflow>({ ...input, resume: state });
       }
