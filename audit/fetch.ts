@@ -9,6 +9,7 @@ import { Worker } from '@temporalio/worker';
 import { workflowBundlePath, workflowsEntry } from '../workers/bundle';
 import { promotionWorkflowId } from '../workflows/api';
 import type { History } from './events';
+import { fetchWatchAudit } from './watch';
 import {
   auditDocument,
   buildPromotionAudit,
@@ -184,7 +185,10 @@ export async function auditModel(client: Client, q: AuditQuery): Promise<AuditDo
       q.replay === false
         ? undefined
         : await replayChain(workflowId, runs, typeof q.replay === 'object' ? q.replay : {});
-    promotions.push(buildPromotionAudit(workflowId, runs, replay));
+    const audit = buildPromotionAudit(workflowId, runs, replay);
+    const watch = await fetchWatchAudit(client, runs, fetchChain);
+    if (watch) audit.watch = watch;
+    promotions.push(audit);
   }
   return auditDocument(q.model, promotions, new Date());
 }

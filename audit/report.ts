@@ -6,6 +6,7 @@
  * The JSON shape is a public, versioned contract: docs/audit-schema.md and audit/report.schema.json.
  * Add fields freely; renaming or removing one means schemaVersion 2.
  */
+import type { WatchAudit } from './watch';
 import type { IntervalAnalysis, PreparedPromotion, SetTrafficInput } from '../activities/contracts';
 import type { Lineage } from '../registry/registry';
 import type { PromotionInput, PromotionResult, Verdict } from '../workflows/api';
@@ -170,6 +171,8 @@ export interface PromotionAudit {
     reason: string | null;
   };
   replay: ReplayCheck;
+  /** The watch this promotion started at graduation (audit/watch.ts), when it has one. */
+  watch?: WatchAudit;
 }
 
 export interface AuditDocument {

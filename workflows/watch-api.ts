@@ -58,6 +58,8 @@ export interface WatchState {
   /** Drift windows judged so far. */
   driftWindows: number;
   rollbackRequest?: { by: string; reason: string };
+  /** When the retrain webhook was called (once per watch). */
+  retrainRequested?: string;
 }
 
 export interface WatchStatus {
@@ -72,6 +74,7 @@ export interface WatchStatus {
   pauseReason?: string;
   looks: number;
   driftWindows: number;
+  retrainRequested?: string;
   total: WatchState['total'];
   budgetLeft?: WatchState['budgetLeft'];
   windows?: WindowBurn[];

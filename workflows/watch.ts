@@ -214,11 +214,14 @@ export async function watchWorkflow(input: WatchInput): Promise<WatchResult> {
     state.drift!.last = verdict;
     if (verdict.level === 'stable') return;
     const acting = verdict.level === 'act';
-    const action = acting
-      ? state.paused && w.drift.action === 'rollback'
+    // Paused: every alert is notified, nothing acts. A retrain is asked for once per watch.
+    const action = !acting
+      ? 'notify'
+      : state.paused
         ? 'notify (paused)'
-        : w.drift.action
-      : 'notify';
+        : w.drift.action === 'retrain' && state.retrainRequested
+          ? `notify (retrain requested at ${state.retrainRequested})`
+          : w.drift.action;
     await raise(
       {
         at: new Date().toISOString(),
@@ -229,15 +232,15 @@ export async function watchWorkflow(input: WatchInput): Promise<WatchResult> {
       },
       'drift',
     );
-    if (!acting) return;
-    if (w.drift.action === 'retrain' && w.drift.webhook) {
+    if (action === 'retrain' && w.drift.webhook) {
       await run('retrainWebhook', `retrain request: ${verdict.features[0]?.feature ?? ''}`, quick, {
         url: w.drift.webhook,
         model,
         version,
         verdict,
       });
-    } else if (w.drift.action === 'rollback' && !state.paused) {
+      state.retrainRequested = new Date().toISOString();
+    } else if (action === 'rollback') {
       await rollBack(`automatic rollback after graduation: ${verdict.reason}`);
     }
   };

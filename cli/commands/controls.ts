@@ -5,12 +5,15 @@
  */
 import type { Command } from 'commander';
 import {
+  type Client,
+  type WorkflowHandle,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
 import { ACTOR_DEFAULT } from '../actor';
 import { actor, runningPromotion, startRollback, withClient } from '../client';
+import { runningWatch } from '../watch-view';
 import {
   approveUpdate,
   pauseSignal,
@@ -81,16 +84,35 @@ export function registerControls(program: Command): void {
         send(model, actor(opts.as), opts.reason),
       );
 
-  simple('pause', 'hold the current step; the SLO guard keeps watching', (model, by, reason) =>
-    withClient(by, async ({ client }) => {
-      await (await runningPromotion(client, model)).signal(pauseSignal, { by, reason });
-      process.stdout.write(`paused ${model}\n`);
-    }),
+  /** The running promotion, else the running watch after graduation (pause / resume act on either). */
+  const promotionOrWatch = async (client: Client, model: string): Promise<[WorkflowHandle, string]> => {
+    try {
+      return [await runningPromotion(client, model), 'promotion'];
+    } catch (err) {
+      const watch = await runningWatch(client, model);
+      if (watch) return [watch, 'watch'];
+      throw err;
+    }
+  };
+  simple(
+    'pause',
+    'hold the current step (the SLO guard keeps watching); after graduation: the watch only notifies',
+    (model, by, reason) =>
+      withClient(by, async ({ client }) => {
+        const [handle, what] = await promotionOrWatch(client, model);
+        await handle.signal(pauseSignal, { by, reason });
+        process.stdout.write(
+          what === 'watch'
+            ? `paused the watch of ${model}: alerts are notified, nothing rolls back until resume\n`
+            : `paused ${model}\n`,
+        );
+      }),
   );
-  simple('resume', 'continue a paused promotion', (model, by, reason) =>
+  simple('resume', 'continue a paused promotion (or watch)', (model, by, reason) =>
     withClient(by, async ({ client }) => {
-      await (await runningPromotion(client, model)).signal(resumeSignal, { by, reason });
-      process.stdout.write(`resumed ${model}\n`);
+      const [handle, what] = await promotionOrWatch(client, model);
+      await handle.signal(resumeSignal, { by, reason });
+      process.stdout.write(`resumed ${what === 'watch' ? `the watch of ${model}` : model}\n`);
     }),
   );
   simple('promote-full', 'skip the remaining steps and graduate the candidate', (model, by, reason) =>
@@ -145,6 +167,7 @@ export function registerControls(program: Command): void {
         process.stdout.write(
           `${model}: v${result.to} serves 100%${result.from ? ` (was v${result.from})` : ''}\n`,
         );
+        // A watch of the version rolled back from ends at its next look (production moved).
       });
     });
 }

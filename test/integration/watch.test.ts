@@ -9,12 +9,16 @@
  * - steady traffic raises nothing for the whole watch, though it judges several drift windows.
  * Windows are scaled down (seconds, not hours) and every number is read from the real counters.
  */
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { auditModel } from '../../audit/fetch';
+import { runwayBin } from '../../common/paths';
 import { buildWithFault, fitFamily } from '../../demo/fraud-family';
 import { deploymentName } from '../../serving/fleet/driver';
 import { promotionWorkflowId } from '../../workflows/api';
@@ -26,8 +30,24 @@ import {
 } from '../../workflows/watch-api';
 import { recordHistory } from '../helpers/record';
 import { testSpec, usePromotionPlatform, waitForStatus } from '../helpers/promotion';
+import { testTemporal } from '../helpers/temporal';
 
 const platform = usePromotionPlatform();
+
+/** Runs the real CLI against this file's platform. */
+async function cli(...args: string[]): Promise<string> {
+  const endpoint = await testTemporal();
+  const { stdout } = await promisify(execFile)(process.execPath, [runwayBin, ...args], {
+    env: {
+      ...process.env,
+      RUNWAY_HOME: platform.home,
+      TEMPORAL_ADDRESS: endpoint.address,
+      RUNWAY_TASK_QUEUE: platform.taskQueue,
+      RUNWAY_REGISTRY_DIR: path.join(platform.home, 'registry'),
+    },
+  });
+  return stdout;
+}
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runway-watch-models-'));
 const faulty = path.join(dir, 'fault-v6.onnx');
@@ -125,6 +145,14 @@ describe.concurrent('the watch after graduation', () => {
       expect(page?.burn?.budgetLeft).toBeLessThan(1);
       expect(page?.action).toBe('rollback (previous still runs)');
       expect(await platform.deps.registry.aliases(model)).toMatchObject({ production: '1' });
+
+      // The audit shows the watch the promotion started: the page with its numbers, the swap back.
+      const doc = await auditModel(platform.client, { model, replay: false });
+      const w = doc.promotions[0]?.watch;
+      expect(w?.outcome).toBe('rolled_back');
+      expect(w?.alerts[0]?.event).toBe('watch_alert');
+      expect(w?.alerts[0]?.message).toMatch(/over 10s and .* over 2s/);
+      expect(w?.actions.map((a) => a.action)).toContain(`signal rollback to promotion:${model}`);
     },
   );
 
@@ -163,6 +191,22 @@ describe.concurrent('the watch after graduation', () => {
         const status = await waitForWatch(model, (s) => s.alerts.some((a) => a.kind === 'drift'), 90_000);
         const deadline = Date.now() + 30_000;
         while (received.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+
+        // `runway status` shows the watch; `runway pause` reaches it (no promotion is in flight):
+        // the next drift window is notified, and nothing acts.
+        const shown = await cli('status', model);
+        expect(shown).toMatch(/^watch {6}v2 until /m);
+        expect(shown).toMatch(/^drift {6}drift: f0 PSI/m);
+        expect(await cli('pause', model, '--as', 'carol', '--reason', 'looking into it')).toMatch(
+          /paused the watch of watch-drift/,
+        );
+        const paused = await waitForWatch(
+          model,
+          (s) => s.alerts.some((a) => a.action === 'notify (paused)'),
+          60_000,
+        );
+        expect(paused.paused).toBe(true);
+        expect(await cli('status', model)).toMatch(/^PAUSED {5}paused by carol: looking into it/m);
         // The server's own Prometheus series carry the PSI per feature, for dashboards.
         const d = await platform.deps.fleet.get(deploymentName(model, '2', 'production'));
         const metrics = await (await fetch(`${d!.endpoints[0]}/metrics`)).text();
