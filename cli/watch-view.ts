@@ -4,7 +4,12 @@
  */
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { formatDuration } from '../specs/duration';
-import { watchStatusQuery, watchWorkflowId, type WatchStatus } from '../workflows/watch-api';
+import {
+  watchStatusQuery,
+  watchWorkflowId,
+  type WatchResult,
+  type WatchStatus,
+} from '../workflows/watch-api';
 
 /** The model's watch status, running or ended; undefined when it never had one (or it is gone). */
 export async function readWatch(client: Client, model: string): Promise<WatchStatus | undefined> {
@@ -54,4 +59,37 @@ export function watchBlock(w: WatchStatus, now = Date.now()): string {
       lines.push(`  ${a.at} ${a.kind}${a.action ? ` → ${a.action}` : ''}: ${a.reason}`);
   }
   return lines.join('\n');
+}
+
+/**
+ * Follows a watch until it ends, printing each alert once and the burn rates and drift when they
+ * change; `onStatus` sees every status read (the demo turns its drift knob from there).
+ */
+export async function followWatch(
+  client: Client,
+  model: string,
+  print: (line: string) => void,
+  onStatus?: (s: WatchStatus) => void,
+): Promise<WatchResult> {
+  const handle = client.workflow.getHandle(watchWorkflowId(model));
+  let done = false;
+  const result = (handle.result() as Promise<WatchResult>).finally(() => (done = true));
+  let alerts = 0;
+  let last = '';
+  while (!done) {
+    const s = await handle.query(watchStatusQuery).catch(() => undefined);
+    if (s) {
+      onStatus?.(s);
+      for (const a of s.alerts.slice(alerts))
+        print(`${a.kind}${a.action ? ` → ${a.action}` : ''}: ${a.reason}`);
+      alerts = s.alerts.length;
+      const worst = (s.windows ?? []).reduce((m, x) => Math.max(m, x.errorBurn, x.latencyBurn), 0);
+      const line = `look ${s.looks}: ${s.total.requests} requests, highest burn rate ${worst}×, budget left errors ${pct(s.budgetLeft?.errors ?? 1)}${s.drift?.last ? `; ${s.drift.last.reason}` : ''}`;
+      const summary = line.replace(/^look \d+: \d+ requests, /, '');
+      if (summary !== last) print(line);
+      last = summary;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  return result;
 }

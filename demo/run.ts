@@ -18,6 +18,9 @@ import { startPromotion } from '../cli/start';
 import { loadSpecFile } from '../specs/load';
 import { serveAtFull, startPlatform } from '../workers/platform';
 import { approveUpdate, promotionWorkflowId, type PromotionInput } from '../workflows/api';
+import { watchWorkflowId } from '../workflows/watch-api';
+import { followWatch } from '../cli/watch-view';
+import { formatDuration } from '../specs/duration';
 import { generate, DEFAULT_OUT } from './generate';
 import { startTraffic } from './traffic';
 
@@ -30,6 +33,8 @@ export interface DemoOptions {
 }
 
 const DEMO_APPROVER = 'demo-approver';
+/** What the demo's drift knob does during the watch: the first feature moves by 1.5 SD. */
+const DEMO_DRIFT = { feature: 0, shift: 1.5 };
 const print = (line: string): void => void process.stdout.write(line + '\n');
 
 async function ensureModels(): Promise<string> {
@@ -73,6 +78,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
 
     // A fresh start for the demo model: end an old demo promotion, drop its deployments.
     await terminate(client, promotionWorkflowId(model));
+    await terminate(client, watchWorkflowId(model));
     for (const d of await deps.fleet.list({ model })) await deps.fleet.teardown(d.name);
 
     print(`• registering ${model} v1…v5 in the registry`);
@@ -142,8 +148,32 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
         .join(' ')}`,
     );
     if (ui) print(`  history: ${ui}`);
+    let code = EXIT_CODES[result.outcome];
+    if (result.outcome === 'promoted' && spec.watch.duration > 0) {
+      print(
+        `• watching v2 for ${formatDuration(spec.watch.duration)} (workflow ${watchWorkflowId(model)}): burn-rate alerts on the SLOs, drift against the evaluation data`,
+      );
+      let turned = false;
+      const watch = await followWatch(
+        client,
+        model,
+        (line) => print(`  ${line}`),
+        (s) => {
+          // Once the watch has judged steady traffic, shift one input: the next window says so.
+          if (!turned && s.driftWindows >= 1 && !s.outcome) {
+            turned = true;
+            traffic?.setDrift(DEMO_DRIFT);
+            print(
+              `  turning the traffic generator's drift knob: feature f${DEMO_DRIFT.feature} +${DEMO_DRIFT.shift} SD`,
+            );
+          }
+        },
+      );
+      print(`• watch: ${watch.outcome} — ${watch.reason}`);
+      if (watch.outcome === 'rolled_back') code = EXIT_CODES.rolled_back;
+    }
     for (const line of closingAdvice(model, specFile, opts.stopAfter !== false)) print(line);
-    return EXIT_CODES[result.outcome];
+    return code;
   } finally {
     await traffic?.stop();
     await connection.close();

@@ -584,7 +584,11 @@ const drift = z
       0.1,
     ),
     window: duration('span of traffic each drift judgement covers (tumbling windows)').prefault('1h'),
-    minSamples: positiveInt().default(200).describe('sampled rows a window needs before it is judged'),
+    minSamples: positiveInt()
+      .default(500)
+      .describe(
+        'sampled rows a window needs before it is judged (fewer: PSI noise alone passes 0.1 on some feature in about 1 window in 4 at 200 rows; bench/results/watch-*.md)',
+      ),
     notice: z.number().positive().default(0.1).describe('PSI from which a feature is reported (notify)'),
     act: z.number().positive().default(0.25).describe('PSI from which the action runs'),
     ksAlpha: z
