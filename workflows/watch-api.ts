@@ -23,6 +23,8 @@ export interface WatchInput {
   previousVersion?: string;
   /** When the promotion scales `previous` down (ms since the epoch): before it, a page swaps back at once. */
   holdUntil?: number;
+  /** Continue-as-new once the history has this many events (default 3000; the server may ask sooner). */
+  historyLimit?: number;
   /** Carried across continue-as-new; absent on a fresh start. */
   resume?: WatchState;
 }

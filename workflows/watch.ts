@@ -339,7 +339,7 @@ export async function watchWorkflow(input: WatchInput): Promise<WatchResult> {
       if (state.rollbackRequest) continue;
       await look();
       const info = workflowInfo();
-      if (info.continueAsNewSuggested || info.historyLength > 3000) {
+      if (info.continueAsNewSuggested || info.historyLength > (input.historyLimit ?? 3000)) {
         await condition(allHandlersFinished);
         await continueAsNew<typeof watchWorkflow>({ ...input, resume: state });
       }
