@@ -67,6 +67,11 @@ export interface DeployInput {
   serving: ModelSpec['serving'];
   /** Keep a ready deployment as it is (the baseline: never restart what serves traffic). */
   ifMissing?: boolean;
+  /**
+   * Take drift reference bins from the evaluation data and have the servers count sampled inputs
+   * and predictions into them (the watch after graduation reads them). Absent: no histograms.
+   */
+  drift?: { evaluation: ModelSpec['evaluation']; settings: ModelSpec['watch']['drift'] };
 }
 
 export interface DeploymentRef {

@@ -5,6 +5,7 @@ import { DeployRefusedError, deploymentName, type ServingOptions } from '../serv
 import type { ModelSpec } from '../specs/schema';
 import type { DeployInput, DeploymentRef } from './contracts';
 import { cancellationSignal, heartbeat } from './context';
+import { driftReference } from './drift-reference';
 
 /** The `runway serve` knobs for a spec's serving section: one mapping for every deploy path. */
 export function servingOptions(serving: ModelSpec['serving']): ServingOptions {
@@ -31,6 +32,20 @@ export function fleetActivities({ fleet, logger }: ActivityDeps) {
         if (running?.ready && running.endpoints.length > 0)
           return { name: running.name, endpoints: running.endpoints };
       }
+      const serving = servingOptions(input.serving);
+      if (input.drift?.settings.enabled && input.environment === 'production') {
+        // Without a reference the version still serves; the watch then says drift is unavailable.
+        try {
+          const ref = await driftReference(input.artifactPath, input.drift.evaluation, input.drift.settings);
+          serving.driftReference = JSON.stringify(ref);
+        } catch (err) {
+          log.warn('no drift reference: the servers keep no histograms', {
+            model: input.model,
+            version: input.version,
+            reason: (err as Error).message,
+          });
+        }
+      }
       const deployment = await fleet
         .deploy(
           {
@@ -40,7 +55,7 @@ export function fleetActivities({ fleet, logger }: ActivityDeps) {
             artifactPath: input.artifactPath,
             sha256: input.sha256,
             replicas: input.replicas,
-            serving: servingOptions(input.serving),
+            serving,
             // A version joining production beside the one serving (the candidate, a rollback
             // target) takes no traffic until setTraffic sizes it: under scaleWithWeight it starts
             // small instead of doubling the fleet. `ifMissing` (the baseline) serves at once.

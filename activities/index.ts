@@ -11,6 +11,7 @@ import { measureActivities } from './measure';
 import { notifyActivities } from './notify';
 import { registryActivities } from './registry';
 import { trafficActivities } from './traffic';
+import { watchActivities } from './watch';
 
 export function createActivities(deps: ActivityDeps) {
   return {
@@ -22,6 +23,7 @@ export function createActivities(deps: ActivityDeps) {
     ...measureActivities(deps),
     ...notifyActivities(deps),
     ...approvalSignatureActivities(deps),
+    ...watchActivities(deps),
   };
 }
 

@@ -11,6 +11,7 @@ import { workflowBundlePath, workflowsEntry } from '../workers/bundle';
 import { promotionWorkflowId } from '../workflows/api';
 import type { Keyring } from '../common/signing';
 import type { History } from './events';
+import { fetchWatchAudit } from './watch';
 import {
   auditDocument,
   buildPromotionAudit,
@@ -190,7 +191,10 @@ export async function auditModel(client: Client, q: AuditQuery): Promise<AuditDo
       q.replay === false
         ? undefined
         : await replayChain(workflowId, runs, typeof q.replay === 'object' ? q.replay : {});
-    promotions.push(buildPromotionAudit(workflowId, runs, replay, q.keyring, { prices: q.prices }));
+    const audit = buildPromotionAudit(workflowId, runs, replay, q.keyring, { prices: q.prices });
+    const watch = await fetchWatchAudit(client, runs, fetchChain);
+    if (watch) audit.watch = watch;
+    promotions.push(audit);
   }
   return auditDocument(q.model, promotions, new Date());
 }

@@ -1,5 +1,6 @@
 /** The audit as Markdown: what an auditor pastes into a change record. */
 import { money, type PromotionCost } from '../common/cost';
+import { watchMarkdown } from './watch';
 import { lineageLines } from './lineage';
 import type { Verdict } from '../workflows/api';
 import type {
@@ -158,6 +159,7 @@ export function promotionMarkdown(a: PromotionAudit): string {
       out.push(`- ${f.at} ${f.activity} (attempt ${f.attempt}): ${f.error}`);
     out.push('');
   }
+  if (a.watch) out.push(...watchMarkdown(a.watch), '');
   out.push(`Analyses recorded: ${a.analyses.length} (the JSON form lists each with its numbers).`, '');
   return out.join('\n');
 }

@@ -23,6 +23,7 @@ import {
   type PromotionCost,
   type ReplicaPrice,
 } from '../common/cost';
+import type { WatchAudit } from './watch';
 import type { Lineage } from '../registry/registry';
 import type { PolicyInForce, PolicyViolation } from '../specs/policy';
 import type { PromotionInput, PromotionResult, Verdict } from '../workflows/api';
@@ -231,6 +232,8 @@ export interface PromotionAudit {
     reason: string | null;
   };
   replay: ReplayCheck;
+  /** The watch this promotion started at graduation (audit/watch.ts), when it has one. */
+  watch?: WatchAudit;
 }
 
 export interface AuditDocument {

@@ -25,6 +25,9 @@ import { buildPromotionAudit } from '../audit/report';
 import { approveUpdate, promotionWorkflowId, statusQuery, type PromotionInput } from '../workflows/api';
 import { loadSigningKey, sign, signedFor } from '../cli/signer';
 import { ensureDemoKeys, type DemoKeys } from './keys';
+import { watchWorkflowId } from '../workflows/watch-api';
+import { followWatch } from '../cli/graduation-watch';
+import { formatDuration } from '../specs/duration';
 import { generate, DEFAULT_OUT } from './generate';
 import { startTraffic } from './traffic';
 
@@ -43,6 +46,9 @@ const DEMO_APPROVER = 'demo-approver';
  * provider's on-demand rate per vCPU-hour and per GiB-hour of a general-purpose instance.
  */
 export const DEMO_PRICES: Prices = { currency: 'USD', perHour: { cpu: 0.04, memoryGiB: 0.005 } };
+
+/** What the demo's drift knob does during the watch: the first feature moves by 1.5 SD. */
+const DEMO_DRIFT = { feature: 0, shift: 1.5 };
 const print = (line: string): void => void process.stdout.write(line + '\n');
 
 async function ensureModels(): Promise<string> {
@@ -117,6 +123,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
 
     // A fresh start for the demo model: end an old demo promotion, drop its deployments.
     await terminate(client, promotionWorkflowId(model));
+    await terminate(client, watchWorkflowId(model));
     for (const d of await deps.fleet.list({ model })) await deps.fleet.teardown(d.name);
 
     print(`• registering ${model} v1…v5 in the registry`);
@@ -213,8 +220,32 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     );
     for (const line of await costLines(client, model, platform.config.cost)) print(line);
     if (ui) print(`  history: ${ui}`);
+    let code = EXIT_CODES[result.outcome];
+    if (result.outcome === 'promoted' && spec.watch.duration > 0) {
+      print(
+        `• watching v2 for ${formatDuration(spec.watch.duration)} (workflow ${watchWorkflowId(model)}): burn-rate alerts on the SLOs, drift against the evaluation data`,
+      );
+      let turned = false;
+      const watch = await followWatch(
+        client,
+        model,
+        (line) => print(`  ${line}`),
+        (s) => {
+          // Once the watch has judged steady traffic, shift one input: the next window says so.
+          if (!turned && s.driftWindows >= 1 && !s.outcome) {
+            turned = true;
+            traffic?.setDrift(DEMO_DRIFT);
+            print(
+              `  turning the traffic generator's drift knob: feature f${DEMO_DRIFT.feature} +${DEMO_DRIFT.shift} SD`,
+            );
+          }
+        },
+      );
+      print(`• watch: ${watch.outcome} — ${watch.reason}`);
+      if (watch.outcome === 'rolled_back') code = EXIT_CODES.rolled_back;
+    }
     for (const line of closingAdvice(model, specFile, opts.stopAfter !== false)) print(line);
-    return EXIT_CODES[result.outcome];
+    return code;
   } finally {
     await traffic?.stop();
     await connection.close();

@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'undici';
-import { createRng, createRowSampler, FEATURE_COUNT } from './dataset';
+import { createRng, createRowSampler, FEATURE_COUNT, trueLabel, type LabeledRow } from './dataset';
 
 export const UNIT_HEADER = 'x-runway-unit';
 export const VARIANT_HEADER = 'x-runway-variant';
@@ -39,6 +39,18 @@ export interface TrafficOptions {
   timeoutMs?: number;
   /** Called for transport failures and unreadable answers (HTTP error statuses are only counted). */
   onError?: (err: Error) => void;
+  /** The drift knob: shifted features from the start (change it later with `setDrift`). */
+  drift?: TrafficDrift;
+}
+
+/**
+ * A covariate shift: `shift` added to feature `feature` of every row (the features are standard
+ * normal, so the shift is in standard deviations). Labels follow the world's rule on the shifted
+ * rows, so rewards stay truthful.
+ */
+export interface TrafficDrift {
+  feature: number;
+  shift: number;
 }
 
 export interface VariantStats {
@@ -68,6 +80,8 @@ export interface TrafficHandle {
   stop(): Promise<TrafficStats>;
   /** Resolves when the generator stops (by itself or by `stop()`). */
   readonly done: Promise<TrafficStats>;
+  /** Turns the drift knob (undefined: back to the evaluation data's distribution). */
+  setDrift(drift: TrafficDrift | undefined): void;
 }
 
 /** Parses an OIP v2 infer response body and returns the first value of output `score`. */
@@ -106,6 +120,7 @@ export function startTraffic(opts: TrafficOptions): TrafficHandle {
   const inferUrl = new URL(`/v2/models/${encodeURIComponent(opts.model)}/infer`, base).toString();
   const feedbackUrl = new URL('/v1/feedback', base).toString();
   const seed = opts.seed ?? 1;
+  let drift = checkDrift(opts.drift);
   const nextRow = createRowSampler(seed);
   const userRng = createRng(seed ^ 0x5eed);
   // Ids are unique across generators and runs: the router joins feedback to the variant by id.
@@ -158,7 +173,7 @@ export function startTraffic(opts: TrafficOptions): TrafficHandle {
   async function sendOne(): Promise<void> {
     const seq = stats.sent++;
     const id = `${idPrefix}-${seq}`;
-    const row = nextRow();
+    const row = drifted(nextRow(), drift);
     const user = `user-${userRng.int(users)}`;
     const body = JSON.stringify({
       id,
@@ -250,5 +265,20 @@ export function startTraffic(opts: TrafficOptions): TrafficHandle {
     return structuredClone(stats);
   }
 
-  return { stats: snapshot, stop: finish, done };
+  return { stats: snapshot, stop: finish, done, setDrift: (d) => (drift = checkDrift(d)) };
+}
+
+function checkDrift(d: TrafficDrift | undefined): TrafficDrift | undefined {
+  if (!d) return undefined;
+  if (!Number.isInteger(d.feature) || d.feature < 0 || d.feature >= FEATURE_COUNT)
+    throw new Error(`drift: feature must be 0..${FEATURE_COUNT - 1}, got ${d.feature}`);
+  if (!Number.isFinite(d.shift)) throw new Error(`drift: shift must be a finite number, got ${d.shift}`);
+  return d;
+}
+
+function drifted(row: LabeledRow, d: TrafficDrift | undefined): LabeledRow {
+  if (!d || d.shift === 0) return row;
+  const features = [...row.features];
+  features[d.feature] = Math.round((features[d.feature]! + d.shift) * 1e4) / 1e4;
+  return { features, label: trueLabel(features) };
 }

@@ -576,6 +576,106 @@ const rollback = z
   })
   .strict();
 
+/** One multi-window burn-rate alert: both windows must burn the budget `factor` times too fast. */
+const burnAlert = z
+  .object({
+    factor: z.number().positive().describe('burn rate (times the sustainable rate) both windows must reach'),
+    long: duration('the long window, which says the burn is significant'),
+    short: duration(
+      'the short window, which says it is still happening (and ends the alert soon after it stops)',
+    ),
+  })
+  .strict();
+
+const drift = z
+  .object({
+    enabled: z.boolean().default(true).describe('keep input and prediction histograms and judge their drift'),
+    bins: z
+      .number()
+      .int()
+      .min(2)
+      .max(50)
+      .default(10)
+      .describe("bins per feature: edges at the evaluation dataset's quantiles, taken at deploy time"),
+    edges: z
+      .record(z.string(), z.array(finiteNumber).min(1))
+      .optional()
+      .describe("bin edges by feature name (or `prediction`) instead of the dataset's quantiles"),
+    features: z
+      .array(z.string().min(1))
+      .optional()
+      .describe("names of the input's columns, in order (default f0, f1, ...)"),
+    sampleRate: fraction('share of requests whose rows the model server counts into its histograms').default(
+      0.1,
+    ),
+    window: duration('span of traffic each drift judgement covers (tumbling windows)').prefault('1h'),
+    minSamples: positiveInt()
+      .default(500)
+      .describe(
+        'sampled rows a window needs before it is judged (fewer: PSI noise alone passes 0.1 on some feature in about 1 window in 4 at 200 rows; bench/results/watch-*.md)',
+      ),
+    notice: z.number().positive().default(0.1).describe('PSI from which a feature is reported (notify)'),
+    act: z.number().positive().default(0.25).describe('PSI from which the action runs'),
+    ksAlpha: z
+      .number()
+      .gt(0)
+      .lt(0.5)
+      .default(0.001)
+      .describe(
+        'binned Kolmogorov-Smirnov test: a shift also needs p below this to act (no action on noise)',
+      ),
+    action: z
+      .enum(['notify', 'retrain', 'rollback'])
+      .default('notify')
+      .describe('what a drift at `act` does: notify, retrain (POST the numbers to webhook) or rollback'),
+    webhook: z
+      .string()
+      .url()
+      .optional()
+      .describe("action retrain: the training pipeline's URL; runway POSTs the drift report as JSON"),
+  })
+  .strict()
+  .superRefine((d, ctx) => {
+    if (d.action === 'retrain' && !d.webhook)
+      ctx.addIssue({ code: 'custom', path: ['webhook'], message: 'action retrain needs a webhook URL' });
+    if (d.act < d.notice)
+      ctx.addIssue({ code: 'custom', path: ['act'], message: `expected act ≥ notice (${d.notice})` });
+    for (const [name, edges] of Object.entries(d.edges ?? {})) {
+      const i = edges.findIndex((e, k) => k > 0 && e <= edges[k - 1]!);
+      if (i > 0)
+        ctx.addIssue({ code: 'custom', path: ['edges', name, i], message: 'expected increasing edges' });
+    }
+  });
+
+const watch = z
+  .object({
+    duration: duration('how long the watch runs on a graduated version; 0s turns it off').prefault('24h'),
+    interval: duration('how often the watch reads the counters').prefault('1m'),
+    latencyTarget: z
+      .number()
+      .gt(0)
+      .lt(1)
+      .default(0.99)
+      .describe('latency SLO: this share of requests answers within slos.p99LatencyMs (budget: the rest)'),
+    page: z
+      .array(burnAlert)
+      .prefault([
+        { factor: 14.4, long: '1h', short: '5m' },
+        { factor: 6, long: '6h', short: '30m' },
+      ])
+      .describe("page alerts (default 14.4× over 1h and 5m, 6× over 6h and 30m: the SRE Workbook's)"),
+    ticket: z
+      .array(burnAlert)
+      .prefault([{ factor: 3, long: '1d', short: '2h' }])
+      .describe('ticket alerts, notify only (default 3× over 1d and 2h)'),
+    onPage: z
+      .enum(['rollback', 'notify'])
+      .default('rollback')
+      .describe('a page once the previous version has scaled down: roll back to it (redeployed) or notify'),
+    drift: drift.prefault({}),
+  })
+  .strict();
+
 export const modelSpecSchema = z
   .object({
     apiVersion: z.literal('runway.dev/v1').default('runway.dev/v1').describe('schema version'),
@@ -598,6 +698,7 @@ export const modelSpecSchema = z
     canary: canary.prefault({}),
     experiment: experiment.prefault({}),
     rollback: rollback.prefault({}),
+    watch: watch.prefault({}),
   })
   .strict()
   .superRefine((spec, ctx) => {
@@ -637,3 +738,5 @@ export type ModelSpec = z.output<typeof modelSpecSchema>;
 export type CanaryStep = ModelSpec['canary']['steps'][number];
 export type AnalysisSettings = ModelSpec['canary']['analysis'];
 export type ExperimentSettings = ModelSpec['experiment'];
+export type WatchSettings = ModelSpec['watch'];
+export type BurnAlert = WatchSettings['page'][number];

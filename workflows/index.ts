@@ -1,3 +1,4 @@
 /** Every workflow the runway worker registers. */
 export { promotionWorkflow } from './promotion';
 export { rollbackWorkflow } from './rollback';
+export { watchWorkflow } from './watch';

@@ -23,6 +23,7 @@ import type { PromotionInput, PromotionResult } from './api';
 import { quick, run } from './activity-calls';
 import { holdAfterGraduation, type Final } from './promotion/after-graduation';
 import { approve } from './promotion/approve';
+import { startWatch } from './promotion/bake';
 import { canary } from './promotion/canary';
 import { cleanup } from './promotion/cleanup';
 import { Promotion } from './promotion/context';
@@ -74,6 +75,7 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
     await CancellationScope.nonCancellable(() => cleanup(p, reason));
   }
   const final = await finish(p);
+  await startWatch(p, final);
   await holdAfterGraduation(p, final);
   return result(p, final);
 }

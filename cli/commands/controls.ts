@@ -7,14 +7,16 @@
 import type { Command } from 'commander';
 import type { SignalDefinition, UpdateDefinition } from '@temporalio/common';
 import {
+  type Client,
+  type WorkflowHandle,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
-  type WorkflowHandle,
 } from '@temporalio/client';
 import { ACTOR_DEFAULT } from '../actor';
 import { actor, runningPromotion, startRollback, withClient } from '../client';
 import { signedFor } from '../signer';
+import { runningWatch } from '../graduation-watch';
 import {
   approveUpdate,
   pauseSignal,
@@ -143,20 +145,46 @@ export function registerControls(program: Command): void {
     );
   };
 
-  // Each control goes by update: a refusal (who may not, or not now) comes back as the reason.
-  simple('pause', 'hold the current step; the SLO guard keeps watching', (model, by, reason) =>
-    withClient(by, async ({ client }) => {
-      const handle = await runningPromotion(client, model);
-      await control(handle, pauseUpdate, pauseSignal, { by, reason });
-      process.stdout.write(`paused ${model}\n`);
-    }),
+  /** The running promotion, else the running watch after graduation (pause / resume act on either). */
+  const promotionOrWatch = async (client: Client, model: string): Promise<[WorkflowHandle, string]> => {
+    try {
+      return [await runningPromotion(client, model), 'promotion'];
+    } catch (err) {
+      const watch = await runningWatch(client, model);
+      if (watch) return [watch, 'watch'];
+      throw err;
+    }
+  };
+  // Each control of a promotion goes by update: a refusal (who may not, or not now) comes back as
+  // the reason. The watch after graduation takes pause / resume as signals.
+  simple(
+    'pause',
+    'hold the current step (the SLO guard keeps watching); after graduation: the watch only notifies',
+    (model, by, reason) =>
+      withClient(by, async ({ client }) => {
+        const [handle, what] = await promotionOrWatch(client, model);
+        if (what === 'watch') {
+          await handle.signal(pauseSignal, { by, reason });
+          process.stdout.write(
+            `paused the watch of ${model}: alerts are notified, nothing rolls back until resume\n`,
+          );
+        } else {
+          await control(handle, pauseUpdate, pauseSignal, { by, reason });
+          process.stdout.write(`paused ${model}\n`);
+        }
+      }),
   );
   simple(
     'resume',
-    'continue a paused promotion (past an inconclusive analysis: only approvers or operators)',
+    'continue a paused promotion (past an inconclusive analysis: only approvers or operators) or watch',
     (model, by, reason) =>
       withClient(by, async ({ client }) => {
-        const handle = await runningPromotion(client, model);
+        const [handle, what] = await promotionOrWatch(client, model);
+        if (what === 'watch') {
+          await handle.signal(resumeSignal, { by, reason });
+          process.stdout.write(`resumed the watch of ${model}\n`);
+          return;
+        }
         const verdict = await control(handle, resumeUpdate, resumeSignal, { by, reason });
         process.stdout.write(`resumed ${model} (${verdict})\n`);
       }),
@@ -232,6 +260,7 @@ export function registerControls(program: Command): void {
         process.stdout.write(
           `${model}: v${result.to} serves 100%${result.from ? ` (was v${result.from})` : ''}\n`,
         );
+        // A watch of the version rolled back from ends at its next look (production moved).
       });
     });
 }

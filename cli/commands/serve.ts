@@ -81,6 +81,10 @@ export function registerServe(program: Command): void {
       num('--request-log-sample'),
       0.01,
     )
+    .option(
+      '--drift-reference <json|file>',
+      'reference bins (from the evaluation data) for per-feature input and prediction histograms',
+    )
     .option('--request-log-inputs', 'log input values (default: a sha256 digest of each input, never values)')
     .action(async (flags: Record<string, unknown>) => {
       if (flags.device !== 'cpu' && flags.device !== 'cuda') {
@@ -109,6 +113,7 @@ export function registerServe(program: Command): void {
         requestTimeoutMs: flags.requestTimeoutMs as number,
         requestLogSample: flags.requestLogSample as number,
         requestLogInputs: flags.requestLogInputs === true,
+        ...(flags.driftReference !== undefined ? { driftReference: flags.driftReference as string } : {}),
       });
       const grpcNote = server.grpc ? `, grpc${server.grpc.tls ? 's' : ''} at ${server.grpc.address}` : '';
       process.stdout.write(

@@ -19,6 +19,7 @@ import {
   type PromotionStatus,
 } from '../../workflows/api';
 import { EXIT_CODES } from './promote';
+import { readWatch, watchBlock } from '../graduation-watch';
 
 async function queryStatus(handle: WorkflowHandle, model: string): Promise<PromotionStatus> {
   try {
@@ -66,7 +67,13 @@ export function registerStatus(program: Command): void {
         const history = await handle.fetchHistory().catch(() => undefined);
         const prepared = history ? preparedFromEvents(history.events ?? []) : undefined;
         if (opts.json) {
-          const out = { ...status, lineage: prepared?.lineage, lineageError: prepared?.lineageError };
+          const watch = await readWatch(client, model);
+          const out = {
+            ...status,
+            lineage: prepared?.lineage,
+            lineageError: prepared?.lineageError,
+            ...(watch ? { watch } : {}),
+          };
           process.stdout.write(JSON.stringify(out, null, 2) + '\n');
           return;
         }
@@ -83,7 +90,13 @@ export function registerStatus(program: Command): void {
           if (live && previous !== undefined && requests === previous && !status.outcome)
             facts.hint = noTrafficHint(model, live.url, lookMs);
           previous = requests;
-          const block = [statusBlock(status, facts), ...(lineage ? [lineage] : [])].join('\n');
+          // The watch after graduation, when this model has one (its own workflow, watch:<model>).
+          const watch = status.outcome ? await readWatch(client, model) : undefined;
+          const block = [
+            statusBlock(status, facts),
+            ...(lineage ? [lineage] : []),
+            ...(watch && watch.version === status.version ? [watchBlock(watch)] : []),
+          ].join('\n');
           if (!opts.watch) {
             process.stdout.write(block + '\n');
             return;

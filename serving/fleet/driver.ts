@@ -14,6 +14,8 @@ export interface ServingOptions {
   instances?: number;
   device?: 'cpu' | 'cuda';
   threads?: number;
+  /** Reference bins for the drift histograms, as JSON (`--drift-reference`); the watch reads them. */
+  driftReference?: string;
 }
 
 export interface DeploymentRequest {

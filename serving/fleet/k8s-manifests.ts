@@ -160,6 +160,7 @@ function servingArgs(req: DeploymentRequest, modelFile: string, port: number, gr
   if (s.instances !== undefined) args.push('--instances', String(s.instances));
   if (s.device) args.push('--device', s.device);
   if (s.threads !== undefined) args.push('--threads', String(s.threads));
+  if (s.driftReference) args.push('--drift-reference', s.driftReference);
   return args;
 }
 

@@ -337,6 +337,8 @@ export class LocalFleet implements FleetDriver {
     if (s.instances !== undefined) args.push('--instances', String(s.instances));
     if (s.device !== undefined) args.push('--device', s.device);
     if (s.threads !== undefined) args.push('--threads', String(s.threads));
+    if (s.driftReference) args.push('--drift-reference', s.driftReference);
+    if (s.driftReference) args.push('--drift-reference', s.driftReference);
     args.push('--sha256', sha256);
     return args;
   }

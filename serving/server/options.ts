@@ -51,6 +51,8 @@ export const serverOptionsSchema = z.object({
   requestTimeoutMs: z.number().min(0).default(0),
   /** Share of successful inference requests logged (0..1); failures are logged rate-limited. */
   requestLogSample: z.number().min(0, 'expected 0..1').max(1, 'expected 0..1').default(0.01),
+  /** Bins for the drift histograms (JSON or a file of it; serving/server/drift.ts); none: no histograms. */
+  driftReference: z.string().min(1).optional(),
   /** Log input values in request lines; off by default: inputs appear as a sha256 digest only. */
   requestLogInputs: z.boolean().default(false),
   /** Where server logs go (tests capture them); default stderr. Not a CLI flag. */

@@ -18,6 +18,7 @@ import { RequestLog } from './request-log';
 import { resolveServerOptions, type ModelServerOptions, type ResolvedServerOptions } from './options';
 import { SessionPool } from './pool';
 import type { Device, NamedTensor } from './protocol';
+import { DriftHistograms, parseDriftReference } from './drift';
 import { parseInferRequest, type ParsedRequest } from './request';
 import { encodeInferResponse } from './response';
 import { signatureFromMetadata, type Signature } from './signature';
@@ -217,6 +218,21 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     count: (outcome) => metrics.requestLogLine(outcome),
   });
   const stats = new ModelStats(opts.name, opts.version);
+  let drift: DriftHistograms | undefined;
+  if (opts.driftReference) {
+    try {
+      drift = new DriftHistograms(
+        parseDriftReference(opts.driftReference),
+        sig,
+        opts.name,
+        opts.version,
+        metrics.registry,
+      );
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
+  }
   const maxBatchSize = sig.batched ? opts.maxBatchSize : 1;
   const batcher = new Batcher(
     pool,
@@ -310,8 +326,11 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
           })),
         )
       : undefined;
+    // Counted now too, for the same reason; only bin counts are kept (serving/server/drift.ts).
+    const sampled = drift?.sample(parsed.inputs) ?? false;
     const result = await batcher.submit(parsed, defaultTimeoutUs);
     const byName = new Map<string, NamedTensor>(result.outputs.map((o) => [o.name, o]));
+    if (sampled) drift?.predicted(byName, parsed.rows);
     return { result, byName, logInputs };
   }
 
@@ -509,6 +528,15 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
         return sendJson(res, state === 'ready' ? 200 : 503, { name: opts.name, ready: state === 'ready' });
       case 'stats':
         return only('GET') ? sendJson(res, 200, { model_stats: [stats.snapshot()] }) : undefined;
+      case 'drift':
+        if (!only('GET')) return;
+        if (!drift)
+          return sendError(
+            res,
+            404,
+            `${opts.name} keeps no drift histograms (started without --drift-reference)`,
+          );
+        return sendJson(res, 200, drift.report());
       case 'infer':
         if (method !== 'POST') {
           req.resume();

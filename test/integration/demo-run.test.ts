@@ -40,7 +40,7 @@ function runDemo(): Promise<{ code: number | null; out: string }> {
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGTERM'), 280_000);
+    const timer = setTimeout(() => child.kill('SIGTERM'), 340_000);
     child.on('exit', (code) => {
       clearTimeout(timer);
       resolve({ code, out });
@@ -49,7 +49,7 @@ function runDemo(): Promise<{ code: number | null; out: string }> {
 }
 
 describe('runway demo', () => {
-  it('promotes fraud-detector v2 over v1 through every step and exits 0', { timeout: 300_000 }, async () => {
+  it('promotes fraud-detector v2 over v1 through every step and exits 0', { timeout: 360_000 }, async () => {
     const { code, out } = await runDemo();
     expect(out).toMatch(/approving automatically as demo-approver/);
     // signed decisions, unattended: it makes its own keys and says so
@@ -61,6 +61,11 @@ describe('runway demo', () => {
       expect(out, `progress shows ${stage}`).toMatch(new RegExp(`\\[fraud-detector v2\\]  ${stage}`));
     }
     expect(out).toMatch(/outcome: promoted/);
+    // then a short watch: steady at first, a drift alert naming f0 once the knob turns
+    expect(out).toMatch(/watching v2 for 45s \(workflow watch:fraud-detector\)/);
+    expect(out).toMatch(/turning the traffic generator's drift knob: feature f0 \+1\.5 SD/);
+    expect(out).toMatch(/drift → notify: drift: f0 PSI/);
+    expect(out).toMatch(/watch: completed — watched v2 for 45s: [1-9]\d* alerts \(0 pages\)/);
     expect(code, out.slice(-3000)).toBe(0);
     // with no prices configured the demo brings its own, and says what the promotion cost
     expect(out).toMatch(/prices: +the demo's/);

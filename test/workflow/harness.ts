@@ -37,6 +37,9 @@ import {
   type RollbackWorkflowResult,
   type Verdict,
 } from '../../workflows/api';
+import { evaluateBurn, type WindowCounts } from '../../activities/analysis/burn-rate';
+import type { WatchLookInput, WatchLookResult } from '../../activities/watch';
+import { watchWorkflowId, type WatchInput } from '../../workflows/watch-api';
 import { historiesDir, historyToJSON } from '../helpers/histories';
 import { merge } from '../helpers/merge';
 import { testTemporal, uniqueTaskQueue } from '../helpers/temporal';
@@ -77,6 +80,14 @@ export interface Script {
   policy?: PlatformPolicy;
   /** Rollback workflow: the registry's answer to resolveRollbackTarget. */
   rollbackTarget?: { from?: string; to?: string; wasRunning?: boolean };
+  /**
+   * Watch: what the n-th look reads (requests, errors, slow; the production alias). The alerts
+   * are judged by the real pure evaluateBurn, as the real watchLook does.
+   */
+  watchLook?: (
+    n: number,
+    input: WatchLookInput,
+  ) => { sample?: WatchLookResult['sample']; production?: string };
 }
 
 const ref = (model: string, version: string): VersionRef => ({
@@ -158,6 +169,11 @@ export interface WorkflowHarness {
   ): Promise<StubPromotion>;
   /** Starts the standalone rollback workflow with stub activities. */
   rollback(input: RollbackWorkflowInput, script?: Script): Promise<StubPromotion>;
+  /**
+   * Starts a watch with stub activities; a rollback workflow it starts runs on `script` too
+   * (its calls land in the returned `rollback` stub).
+   */
+  watch(input: WatchInput, script?: Script): Promise<{ watch: StubPromotion; rollback: StubPromotion }>;
 }
 
 /**
@@ -295,6 +311,27 @@ function stubActivities(byWorkflowId: Map<string, StubPromotion>): Activities {
       };
     }),
     notify: stub('notify', () => undefined),
+    watchLook: stub('watchLook', (i: WatchLookInput, p): WatchLookResult => {
+      const n = ++p.looks;
+      const answer = p.script.watchLook?.(n, i) ?? {};
+      const sample = answer.sample ?? { requests: 0, errors: 0, slow: 0 };
+      const gap = !i.previous;
+      const add = (c: WindowCounts): WindowCounts => ({
+        windowMs: c.windowMs,
+        requests: c.requests + (gap ? 0 : sample.requests),
+        errors: c.errors + (gap ? 0 : sample.errors),
+        slow: c.slow + (gap ? 0 : sample.slow),
+      });
+      const total = add(i.burn.total);
+      return {
+        snapshot: snapshot(i.model, n),
+        gap,
+        sample: gap ? { requests: 0, errors: 0, slow: 0 } : sample,
+        burn: evaluateBurn(i.burn.windows.map(add), i.burn.settings, total),
+        production: answer.production ?? i.version,
+      };
+    }),
+    retrainWebhook: stub('retrainWebhook', () => ({ status: 202 })),
   };
   // The stubs answer with the shapes the workflow reads; the real return types carry more.
   return activities as unknown as Activities;
@@ -354,6 +391,20 @@ export function useWorkflowHarness(): WorkflowHarness {
         workflowExecutionTimeout: '5m',
       });
       return p;
+    },
+    async watch(input, script = {}) {
+      const model = input.spec.name;
+      const watch = new StubPromotion(model, script);
+      const rollback = new StubPromotion(model, script);
+      byWorkflowId.set(watchWorkflowId(model), watch);
+      byWorkflowId.set(rollbackWorkflowId(model), rollback);
+      watch.handle = await get().client.workflow.start('watchWorkflow', {
+        taskQueue,
+        workflowId: watchWorkflowId(model),
+        args: [input],
+        workflowExecutionTimeout: '5m',
+      });
+      return { watch, rollback };
     },
     async rollback(input, script = {}) {
       const p = new StubPromotion(input.model, script);
