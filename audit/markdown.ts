@@ -41,6 +41,9 @@ export function promotionMarkdown(a: PromotionAudit): string {
   out.push(
     `- spec sha256: \`${a.spec.sha256 ?? '?'}\` (owner ${a.spec.owner ?? '?'}; ${a.spec.approvalsRequired ?? '?'} approval(s) from ${a.spec.approvers.join(', ') || 'anyone'})`,
   );
+  out.push(
+    `- strategy: **${a.spec.strategy}**${a.spec.steps.length ? ` (${a.spec.steps.join(' → ')} → graduate)` : ''}`,
+  );
   if (a.artifacts.candidate)
     out.push(`- candidate v${a.artifacts.candidate.version} sha256 \`${a.artifacts.candidate.sha256}\``);
   if (a.artifacts.baseline)

@@ -8,6 +8,7 @@
  */
 import type { IntervalAnalysis, PreparedPromotion, SetTrafficInput } from '../activities/contracts';
 import type { Lineage } from '../registry/registry';
+import { stepTexts, strategyOf } from '../specs/strategy';
 import type { PromotionInput, PromotionResult, Verdict } from '../workflows/api';
 import {
   eventId,
@@ -141,6 +142,10 @@ export interface PromotionAudit {
     owner: string | null;
     approvalsRequired: number | null;
     approvers: string[];
+    /** canary, linear or blue-green (a spec from before strategies: canary). */
+    strategy: string;
+    /** The traffic steps the strategy walks, as `weight%/pause` (e.g. `20%/5m`), or blue-green's phases. */
+    steps: string[];
   };
   artifacts: {
     candidate?: { version: string; sha256: string };
@@ -230,6 +235,19 @@ function approvalEntry(
   return entry;
 }
 
+/** The strategy and its steps as the recorded spec says (histories hold the parsed spec). */
+function strategyOfInput(spec: unknown): { strategy: string; steps: string[] } {
+  const named = isRecord(spec) && typeof spec.strategy === 'string' ? spec.strategy : 'canary';
+  if (!isRecord(spec) || !isRecord(spec.canary) || !Array.isArray(spec.canary.steps))
+    return { strategy: named, steps: [] };
+  try {
+    const parsed = spec as unknown as Parameters<typeof stepTexts>[0];
+    return { strategy: strategyOf(parsed), steps: stepTexts(parsed) };
+  } catch {
+    return { strategy: named, steps: [] };
+  }
+}
+
 /** Drops the raw router counters from an analysis: large, and the verdicts carry the numbers. */
 function analysisOf(at: string, phase: string, r: unknown): AuditAnalysis {
   const a = (isRecord(r) ? r : {}) as Partial<IntervalAnalysis>;
@@ -268,7 +286,14 @@ export function buildPromotionAudit(
     version: null,
     runs: [],
     trigger: { at: '', triggeredBy: null, identity: null, metadata: {}, taskQueue: null },
-    spec: { sha256: null, owner: null, approvalsRequired: null, approvers: [] },
+    spec: {
+      sha256: null,
+      owner: null,
+      approvalsRequired: null,
+      approvers: [],
+      strategy: 'canary',
+      steps: [],
+    },
     artifacts: {},
     approvals: [],
     stages: [],
@@ -326,6 +351,7 @@ export function buildPromotionAudit(
           approvers: Array.isArray(input.spec?.approval?.approvers)
             ? input.spec.approval.approvers.filter((a): a is string => typeof a === 'string')
             : [],
+          ...strategyOfInput(input.spec),
         };
         continue;
       }

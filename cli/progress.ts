@@ -65,6 +65,7 @@ export function statusBlock(s: PromotionStatus, live: LiveFacts = {}): string {
   const lines = [
     `model      ${s.model}`,
     `candidate  v${s.version}${s.baselineVersion ? ` (baseline v${s.baselineVersion})` : ' (first release)'}`,
+    `strategy   ${s.strategy ?? 'canary'}`,
     `stage      ${s.stage}${s.step ? ` — step ${s.step.index + 1}: ${s.step.weight}% held ${formatDuration(s.step.heldMs)} of ${formatDuration(s.step.pauseMs)}` : ''}`,
     `traffic    ${weightsText(s, live.routed)}`,
     `approvals  ${s.approvals.map((a) => a.approver).join(', ') || 'none'} (${s.approvals.length}/${s.approvalsRequired} required)`,

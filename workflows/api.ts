@@ -7,6 +7,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ModelSpec } from '../specs/schema';
+import type { Strategy } from '../specs/strategy';
 
 export { TASK_QUEUE } from './constants';
 export const promotionWorkflowId = (model: string): string => `promotion:${model}`;
@@ -38,6 +39,12 @@ export type Stage =
   | 'integration'
   | 'shadow'
   | 'canary'
+  /** strategy linear's equal steps */
+  | 'linear'
+  /** strategy blue-green: preview traffic by header, the candidate otherwise at 0% */
+  | 'preview'
+  /** strategy blue-green: the candidate at 100%, the baseline kept at full size */
+  | 'switch'
   | 'experiment'
   | 'graduate'
   | 'rolling_back'
@@ -89,6 +96,8 @@ export interface TrafficChange {
   stage: Stage;
   weights: Record<string, number>;
   mirror?: { variant: string; percent: number; tolerance?: number; threshold?: number };
+  /** Requests with this header went to the candidate (a blue-green preview). */
+  preview?: { header: string; value?: string };
   reason: string;
 }
 
@@ -116,6 +125,8 @@ export interface PromotionState {
   pauseReason?: string;
   weights: Record<string, number>;
   mirror?: { variant: string; percent: number; tolerance?: number; threshold?: number };
+  /** The route's preview header, while a blue-green preview sends requests to the candidate. */
+  preview?: { header: string; value?: string };
   trafficChanges: TrafficChange[];
   lastVerdicts: Verdict[];
   evaluation?: Verdict;
@@ -166,6 +177,8 @@ export interface PromotionResult {
 export interface PromotionStatus {
   model: string;
   version: string;
+  /** canary, linear or blue-green (absent from workers before strategies: canary). */
+  strategy?: Strategy;
   baselineVersion?: string;
   stage: Stage;
   /** Stages this run has entered, in order, so a poller that blinked still sees every one. */

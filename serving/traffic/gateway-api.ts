@@ -137,7 +137,13 @@ export function httpRouteFor(model: string, route: Route, o: GatewayApiOptions):
 export class GatewayApiTrafficRouter implements TrafficRouter {
   readonly kind = 'gateway-api';
   /** HTTPRoute splits by weight and mirrors; it has no sticky assignment and no reward endpoint. */
-  readonly capabilities: RouterCapabilities = { weights: true, mirror: true, sticky: false, feedback: false };
+  readonly capabilities: RouterCapabilities = {
+    weights: true,
+    mirror: true,
+    sticky: false,
+    feedback: false,
+    preview: false,
+  };
   private readonly client: ReturnType<typeof lazyClient>;
 
   constructor(private readonly options: GatewayApiOptions) {

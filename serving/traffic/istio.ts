@@ -155,7 +155,13 @@ export function istioObjectsFor(model: string, route: Route, o: IstioOptions): O
 export class IstioTrafficRouter implements TrafficRouter {
   readonly kind = 'istio';
   /** Weights, mirroring and header-sticky units; no reward endpoint. */
-  readonly capabilities: RouterCapabilities = { weights: true, mirror: true, sticky: true, feedback: false };
+  readonly capabilities: RouterCapabilities = {
+    weights: true,
+    mirror: true,
+    sticky: true,
+    feedback: false,
+    preview: false,
+  };
   private readonly client: ReturnType<typeof lazyClient>;
 
   constructor(private readonly options: IstioOptions) {

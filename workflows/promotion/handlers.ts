@@ -21,6 +21,7 @@ import {
   type RejectInput,
 } from '../api';
 import { quick, run } from '../activity-calls';
+import { trafficSteps } from '../../specs/strategy';
 import type { Promotion } from './context';
 import { pause, resume } from './state';
 
@@ -173,15 +174,17 @@ export function installHandlers(p: Promotion): void {
 
 function status(p: Promotion): PromotionStatus {
   const { state, spec } = p;
-  const step = spec.canary.steps[state.stepIndex];
+  const step = trafficSteps(spec)[state.stepIndex];
+  const stepping = ['canary', 'linear', 'preview', 'switch'].includes(state.stage);
   return {
     model: p.model,
     version: p.version,
+    strategy: p.strategy,
     baselineVersion: state.baselineVersion,
     stage: state.stage,
     stagesEntered: [...p.stagesEntered],
     step:
-      state.stage === 'canary' && step
+      stepping && step
         ? { index: state.stepIndex, weight: step.weight, heldMs: state.heldMs, pauseMs: step.pause }
         : undefined,
     weights: state.weights,

@@ -13,7 +13,10 @@ export async function deployToProduction(p: Promotion, prep: PreparedPromotion):
     'deploy',
     `deploy v${p.version} to production`,
     slow,
-    deployInput(model, prep.candidate, 'production', spec.serving),
+    // Blue-green: the candidate comes up at full size beside the baseline (that is the strategy).
+    deployInput(model, prep.candidate, 'production', spec.serving, {
+      fullSize: p.strategy === 'blue-green',
+    }),
   );
   const base = prep.baseline;
   if (base) {
