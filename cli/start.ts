@@ -21,7 +21,7 @@ export function stepsText(spec: PromotionInput['spec']): string {
   );
   if (spec.experiment.kind !== 'none')
     steps.push(spec.experiment.kind === 'ab' ? `A/B at ${spec.experiment.split}%` : 'bandit');
-  steps.push('100%');
+  steps.push(strategyOf(spec) === 'blue-green' ? 'graduate' : '100%');
   return steps.join(' → ');
 }
 

@@ -18,7 +18,7 @@ export function registerSpec(program: Command): void {
           if (opts.json) process.stdout.write(JSON.stringify(loaded, null, 2) + '\n');
           else {
             const s = loaded.spec;
-            const steps = [...stepTexts(s), '100%'].join(' → ');
+            const steps = [...stepTexts(s), strategyOf(s) === 'blue-green' ? 'graduate' : '100%'].join(' → ');
             process.stdout.write(
               `${file}: ok  ${s.name} (owner ${s.owner}); ${strategyOf(s)} ${steps}; experiment ${s.experiment.kind}\n`,
             );

@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { splitFalseRollbackRate } from '../../specs/false-rollbacks';
-import { loadSpecText, SpecError } from '../../specs/load';
+import path from 'node:path';
+import { loadSpecFile, loadSpecText, SpecError } from '../../specs/load';
 import { comparingWeights, linearWeights, stepTexts, trafficSteps } from '../../specs/strategy';
 import { parseRoute, RouteValidationError } from '../../serving/router/schema';
 import { BuiltinTrafficRouter } from '../../serving/traffic/builtin';
@@ -149,6 +150,16 @@ describe('strategy: blue-green', () => {
     expect(unsupportedNeeds(preview, istio)).toHaveLength(1);
     // without a preview, blue-green is weights alone: every router runs it
     expect(unsupportedNeeds({ ...needs, strategy: 'blue-green', blueGreen: {} }, gateway)).toEqual([]);
+  });
+});
+
+describe('the example specs', () => {
+  it('a linear and a blue-green example load, with the steps they say', () => {
+    const examples = path.join(__dirname, '../../specs/examples');
+    const linear = loadSpecFile(path.join(examples, 'fraud-detector-linear.yaml')).spec;
+    expect(stepTexts(linear)).toEqual(['20%/15s', '40%/15s', '60%/15s', '80%/15s']);
+    const blueGreen = loadSpecFile(path.join(examples, 'fraud-detector-blue-green.yaml')).spec;
+    expect(stepTexts(blueGreen)).toEqual(['preview by x-runway-preview 0%/30s', '100%/30s']);
   });
 });
 
