@@ -88,12 +88,12 @@ export function promotionMarkdown(a: PromotionAudit): string {
     out.push(
       '### Traffic changes',
       '',
-      '| time | stage | weights | mirror | reason | applied | based on |',
+      '| time | stage | weights | mirror / preview | reason | applied | based on |',
       '| --- | --- | --- | --- | --- | --- | --- |',
     );
     for (const c of a.trafficChanges)
       out.push(
-        `| ${cell(c.at)} | ${cell(c.stage)} | ${cell(weights(c.weights))} | ${c.mirror ? `${c.mirror.percent}% → ${c.mirror.variant}` : '—'} | ${cell(c.reason)} | ${c.applied ? 'yes' : `no: ${cell(c.error)}`} | ${cell(basis(c.basedOn))} |`,
+        `| ${cell(c.at)} | ${cell(c.stage)} | ${cell(weights(c.weights))} | ${c.mirror ? `${c.mirror.percent}% → ${c.mirror.variant}` : c.preview ? `preview: ${cell(c.preview.header)}${c.preview.value ? `=${cell(c.preview.value)}` : ''} → ${c.preview.variant}` : '—'} | ${cell(c.reason)} | ${c.applied ? 'yes' : `no: ${cell(c.error)}`} | ${cell(basis(c.basedOn))} |`,
       );
     out.push('');
   }

@@ -81,6 +81,8 @@ export interface AuditTrafficChange {
   reason: string;
   weights: Record<string, number>;
   mirror?: { variant: string; percent: number; tolerance?: number };
+  /** Requests with this header went to `variant` whatever the weights (a blue-green preview). */
+  preview?: { variant: string; header: string; value?: string };
   /** Whether the router accepted it (the setTraffic activity completed). */
   applied: boolean;
   error?: string;
@@ -593,6 +595,7 @@ function trafficChange(
     basedOn,
   };
   if (i.mirror && i.mirror.percent > 0) change.mirror = i.mirror;
+  if (i.preview) change.preview = i.preview;
   return change;
 }
 
