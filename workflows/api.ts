@@ -186,6 +186,8 @@ export interface PromotionStatus {
   step?: { index: number; weight: number; heldMs: number; pauseMs: number };
   weights: Record<string, number>;
   mirror?: { variant: string; percent: number; tolerance?: number; threshold?: number };
+  /** A blue-green preview: requests with the header go to `variant`. */
+  preview?: { variant: string; header: string; value?: string };
   paused: boolean;
   pauseReason?: string;
   pendingAction?: string;

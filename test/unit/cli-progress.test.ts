@@ -37,4 +37,17 @@ describe('weightsText', () => {
     expect(block).toMatch(/^traffic +v1 100% \(production's route, from the router\)$/m);
     expect(block).toMatch(/^note +no traffic to fraud-detector in the last 5s$/m);
   });
+
+  it('shows the strategy and a blue-green preview', () => {
+    const block = statusBlock({
+      ...status,
+      strategy: 'blue-green',
+      stage: 'preview',
+      weights: { v1: 100, v2: 0 },
+      preview: { variant: 'v2', header: 'x-runway-preview', value: 'qa' },
+    });
+    expect(block).toMatch(/^strategy +blue-green$/m);
+    expect(block).toMatch(/^traffic +v1 100%, v2 0% \(preview: requests with x-runway-preview: qa → v2\)$/m);
+    expect(statusBlock(status)).toMatch(/^strategy +canary$/m);
+  });
 });

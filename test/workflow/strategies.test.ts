@@ -98,6 +98,8 @@ describe.concurrent('strategies', { timeout: SLOW_MACHINE_MS }, () => {
     await until(async () => (await p.status()).paused);
     const paused = await p.status();
     expect(paused.stage).toBe('preview');
+    expect(paused.preview).toEqual({ variant: 'v2', header: 'x-runway-preview', value: 'qa' });
+    expect(paused.step).toMatchObject({ index: 0, weight: 0, pauseMs: 2000 });
     expect(paused.pauseReason).toMatch(/inconclusive .*0 requests < 5/);
     await p.handle.signal(resumeSignal, { by: 'qa-lead' });
     const result = await p.result();

@@ -189,6 +189,7 @@ function status(p: Promotion): PromotionStatus {
         : undefined,
     weights: state.weights,
     mirror: state.mirror,
+    ...(state.preview ? { preview: { variant: p.candidate, ...state.preview } } : {}),
     paused: state.paused,
     pauseReason: state.pauseReason,
     pendingAction: state.pendingAction,
