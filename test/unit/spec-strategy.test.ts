@@ -9,7 +9,7 @@ import { loadSpecFile, loadSpecText, SpecError } from '../../specs/load';
 import { comparingWeights, linearWeights, stepTexts, trafficSteps } from '../../specs/strategy';
 import { parseRoute, RouteValidationError } from '../../serving/router/schema';
 import { BuiltinTrafficRouter } from '../../serving/traffic/builtin';
-import { GatewayApiTrafficRouter } from '../../serving/traffic/gateway-api';
+import { GatewayApiTrafficRouter, httpRouteFor } from '../../serving/traffic/gateway-api';
 import { IstioTrafficRouter } from '../../serving/traffic/istio';
 import { unsupportedNeeds } from '../../serving/traffic/router';
 
@@ -136,7 +136,7 @@ describe('strategy: blue-green', () => {
     expect(withPreview.blueGreen?.preview).toEqual({ header: 'x-runway-preview', duration: 300_000 });
   });
 
-  it('needs routing by header for a preview: the runway router has it, gateway-api and istio are refused', () => {
+  it('needs routing by header for a preview: the runway router and gateway-api have it, istio is refused', () => {
     const needs = { shadow: { enabled: false, mirrorPercent: 0 }, experiment: { kind: 'none' as const } };
     const preview = { ...needs, strategy: 'blue-green', blueGreen: { preview: { header: 'x' } } };
     const gateway = new GatewayApiTrafficRouter({ namespace: 'models', parentRefs: [{ name: 'gw' }] });
@@ -144,12 +144,12 @@ describe('strategy: blue-green', () => {
       typeof IstioTrafficRouter
     >[0]);
     expect(unsupportedNeeds(preview, new BuiltinTrafficRouter({ url: 'http://127.0.0.1:1' }))).toEqual([]);
-    expect(unsupportedNeeds(preview, gateway)).toEqual([
-      'blueGreen.preview needs routing by request header, which router.driver "gateway-api" does not provide',
+    expect(unsupportedNeeds(preview, gateway)).toEqual([]);
+    expect(unsupportedNeeds(preview, istio)).toEqual([
+      'blueGreen.preview needs routing by request header, which router.driver "istio" does not provide',
     ]);
-    expect(unsupportedNeeds(preview, istio)).toHaveLength(1);
     // without a preview, blue-green is weights alone: every router runs it
-    expect(unsupportedNeeds({ ...needs, strategy: 'blue-green', blueGreen: {} }, gateway)).toEqual([]);
+    expect(unsupportedNeeds({ ...needs, strategy: 'blue-green', blueGreen: {} }, istio)).toEqual([]);
   });
 });
 
@@ -231,6 +231,40 @@ describe("one strategy's fields under another", () => {
       path: 'strategy',
       message: 'expected one of canary, blue-green, linear, got the string "big-bang"',
     });
+  });
+});
+
+describe('gateway-api previews by a header match', () => {
+  it('a rule matching the header (exact value, or any value) before the weighted rule', () => {
+    const svc = (n: string): string => `http://fraud-v${n}-production.models.svc.cluster.local:80`;
+    const route = {
+      variants: [
+        { name: 'v1', endpoints: [svc('1')], weight: 100 },
+        { name: 'v2', endpoints: [svc('2')], weight: 0 },
+      ],
+      preview: { variant: 'v2', header: 'x-runway-preview', value: 'qa' },
+    };
+    const o = { namespace: 'models', parentRefs: [{ name: 'gw' }] };
+    const rules = (httpRouteFor('fraud', route, o).spec as { rules: Record<string, unknown>[] }).rules;
+    expect(rules).toHaveLength(2);
+    expect(rules[0]).toEqual({
+      matches: [
+        {
+          path: { type: 'PathPrefix', value: '/v2/models/fraud' },
+          headers: [{ type: 'Exact', name: 'x-runway-preview', value: 'qa' }],
+        },
+      ],
+      backendRefs: [{ kind: 'Service', name: 'fraud-v2-production', port: 80, weight: 1 }],
+    });
+    expect(rules[1]?.matches).toEqual([{ path: { type: 'PathPrefix', value: '/v2/models/fraud' } }]);
+    const any = httpRouteFor(
+      'fraud',
+      { ...route, preview: { variant: 'v2', header: 'x-runway-preview' } },
+      o,
+    );
+    expect(
+      (any.spec as { rules: { matches: { headers?: unknown[] }[] }[] }).rules[0]?.matches[0]?.headers,
+    ).toEqual([{ type: 'RegularExpression', name: 'x-runway-preview', value: '.+' }]);
   });
 });
 
