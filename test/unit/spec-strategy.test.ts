@@ -136,20 +136,22 @@ describe('strategy: blue-green', () => {
     expect(withPreview.blueGreen?.preview).toEqual({ header: 'x-runway-preview', duration: 300_000 });
   });
 
-  it('needs routing by header for a preview: the runway router and gateway-api have it, istio is refused', () => {
+  it('needs routing by header for a preview: every provider here has it; one without is refused', () => {
     const needs = { shadow: { enabled: false, mirrorPercent: 0 }, experiment: { kind: 'none' as const } };
     const preview = { ...needs, strategy: 'blue-green', blueGreen: { preview: { header: 'x' } } };
     const gateway = new GatewayApiTrafficRouter({ namespace: 'models', parentRefs: [{ name: 'gw' }] });
-    const istio = new IstioTrafficRouter({ namespace: 'models' } as ConstructorParameters<
-      typeof IstioTrafficRouter
-    >[0]);
-    expect(unsupportedNeeds(preview, new BuiltinTrafficRouter({ url: 'http://127.0.0.1:1' }))).toEqual([]);
-    expect(unsupportedNeeds(preview, gateway)).toEqual([]);
-    expect(unsupportedNeeds(preview, istio)).toEqual([
-      'blueGreen.preview needs routing by request header, which router.driver "istio" does not provide',
+    const istio = new IstioTrafficRouter({ namespace: 'models' });
+    for (const router of [new BuiltinTrafficRouter({ url: 'http://127.0.0.1:1' }), gateway, istio])
+      expect(unsupportedNeeds(preview, router)).toEqual([]);
+    const plain = {
+      kind: 'linkerd',
+      capabilities: { weights: true, mirror: false, sticky: false, feedback: false, preview: false },
+    };
+    expect(unsupportedNeeds(preview, plain)).toEqual([
+      'blueGreen.preview needs routing by request header, which router.driver "linkerd" does not provide',
     ]);
-    // without a preview, blue-green is weights alone: every router runs it
-    expect(unsupportedNeeds({ ...needs, strategy: 'blue-green', blueGreen: {} }, istio)).toEqual([]);
+    // without a preview, blue-green is weights alone: a plain router runs it
+    expect(unsupportedNeeds({ ...needs, strategy: 'blue-green', blueGreen: {} }, plain)).toEqual([]);
   });
 });
 
