@@ -27,7 +27,7 @@ export interface PrepareInput {
    * The spec being promoted: what it needs of the router (mirror, sticky, feedback) is checked
    * against the configured one before anything deploys. Optional for runs started before it.
    */
-  spec?: Pick<ModelSpec, 'shadow' | 'experiment'>;
+  spec?: Pick<ModelSpec, 'shadow' | 'experiment'> & Partial<Pick<ModelSpec, 'strategy' | 'blueGreen'>>;
   /**
    * The whole spec, to check against the platform policy before anything deploys: set on a
    * promotion's first run only, so a policy changed mid-promotion does not stop a continued run.
@@ -72,6 +72,8 @@ export interface DeployInput {
    * and predictions into them (the watch after graduation reads them). Absent: no histograms.
    */
   drift?: { evaluation: ModelSpec['evaluation']; settings: ModelSpec['watch']['drift'] };
+  /** Blue-green: the candidate comes up at its full size beside the baseline, not sized for 0%. */
+  fullSize?: boolean;
 }
 
 export interface DeploymentRef {
@@ -94,6 +96,14 @@ export interface SetTrafficInput {
   sticky?: { header: string };
   /** Rewards the router accepts for the model (the spec's `experiment.reward`); absent: [0, 1]. */
   reward?: ModelSpec['experiment']['reward'];
+  /** Requests with this header go to `variant` whatever the weights (a blue-green preview). */
+  preview?: { variant: string; header: string; value?: string };
+  /**
+   * `weight` (absent): scaleWithWeight sizes each version to its share within the budget.
+   * `full`: blue-green, every version named keeps (or gets back) its full size and nothing shrinks,
+   * so a switch either way is a route change alone.
+   */
+  sizing?: 'weight' | 'full';
   reason: string;
 }
 

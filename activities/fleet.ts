@@ -58,8 +58,9 @@ export function fleetActivities({ fleet, logger }: ActivityDeps) {
             serving,
             // A version joining production beside the one serving (the candidate, a rollback
             // target) takes no traffic until setTraffic sizes it: under scaleWithWeight it starts
-            // small instead of doubling the fleet. `ifMissing` (the baseline) serves at once.
-            weight: input.environment === 'production' && !input.ifMissing ? 0 : 100,
+            // small instead of doubling the fleet. `ifMissing` (the baseline) serves at once, and
+            // a blue-green candidate (`fullSize`) comes up at full size: that is the strategy.
+            weight: input.environment === 'production' && !input.ifMissing && !input.fullSize ? 0 : 100,
           },
           { signal: cancellationSignal(), onProgress: progress },
         )

@@ -9,7 +9,7 @@ import type { SetTrafficInput } from './contracts';
 import { cancellationSignal, heartbeat } from './context';
 import { sha256Hex } from '../common/digest';
 import { deploymentName, type Deployment } from '../serving/fleet/driver';
-import { planScaling, type ScaleStep } from '../serving/fleet/sizing';
+import { planScaling, type ScalePlan, type ScaleStep } from '../serving/fleet/sizing';
 import type { Route } from '../serving/router/route';
 import { unsupportedNeeds, type SpecTrafficNeeds, type TrafficRouter } from '../serving/traffic/router';
 
@@ -25,6 +25,17 @@ export function refuseUnsupported(spec: SpecTrafficNeeds, router: TrafficRouter)
       'RouterUnsupported',
     );
   }
+}
+
+/**
+ * Blue-green sizing: every version in the route back at full size before traffic moves, and
+ * nothing shrinks after (the old version keeps its size until it is torn down).
+ */
+function fullSize(deployments: Deployment[]): ScalePlan {
+  const before = deployments
+    .filter((d) => d.replicas < (d.fullReplicas ?? d.replicas))
+    .map((d) => ({ name: d.name, weight: 100, replicas: d.fullReplicas ?? d.replicas }));
+  return { budget: Infinity, before, after: [] };
 }
 
 export function trafficActivities({ fleet, router, registry, logger, feedbackTokens }: ActivityDeps) {
@@ -84,11 +95,18 @@ export function trafficActivities({ fleet, router, registry, logger, feedbackTok
         const mirrored = input.mirror && input.mirror.variant === v.name ? input.mirror.percent : 0;
         shares.set(v.deployment, Math.max(shares.get(v.deployment) ?? 0, v.weight, Math.min(100, mirrored)));
       }
-      const plan = planScaling(
-        all.map((d) => ({ name: d.name, replicas: d.replicas, fullReplicas: d.fullReplicas ?? d.replicas })),
-        shares,
-        await rollbackTargets(input.model, input),
-      );
+      const plan =
+        input.sizing === 'full'
+          ? fullSize([...named.values()])
+          : planScaling(
+              all.map((d) => ({
+                name: d.name,
+                replicas: d.replicas,
+                fullReplicas: d.fullReplicas ?? d.replicas,
+              })),
+              shares,
+              await rollbackTargets(input.model, input),
+            );
       await apply(plan.before, input.model, 'before the route change');
 
       // Endpoints after growing: a replica added before the change takes its share at once.
@@ -105,6 +123,15 @@ export function trafficActivities({ fleet, router, registry, logger, feedbackTok
       if (input.sticky && router.capabilities.sticky) route.sticky = input.sticky;
       if (input.mirror && input.mirror.percent > 0) route.mirror = input.mirror;
       if (input.reward !== undefined) route.reward = input.reward;
+      if (input.preview) {
+        if (!router.capabilities.preview) {
+          throw ApplicationFailure.nonRetryable(
+            `blueGreen.preview needs routing by request header, which router.driver "${router.kind}" does not provide`,
+            'RouterUnsupported',
+          );
+        }
+        route.preview = input.preview;
+      }
       const token = feedbackTokens?.[input.model];
       await router.setRoute(
         input.model,
@@ -114,6 +141,7 @@ export function trafficActivities({ fleet, router, registry, logger, feedbackTok
         model: input.model,
         weights: variants.map((v) => `${v.name}=${v.weight}`).join(','),
         mirror: route.mirror ? `${route.mirror.variant}:${route.mirror.percent}%` : undefined,
+        preview: route.preview ? `${route.preview.header} → ${route.preview.variant}` : undefined,
         reason: input.reason,
         feedback: token === undefined ? 'open' : 'token',
       });

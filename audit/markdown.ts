@@ -73,6 +73,9 @@ export function promotionMarkdown(a: PromotionAudit): string {
   out.push(
     `- spec sha256: \`${a.spec.sha256 ?? '?'}\` (owner ${a.spec.owner ?? '?'}; ${a.spec.approvalsRequired ?? '?'} approval(s) from ${a.spec.approvers.join(', ') || 'anyone'})`,
   );
+  out.push(
+    `- strategy: **${a.spec.strategy}**${a.spec.steps.length ? ` (${a.spec.steps.join(' → ')} → graduate)` : ''}`,
+  );
   if (a.policy) out.push(`- platform policy: ${policyLine(a.policy)}`);
   if (a.artifacts.candidate)
     out.push(`- candidate v${a.artifacts.candidate.version} sha256 \`${a.artifacts.candidate.sha256}\``);
@@ -122,12 +125,12 @@ export function promotionMarkdown(a: PromotionAudit): string {
     out.push(
       '### Traffic changes',
       '',
-      '| time | stage | weights | mirror | reason | applied | based on |',
+      '| time | stage | weights | mirror / preview | reason | applied | based on |',
       '| --- | --- | --- | --- | --- | --- | --- |',
     );
     for (const c of a.trafficChanges)
       out.push(
-        `| ${cell(c.at)} | ${cell(c.stage)} | ${cell(weights(c.weights))} | ${c.mirror ? `${c.mirror.percent}% → ${c.mirror.variant}` : '—'} | ${cell(c.reason)} | ${c.applied ? 'yes' : `no: ${cell(c.error)}`} | ${cell(basis(c.basedOn))} |`,
+        `| ${cell(c.at)} | ${cell(c.stage)} | ${cell(weights(c.weights))} | ${c.mirror ? `${c.mirror.percent}% → ${c.mirror.variant}` : c.preview ? `preview: ${cell(c.preview.header)}${c.preview.value ? `=${cell(c.preview.value)}` : ''} → ${c.preview.variant}` : '—'} | ${cell(c.reason)} | ${c.applied ? 'yes' : `no: ${cell(c.error)}`} | ${cell(basis(c.basedOn))} |`,
       );
     out.push('');
   }

@@ -26,6 +26,7 @@ import {
 import type { WatchAudit } from './watch';
 import type { Lineage } from '../registry/registry';
 import type { PolicyInForce, PolicyViolation } from '../specs/policy';
+import { stepTexts, strategyOf } from '../specs/strategy';
 import type { PromotionInput, PromotionResult, Verdict } from '../workflows/api';
 import { verifyDecision, type Decision, type DecisionContext, type Keyring } from '../common/signing';
 import {
@@ -121,6 +122,8 @@ export interface AuditTrafficChange {
   reason: string;
   weights: Record<string, number>;
   mirror?: { variant: string; percent: number; tolerance?: number };
+  /** Requests with this header went to `variant` whatever the weights (a blue-green preview). */
+  preview?: { variant: string; header: string; value?: string };
   /** Whether the router accepted it (the setTraffic activity completed). */
   applied: boolean;
   error?: string;
@@ -193,6 +196,10 @@ export interface PromotionAudit {
     approvers: string[];
     /** approval.identity: `payload` (names as sent) or `signed`. */
     identity: 'payload' | 'signed';
+    /** canary, linear or blue-green (a spec from before strategies: canary). */
+    strategy: string;
+    /** The traffic steps the strategy walks, as `weight%/pause` (e.g. `20%/5m`), or blue-green's phases. */
+    steps: string[];
   };
   artifacts: {
     candidate?: { version: string; sha256: string };
@@ -296,6 +303,19 @@ function approvalEntry(
   return entry;
 }
 
+/** The strategy and its steps as the recorded spec says (histories hold the parsed spec). */
+function strategyOfInput(spec: unknown): { strategy: string; steps: string[] } {
+  const named = isRecord(spec) && typeof spec.strategy === 'string' ? spec.strategy : 'canary';
+  if (!isRecord(spec) || !isRecord(spec.canary) || !Array.isArray(spec.canary.steps))
+    return { strategy: named, steps: [] };
+  try {
+    const parsed = spec as unknown as Parameters<typeof stepTexts>[0];
+    return { strategy: strategyOf(parsed), steps: stepTexts(parsed) };
+  } catch {
+    return { strategy: named, steps: [] };
+  }
+}
+
 /** Drops the raw router counters from an analysis: large, and the verdicts carry the numbers. */
 function analysisOf(at: string, phase: string, r: unknown): AuditAnalysis {
   const a = (isRecord(r) ? r : {}) as Partial<IntervalAnalysis>;
@@ -345,7 +365,15 @@ export function buildPromotionAudit(
       taskQueue: null,
       signature: UNSIGNED,
     },
-    spec: { sha256: null, owner: null, approvalsRequired: null, approvers: [], identity: 'payload' },
+    spec: {
+      sha256: null,
+      owner: null,
+      approvalsRequired: null,
+      approvers: [],
+      identity: 'payload',
+      strategy: 'canary',
+      steps: [],
+    },
     artifacts: {},
     approvals: [],
     stages: [],
@@ -471,6 +499,7 @@ export function buildPromotionAudit(
             ? input.spec.approval.approvers.filter((a): a is string => typeof a === 'string')
             : [],
           identity: input.spec?.approval?.identity === 'signed' ? 'signed' : 'payload',
+          ...strategyOfInput(input.spec),
         };
         continue;
       }
@@ -878,6 +907,7 @@ function trafficChange(
     basedOn,
   };
   if (i.mirror && i.mirror.percent > 0) change.mirror = i.mirror;
+  if (i.preview) change.preview = i.preview;
   return change;
 }
 

@@ -21,7 +21,7 @@ import path from 'node:path';
 import { createLogger } from '../common/log';
 import { projectRoot } from '../common/paths';
 import { bounds, bucketProbabilities, lognormalCdf, simulateWindow } from './traffic-model';
-import { modelSpecSchema } from '../specs/schema';
+import { defaultCanarySteps, modelSpecSchema } from '../specs/schema';
 import { logGamma } from '../activities/analysis/distributions';
 import {
   abTest,
@@ -53,7 +53,7 @@ import {
 const log = createLogger('bench-decisions');
 
 /** The spec's defaults (what a ModelSpec without a canary section runs): the sequential params. */
-const SPEC_CANARY = modelSpecSchema.shape.canary.parse({});
+const SPEC_CANARY = { ...modelSpecSchema.in.shape.canary.parse({}), steps: defaultCanarySteps() };
 const SPEC_ANALYSIS = SPEC_CANARY.analysis;
 const STEP_WEIGHTS = SPEC_CANARY.steps.map((s) => s.weight);
 const INTERVALS_PER_STEP = Math.round((SPEC_CANARY.steps[0]?.pause ?? 300_000) / SPEC_CANARY.interval);

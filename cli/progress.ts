@@ -13,7 +13,7 @@ function weightList(weights: Record<string, number>): string {
  * production's route holds, and `routed` (read from the router) says what that is.
  */
 export function weightsText(
-  s: Pick<PromotionStatus, 'weights' | 'mirror' | 'baselineVersion'>,
+  s: Pick<PromotionStatus, 'weights' | 'mirror' | 'baselineVersion' | 'preview'>,
   routed?: Record<string, number>,
 ): string {
   const own = weightList(s.weights);
@@ -27,7 +27,10 @@ export function weightsText(
         : 'no route yet');
   // The router is the truth clients meet: say so when it differs from what the workflow last set.
   const differs = own && actual && actual !== own ? `; the router has ${actual}` : '';
-  return w + (s.mirror ? ` (mirror ${s.mirror.percent}% → ${s.mirror.variant})` : '') + differs;
+  const preview = s.preview
+    ? ` (preview: requests with ${s.preview.header}${s.preview.value ? `: ${s.preview.value}` : ''} → ${s.preview.variant})`
+    : '';
+  return w + (s.mirror ? ` (mirror ${s.mirror.percent}% → ${s.mirror.variant})` : '') + preview + differs;
 }
 
 export function verdictLine(v: Verdict): string {
@@ -65,6 +68,7 @@ export function statusBlock(s: PromotionStatus, live: LiveFacts = {}): string {
   const lines = [
     `model      ${s.model}`,
     `candidate  v${s.version}${s.baselineVersion ? ` (baseline v${s.baselineVersion})` : ' (first release)'}`,
+    `strategy   ${s.strategy ?? 'canary'}`,
     `stage      ${s.stage}${s.step ? ` — step ${s.step.index + 1}: ${s.step.weight}% held ${formatDuration(s.step.heldMs)} of ${formatDuration(s.step.pauseMs)}` : ''}`,
     `traffic    ${weightsText(s, live.routed)}`,
     `approvals  ${s.approvals.map((a) => a.approver).join(', ') || 'none'} (${s.approvals.length}/${s.approvalsRequired} required)`,

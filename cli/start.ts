@@ -6,6 +6,7 @@
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { formatDuration } from '../specs/duration';
+import { stepTexts, strategyOf } from '../specs/strategy';
 import { promotionWorkflowId, type PromotionInput } from '../workflows/api';
 import { RunwayModel, RunwayStage, RunwayVersion } from '../workflows/search-attributes';
 
@@ -15,11 +16,12 @@ export function stepsText(spec: PromotionInput['spec']): string {
   if (spec.approval.required > 0) steps.push('approve');
   steps.push('stage', 'integration test');
   if (spec.shadow.enabled) steps.push(`shadow ${formatDuration(spec.shadow.duration)}`);
-  const canary = spec.canary.steps.filter((s) => s.weight < 100);
-  canary.forEach((s, i) => steps.push(`${i === 0 ? 'canary ' : ''}${s.weight}% ${formatDuration(s.pause)}`));
+  stepTexts(spec).forEach((s, i) =>
+    steps.push(`${i === 0 ? `${strategyOf(spec)} ` : ''}${s.replace('/', ' ')}`),
+  );
   if (spec.experiment.kind !== 'none')
     steps.push(spec.experiment.kind === 'ab' ? `A/B at ${spec.experiment.split}%` : 'bandit');
-  steps.push('100%');
+  steps.push(strategyOf(spec) === 'blue-green' ? 'graduate' : '100%');
   return steps.join(' → ');
 }
 

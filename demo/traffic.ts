@@ -35,6 +35,8 @@ export interface TrafficOptions {
   durationMs?: number;
   /** Stop by itself after sending this many requests (default: no bound besides the duration). */
   maxRequests?: number;
+  /** More request headers, e.g. a blue-green preview header (`x-runway-preview: qa`). */
+  headers?: Record<string, string>;
   /** Per-request timeout (default 10 s). */
   timeoutMs?: number;
   /** Called for transport failures and unreadable answers (HTTP error statuses are only counted). */
@@ -183,7 +185,7 @@ export function startTraffic(opts: TrafficOptions): TrafficHandle {
       const res = await request(inferUrl, {
         method: 'POST',
         dispatcher: agent,
-        headers: { 'content-type': 'application/json', [UNIT_HEADER]: user },
+        headers: { 'content-type': 'application/json', [UNIT_HEADER]: user, ...opts.headers },
         body,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,

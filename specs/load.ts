@@ -9,6 +9,7 @@ import { isMap, isScalar, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { sha256Hex } from '../common/digest';
 import { modelSpecSchema, type ModelSpec } from './schema';
+import { DEFAULT_CANARY_STEPS } from './strategy';
 
 export interface SpecProblem {
   path: string;
@@ -232,11 +233,20 @@ export function loadSpecFile(file: string): LoadedSpec {
   return { spec, sha256: sha256Hex(bytes), file: path.resolve(file) };
 }
 
+interface JsonNode {
+  properties?: Record<string, JsonNode>;
+  default?: unknown;
+}
+
 /** JSON Schema of what people write, for editors (yaml-language-server) and docs. */
 export function specJsonSchema(): Record<string, unknown> {
   const schema = modelSpecSchema.toJSONSchema({ io: 'input', unrepresentable: 'any' }) as Record<
     string,
     unknown
   >;
+  // canary.steps has no schema default (whether it was written decides if a linear or blue-green
+  // spec wrongly carries it; the spec's transform fills it): editors and docs still show it.
+  const steps = (schema as JsonNode).properties?.canary?.properties?.steps;
+  if (steps) steps.default = DEFAULT_CANARY_STEPS;
   return { ...schema, $id: 'https://runway.dev/schemas/modelspec-v1.json', title: 'runway ModelSpec' };
 }

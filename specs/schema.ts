@@ -9,6 +9,13 @@
 import { z } from 'zod';
 import { DURATION_PATTERN, parseDuration } from './duration';
 import { SERVING_DEFAULTS, UNIT_HEADER_DEFAULT } from './serving-defaults';
+import {
+  DEFAULT_CANARY_STEPS,
+  linearWeights,
+  PREVIEW_HEADER_DEFAULT,
+  STRATEGIES,
+  strategyProblems,
+} from './strategy';
 
 const duration = (what: string) =>
   z
@@ -476,16 +483,13 @@ const analysis = z
 
 const canary = z
   .object({
+    // No default in the schema itself: whether steps were written decides whether a linear or
+    // blue-green spec wrongly carries them; the spec's transform fills the default below.
     steps: z
       .array(canaryStep)
       .min(1)
-      .prefault([
-        { weight: 5, pause: '5m' },
-        { weight: 25, pause: '5m' },
-        { weight: 50, pause: '5m' },
-        { weight: 100, pause: '0s' },
-      ])
-      .describe('traffic steps in order; the last one should be 100'),
+      .optional()
+      .describe('strategy canary: traffic steps in order; the last one should be 100'),
     interval: duration('how often the SLO guard and analysis look').prefault('1m'),
     failureLimit: positiveInt()
       .default(2)
@@ -565,6 +569,47 @@ const experiment = z
     ...e,
     reward: e.reward ?? (e.kind === 'ab' ? { bounded: { min: 0, max: 1 } } : ('binary' as RewardShape)),
   }));
+
+const linear = z
+  .object({
+    stepPercent: z
+      .number()
+      .int()
+      .min(1)
+      .max(99)
+      .describe('strategy linear: candidate percent added at each step (20: 20, 40, 60, 80, 100)'),
+    interval: duration('strategy linear: how long each step holds while the analysis watches').prefault('5m'),
+  })
+  .strict()
+  .describe('strategy linear only');
+
+const preview = z
+  .object({
+    header: z
+      .string()
+      .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'expected a valid HTTP header name')
+      .default(PREVIEW_HEADER_DEFAULT)
+      .describe('requests carrying this header go to the candidate before the switch'),
+    value: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('only requests whose header has this value (default: any value)'),
+    duration: duration('how long the preview runs, the SLO guard judging the preview traffic').prefault('5m'),
+  })
+  .strict();
+
+const blueGreen = z
+  .object({
+    preview: preview
+      .optional()
+      .describe('preview traffic by header before the switch (the candidate otherwise at 0%)'),
+    watchAfterSwitch: duration(
+      'how long the SLO guard watches the candidate at 100% before graduation; a breach switches back to the full-size baseline at once',
+    ).prefault('5m'),
+  })
+  .strict()
+  .describe('strategy blue-green only');
 
 const rollback = z
   .object({
@@ -694,6 +739,14 @@ export const modelSpecSchema = z
     evaluation,
     approval: approval.prefault({}),
     integration: integration.prefault({}),
+    strategy: z
+      .enum(STRATEGIES)
+      .default('canary')
+      .describe(
+        'canary: canary.steps; linear: equal steps of linear.stepPercent every linear.interval; blue-green: the candidate at full size beside the baseline, optional preview by header, then 0 → 100% at once',
+      ),
+    linear: linear.optional(),
+    blueGreen: blueGreen.optional(),
     shadow: shadow.prefault({}),
     canary: canary.prefault({}),
     experiment: experiment.prefault({}),
@@ -702,7 +755,10 @@ export const modelSpecSchema = z
   })
   .strict()
   .superRefine((spec, ctx) => {
-    const weights = spec.canary.steps.map((s) => s.weight);
+    for (const problem of strategyProblems(spec)) {
+      ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
+    }
+    const weights = (spec.canary.steps ?? []).map((s) => s.weight);
     weights.forEach((w, i) => {
       if (i > 0 && w <= (weights[i - 1] ?? 0)) {
         ctx.addIssue({
@@ -729,13 +785,36 @@ export const modelSpecSchema = z
         message: `expected at most ${spec.approval.approvers.length} (the number of approvers listed)`,
       });
     }
-  });
+  })
+  // The steps the strategy walks, derived once here so the workflow, status and audit read one list.
+  .transform(({ canary, ...spec }) => ({
+    ...spec,
+    // A blue-green spec without the block runs on its defaults (no preview, the switch watched 5m).
+    blueGreen: spec.strategy === 'blue-green' ? (spec.blueGreen ?? blueGreen.parse({})) : spec.blueGreen,
+    canary: {
+      ...canary,
+      steps:
+        spec.strategy === 'linear' && spec.linear
+          ? linearWeights(spec.linear.stepPercent).map((weight) => ({
+              weight,
+              pause: weight < 100 ? spec.linear!.interval : 0,
+            }))
+          : spec.strategy === 'blue-green'
+            ? [{ weight: 100, pause: 0 }]
+            : (canary.steps ?? defaultCanarySteps()),
+    },
+  }));
 
 /** What people write. */
 export type ModelSpecInput = z.input<typeof modelSpecSchema>;
 /** What the workflow runs on: defaults filled, durations in milliseconds, paths absolute. */
 export type ModelSpec = z.output<typeof modelSpecSchema>;
 export type CanaryStep = ModelSpec['canary']['steps'][number];
+
+/** The canary strategy's steps when the spec names none, parsed (durations in ms). */
+export function defaultCanarySteps(): { weight: number; pause: number }[] {
+  return DEFAULT_CANARY_STEPS.map((s) => ({ weight: s.weight, pause: parseDuration(s.pause) }));
+}
 export type AnalysisSettings = ModelSpec['canary']['analysis'];
 export type ExperimentSettings = ModelSpec['experiment'];
 export type WatchSettings = ModelSpec['watch'];

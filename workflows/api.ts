@@ -9,6 +9,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { PolicyInForce } from '../specs/policy';
 import type { ModelSpec } from '../specs/schema';
 import type { DecisionContext, SignedDecision } from '../common/signing';
+import type { Strategy } from '../specs/strategy';
 
 export { TASK_QUEUE } from './constants';
 export const promotionWorkflowId = (model: string): string => `promotion:${model}`;
@@ -40,6 +41,12 @@ export type Stage =
   | 'integration'
   | 'shadow'
   | 'canary'
+  /** strategy linear's equal steps */
+  | 'linear'
+  /** strategy blue-green: preview traffic by header, the candidate otherwise at 0% */
+  | 'preview'
+  /** strategy blue-green: the candidate at 100%, the baseline kept at full size */
+  | 'switch'
   | 'experiment'
   | 'graduate'
   | 'rolling_back'
@@ -112,6 +119,8 @@ export interface TrafficChange {
   stage: Stage;
   weights: Record<string, number>;
   mirror?: { variant: string; percent: number; tolerance?: number; threshold?: number };
+  /** Requests with this header went to the candidate (a blue-green preview). */
+  preview?: { header: string; value?: string };
   reason: string;
 }
 
@@ -152,6 +161,8 @@ export interface PromotionState {
   pauseReason?: string;
   weights: Record<string, number>;
   mirror?: { variant: string; percent: number; tolerance?: number; threshold?: number };
+  /** The route's preview header, while a blue-green preview sends requests to the candidate. */
+  preview?: { header: string; value?: string };
   trafficChanges: TrafficChange[];
   lastVerdicts: Verdict[];
   evaluation?: Verdict;
@@ -206,6 +217,8 @@ export interface PromotionResult {
 export interface PromotionStatus {
   model: string;
   version: string;
+  /** canary, linear or blue-green (absent from workers before strategies: canary). */
+  strategy?: Strategy;
   baselineVersion?: string;
   stage: Stage;
   /** Stages this run has entered, in order, so a poller that blinked still sees every one. */
@@ -213,6 +226,8 @@ export interface PromotionStatus {
   step?: { index: number; weight: number; heldMs: number; pauseMs: number };
   weights: Record<string, number>;
   mirror?: { variant: string; percent: number; tolerance?: number; threshold?: number };
+  /** A blue-green preview: requests with the header go to `variant`. */
+  preview?: { variant: string; header: string; value?: string };
   paused: boolean;
   pauseReason?: string;
   pendingAction?: string;

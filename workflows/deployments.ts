@@ -21,7 +21,7 @@ export function deployInput(
   ref: VersionRef,
   environment: Environment,
   serving: ModelSpec['serving'],
-  opts: { replicas?: number; ifMissing?: boolean } = {},
+  opts: { replicas?: number; ifMissing?: boolean; fullSize?: boolean } = {},
 ): DeployInput {
   return {
     model,
@@ -32,5 +32,6 @@ export function deployInput(
     replicas: opts.replicas ?? serving.replicas,
     serving,
     ...(opts.ifMissing ? { ifMissing: true } : {}),
+    ...(opts.fullSize ? { fullSize: true } : {}),
   };
 }

@@ -2,6 +2,7 @@
  * promotionWorkflow: carries one model version from evaluation to 100% of production traffic,
  * or back out again. It reads like the runbook a careful platform team follows by hand; each step
  * is a module in workflows/promotion/, and the carried state with its transitions is in state.ts.
+ * The strategy (canary, linear, blue-green) only chooses the traffic steps (strategy.ts).
  *
  * From shadow on an SLO guard looks every interval (watch.ts); `failureLimit` consecutive
  * failures roll back. Any failure, rejection or cancellation runs the same non-cancellable
@@ -24,7 +25,6 @@ import { quick, run } from './activity-calls';
 import { holdAfterGraduation, type Final } from './promotion/after-graduation';
 import { approve } from './promotion/approve';
 import { startWatch } from './promotion/bake';
-import { canary } from './promotion/canary';
 import { cleanup } from './promotion/cleanup';
 import { Promotion } from './promotion/context';
 import { evaluate } from './promotion/evaluate';
@@ -36,6 +36,7 @@ import { deployToProduction } from './promotion/production';
 import { shadow } from './promotion/shadow';
 import { signedDecisions, verifyStart } from './promotion/signed';
 import { stageAndTest } from './promotion/staging';
+import { walkSteps } from './promotion/strategy';
 import { Ended, failureReason, throwIfRollbackRequested } from './promotion/state';
 
 export async function promotionWorkflow(input: PromotionInput): Promise<PromotionResult> {
@@ -58,7 +59,9 @@ export async function promotionWorkflow(input: PromotionInput): Promise<Promotio
       // canary step's route was set first, and only its hold saw the request).
       if (p.controls.promoteFull && patched('promote-full-before-traffic')) skip = true;
       if (!skip && p.at('shadow')) skip = (await shadow(p)) === 'promote_full'; // 5
-      if (!skip && p.at('canary')) skip = (await canary(p)) === 'promote_full'; // 6–8
+      // 6–8: the strategy's steps (canary 5/25/50, linear's equal steps, or blue-green's switch)
+      if (!skip && p.at('canary', 'linear', 'preview', 'switch'))
+        skip = (await walkSteps(p)) === 'promote_full';
       if (!skip && p.at('experiment')) await experiment(p); // 9
       await graduate(p); // 10
     });

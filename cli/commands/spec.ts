@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { loadSpecFile, specJsonSchema } from '../../specs/load';
-import { formatDuration } from '../../specs/duration';
 import { checkSpec, describeViolations, policyFor } from '../../specs/policy';
 import { loadPlatformConfig } from '../../workers/config';
+import { stepTexts, strategyOf } from '../../specs/strategy';
 
 export function registerSpec(program: Command): void {
   const spec = program.command('spec').description('validate ModelSpecs and print their JSON Schema');
@@ -31,9 +31,9 @@ export function registerSpec(program: Command): void {
           if (opts.json) process.stdout.write(JSON.stringify(loaded, null, 2) + '\n');
           else {
             const s = loaded.spec;
-            const steps = s.canary.steps.map((x) => `${x.weight}%/${formatDuration(x.pause)}`).join(' → ');
+            const steps = [...stepTexts(s), strategyOf(s) === 'blue-green' ? 'graduate' : '100%'].join(' → ');
             process.stdout.write(
-              `${file}: ok  ${s.name} (owner ${s.owner}); canary ${steps}; experiment ${s.experiment.kind}\n`,
+              `${file}: ok  ${s.name} (owner ${s.owner}); ${strategyOf(s)} ${steps}; experiment ${s.experiment.kind}\n`,
             );
           }
         } catch (err) {

@@ -22,6 +22,18 @@ export interface ActiveRoute {
   variants: Map<string, ActiveVariant>;
   stickyHeader: string;
   mirror?: { variant: ActiveVariant; percent: number; tolerance?: number; threshold?: number };
+  /** Header routing (a blue-green preview); `header` lower-cased. */
+  preview?: { variant: ActiveVariant; header: string; value?: string };
+}
+
+/**
+ * The preview variant when a request's preview header (its value from the HTTP headers or the
+ * gRPC metadata) asks for it: any non-empty value, or exactly the route's `value` when it has one.
+ */
+export function previewTarget(active: ActiveRoute, value: unknown): ActiveVariant | undefined {
+  const p = active.preview;
+  if (!p || typeof value !== 'string' || value === '') return undefined;
+  return p.value === undefined || p.value === value ? p.variant : undefined;
 }
 
 /**

@@ -14,7 +14,7 @@ import type { Logger } from '../../common/log';
 import { httpStatusOf, serviceError, STATUS_METADATA } from '../server/grpc';
 import { oipService, type ModelInferResponse } from '../server/grpc-messages';
 import { type AccessGate, CREDENTIAL_HEADERS, presentedKey } from './access';
-import { type ActiveRoute, type ActiveVariant, failoverTarget } from './active';
+import { type ActiveRoute, type ActiveVariant, failoverTarget, previewTarget } from './active';
 import { stickyPoint, variantAt } from './assign';
 import { type AssignmentMemory } from './assignments';
 import { type Answer, compareOutputs } from './compare';
@@ -225,14 +225,19 @@ export async function startGrpcFrontDoor(o: GrpcFrontDoorOptions): Promise<GrpcF
         }
         const unit = call.metadata.get(active.stickyHeader)[0];
         const unitValue = typeof unit === 'string' && unit !== '' ? unit : undefined;
+        const preview = active.preview
+          ? previewTarget(active, call.metadata.get(active.preview.header)[0])
+          : undefined;
         const point = unitValue !== undefined ? stickyPoint(unitValue) : Math.random() * 100;
-        let variant: ActiveVariant = active.variants.get(variantAt(active.boundaries, point)!)!;
+        let variant: ActiveVariant = preview ?? active.variants.get(variantAt(active.boundaries, point)!)!;
         const finish = (status: number): void => {
           variant.instruments.requests[codeClass(status)].inc();
           variant.instruments.duration.observe((performance.now() - started) / 1000);
         };
         const mirrorTo =
-          isInfer && active.mirror && Math.random() * 100 < active.mirror.percent ? active.mirror : undefined;
+          isInfer && !preview && active.mirror && Math.random() * 100 < active.mirror.percent
+            ? active.mirror
+            : undefined;
         const metadata = call.metadata.clone();
         for (const key of Object.keys(metadata.getMap())) if (RESERVED.test(key)) metadata.remove(key);
         if (o.gate) for (const key of CREDENTIAL_HEADERS) metadata.remove(key);

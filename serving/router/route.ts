@@ -32,6 +32,11 @@ export interface Route {
     /** A classifier's decision threshold: the shadow's decisions are compared at it too. */
     threshold?: number;
   };
+  /**
+   * Header routing (a blue-green preview): a request carrying `header` (equal to `value`, when
+   * set) goes to `variant` whatever the weights, and is not mirrored. Everyone else is split by weight.
+   */
+  preview?: { variant: string; header: string; value?: string };
   /** Sticky assignment by this request header (default `x-runway-unit`). */
   sticky?: { header: string };
   /**

@@ -76,6 +76,16 @@ export const routeSchema = z
       })
       .strict()
       .optional(),
+    preview: z
+      .object({
+        variant: z.string({ message: 'expected a variant name' }),
+        header: z
+          .string({ message: 'expected a header name' })
+          .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'expected a valid HTTP header name'),
+        value: z.string({ message: 'expected a string' }).min(1, 'expected a non-empty value').optional(),
+      })
+      .strict()
+      .optional(),
     sticky: z
       .object({
         header: z
@@ -122,6 +132,18 @@ export const routeSchema = z
         });
       }
     });
+    if (route.preview) {
+      const target = route.variants.find((v) => v.name === route.preview?.variant);
+      if (!target || target.endpoints.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['preview', 'variant'],
+          message: target
+            ? `expected the preview target "${target.name}" to have endpoints`
+            : `expected one of the route's variants (${[...seen].join(', ')}), got "${route.preview.variant}"`,
+        });
+      }
+    }
     if (route.mirror) {
       const target = route.variants.find((v) => v.name === route.mirror?.variant);
       if (!target) {

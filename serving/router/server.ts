@@ -9,7 +9,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { createLogger, type Logger } from '../../common/log';
-import { type ActiveRoute, type ActiveVariant, failoverTarget } from './active';
+import { type ActiveRoute, type ActiveVariant, failoverTarget, previewTarget } from './active';
 import { errorReason, failingStatus } from './failures';
 import { cumulative, stickyPoint, variantAt } from './assign';
 import { AssignmentMemory } from './assignments';
@@ -182,6 +182,13 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
       variants,
       stickyHeader: (route.sticky?.header ?? DEFAULT_STICKY_HEADER).toLowerCase(),
     };
+    if (route.preview) {
+      active.preview = {
+        variant: variants.get(route.preview.variant)!,
+        header: route.preview.header.toLowerCase(),
+        ...(route.preview.value !== undefined ? { value: route.preview.value } : {}),
+      };
+    }
     if (route.mirror && route.mirror.percent > 0) {
       active.mirror = {
         variant: variants.get(route.mirror.variant)!,
@@ -269,8 +276,9 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
 
     const unit = req.headers[active.stickyHeader];
     const unitValue = typeof unit === 'string' && unit !== '' ? unit : undefined;
+    const preview = active.preview ? previewTarget(active, req.headers[active.preview.header]) : undefined;
     const point = unitValue !== undefined ? stickyPoint(unitValue) : Math.random() * 100;
-    let variant = active.variants.get(variantAt(active.boundaries, point)!)!;
+    let variant = preview ?? active.variants.get(variantAt(active.boundaries, point)!)!;
     let variantName = variant.name;
     let labels = { model, variant: variantName };
 
@@ -282,8 +290,11 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     const method = req.method ?? 'GET';
     // Only inference is mirrored: metadata and readiness answers say nothing about the shadow's quality.
     const isInfer = method === 'POST' && (path.endsWith('/infer') || path.includes('/infer?'));
+    // A preview request already goes to the candidate: copying it there too would count it twice.
     const mirrorTo =
-      isInfer && active.mirror && Math.random() * 100 < active.mirror.percent ? active.mirror : undefined;
+      isInfer && !preview && active.mirror && Math.random() * 100 < active.mirror.percent
+        ? active.mirror
+        : undefined;
     const headers = forwardableHeaders(req.headers);
     // The client's key is for this door only: replicas (and their logs) never see it.
     if (gate) for (const h of CREDENTIAL_HEADERS) delete headers[h];

@@ -28,7 +28,13 @@ export class RouterAdminError extends Error {
 
 export class BuiltinTrafficRouter implements TrafficRouter {
   readonly kind = 'builtin';
-  readonly capabilities: RouterCapabilities = { weights: true, mirror: true, sticky: true, feedback: true };
+  readonly capabilities: RouterCapabilities = {
+    weights: true,
+    mirror: true,
+    sticky: true,
+    feedback: true,
+    preview: true,
+  };
   private readonly base: string;
 
   constructor(private readonly options: BuiltinRouterOptions) {

@@ -25,7 +25,13 @@ const LABELS = { 'app.kubernetes.io/managed-by': 'runway', 'app.kubernetes.io/co
 
 export class ConfigMapTrafficRouter implements TrafficRouter {
   readonly kind = 'configmap';
-  readonly capabilities: RouterCapabilities = { weights: true, mirror: true, sticky: true, feedback: true };
+  readonly capabilities: RouterCapabilities = {
+    weights: true,
+    mirror: true,
+    sticky: true,
+    feedback: true,
+    preview: true,
+  };
   private readonly client: ReturnType<typeof lazyClient>;
 
   constructor(

@@ -2,9 +2,10 @@
  * The `gateway-api` TrafficRouter, for clusters that already run a Gateway implementation: a
  * model's route becomes one HTTPRoute (gateway.networking.k8s.io/v1) whose rule matches
  * `/v2/models/<model>` and splits it over the variants' Services by `weight`, with a
- * `RequestMirror` filter copying the mirror percent to the shadow. Weighted splits and mirroring
- * are all Gateway API can express, and all it declares (`capabilities`): a spec with an A/B test or
- * a bandit is refused at the promotion's start, before anything deploys.
+ * `RequestMirror` filter copying the mirror percent to the shadow, and for a blue-green preview a
+ * rule before it matching the preview header. Weighted splits, mirroring and header matches are
+ * all Gateway API can express, and all it declares (`capabilities`): a spec with an A/B test or a
+ * bandit is refused at the promotion's start, before anything deploys.
  */
 import type { Route, RouteVariant } from '../router/route';
 import {
@@ -110,6 +111,31 @@ export function httpRouteFor(model: string, route: Route, o: GatewayApiOptions):
       requestMirror: { backendRef: ref(s), ...mirrorShare(route.mirror.percent) },
     });
   }
+  const path = { type: 'PathPrefix', value: `/v2/models/${model}` };
+  const rules: Record<string, unknown>[] = [];
+  if (route.preview) {
+    // A blue-green preview: a rule with a header match wins over the weighted one (Gateway API
+    // gives precedence to the match with more header matches). Any value is a regular expression,
+    // which implementations support at their discretion; an exact value is core.
+    const i = route.variants.findIndex((v) => v.name === route.preview!.variant);
+    const s = services[i];
+    if (!s) throw new Error(`preview.variant: "${route.preview.variant}" has no Service to send previews to`);
+    const { header, value } = route.preview;
+    rules.push({
+      matches: [
+        {
+          path,
+          headers: [
+            value === undefined
+              ? { type: 'RegularExpression', name: header, value: '.+' }
+              : { type: 'Exact', name: header, value },
+          ],
+        },
+      ],
+      backendRefs: [{ ...ref(s), weight: 1 }],
+    });
+  }
+  rules.push({ matches: [{ path }], backendRefs, ...(filters.length ? { filters } : {}) });
   return {
     apiVersion: HTTPROUTE_API,
     kind: 'HTTPRoute',
@@ -123,21 +149,24 @@ export function httpRouteFor(model: string, route: Route, o: GatewayApiOptions):
     spec: {
       parentRefs: o.parentRefs,
       ...(o.hostnames?.length ? { hostnames: o.hostnames } : {}),
-      rules: [
-        {
-          matches: [{ path: { type: 'PathPrefix', value: `/v2/models/${model}` } }],
-          backendRefs,
-          ...(filters.length ? { filters } : {}),
-        },
-      ],
+      rules,
     },
   };
 }
 
 export class GatewayApiTrafficRouter implements TrafficRouter {
   readonly kind = 'gateway-api';
-  /** HTTPRoute splits by weight and mirrors; it has no sticky assignment and no reward endpoint. */
-  readonly capabilities: RouterCapabilities = { weights: true, mirror: true, sticky: false, feedback: false };
+  /**
+   * HTTPRoute splits by weight, mirrors and matches headers (a blue-green preview); it has no
+   * sticky assignment and no reward endpoint.
+   */
+  readonly capabilities: RouterCapabilities = {
+    weights: true,
+    mirror: true,
+    sticky: false,
+    feedback: false,
+    preview: true,
+  };
   private readonly client: ReturnType<typeof lazyClient>;
 
   constructor(private readonly options: GatewayApiOptions) {

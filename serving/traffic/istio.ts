@@ -85,6 +85,15 @@ export function istioObjectsFor(model: string, route: Route, o: IstioOptions): O
     match: [{ headers: { [PIN_HEADER]: { exact: v.name } } }],
     route: [{ destination: dest(v.name) }],
   }));
+  if (route.preview) {
+    // A blue-green preview: requests carrying the header (that value, or any) go to the candidate.
+    const { variant, header, value } = route.preview;
+    http.push({
+      name: 'preview',
+      match: [{ headers: { [header]: value === undefined ? { regex: '.+' } : { exact: value } } }],
+      route: [{ destination: dest(variant) }],
+    });
+  }
   if (route.sticky) {
     const counts = stickyBuckets(weighted.map((v) => v.weight));
     let at = 0;
@@ -154,8 +163,14 @@ export function istioObjectsFor(model: string, route: Route, o: IstioOptions): O
 
 export class IstioTrafficRouter implements TrafficRouter {
   readonly kind = 'istio';
-  /** Weights, mirroring and header-sticky units; no reward endpoint. */
-  readonly capabilities: RouterCapabilities = { weights: true, mirror: true, sticky: true, feedback: false };
+  /** Weights, mirroring, header-sticky units and a preview header match; no reward endpoint. */
+  readonly capabilities: RouterCapabilities = {
+    weights: true,
+    mirror: true,
+    sticky: true,
+    feedback: false,
+    preview: true,
+  };
   private readonly client: ReturnType<typeof lazyClient>;
 
   constructor(private readonly options: IstioOptions) {

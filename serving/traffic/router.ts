@@ -19,6 +19,8 @@ export interface RouterCapabilities {
   sticky: boolean;
   /** Take rewards (`POST /v1/feedback`) and count them per variant, for A/B tests and bandits. */
   feedback: boolean;
+  /** Send requests carrying a header to one variant whatever the weights (a blue-green preview). */
+  preview: boolean;
 }
 
 export type RouterCapability = keyof RouterCapabilities;
@@ -38,6 +40,9 @@ export interface TrafficRouter {
 export interface SpecTrafficNeeds {
   shadow: { enabled: boolean; mirrorPercent: number };
   experiment: { kind: 'none' | 'ab' | 'bandit' };
+  /** Absent in runs started before strategies: a canary. */
+  strategy?: string;
+  blueGreen?: { preview?: unknown };
 }
 
 export function requiredCapabilities(
@@ -48,6 +53,8 @@ export function requiredCapabilities(
   ];
   if (spec.shadow.enabled && spec.shadow.mirrorPercent > 0)
     needs.push({ capability: 'mirror', field: 'shadow.enabled' });
+  if (spec.strategy === 'blue-green' && spec.blueGreen?.preview)
+    needs.push({ capability: 'preview', field: 'blueGreen.preview' });
   if (spec.experiment.kind !== 'none') {
     needs.push({ capability: 'sticky', field: `experiment.kind: ${spec.experiment.kind}` });
     needs.push({ capability: 'feedback', field: `experiment.kind: ${spec.experiment.kind}` });
@@ -60,6 +67,7 @@ const DESCRIBE: Record<RouterCapability, string> = {
   mirror: 'request mirroring',
   sticky: 'sticky assignment by header',
   feedback: 'per-request rewards (POST /v1/feedback)',
+  preview: 'routing by request header',
 };
 
 /**

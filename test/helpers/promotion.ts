@@ -92,6 +92,8 @@ export function testSpec(name: string, overrides: DeepPartial<ModelSpecInput> = 
     },
     rollback: { scaleDownDelay: '1s', onInconclusive: 'proceed' },
   };
+  // The short steps above are the canary strategy's: linear and blue-green refuse canary.steps.
+  if (overrides.strategy && overrides.strategy !== 'canary') delete base.canary?.steps;
   return parseSpec(merge(base, overrides), `test spec ${name}`);
 }
 

@@ -135,6 +135,29 @@ describe.skipIf(!!skipReason)('istio TrafficRouter on a real API server', () => 
     expect(split.mirrorPercentage).toBeUndefined();
   });
 
+  it('blue-green preview: requests with the header go to the candidate subset, the rest to the split', async () => {
+    const preview: Route = {
+      variants: [
+        { name: 'v1', endpoints: [svc('1')], weight: 100 },
+        { name: 'v2', endpoints: [svc('2')], weight: 0 },
+      ],
+      preview: { variant: 'v2', header: 'x-runway-preview', value: 'qa' },
+    };
+    await router.setRoute('fraud', preview);
+    const vs = await spec('VirtualService');
+    const rule = vs.http.find((h: { name: string }) => h.name === 'preview');
+    expect(rule).toEqual({
+      name: 'preview',
+      match: [{ headers: { 'x-runway-preview': { exact: 'qa' } } }],
+      route: [{ destination: { host: HOST, subset: 'v2' } }],
+    });
+    expect(vs.http.at(-1).route).toEqual([{ destination: { host: HOST, subset: 'v1' }, weight: 100 }]);
+    expect(await router.getRoute('fraud')).toEqual(preview);
+    await router.setRoute('fraud', { ...preview, preview: { variant: 'v2', header: 'x-runway-preview' } });
+    const any = (await spec('VirtualService')).http.find((h: { name: string }) => h.name === 'preview');
+    expect(any.match).toEqual([{ headers: { 'x-runway-preview': { regex: '.+' } } }]);
+  });
+
   it('sticky A/B 50/50: each unit header ending picks one variant; no header gets the split', async () => {
     await router.setRoute('fraud', {
       variants: [

@@ -233,6 +233,34 @@ describe.skipIf(!!skipReason)('routes in Kubernetes objects on a real API server
     });
     expect(frac.body.spec.rules[0].filters[0].requestMirror.percent).toBeUndefined();
 
+    // A blue-green preview: a header-matched rule before the weighted one, both accepted by the CRD.
+    const preview: Route = {
+      variants: [
+        { name: 'v1', endpoints: [svc('1')], weight: 100 },
+        { name: 'v2', endpoints: [svc('2')], weight: 0 },
+      ],
+      preview: { variant: 'v2', header: 'x-runway-preview', value: 'qa' },
+    };
+    await gw.setRoute('fraud', preview);
+    const previewed = await cluster.api(
+      'GET',
+      '/apis/gateway.networking.k8s.io/v1/namespaces/runway-system/httproutes/fraud',
+    );
+    expect(previewed.body.spec.rules).toHaveLength(2);
+    expect(previewed.body.spec.rules[0].matches[0].headers).toEqual([
+      { type: 'Exact', name: 'x-runway-preview', value: 'qa' },
+    ]);
+    expect(previewed.body.spec.rules[0].backendRefs.map((b: { name: string }) => b.name)).toEqual([
+      'fraud-v2-production',
+    ]);
+    expect(await gw.getRoute('fraud')).toEqual(preview);
+    await gw.setRoute('fraud', { ...preview, preview: { variant: 'v2', header: 'x-runway-preview' } });
+    const anyValue = await cluster.api(
+      'GET',
+      '/apis/gateway.networking.k8s.io/v1/namespaces/runway-system/httproutes/fraud',
+    );
+    expect(anyValue.body.spec.rules[0].matches[0].headers[0]).toMatchObject({ type: 'RegularExpression' });
+
     // What Gateway API cannot do is refused, naming the field (specs that need it are refused at
     // the promotion's start: test/unit/traffic-capabilities.test.ts).
     await expect(gw.setRoute('fraud', { ...r, sticky: { header: 'x-user' } })).rejects.toThrow(

@@ -200,6 +200,35 @@ describe('router gRPC front door', () => {
     }
   });
 
+  it('sends a blue-green preview by its metadata header to the candidate, as HTTP does', async () => {
+    await setRoute({
+      variants: [
+        { name: 'v1', endpoints: [v1.url], weight: 100 },
+        { name: 'v2', endpoints: [v2.url], weight: 0 },
+      ],
+      preview: { variant: 'v2', header: 'x-runway-preview', value: 'qa' },
+    });
+    const variants = async (metadata: Record<string, string>): Promise<string[]> => {
+      const out: string[] = [];
+      for (let k = 0; k < 8; k++) {
+        const o = await infer(k, metadata);
+        if (!o.ok) throw new Error(`infer failed: ${o.details}`);
+        out.push(variantOf(o.metadata));
+      }
+      return [...new Set(out)];
+    };
+    expect(await variants({ 'x-runway-preview': 'qa' })).toEqual(['v2']);
+    expect(await variants({ 'x-runway-preview': 'someone-else' })).toEqual(['v1']);
+    expect(await variants({})).toEqual(['v1']);
+    const http = await request(`${router.url}/v2/models/fraud/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-runway-preview': 'qa' },
+      body: JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 8], data: row(1) }] }),
+    });
+    await http.body.text();
+    expect(http.headers['x-runway-variant']).toBe('v2');
+  });
+
   it('attributes feedback to the variant that served a gRPC request id or unit', async () => {
     const byId = await infer(1, {}, 'grpc-fb-1');
     expect(byId.ok).toBe(true);

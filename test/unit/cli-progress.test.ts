@@ -56,4 +56,17 @@ describe('weightsText', () => {
     );
     expect(block).toMatch(/^policy +fraud-\*, \*$/m);
   });
+
+  it('shows the strategy and a blue-green preview', () => {
+    const block = statusBlock({
+      ...status,
+      strategy: 'blue-green',
+      stage: 'preview',
+      weights: { v1: 100, v2: 0 },
+      preview: { variant: 'v2', header: 'x-runway-preview', value: 'qa' },
+    });
+    expect(block).toMatch(/^strategy +blue-green$/m);
+    expect(block).toMatch(/^traffic +v1 100%, v2 0% \(preview: requests with x-runway-preview: qa → v2\)$/m);
+    expect(statusBlock(status)).toMatch(/^strategy +canary$/m);
+  });
 });

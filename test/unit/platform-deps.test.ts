@@ -60,7 +60,13 @@ describe('platform configuration picks the seams', () => {
     const deps = platformDeps(config, undefined, quiet);
     expect(deps.router).toBeInstanceOf(GatewayApiTrafficRouter);
     expect(deps.router.kind).toBe('gateway-api');
-    expect(deps.router.capabilities).toEqual({ weights: true, mirror: true, sticky: false, feedback: false });
+    expect(deps.router.capabilities).toEqual({
+      weights: true,
+      mirror: true,
+      sticky: false,
+      feedback: false,
+      preview: true,
+    });
   });
 
   it('says which field is missing for each driver that needs more', () => {

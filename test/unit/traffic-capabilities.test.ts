@@ -42,7 +42,7 @@ describe('router capabilities against what a spec needs', () => {
   it('a shadow needs mirroring', () => {
     const noMirror = {
       kind: 'weights-only',
-      capabilities: { weights: true, mirror: false, sticky: false, feedback: false },
+      capabilities: { weights: true, mirror: false, sticky: false, feedback: false, preview: false },
     };
     expect(unsupportedNeeds(needs('none'), noMirror)).toEqual([
       'shadow.enabled needs request mirroring, which router.driver "weights-only" does not provide',

@@ -41,7 +41,13 @@ function world(full: number, replicas: Record<string, number>, sticky = true, pr
       return d;
     },
   };
-  const capabilities: RouterCapabilities = { weights: true, mirror: true, sticky, feedback: sticky };
+  const capabilities: RouterCapabilities = {
+    weights: true,
+    mirror: true,
+    sticky,
+    feedback: sticky,
+    preview: sticky,
+  };
   const routes: Route[] = [];
   const router: TrafficRouter = {
     kind: sticky ? 'builtin' : 'gateway-api',
@@ -103,6 +109,50 @@ describe('setTraffic sizes the fleet around the route change', () => {
       'scale m-vbase-production=1',
       'scale m-vcand-production=4',
     ]);
+  });
+
+  it('blue-green (sizing full): the candidate back at full size first, nothing shrinks after', async () => {
+    const w = world(4, { 'm-vbase-production': 4, 'm-vcand-production': 1 });
+    await w.acts.setTraffic({
+      model: 'm',
+      variants: [variant('base', 0), variant('cand', 100)],
+      reason: 'switch',
+      sizing: 'full',
+    });
+    expect(w.log).toEqual(['scale m-vcand-production=4', 'route base=0,cand=100']);
+    // the switch back is a route change alone: both are at full size already
+    await w.acts.setTraffic({
+      model: 'm',
+      variants: [variant('base', 100)],
+      reason: 'revert',
+      sizing: 'full',
+    });
+    expect(w.log.slice(2)).toEqual(['route base=100']);
+    expect(w.deployments.get('m-vcand-production')?.replicas).toBe(4);
+  });
+
+  it('a preview goes into the route; a router without header routing refuses it, naming the field', async () => {
+    const w = world(1, { 'm-vbase-production': 1, 'm-vcand-production': 1 });
+    const preview = { variant: 'cand', header: 'x-preview' };
+    await w.acts.setTraffic({
+      model: 'm',
+      variants: [variant('base', 100), variant('cand', 0)],
+      reason: 'preview',
+      preview,
+    });
+    expect(w.routes[0]!.preview).toEqual(preview);
+    const plain = world(1, { 'm-vbase-production': 1, 'm-vcand-production': 1 }, false);
+    await expect(
+      plain.acts.setTraffic({
+        model: 'm',
+        variants: [variant('base', 100), variant('cand', 0)],
+        reason: 'preview',
+        preview,
+      }),
+    ).rejects.toThrow(
+      /blueGreen\.preview needs routing by request header, which router.driver "gateway-api"/,
+    );
+    expect(plain.routes).toEqual([]);
   });
 
   it('a router without sticky assignment gets the route without a sticky header', async () => {

@@ -218,6 +218,8 @@ export function stubSpec(name: string, overrides: Record<string, unknown> = {}):
     },
     rollback: { scaleDownDelay: '1s', onInconclusive: 'pause' },
   };
+  // The short steps above are the canary strategy's: linear and blue-green refuse canary.steps.
+  if (overrides.strategy && overrides.strategy !== 'canary') delete base.canary?.steps;
   return parseSpec(merge(base, overrides), `stub spec ${name}`);
 }
 

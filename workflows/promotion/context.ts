@@ -6,6 +6,7 @@
 import { log, patched, setCurrentDetails, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
 import type { PreparedPromotion, TrafficVariant, VersionRef } from '../../activities/contracts';
 import type { ModelSpec } from '../../specs/schema';
+import { strategyOf, type Strategy } from '../../specs/strategy';
 import type { Outcome, PromotionControls, PromotionInput, PromotionState, Stage, Verdict } from '../api';
 import { quick, run, slow } from '../activity-calls';
 import { deploymentName, variantName } from '../deployments';
@@ -20,6 +21,8 @@ export class Promotion {
   readonly version: string;
   /** The candidate's variant in the route: `v7`. */
   readonly candidate: string;
+  /** Which traffic steps the promotion walks (specs/strategy.ts); specs from before it: canary. */
+  readonly strategy: Strategy;
   readonly state: PromotionState;
   /** Requests from people, carried with the state. */
   readonly controls: PromotionControls;
@@ -41,6 +44,7 @@ export class Promotion {
     this.model = input.spec.name;
     this.version = input.version;
     this.candidate = variantName(input.version);
+    this.strategy = strategyOf(input.spec);
     this.state = input.resume ?? initialState();
     this.controls = this.state.controls ??= {};
     this.authority = patched('control-authority');
@@ -92,8 +96,10 @@ export class Promotion {
       .join(', ');
     const mirror = state.mirror;
     const lines = [
-      `**${this.model}** v${this.version} — stage **${state.stage}**${state.paused ? ' (PAUSED)' : ''}`,
-      weights ? `traffic: ${weights}${mirror ? `; mirror ${mirror.percent}% → ${mirror.variant}` : ''}` : '',
+      `**${this.model}** v${this.version} — stage **${state.stage}**${state.paused ? ' (PAUSED)' : ''}${this.strategy === 'canary' ? '' : ` (strategy ${this.strategy})`}`,
+      weights
+        ? `traffic: ${weights}${mirror ? `; mirror ${mirror.percent}% → ${mirror.variant}` : ''}${state.preview ? `; preview by ${state.preview.header} → ${this.candidate}` : ''}`
+        : '',
       state.pendingAction ? `waiting for: ${state.pendingAction}` : '',
       ...state.lastVerdicts.map((v) => `${v.check}: ${v.result} — ${v.reason}`),
       extra ?? '',
@@ -101,11 +107,15 @@ export class Promotion {
     setCurrentDetails(lines.join('\n\n'));
   }
 
-  /** Routes traffic; `withMirror` is explicit (undefined = no mirror) so no stale shadow lingers. */
+  /**
+   * Routes traffic; `withMirror` is explicit (undefined = no mirror) so no stale shadow lingers,
+   * and so is a preview (undefined = none). Under blue-green every version keeps its full size.
+   */
   async setTraffic(
     variants: TrafficVariant[],
     reason: string,
     withMirror: Mirror | undefined,
+    preview?: { header: string; value?: string },
   ): Promise<void> {
     await run(
       'setTraffic',
@@ -120,17 +130,22 @@ export class Promotion {
         sticky: { header: this.spec.experiment.unitHeader },
         // Only a field of the activity's input (absent in specs older than reward shapes): no new command.
         reward: this.spec.experiment.reward,
+        // Fields of the activity's input alone (no new command), only for the strategies that use them.
+        ...(preview ? { preview: { variant: this.candidate, ...preview } } : {}),
+        ...(this.strategy === 'blue-green' ? { sizing: 'full' as const } : {}),
         reason,
       },
     );
     const { state } = this;
     state.mirror = withMirror;
+    state.preview = preview;
     state.weights = Object.fromEntries(variants.map((v) => [v.name, v.weight]));
     state.trafficChanges.push({
       at: new Date().toISOString(),
       stage: state.stage,
       weights: state.weights,
       mirror: withMirror,
+      ...(preview ? { preview } : {}),
       reason,
     });
     this.refreshDetails();

@@ -30,6 +30,7 @@ import {
 } from '../api';
 import { quick, run } from '../activity-calls';
 import { allowedApprovers, authorize, deciders } from './authority';
+import { trafficSteps } from '../../specs/strategy';
 import type { Promotion } from './context';
 import {
   approvalWindow,
@@ -298,19 +299,22 @@ export function installHandlers(p: Promotion): void {
 
 function status(p: Promotion): PromotionStatus {
   const { state, spec } = p;
-  const step = spec.canary.steps[state.stepIndex];
+  const step = trafficSteps(spec)[state.stepIndex];
+  const stepping = ['canary', 'linear', 'preview', 'switch'].includes(state.stage);
   return {
     model: p.model,
     version: p.version,
+    strategy: p.strategy,
     baselineVersion: state.baselineVersion,
     stage: state.stage,
     stagesEntered: [...p.stagesEntered],
     step:
-      state.stage === 'canary' && step
+      stepping && step
         ? { index: state.stepIndex, weight: step.weight, heldMs: state.heldMs, pauseMs: step.pause }
         : undefined,
     weights: state.weights,
     mirror: state.mirror,
+    ...(state.preview ? { preview: { variant: p.candidate, ...state.preview } } : {}),
     paused: state.paused,
     pauseReason: state.pauseReason,
     pendingAction: state.pendingAction,

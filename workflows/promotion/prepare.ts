@@ -16,7 +16,12 @@ export async function prepare(p: Promotion): Promise<PreparedPromotion> {
       model: p.model,
       version: p.version,
       // What the spec needs of the router is checked against the configured one before anything deploys.
-      spec: { shadow: p.spec.shadow, experiment: p.spec.experiment },
+      spec: {
+        shadow: p.spec.shadow,
+        experiment: p.spec.experiment,
+        // Only for the strategies that need more of the router (a blue-green preview by header).
+        ...(p.strategy === 'canary' ? {} : { strategy: p.spec.strategy, blueGreen: p.spec.blueGreen }),
+      },
       // Only a field of the activity's input: no new command, so recorded runs replay as before.
       ...(p.input.resume ? {} : { checkPolicy: p.spec }),
     });

@@ -10,7 +10,10 @@ import type { Promotion } from './context';
 export async function deployToProduction(p: Promotion, prep: PreparedPromotion): Promise<void> {
   const { spec, model } = p;
   await run('deploy', `deploy v${p.version} to production`, slow, {
-    ...deployInput(model, prep.candidate, 'production', spec.serving),
+    // Blue-green: the candidate comes up at full size beside the baseline (that is the strategy).
+    ...deployInput(model, prep.candidate, 'production', spec.serving, {
+      fullSize: p.strategy === 'blue-green',
+    }),
     // Only a field of the activity's input: the servers keep drift histograms for the watch.
     ...(spec.watch?.drift.enabled && spec.watch.duration > 0
       ? { drift: { evaluation: spec.evaluation, settings: spec.watch.drift } }

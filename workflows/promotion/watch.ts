@@ -8,6 +8,7 @@ import type { AnalysisPhase, IntervalAnalysis } from '../../activities/contracts
 import type { MetricsSnapshot } from '../../serving/metrics/source';
 import type { PromotionInput, PromotionResult, Verdict } from '../api';
 import { splitFalseRollbackBudget, splitFalseRollbackRate } from '../../specs/false-rollbacks';
+import { comparingWeights } from '../../specs/strategy';
 import { quick, run } from '../activity-calls';
 import { variantName } from '../deployments';
 import type { Promotion } from './context';
@@ -28,14 +29,14 @@ const spansSteps = (evidence: unknown): boolean =>
  * The sequential comparison's share of the false-rollback budget at this look, or undefined when
  * the spec judges each interval alone (`method: interval`, or a spec from before the method).
  */
-function sequentialAlpha(p: Promotion, phase: AnalysisPhase): SequentialBudget | undefined {
+function sequentialAlpha(p: Promotion, phase: AnalysisPhase, compare: boolean): SequentialBudget | undefined {
   const { spec, state } = p;
   const a = spec.canary.analysis;
   const shift = spec.shadow.enabled && (spec.shadow.maxShift ?? 0.5) < 0.5;
-  if (a.method !== 'sequential' || (phase === 'shadow' ? !shift : !a.compare)) return undefined;
+  if (a.method !== 'sequential' || (phase === 'shadow' ? !shift : !(a.compare && compare))) return undefined;
   // Promotions started before the sequential analysis keep judging each interval alone.
   if (!patched('sequential-canary')) return undefined;
-  const weights = spec.canary.steps.map((s) => s.weight);
+  const weights = comparingWeights(spec);
   const experiment = spec.experiment.kind !== 'none';
   const rate = a.falseRollbackRate ?? 0.01;
   if (phase === 'shadow')
@@ -60,11 +61,14 @@ function sequentialAlpha(p: Promotion, phase: AnalysisPhase): SequentialBudget |
   return alpha === null || alpha === undefined ? undefined : { alpha };
 }
 
-/** One look: the activity reads the window since the last snapshot and returns its verdicts. */
-export async function look(p: Promotion, phase: AnalysisPhase): Promise<IntervalAnalysis> {
+/**
+ * One look: the activity reads the window since the last snapshot and returns its verdicts.
+ * `compare: false` (a blue-green preview or switch): the SLO guard alone judges.
+ */
+export async function look(p: Promotion, phase: AnalysisPhase, compare = true): Promise<IntervalAnalysis> {
   const { spec, state } = p;
   const base = p.baseline;
-  const budget = sequentialAlpha(p, phase);
+  const budget = sequentialAlpha(p, phase, compare);
   const result = await run('analyzeInterval', `${phase} analysis of ${p.candidate}`, quick, {
     model: p.model,
     phase,
@@ -72,7 +76,7 @@ export async function look(p: Promotion, phase: AnalysisPhase): Promise<Interval
     baseline: base ? variantName(base.version) : undefined,
     previous: state.lastSnapshot as MetricsSnapshot | undefined,
     slos: spec.slos,
-    analysis: spec.canary.analysis,
+    analysis: compare ? spec.canary.analysis : { ...spec.canary.analysis, compare: false },
     shadow: phase === 'shadow' ? { ...spec.shadow, threshold: spec.evaluation.threshold } : spec.shadow,
     experiment: phase === 'experiment' ? spec.experiment : undefined,
     seed: (state.seed = (state.seed ?? 0) + 1),
@@ -158,6 +162,8 @@ export async function hold(
   p: Promotion,
   phase: 'shadow' | 'canary',
   durationMs: number,
+  /** compare: whether the comparison judges too; where: the step's name in a rollback's reason. */
+  opts: { compare?: boolean; where?: string } = {},
 ): Promise<'done' | 'promote_full'> {
   const { spec, state, controls } = p;
   const interval = spec.canary.interval;
@@ -194,8 +200,8 @@ export async function hold(
       }
     }
     if ((await waitInterval(p, interval)) === 'promote_full') return 'promote_full';
-    const result = await look(p, phase);
-    judge(p, result, phase);
+    const result = await look(p, phase, opts.compare ?? true);
+    judge(p, result, opts.where ?? phase);
     const inconclusive = [result.guard, result.comparison, result.cost].some(
       (v) => v?.result === 'inconclusive',
     );
