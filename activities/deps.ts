@@ -7,6 +7,8 @@ import type { FleetDriver } from '../serving/fleet/driver';
 import type { MetricsSource } from '../serving/metrics/source';
 import type { TrafficRouter } from '../serving/traffic/router';
 import type { ModelRegistry } from '../registry/registry';
+import type { Notifier } from '../notifications/notifier';
+import type { WorkerMetrics } from './metrics';
 
 export interface ActivityDeps {
   registry: ModelRegistry;
@@ -19,6 +21,10 @@ export interface ActivityDeps {
    * sha256; the tokens never enter workflow inputs, results or logs.
    */
   feedbackTokens?: Readonly<Record<string, string>>;
+  /** Webhooks from the platform configuration (`notifications`); unset: notifications only log. */
+  notifier?: Notifier;
+  /** The worker's own counters (promotions by outcome, notifications delivered). */
+  workerMetrics?: WorkerMetrics;
   /** Optional hook for notifications (chat, pager); the log line is always written. */
   onNotify?: (event: {
     model: string;

@@ -6,6 +6,7 @@ import { stateDir } from '../../common/paths';
 import { runDemo } from '../../demo/run';
 import { loadPlatformConfig, redacted } from '../../workers/config';
 import { startPlatform, workerDeps } from '../../workers/platform';
+import { serveWorkerMetrics } from '../../workers/metrics-endpoint';
 import { unservedMessage } from '../../workers/reconcile';
 import { runWorker } from '../../workers/worker';
 
@@ -51,7 +52,16 @@ export function registerPlatform(program: Command): void {
       const log = createLogger('worker');
       log.info('configuration', { config: JSON.stringify(redacted(config)) });
       const deps = await workerDeps(config, log);
-      await runWorker({ config, activities: createActivities(deps), logger: log });
+      const metrics =
+        config.worker.metricsListen && deps.workerMetrics
+          ? await serveWorkerMetrics(config.worker.metricsListen, deps.workerMetrics.registry)
+          : undefined;
+      if (metrics) log.info('worker metrics', { url: metrics.url });
+      try {
+        await runWorker({ config, activities: createActivities(deps), logger: log });
+      } finally {
+        await metrics?.close();
+      }
     });
 
   program
