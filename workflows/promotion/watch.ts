@@ -8,7 +8,7 @@ import type { AnalysisPhase, IntervalAnalysis } from '../../activities/contracts
 import type { MetricsSnapshot } from '../../serving/metrics/source';
 import type { PromotionInput, PromotionResult, Verdict } from '../api';
 import { splitFalseRollbackRate } from '../../specs/false-rollbacks';
-import { quick, run } from '../activity-calls';
+import { notifyLater, quick, run } from '../activity-calls';
 import { variantName } from '../deployments';
 import type { Promotion } from './context';
 import { Ended, pauseForHuman, throwIfRollbackRequested } from './state';
@@ -149,12 +149,16 @@ export async function hold(
         if (spec.rollback.onInconclusive === 'proceed') return 'done';
         pauseForHuman(state, controls, why);
         p.refreshDetails();
-        await run('notify', 'analysis inconclusive: paused for a human', quick, {
+        const paused = {
           model: p.model,
           version: p.version,
           event: 'paused_inconclusive',
           message: state.pauseReason ?? why,
-        });
+        };
+        // The guard's next look no longer waits on the webhooks (before this patch it did).
+        if (patched('notify-without-waiting'))
+          notifyLater('analysis inconclusive: paused for a human', paused);
+        else await run('notify', 'analysis inconclusive: paused for a human', quick, paused);
       }
     }
     if ((await waitInterval(p, interval)) === 'promote_full') return 'promote_full';
