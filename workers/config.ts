@@ -292,7 +292,7 @@ const NotificationsSchema = z
       .int()
       .positive()
       .max(25_000, 'expected at most 25000 (the notify activity times out at 30 s)')
-      .default(20_000),
+      .default(15_000),
   })
   .strict()
   .refine((n) => new Set(n.webhooks.map((w) => w.name)).size === n.webhooks.length, {
@@ -325,7 +325,7 @@ export const PlatformConfigSchema = z
       attempts: 4,
       backoffMs: 500,
       maxBackoffMs: 5000,
-      deadlineMs: 20_000,
+      deadlineMs: 15_000,
     }),
   })
   .strict();
