@@ -36,6 +36,9 @@ export function registerPlatform(program: Command): void {
       if (platform.temporal.uiUrl) out(`  Temporal UI: ${platform.temporal.uiUrl}`);
       out(`  router:      ${platform.router.url}  (admin token in ${stateDir()}/router/token)`);
       out('  worker:      polling task queue ' + platform.config.taskQueue);
+      if (platform.workerMetrics) out(`  worker metrics: ${platform.workerMetrics.url}`);
+      const hooks = platform.config.notifications.webhooks.map((w) => `${w.name} (${w.format})`);
+      if (hooks.length) out(`  webhooks:    ${hooks.join(', ')}`);
       for (const name of platform.routes.restarted) out(`  brought back: ${name} (its route named it)`);
       for (const u of platform.routes.unserved) process.stderr.write(`ERROR ${unservedMessage(u)}\n`);
       out('Ctrl-C stops the platform; model servers keep running and are reattached next time.');

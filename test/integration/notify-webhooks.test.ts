@@ -6,15 +6,17 @@
  * one that answers 500 are given up within the configured bounds and reported, never thrown; and
  * no secret URL reaches a log line, a result, an error or the config printout.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { request } from 'undici';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { notifyActivities } from '../../activities/notify';
 import type { NotifyInput } from '../../activities/contracts';
 import { createLogger } from '../../common/log';
-import { projectRoot } from '../../common/paths';
+import { projectRoot, runwayBin } from '../../common/paths';
 import { NotificationSchema, notificationJsonSchema } from '../../notifications/payload';
 import { loadPlatformConfig, redacted, type PlatformConfig } from '../../workers/config';
 import { platformDeps } from '../../workers/platform';
@@ -320,6 +322,82 @@ describe('configuration', () => {
       }
     }
   });
+});
+
+/** Runs `runway worker` on a config (YAML) until `until` sees its stderr, or it exits. */
+function runWorker(
+  config: string,
+  env: Record<string, string>,
+  until: (stderr: string) => Promise<boolean>,
+): Promise<{ code: number | null; stderr: string }> {
+  const file = path.join(dir, `worker-${Math.random().toString(36).slice(2)}.yaml`);
+  fs.writeFileSync(file, config);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [runwayBin, 'worker'], {
+      env: { PATH: process.env.PATH, HOME: dir, RUNWAY_HOME: dir, RUNWAY_CONFIG: file, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    let done = false;
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (done) return;
+      void until(stderr).then((stop) => {
+        if (stop && !done) {
+          done = true;
+          child.kill('SIGTERM');
+        }
+      });
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    });
+  });
+}
+
+describe('runway worker', () => {
+  // Nothing listens on the Temporal address: the worker gets as far as connecting, then exits.
+  const base = 'temporal: { address: 127.0.0.1:9 }\nrouter: { adminUrl: http://127.0.0.1:9 }\n';
+
+  it('refuses a webhook whose URL variable is unset, naming the field', { timeout: 90_000 }, async () => {
+    const r = await runWorker(
+      base + 'notifications: { webhooks: [{ name: ml-teams, format: teams, urlEnv: TEAMS_WEBHOOK_URL }] }\n',
+      {},
+      async () => false,
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(
+      /notifications\.webhooks\.0\.urlEnv: environment variable TEAMS_WEBHOOK_URL is not set/,
+    );
+  });
+
+  it(
+    'prints its config with the webhook URL redacted and serves /metrics on worker.metricsListen',
+    { timeout: 90_000 },
+    async () => {
+      const hook = await receiver('ok');
+      let metrics = '';
+      const r = await runWorker(
+        base +
+          'worker: { metricsListen: 127.0.0.1:0 }\n' +
+          'notifications: { webhooks: [{ name: ml-teams, format: teams, urlEnv: TEAMS_WEBHOOK_URL }] }\n',
+        { TEAMS_WEBHOOK_URL: hook.url },
+        async (stderr) => {
+          const url = /worker metrics {2}url=(\S+)/.exec(stderr)?.[1];
+          if (!url || metrics) return false;
+          const res = await request(url);
+          metrics = await res.body.text();
+          return true;
+        },
+      );
+      expect(r.stderr).toMatch(/configuration {2}config=.*ml-teams.*\[redacted\]/);
+      expect(r.stderr).not.toContain(hook.secret);
+      expect(metrics).toContain('# TYPE runway_promotions_total counter');
+      expect(metrics).toContain('# TYPE runway_notifications_total counter');
+    },
+  );
 });
 
 // Last: every test above has logged and returned what it would.
