@@ -86,3 +86,24 @@ describe('buildPromotionAudit', () => {
     expect(odd.trigger.triggeredBy).toBeNull();
   });
 });
+
+describe('notifications in the audit', () => {
+  it('shows what each webhook answered, from the notify activity results', () => {
+    const file = path.join(
+      projectRoot,
+      'test',
+      'fixtures',
+      'histories',
+      'notify-rollback-webhook-hangs.json',
+    );
+    const events = historyFromJSON(JSON.parse(fs.readFileSync(file, 'utf8'))).events ?? [];
+    const a = buildPromotionAudit('promotion:fd-notify-hang', [{ runId: 'r1', events }]);
+    expect(a.notifications.map((n) => n.event)).toEqual(['approval_requested', 'promotion_rolled_back']);
+    for (const n of a.notifications) {
+      expect(n.deliveries).toEqual([
+        expect.objectContaining({ webhook: 'oncall-slack', ok: false, error: 'timed out' }),
+        expect.objectContaining({ webhook: 'audit-json', ok: true, attempts: 1, status: 200 }),
+      ]);
+    }
+  });
+});
