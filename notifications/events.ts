@@ -73,4 +73,6 @@ export function selects(filter: readonly string[] | undefined, event: string): b
 }
 
 /** Every name an `events` filter may hold. */
-export const FILTER_NAMES: readonly string[] = [...Object.keys(NOTIFICATION_EVENTS), ...NOTIFICATION_KINDS];
+export const FILTER_NAMES: readonly string[] = [
+  ...new Set([...Object.keys(NOTIFICATION_EVENTS), ...NOTIFICATION_KINDS]),
+];

@@ -35,20 +35,46 @@ export interface NotifyContext {
   withinMs?: number;
 }
 
+/** The ModelSpec's `notify` section: which webhooks and events a model's notifications go to. */
+export interface SpecRoute {
+  webhooks?: string[];
+  events?: string[];
+}
+
 export interface Notifier {
   readonly webhooks: readonly string[];
-  send(input: NotificationInput, ctx: NotifyContext): Promise<Delivery[]>;
+  send(input: NotificationInput & { route?: SpecRoute }, ctx: NotifyContext): Promise<Delivery[]>;
 }
 
 export function createNotifier(config: NotificationsConfig, logger: Logger): Notifier {
   const log = logger.child('webhook');
   return {
     webhooks: config.webhooks.map((w) => w.name),
-    async send(input, ctx) {
-      const chosen = config.webhooks.filter(
+    async send(input: NotificationInput & { route?: SpecRoute }, ctx) {
+      // The spec narrows (route), the platform config's filters narrow further.
+      const route = input.route;
+      if (route?.events?.length && !selects(route.events, input.event)) return [];
+      const named = route?.webhooks
+        ? config.webhooks.filter((w) => route.webhooks!.includes(w.name))
+        : config.webhooks;
+      const chosen = named.filter(
         (w) => selects(w.events, input.event) && (!w.models?.length || w.models.includes(input.model)),
       );
-      if (chosen.length === 0) return [];
+      // A name in the spec that the platform does not configure: said where people look, not thrown.
+      const unknown: Delivery[] = (route?.webhooks ?? [])
+        .filter((name) => !config.webhooks.some((w) => w.name === name))
+        .map((name) => ({
+          webhook: name,
+          ok: false,
+          attempts: 0,
+          error: `the spec's notify.webhooks names "${name}", which the platform config does not have (notifications.webhooks: ${config.webhooks.map((w) => w.name).join(', ') || 'none'})`,
+          ms: 0,
+        }));
+      if (chosen.length === 0) {
+        for (const u of unknown)
+          log.warn('notification not delivered', { webhook: u.webhook, error: u.error });
+        return unknown;
+      }
       const notification = buildNotification(input, { id: ctx.id, at: new Date(), workflow: ctx.workflow });
       const deadline = Date.now() + Math.min(config.deadlineMs, ctx.withinMs ?? Infinity);
       const results = await Promise.all(
@@ -64,6 +90,7 @@ export function createNotifier(config: NotificationsConfig, logger: Logger): Not
           ),
         ),
       );
+      results.push(...unknown);
       for (const r of results) {
         const fields = {
           webhook: r.webhook,

@@ -91,6 +91,7 @@ async function finish(p: Promotion): Promise<Final> {
       message: final.reason,
       // The last stage reached (the worker counts promotions by it): input only, no new command.
       details: { weights: state.weights, stage: lastStage(p) },
+      ...p.notifyRoute,
     }),
   );
   return final;

@@ -69,6 +69,8 @@ describe('notifications from a promotion', () => {
   it('a hanging webhook delays neither the approval nor the rollback', { timeout: 240_000 }, async () => {
     const model = 'fd-notify-hang';
     const spec = testSpec(model, {
+      // The spec picks its webhooks by name; one the platform lacks is recorded as not delivered.
+      notify: { webhooks: ['oncall-slack', 'audit-json', 'ml-oncall'] },
       shadow: { enabled: false },
       canary: {
         steps: [
@@ -144,6 +146,7 @@ describe('notifications from a promotion', () => {
       expect(byName['audit-json']).toMatchObject({ ok: true, attempts: 1, status: 200 });
       expect(byName['oncall-slack']).toMatchObject({ ok: false, error: 'timed out' });
       expect(byName['oncall-slack']!.ms).toBeLessThanOrEqual(DEADLINE_MS + 500);
+      expect(byName['ml-oncall']).toMatchObject({ ok: false, attempts: 0 });
     }
 
     // Counted for the dashboard, by the last stage reached.

@@ -20,6 +20,7 @@ import { projectRoot, runwayBin } from '../../common/paths';
 import { NotificationSchema, notificationJsonSchema } from '../../notifications/payload';
 import { loadPlatformConfig, redacted, type PlatformConfig } from '../../workers/config';
 import { platformDeps } from '../../workers/platform';
+import { testSpec } from '../helpers/promotion';
 import { closeReceivers, startReceiver, type Receiver } from '../helpers/webhook-receiver';
 
 const lines: string[] = [];
@@ -177,6 +178,41 @@ describe('webhook payloads', () => {
       'watch_alert',
     ]);
     expect(chat.received.map((r) => (r.body as { model: string; kind: string }).kind)).toEqual(['drift']);
+  });
+});
+
+describe('the ModelSpec chooses among the platform webhooks', () => {
+  it('notify.webhooks and notify.events narrow; an unknown name is reported, not thrown', async () => {
+    const pager = await receiver('ok');
+    const chat = await receiver('ok');
+    const { notify } = notifier(
+      configWith({
+        webhooks: [
+          { name: 'pager', url: pager.url },
+          { name: 'chat', url: chat.url },
+        ],
+      }),
+    );
+    const spec = testSpec('fraud-detector', {
+      notify: { webhooks: ['pager', 'ml-oncall'], events: ['rolled_back'] },
+    });
+    const route = spec.notify;
+    expect(route).toEqual({ webhooks: ['pager', 'ml-oncall'], events: ['rolled_back'] });
+    const skipped = await notify({ ...rolledBack, event: 'approval_requested', route });
+    expect(skipped.deliveries).toEqual([]);
+    const { deliveries } = await notify({ ...rolledBack, route });
+    expect(deliveries.map((d) => [d.webhook, d.ok])).toEqual([
+      ['pager', true],
+      ['ml-oncall', false],
+    ]);
+    expect(deliveries[1]!.error).toBe(
+      `the spec's notify.webhooks names "ml-oncall", which the platform config does not have (notifications.webhooks: pager, chat)`,
+    );
+    expect(pager.received).toHaveLength(1);
+    expect(chat.received).toHaveLength(0);
+    expect(() => testSpec('x', { notify: { events: ['rollback'] } })).toThrow(
+      /notify\.events\[0\]: expected an event or kind/,
+    );
   });
 });
 

@@ -50,6 +50,7 @@ export async function holdAfterGraduation(p: Promotion, final: Final): Promise<v
           event: 'rollback_after_graduation',
           message: reason,
           details: { restored: base.version, by: request.by },
+          ...p.notifyRoute,
         }),
       );
     }

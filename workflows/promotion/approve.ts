@@ -30,6 +30,7 @@ export async function approve(p: Promotion): Promise<void> {
           triggeredBy: p.input.triggeredBy,
           workflowId: workflowInfo().workflowId,
         },
+        ...p.notifyRoute,
       });
     }
     const decided = await condition(

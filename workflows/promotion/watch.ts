@@ -154,6 +154,7 @@ export async function hold(
           version: p.version,
           event: 'paused_inconclusive',
           message: state.pauseReason ?? why,
+          ...p.notifyRoute,
         };
         // The guard's next look no longer waits on the webhooks (before this patch it did).
         if (patched('notify-without-waiting'))
