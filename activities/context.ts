@@ -19,3 +19,23 @@ export function heartbeat(details?: unknown): void {
 export function cancellationSignal(): AbortSignal | undefined {
   return current()?.cancellationSignal;
 }
+
+/** Who is running this activity: its workflow, the activity id and the time it has left (ms). */
+export function activityInfo():
+  | { workflow?: { id: string; runId: string }; activityId: string; attempt: number; msLeft?: number }
+  | undefined {
+  const ctx = current();
+  if (!ctx) return undefined;
+  const {
+    workflowExecution: wf,
+    activityId,
+    attempt,
+    startToCloseTimeoutMs,
+    currentAttemptScheduledTimestampMs,
+  } = ctx.info;
+  // From the attempt's scheduling, not its start: a bound on the safe side.
+  const msLeft = startToCloseTimeoutMs
+    ? currentAttemptScheduledTimestampMs + startToCloseTimeoutMs - Date.now()
+    : undefined;
+  return { ...(wf ? { workflow: { id: wf.workflowId, runId: wf.runId } } : {}), activityId, attempt, msLeft };
+}

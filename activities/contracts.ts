@@ -228,6 +228,8 @@ export interface NotifyInput {
   event: string;
   message: string;
   details?: Record<string, unknown>;
+  /** The ModelSpec's `notify`: which webhooks and events this model's notifications go to. */
+  route?: { webhooks?: string[]; events?: string[] };
 }
 
 export interface VerifyDecisionInput {

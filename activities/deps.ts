@@ -10,6 +10,8 @@ import type { ModelRegistry } from '../registry/registry';
 import type { PlatformPolicy } from '../specs/policy';
 import type { KeyringSource } from '../common/signing';
 import type { Prices } from '../common/cost';
+import type { Notifier } from '../notifications/notifier';
+import type { WorkerMetrics } from './metrics';
 
 export interface ActivityDeps {
   registry: ModelRegistry;
@@ -28,6 +30,10 @@ export interface ActivityDeps {
   keyring?: KeyringSource;
   /** The platform's prices (config `cost`): each look then carries a cost verdict. */
   prices?: Prices;
+  /** Webhooks from the platform configuration (`notifications`); unset: notifications only log. */
+  notifier?: Notifier;
+  /** The worker's own counters (promotions by outcome, notifications delivered). */
+  workerMetrics?: WorkerMetrics;
   /** Optional hook for notifications (chat, pager); the log line is always written. */
   onNotify?: (event: {
     model: string;

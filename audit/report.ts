@@ -172,6 +172,15 @@ export interface AuditActivityFailure {
   error: string;
 }
 
+/** One webhook's answer to a notification, as the notify activity returned it. */
+export interface AuditDelivery {
+  webhook: string;
+  ok: boolean;
+  attempts: number;
+  status?: number;
+  error?: string;
+}
+
 export interface PromotionAudit {
   workflowId: string;
   model: string | null;
@@ -223,7 +232,8 @@ export interface PromotionAudit {
   pauses: AuditPause[];
   manualActions: AuditManualAction[];
   rollbacks: AuditRollback[];
-  notifications: { at: string; event: string; message: string }[];
+  /** `deliveries`: what each configured webhook answered (the notify activity's result). */
+  notifications: { at: string; event: string; message: string; deliveries?: AuditDelivery[] }[];
   activityFailures: AuditActivityFailure[];
   /**
    * What the promotion itself cost: the candidate's replica-hours on staging, and in production
@@ -456,6 +466,8 @@ export function buildPromotionAudit(
 
   for (const [runIndex, run] of runs.entries()) {
     const scheduled = new Map<number, { type: string; input: unknown; at: string }>();
+    /** A notify activity's scheduled event → its entry in audit.notifications. */
+    const notificationAt = new Map<number, number>();
     const updates = new Map<string, AuditApproval>();
     const controlUpdates = new Map<string, AuditManualAction>();
     const attempts = new Map<number, number>();
@@ -520,6 +532,7 @@ export function buildPromotionAudit(
         const input = first(sched.input);
         scheduled.set(eventId(e), { type, input, at });
         if (type === 'notify' && isRecord(input) && typeof input.event === 'string') {
+          notificationAt.set(eventId(e), audit.notifications.length);
           audit.notifications.push({ at, event: input.event, message: String(input.message ?? '') });
           const ignored = /^(approval|rejection)_ignored$/.exec(input.event);
           if (ignored) {
@@ -594,6 +607,21 @@ export function buildPromotionAudit(
         const s = scheduled.get(Number(done.scheduledEventId ?? 0));
         if (!s) continue;
         const result = first(done.result);
+        const notified = notificationAt.get(Number(done.scheduledEventId ?? 0));
+        if (
+          s.type === 'notify' &&
+          notified !== undefined &&
+          isRecord(result) &&
+          Array.isArray(result.deliveries)
+        ) {
+          audit.notifications[notified]!.deliveries = result.deliveries.filter(isRecord).map((d) => ({
+            webhook: String(d.webhook),
+            ok: d.ok === true,
+            attempts: Number(d.attempts ?? 0),
+            ...(typeof d.status === 'number' ? { status: d.status } : {}),
+            ...(typeof d.error === 'string' ? { error: d.error } : {}),
+          }));
+        }
         if (s.type === 'prepareCandidate' && isRecord(result)) {
           const p = result as unknown as PreparedPromotion;
           if (p.candidate)

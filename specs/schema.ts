@@ -7,6 +7,7 @@
  * docs/modelspec.md, which the tests keep in step with this file.
  */
 import { z } from 'zod';
+import { FILTER_NAMES } from '../notifications/events';
 import { DURATION_PATTERN, parseDuration } from './duration';
 import { SERVING_DEFAULTS, UNIT_HEADER_DEFAULT } from './serving-defaults';
 import {
@@ -721,6 +722,27 @@ const watch = z
   })
   .strict();
 
+const notify = z
+  .object({
+    webhooks: z
+      .array(z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'expected a webhook name such as oncall-slack'))
+      .optional()
+      .describe(
+        "which of the platform config's webhooks (notifications.webhooks[].name) hear about this model; unset: every webhook whose own filters select the event",
+      ),
+    events: z
+      .array(
+        z.string().refine((e) => FILTER_NAMES.includes(e), {
+          message: `expected an event or kind: ${FILTER_NAMES.join(', ')}`,
+        }),
+      )
+      .optional()
+      .describe(
+        'only these events or kinds (docs/notifications.md), e.g. [rolled_back, watch_alert]; unset: all',
+      ),
+  })
+  .strict();
+
 export const modelSpecSchema = z
   .object({
     apiVersion: z.literal('runway.dev/v1').default('runway.dev/v1').describe('schema version'),
@@ -752,6 +774,7 @@ export const modelSpecSchema = z
     experiment: experiment.prefault({}),
     rollback: rollback.prefault({}),
     watch: watch.prefault({}),
+    notify: notify.prefault({}),
   })
   .strict()
   .superRefine((spec, ctx) => {

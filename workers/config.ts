@@ -4,6 +4,9 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { stateDir } from '../common/paths';
 import { platformPolicySchema } from '../specs/policy';
+import { FILTER_NAMES } from '../notifications/events';
+import type { NotificationsConfig } from '../notifications/notifier';
+import { WEBHOOK_FORMATS } from '../notifications/payload';
 import { DEFAULT_NAMESPACE, TASK_QUEUE } from '../workflows/constants';
 
 /**
@@ -349,6 +352,70 @@ const CostSchema = z
       'cost needs prices: perHour { cpu, memoryGiB, gpu } (per replica-hour of each) or instances { cpu | cuda: { type, perHour } }',
   });
 
+const WebhookSchema = z
+  .object({
+    /** Names the webhook in logs, results and the audit; the URL never appears there. */
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'expected a short name such as oncall-slack'),
+    /** `json`: runway's versioned payload (docs/notifications.md); `slack`; `teams`. */
+    format: z.enum(WEBHOOK_FORMATS).default('json'),
+    /** The endpoint. It usually holds a credential: prefer urlFile (a mounted Secret) or urlEnv. */
+    url: url.optional(),
+    urlFile: nonEmpty.optional(),
+    /** An environment variable of the worker holding the URL. */
+    urlEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name such as SLACK_WEBHOOK_URL')
+      .optional(),
+    /** Event names or kinds to send (docs/notifications.md); unset: all of them. */
+    events: z
+      .array(
+        z.string().refine((e) => FILTER_NAMES.includes(e), {
+          message: `expected an event or kind: ${FILTER_NAMES.join(', ')}`,
+        }),
+      )
+      .optional(),
+    /** Models whose events to send; unset: every model. */
+    models: z.array(nonEmpty).optional(),
+  })
+  .strict()
+  .refine((w) => [w.url, w.urlFile, w.urlEnv].filter(Boolean).length === 1, {
+    message: 'set exactly one of url, urlFile or urlEnv',
+  });
+
+const NotificationsSchema = z
+  .object({
+    webhooks: z.array(WebhookSchema).default([]),
+    /** Per attempt (ms). */
+    timeoutMs: z.number().int().positive().default(5000),
+    /** Attempts per webhook, the first included. */
+    attempts: z.number().int().min(1).max(10).default(4),
+    /** First retry's wait (ms), doubling up to maxBackoffMs. */
+    backoffMs: z.number().int().min(0).default(500),
+    maxBackoffMs: z.number().int().min(0).default(5000),
+    /** Bound on one notification, retries included (ms): a dead endpoint delays nothing longer. */
+    deadlineMs: z
+      .number()
+      .int()
+      .positive()
+      .max(25_000, 'expected at most 25000 (the notify activity times out at 30 s)')
+      .default(15_000),
+  })
+  .strict()
+  .refine((n) => new Set(n.webhooks.map((w) => w.name)).size === n.webhooks.length, {
+    message: 'webhook names must be unique',
+    path: ['webhooks'],
+  });
+
+const WorkerSchema = z
+  .object({
+    /** host:port where the worker serves GET /metrics (promotions, notifications); unset: none. */
+    metricsListen: z
+      .string()
+      .regex(/^[^\s/]*:\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:9464 (port 0: any free port)')
+      .optional(),
+  })
+  .strict();
+
 export const PlatformConfigSchema = z
   .object({
     /** Prices for cost per 1,000 inferences and the promotion's own cost; optional. */
@@ -362,17 +429,28 @@ export const PlatformConfigSchema = z
     /** Per model name or glob: the gates a ModelSpec may not weaken (specs/policy.ts). */
     policy: platformPolicySchema.default({}),
     keyring: KeyringSchema.optional(),
+    worker: WorkerSchema.default({}),
+    notifications: NotificationsSchema.default({
+      webhooks: [],
+      timeoutMs: 5000,
+      attempts: 4,
+      backoffMs: 500,
+      maxBackoffMs: 5000,
+      deadlineMs: 15_000,
+    }),
   })
   .strict();
 
 type ParsedConfig = z.output<typeof PlatformConfigSchema>;
 
 /** The validated configuration, with secrets read from their files and defaults filled in. */
-export type PlatformConfig = Omit<ParsedConfig, 'router'> & {
+export type PlatformConfig = Omit<ParsedConfig, 'router' | 'notifications'> & {
   /** `feedbackTokens`: the tokens read from `feedbackTokenFiles`, by model. */
   router: ParsedConfig['router'] & { feedbackTokens: Record<string, string> };
   registry: ParsedConfig['registry'] & { dir: string };
   fleet: ParsedConfig['fleet'] & { stateDir: string };
+  /** Each webhook's URL resolved from url, urlFile or urlEnv. */
+  notifications: NotificationsConfig;
   /** Where the values came from, for `runway up` and error messages. */
   sources: string[];
 };
@@ -392,6 +470,7 @@ export const ENV: Record<string, string> = {
   TEMPORAL_TLS_SERVER_NAME: 'temporal.tls.serverName',
   TEMPORAL_API_KEY: 'temporal.apiKey',
   RUNWAY_TASK_QUEUE: 'taskQueue',
+  RUNWAY_WORKER_METRICS_LISTEN: 'worker.metricsListen',
   RUNWAY_FLEET_DRIVER: 'fleet.driver',
   RUNWAY_FLEET_STATE_DIR: 'fleet.stateDir',
   RUNWAY_K8S_NAMESPACE: 'fleet.namespace',
@@ -495,10 +574,15 @@ export function loadPlatformConfig(opts: LoadConfigOptions = {}): PlatformConfig
     sources.push(keyring);
   }
   return parsePlatformConfig(raw, sources);
+  return parsePlatformConfig(raw, sources, env);
 }
 
 /** Validates a configuration object; errors name every bad field by its path. */
-export function parsePlatformConfig(raw: unknown, sources: string[] = []): PlatformConfig {
+export function parsePlatformConfig(
+  raw: unknown,
+  sources: string[] = [],
+  env: NodeJS.ProcessEnv = process.env,
+): PlatformConfig {
   const result = PlatformConfigSchema.safeParse(raw);
   if (!result.success) {
     const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(top level)'}: ${i.message}`);
@@ -544,8 +628,41 @@ export function parsePlatformConfig(raw: unknown, sources: string[] = []): Platf
     m.cacheDir ??= path.join(stateDir(), 'mlflow-cache');
     registry.mlflow = m;
   }
+  const { webhooks, ...policy } = cfg.notifications;
+  const notifications: NotificationsConfig = {
+    ...policy,
+    webhooks: webhooks.map((w, i) => {
+      const field = `notifications.webhooks.${i}`;
+      let resolved = w.url;
+      if (w.urlFile) resolved = readSecretFile(w.urlFile, `${field}.urlFile`);
+      if (w.urlEnv) {
+        resolved = env[w.urlEnv]?.trim();
+        if (!resolved) throw new ConfigError(`${field}.urlEnv: environment variable ${w.urlEnv} is not set`);
+      }
+      // Checked here too: a file or variable may hold anything. The message never repeats the value.
+      let parsed: URL | undefined;
+      try {
+        parsed = new URL(resolved ?? '');
+      } catch {
+        /* reported below */
+      }
+      if (!parsed || !/^https?:$/.test(parsed.protocol)) {
+        throw new ConfigError(
+          `${field} (${w.name}): the URL${w.urlFile ? ` in ${w.urlFile}` : w.urlEnv ? ` in $${w.urlEnv}` : ''} is not an absolute http(s) URL`,
+        );
+      }
+      return {
+        name: w.name,
+        format: w.format,
+        url: parsed.href,
+        ...(w.events ? { events: w.events } : {}),
+        ...(w.models ? { models: w.models } : {}),
+      };
+    }),
+  };
   return {
     ...cfg,
+    notifications,
     temporal,
     router: { ...router, feedbackTokens },
     fleet: { ...cfg.fleet, stateDir: cfg.fleet.stateDir ?? path.join(stateDir(), 'fleet') },
@@ -566,6 +683,10 @@ export function redacted(cfg: PlatformConfig): PlatformConfig {
       feedbackTokens: Object.fromEntries(
         Object.keys(cfg.router.feedbackTokens).map((m) => [m, '[redacted]']),
       ),
+    },
+    notifications: {
+      ...cfg.notifications,
+      webhooks: cfg.notifications.webhooks.map((w) => ({ ...w, url: '[redacted]' })),
     },
     registry: {
       ...cfg.registry,

@@ -13,6 +13,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { createActivities, type ActivityDeps } from '../activities';
+import { createWorkerMetrics } from '../activities/metrics';
+import { createNotifier } from '../notifications/notifier';
 import { servingOptions } from '../activities/fleet';
 import type { ModelSpec } from '../specs/schema';
 import { createLogger, type Logger } from '../common/log';
@@ -28,6 +30,7 @@ import { keyringSource } from './keyring';
 import { ensureTemporal, type TemporalEndpoint } from './temporal-server';
 import { reconcileRoutes, type ReconcileResult } from './reconcile';
 import { createRunwayWorker } from './worker';
+import { serveWorkerMetrics, type MetricsEndpoint } from './metrics-endpoint';
 import { loadRoutes, saveRoutes } from '../serving/router/store';
 import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
 
@@ -58,6 +61,8 @@ export interface Platform {
   router: RouterEndpoint;
   deps: ActivityDeps;
   routes: RouteCheck;
+  /** The worker's GET /metrics, when `worker.metricsListen` is set. */
+  workerMetrics?: MetricsEndpoint;
   /** Resolves when the worker stops (after stop(), or on a fatal worker error). */
   workerDone: Promise<void>;
   stop(): Promise<void>;
@@ -280,6 +285,10 @@ export function platformDeps(
     policy: config.policy,
     keyring: keyringSource(config),
     ...(config.cost ? { prices: config.cost } : {}),
+    ...(config.notifications.webhooks.length
+      ? { notifier: createNotifier(config.notifications, logger.child('notify')) }
+      : {}),
+    workerMetrics: createWorkerMetrics(),
   };
 }
 
@@ -383,7 +392,12 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
     }
     let workerDone: Promise<void> = Promise.resolve();
     let shutdown = async (): Promise<void> => {};
+    let metricsEndpoint: MetricsEndpoint | undefined;
     if (opts.worker !== false) {
+      if (config.worker.metricsListen && deps.workerMetrics) {
+        metricsEndpoint = await serveWorkerMetrics(config.worker.metricsListen, deps.workerMetrics.registry);
+        log.info('worker metrics', { url: metricsEndpoint.url });
+      }
       const w = await createRunwayWorker({
         config,
         activities: createActivities(deps),
@@ -394,6 +408,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
       shutdown = async () => {
         if (w.worker.getState() === 'RUNNING') w.worker.shutdown();
         await workerDone.catch(() => {});
+        await metricsEndpoint?.close();
       };
     }
     const started = router;
@@ -403,6 +418,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
       router: started,
       deps,
       routes,
+      ...(metricsEndpoint ? { workerMetrics: metricsEndpoint } : {}),
       workerDone,
       stop: async () => {
         await shutdown();

@@ -2,9 +2,10 @@
  * How workflows call activities: one typed proxy, the two option sets the runbook uses, and
  * `run`, which adds the one-line summary the Temporal UI shows beside each call.
  */
-import { proxyActivities } from '@temporalio/workflow';
+import { log, proxyActivities } from '@temporalio/workflow';
 import type { ActivityOptions } from '@temporalio/common';
 import type { Activities } from '../activities';
+import type { NotifyInput } from '../activities/contracts';
 
 /** Registry, routing, analysis: short calls, retried briskly. */
 export const quick: ActivityOptions = {
@@ -35,4 +36,15 @@ export function run<K extends ActivityName>(
     executeWithOptions(o: ActivityOptions, a: unknown[]): Promise<unknown>;
   };
   return fn.executeWithOptions({ ...options, summary }, args) as Promise<ActivityResult<K>>;
+}
+
+/**
+ * Sends a notification without waiting for it: the step carries on (the SLO guard keeps looking,
+ * a rollback acts at once) while the webhooks are tried. The activity never fails on a dead
+ * endpoint; a cancellation (the promotion ended first) is only logged.
+ */
+export function notifyLater(summary: string, input: NotifyInput): void {
+  run('notify', summary, quick, input).catch((err: unknown) =>
+    log.warn(`notification ${input.event} not sent: ${err instanceof Error ? err.message : String(err)}`),
+  );
 }

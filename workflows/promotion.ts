@@ -97,10 +97,21 @@ async function finish(p: Promotion): Promise<Final> {
       version: p.version,
       event: `promotion_${final.outcome}`,
       message: final.reason,
-      details: { weights: state.weights },
+      // The last stage reached (the worker counts promotions by it): input only, no new command.
+      details: { weights: state.weights, stage: lastStage(p) },
+      ...p.notifyRoute,
     }),
   );
   return final;
+}
+
+/** The last stage this run worked in, before the cleanup or the end. */
+function lastStage(p: Promotion): string {
+  const worked = p.stagesEntered.filter((s) => s !== 'rolling_back' && s !== 'done');
+  return (
+    worked.at(-1) ??
+    (p.state.stage === 'done' || p.state.stage === 'rolling_back' ? 'unknown' : p.state.stage)
+  );
 }
 
 function result(p: Promotion, final: Final): PromotionResult {

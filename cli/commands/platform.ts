@@ -6,6 +6,7 @@ import { stateDir } from '../../common/paths';
 import { runDemo } from '../../demo/run';
 import { loadPlatformConfig, redacted } from '../../workers/config';
 import { startPlatform, workerDeps } from '../../workers/platform';
+import { serveWorkerMetrics } from '../../workers/metrics-endpoint';
 import { unservedMessage } from '../../workers/reconcile';
 import { runWorker } from '../../workers/worker';
 
@@ -35,6 +36,9 @@ export function registerPlatform(program: Command): void {
       if (platform.temporal.uiUrl) out(`  Temporal UI: ${platform.temporal.uiUrl}`);
       out(`  router:      ${platform.router.url}  (admin token in ${stateDir()}/router/token)`);
       out('  worker:      polling task queue ' + platform.config.taskQueue);
+      if (platform.workerMetrics) out(`  worker metrics: ${platform.workerMetrics.url}`);
+      const hooks = platform.config.notifications.webhooks.map((w) => `${w.name} (${w.format})`);
+      if (hooks.length) out(`  webhooks:    ${hooks.join(', ')}`);
       for (const name of platform.routes.restarted) out(`  brought back: ${name} (its route named it)`);
       for (const u of platform.routes.unserved) process.stderr.write(`ERROR ${unservedMessage(u)}\n`);
       out('Ctrl-C stops the platform; model servers keep running and are reattached next time.');
@@ -51,7 +55,16 @@ export function registerPlatform(program: Command): void {
       const log = createLogger('worker');
       log.info('configuration', { config: JSON.stringify(redacted(config)) });
       const deps = await workerDeps(config, log);
-      await runWorker({ config, activities: createActivities(deps), logger: log });
+      const metrics =
+        config.worker.metricsListen && deps.workerMetrics
+          ? await serveWorkerMetrics(config.worker.metricsListen, deps.workerMetrics.registry)
+          : undefined;
+      if (metrics) log.info('worker metrics', { url: metrics.url });
+      try {
+        await runWorker({ config, activities: createActivities(deps), logger: log });
+      } finally {
+        await metrics?.close();
+      }
     });
 
   program

@@ -13,6 +13,8 @@ import { afterAll, beforeAll } from 'vitest';
 import YAML from 'yaml';
 import { createActivities, type ActivityDeps } from '../../activities';
 import { createLogger } from '../../common/log';
+import { createWorkerMetrics } from '../../activities/metrics';
+import { createNotifier } from '../../notifications/notifier';
 import { projectRoot } from '../../common/paths';
 import { sigkillAndWait } from '../../common/process';
 import { startTraffic, type TrafficHandle } from '../../demo/traffic';
@@ -179,6 +181,8 @@ export function usePromotionPlatform(
      * router.feedbackTokenFiles); the test's traffic then sends each model's feedback token.
      */
     platformConfig?: (home: string) => Record<string, unknown>;
+    /** Where the worker's log lines go (default stderr), e.g. to look for a secret in them. */
+    logSink?: (line: string) => void;
   } = {},
 ): PromotionPlatform {
   let ctx:
@@ -207,7 +211,7 @@ export function usePromotionPlatform(
     }
     const config = loadPlatformConfig({ file, env: { RUNWAY_HOME: home } });
     const router = await ensureRouter(config, 0, createLogger('test-router'));
-    const logger = createLogger('test');
+    const logger = createLogger('test', opts.logSink);
     const deps: ActivityDeps = {
       registry: opts.registry ? opts.registry(home) : new FileRegistry(path.join(home, 'registry')),
       fleet: opts.fleet ? opts.fleet(home) : new LocalFleet({ dir: path.join(home, 'fleet') }),
@@ -221,6 +225,11 @@ export function usePromotionPlatform(
       keyring: keyringSource(config),
       // As platformDeps does: prices (config `cost`) put a cost verdict on every look.
       ...(config.cost ? { prices: config.cost } : {}),
+      // The config's webhooks, as platformDeps wires them (notifications.webhooks).
+      ...(config.notifications.webhooks.length
+        ? { notifier: createNotifier(config.notifications, logger.child('notify')) }
+        : {}),
+      workerMetrics: createWorkerMetrics(),
     };
     const endpoint = await (opts.temporal ?? testTemporal)();
     const connection = await Connection.connect(endpoint.connectionOptions);

@@ -176,3 +176,26 @@ describe('refused brakes in the audit', () => {
     expect(a.pauses[0]?.resumedAt).toBeUndefined();
   });
 });
+
+describe('notifications in the audit', () => {
+  it('shows what each webhook answered, from the notify activity results', () => {
+    const file = path.join(
+      projectRoot,
+      'test',
+      'fixtures',
+      'histories',
+      'notify-rollback-webhook-hangs.json',
+    );
+    const events = historyFromJSON(JSON.parse(fs.readFileSync(file, 'utf8'))).events ?? [];
+    const a = buildPromotionAudit('promotion:fd-notify-hang', [{ runId: 'r1', events }]);
+    expect(a.notifications.map((n) => n.event)).toEqual(['approval_requested', 'promotion_rolled_back']);
+    for (const n of a.notifications) {
+      expect(n.deliveries).toEqual([
+        expect.objectContaining({ webhook: 'oncall-slack', ok: false, error: 'timed out' }),
+        expect.objectContaining({ webhook: 'audit-json', ok: true, attempts: 1, status: 200 }),
+        // Named by the spec's notify.webhooks, absent from the platform config.
+        expect.objectContaining({ webhook: 'ml-oncall', ok: false, attempts: 0 }),
+      ]);
+    }
+  });
+});

@@ -61,6 +61,8 @@ describe.concurrent('controls and experiments', { timeout: SLOW_MACHINE_MS }, ()
     // The guard kept looking while paused, and step 2 began only after the human's resume.
     const stepTwo = p.named('setTraffic').find((c) => String(c.input.reason).startsWith('canary step 2'));
     expect(stepTwo!.at).toBeGreaterThan(resumedAt);
+    // With the notify-without-waiting patch: the paused notification is sent without holding the look.
+    await p.record(wf.client, 'stub-inconclusive-pause-notify-later');
   });
 
   it('an inconclusive step proceeds on its own when the spec says onInconclusive: proceed', async () => {

@@ -44,6 +44,7 @@ describe.concurrent('the path', { timeout: SLOW_MACHINE_MS }, () => {
     expect(p.calls.map((c) => c.name).filter((n, i, all) => n !== all[i - 1])).toEqual([
       'prepareCandidate',
       'evaluate',
+      'notify', // approval requested
       'deploy', // staging
       'updateRegistry', // alias staging
       'integrationTest',
@@ -64,6 +65,15 @@ describe.concurrent('the path', { timeout: SLOW_MACHINE_MS }, () => {
       'teardown', // previous v1 after scaleDownDelay
     ]);
     expect(p.routes()).toEqual(['v1=100 v2=0', 'v1=90 v2=10', 'v1=50 v2=50', 'v2=100']);
+    expect(p.named('notify').map((c) => c.input.event)).toEqual(['approval_requested', 'promotion_promoted']);
+    expect(p.named('notify')[0]?.input).toMatchObject({
+      message: expect.stringMatching(/^1 approval\(s\) from anyone, by \d{4}-.*Z: runway approve /),
+      details: { required: 1, approvers: [], triggeredBy: 'ci-bot' },
+    });
+    // The promotions counter's stage label: the last stage the promotion worked in.
+    expect(p.named('notify')[1]?.input.details).toMatchObject({ stage: 'graduate' });
+    // With the notify-approval-requested patch.
+    await p.record(wf.client, 'stub-approval-requested');
     expect(p.named('setTraffic')[0]?.input.mirror).toMatchObject({
       variant: 'v2',
       percent: 50,
@@ -159,7 +169,7 @@ describe.concurrent('the path', { timeout: SLOW_MACHINE_MS }, () => {
     const result = await p.result();
     expect(result.outcome).toBe('promoted');
     expect(result.approvals.map((a) => [a.approver, a.via])).toEqual([['alice', 'signal']]);
-    expect(p.named('notify')[0]?.input).toMatchObject({
+    expect(p.named('notify').find((c) => c.input.event === 'approval_ignored')?.input).toMatchObject({
       event: 'approval_ignored',
       message: 'payload must be {"approver": "<name>", "comment": "..."}',
     });
@@ -182,7 +192,7 @@ describe.concurrent('the path', { timeout: SLOW_MACHINE_MS }, () => {
     });
     expect(p.named('deploy')).toEqual([]);
     if (via === 'signal') {
-      expect(p.named('notify')[0]?.input).toMatchObject({
+      expect(p.named('notify').find((c) => c.input.event === 'rejection_ignored')?.input).toMatchObject({
         event: 'rejection_ignored',
         message: `eve is not an approver for ${p.model}`,
       });

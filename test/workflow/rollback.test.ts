@@ -118,12 +118,25 @@ describe.concurrent('rollback paths', { timeout: SLOW_MACHINE_MS }, () => {
     const after = p.calls.slice(
       p.calls.findIndex((c) => String(c.input.reason ?? '').startsWith('rollback after')),
     );
-    expect(after.map((c) => c.name)).toEqual(['setTraffic', 'updateRegistry', 'updateRegistry', 'teardown']);
+    expect(after.map((c) => c.name)).toEqual([
+      'setTraffic',
+      'updateRegistry',
+      'updateRegistry',
+      'teardown',
+      'notify',
+    ]);
+    // Announced `promoted` at graduation, so people hear that it was undone.
+    expect(after[4]?.input).toMatchObject({
+      event: 'rollback_after_graduation',
+      message: result.reason,
+      details: { restored: '1', by: 'carol' },
+    });
     expect(after[1]?.input).toMatchObject({ aliases: { production: '1', previous: null } });
     expect(after[2]?.input).toMatchObject({ status: { version: '2', status: 'rejected' } });
     expect(after[3]?.input).toEqual({ name: `${spec.name}-v2-production` });
     expect(p.routes().at(-1)).toBe('v1=100');
-    await p.record(wf.client, 'stub-rollback-after-graduation');
+    // A new name: the history recorded before the notify-rollback-after-graduation patch stays.
+    await p.record(wf.client, 'stub-rollback-after-graduation-notified');
   });
 
   it('without a rollback the previous version scales down after scaleDownDelay', async () => {

@@ -3,7 +3,7 @@
  * rollback: a rollback signal in this window swaps traffic back at once, no redeploy needed.
  * Then it scales down.
  */
-import { CancellationScope, condition } from '@temporalio/workflow';
+import { CancellationScope, condition, patched } from '@temporalio/workflow';
 import { formatDuration } from '../../specs/duration';
 import { quick, run, slow } from '../activity-calls';
 import { deploymentName } from '../deployments';
@@ -41,6 +41,19 @@ export async function holdAfterGraduation(p: Promotion, final: Final): Promise<v
     final.reason = reason;
     state.stage = 'done';
     p.recordOutcome(final);
+    // The promotion already announced `promoted`; people hear it was undone (before this patch, not).
+    if (patched('notify-rollback-after-graduation')) {
+      await CancellationScope.nonCancellable(() =>
+        run('notify', 'notify: rolled back after graduation', quick, {
+          model,
+          version,
+          event: 'rollback_after_graduation',
+          message: reason,
+          details: { restored: base.version, by: request.by },
+          ...p.notifyRoute,
+        }),
+      );
+    }
   } else {
     await run('teardown', `scale down previous v${base.version}`, slow, {
       name: deploymentName(model, base.version, 'production'),

@@ -2,8 +2,9 @@
  * Step 2: wait for `approval.required` distinct approvers (signals or updates, see handlers.ts),
  * a rejection, an abort, or the timeout.
  */
-import { condition } from '@temporalio/workflow';
+import { condition, patched, workflowInfo } from '@temporalio/workflow';
 import { formatDuration } from '../../specs/duration';
+import { notifyLater } from '../activity-calls';
 import type { Promotion } from './context';
 import { allowedApprovers } from './authority';
 import { approvers } from './handlers';
@@ -18,6 +19,24 @@ export async function approve(p: Promotion): Promise<void> {
   if (spec.approval.required > 0) {
     state.pendingAction = `${spec.approval.required} approval(s) from ${allowedApprovers(p).join(', ') || 'anyone'}`;
     p.refreshDetails();
+    // Approvers hear that they are asked (before this patch only the UI and `status` showed it).
+    if (patched('notify-approval-requested')) {
+      const deadline = new Date(Date.now() + spec.approval.timeout).toISOString();
+      notifyLater('notify: approval requested', {
+        model: p.model,
+        version: p.version,
+        event: 'approval_requested',
+        message: `${state.pendingAction}, by ${deadline}: runway approve ${p.model} --as <you> (or the Temporal UI's approve signal)`,
+        details: {
+          required: spec.approval.required,
+          approvers: spec.approval.approvers,
+          deadline,
+          triggeredBy: p.input.triggeredBy,
+          workflowId: workflowInfo().workflowId,
+        },
+        ...p.notifyRoute,
+      });
+    }
     const decided = await condition(
       () =>
         approvers(p).length >= spec.approval.required || !!controls.rejected || !!controls.rollbackRequest,

@@ -50,6 +50,15 @@ export class Promotion {
     this.authority = patched('control-authority');
   }
 
+  /**
+   * The spec's `notify` for the notify activity. A promotion started before the field existed has
+   * none in its input, whatever the type says.
+   */
+  get notifyRoute(): { route: NonNullable<ModelSpec['notify']> } | Record<string, never> {
+    const route = (this.spec as Partial<ModelSpec>).notify;
+    return route && (route.webhooks || route.events) ? { route } : {};
+  }
+
   get baseline(): VersionRef | undefined {
     return this.prepared?.baseline;
   }

@@ -106,6 +106,7 @@ export function installHandlers(p: Promotion): void {
       event: `${what}_ignored`,
       message: reason,
       details: { payload },
+      ...p.notifyRoute,
     });
   };
 

@@ -9,7 +9,7 @@ import type { MetricsSnapshot } from '../../serving/metrics/source';
 import type { PromotionInput, PromotionResult, Verdict } from '../api';
 import { splitFalseRollbackBudget, splitFalseRollbackRate } from '../../specs/false-rollbacks';
 import { comparingWeights } from '../../specs/strategy';
-import { quick, run } from '../activity-calls';
+import { notifyLater, quick, run } from '../activity-calls';
 import { variantName } from '../deployments';
 import type { Promotion } from './context';
 import { Ended, pauseForHuman, throwIfRollbackRequested } from './state';
@@ -191,12 +191,17 @@ export async function hold(
         if (spec.rollback.onInconclusive === 'proceed') return 'done';
         pauseForHuman(state, controls, why);
         p.refreshDetails();
-        await run('notify', 'analysis inconclusive: paused for a human', quick, {
+        const paused = {
           model: p.model,
           version: p.version,
           event: 'paused_inconclusive',
           message: state.pauseReason ?? why,
-        });
+          ...p.notifyRoute,
+        };
+        // The guard's next look no longer waits on the webhooks (before this patch it did).
+        if (patched('notify-without-waiting'))
+          notifyLater('analysis inconclusive: paused for a human', paused);
+        else await run('notify', 'analysis inconclusive: paused for a human', quick, paused);
       }
     }
     if ((await waitInterval(p, interval)) === 'promote_full') return 'promote_full';
