@@ -184,6 +184,11 @@ export interface PromotionState {
   lastSnapshot?: unknown;
   /** The current step's sequential evidence (canary.analysis.method `sequential`), carried look to look. */
   evidence?: unknown;
+  /**
+   * The error test spans the promotion's steps at one α (decided at its first comparing look), so
+   * later looks keep that budget split even when a look brought no evidence back.
+   */
+  errorsSpanSteps?: boolean;
   /** What signals asked for and the run has not yet acted on; carried so no request is lost. */
   controls?: PromotionControls;
   /** The platform policy in force, as the worker checked it at the start (absent: none recorded). */

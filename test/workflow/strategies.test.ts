@@ -134,9 +134,10 @@ describe.concurrent('strategies', { timeout: SLOW_MACHINE_MS }, () => {
     expect(p.routes()).toEqual(['v1=70 v2=30', 'v1=40 v2=60', 'v1=10 v2=90', 'v2=100']);
     expect(p.runIds().length).toBeGreaterThan(3);
     const looks = p.named('analyzeInterval').map((c) => c.input as unknown as AnalyzeInput);
-    // every look compared, with its step's share of the false-rollback budget (half, then a quarter each)
+    // every look compared; latency's share of the budget (0.4) per step, half then a quarter each, and errors' one α (0.6) across them
     const alphas = [...new Set(looks.map((i) => i.sequential?.alpha))];
-    expect(alphas).toEqual([0.005, 0.0025]);
+    expect(alphas).toEqual([0.002, 0.001]);
+    expect([...new Set(looks.map((i) => i.sequential?.errorAlpha))]).toEqual([0.006]);
     expect(looks.every((i) => i.analysis.compare)).toBe(true);
     expect(result.trafficChanges.map((c) => c.stage)).toEqual(['linear', 'linear', 'linear', 'graduate']);
   });

@@ -46,7 +46,9 @@ function sequentialAlpha(p: Promotion, phase: AnalysisPhase, compare: boolean): 
   const first = weights.findIndex((w) => w < 100);
   const firstLook =
     state.evidence === undefined && (phase === 'experiment' ? first < 0 : state.stepIndex === first);
-  if (spansSteps(state.evidence) || (firstLook && patched('errors-span-steps'))) {
+  if (state.errorsSpanSteps || spansSteps(state.evidence) || (firstLook && patched('errors-span-steps'))) {
+    // Kept in the state: one budget split for the whole promotion, whatever a look returns.
+    state.errorsSpanSteps = true;
     const budget = splitFalseRollbackBudget(rate, weights, experiment, shift);
     const alpha = phase === 'experiment' ? budget.experiment : budget.steps[state.stepIndex];
     if (alpha === null || alpha === undefined || budget.errors === null) return undefined;
