@@ -121,7 +121,15 @@ export async function signedFor(
   keyFile: string | undefined,
   opts: { optional?: boolean } = {},
 ): Promise<SignedDecision | undefined> {
-  const status = await handle.query(statusQuery);
+  let status;
+  try {
+    status = await handle.query(statusQuery);
+  } catch (err) {
+    // A brake is never held up by a worker that cannot say whether it signs (an older one, or
+    // one that is busy): it goes unsigned, as it would under payload identity.
+    if (opts.optional) return undefined;
+    throw err;
+  }
   if (status.identity !== 'signed' || !status.decisionContext) return undefined;
   let key: crypto.KeyObject;
   try {
