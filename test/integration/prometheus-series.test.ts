@@ -8,36 +8,26 @@
  * has never seen fails with the names and the query; one whose producers have served nothing yet
  * passes on the metadata of their scrape.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../common/paths';
 import { createMetricsSource } from '../../serving/metrics/factory';
-import type { PrometheusSnapshot } from '../../serving/metrics/prometheus';
 import { parse as parseYaml } from 'yaml';
 import { HPA_METRICS } from '../../serving/fleet/k8s-manifests';
-import { PrometheusMetricsSource } from '../../serving/metrics/prometheus';
+import { PrometheusMetricsSource, type PrometheusSnapshot } from '../../serving/metrics/prometheus';
 import { parsePlatformConfig } from '../../workers/config';
 import { workerDeps } from '../../workers/platform';
+import {
+  prometheusBinary,
+  startPrometheus,
+  warnWithoutPrometheus,
+  type RunningPrometheus,
+} from '../helpers/prometheus';
 import { startServe, type ServeProcess } from '../helpers/server';
 
-const binary = ((): string | undefined => {
-  try {
-    return execFileSync('bash', ['-c', 'command -v prometheus'], { encoding: 'utf8' }).trim() || undefined;
-  } catch {
-    return undefined;
-  }
-})();
-if (!binary) {
-  const reason =
-    'PROMETHEUS TESTS SKIPPED: no `prometheus` on PATH; install it with `bash scripts/tools.sh prometheus`';
-  if (process.env.CI === 'true') throw new Error(`${reason} (CI=true: these tests must run)`);
-  console.warn(`\n${'!'.repeat(100)}\n${reason}\n${'!'.repeat(100)}\n`);
-}
+warnWithoutPrometheus('PROMETHEUS TESTS');
 
 const MODEL = 'fraud';
 /** The builtin provider only needs an admin URL to be built; these tests never route. */
@@ -66,175 +56,133 @@ async function infer(url: string, n: number): Promise<void> {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+describe.skipIf(!prometheusBinary)(
+  'metrics.series server: Prometheus scraping the model servers themselves',
+  () => {
+    let prom: RunningPrometheus | undefined;
+    let promUrl: string;
+    const servers: ServeProcess[] = [];
 
-describe.skipIf(!binary)('metrics.series server: Prometheus scraping the model servers themselves', () => {
-  let dir: string;
-  let prom: ChildProcess | undefined;
-  let promLog = '';
-  let promUrl: string;
-  const servers: ServeProcess[] = [];
-
-  beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runway-prom-series-'));
-    for (const v of ['1', '2']) {
-      servers.push(
-        await startServe([
+    beforeAll(async () => {
+      for (const v of ['1', '2']) {
+        servers.push(
+          await startServe([
           '--model', path.join(projectRoot, `demo/models/fraud-v${v}.onnx`),
           '--name', MODEL, '--version', v, '--threads', '1',
         ]), // prettier-ignore
-      );
-    }
-    const port = await freePort();
-    promUrl = `http://127.0.0.1:${port}`;
-    const targets = servers.map((s) => `'${new URL(s.url).host}'`).join(', ');
-    fs.writeFileSync(
-      path.join(dir, 'prometheus.yml'),
-      `global: { scrape_interval: 1s }\nscrape_configs:\n  - job_name: runway-models\n    static_configs: [{ targets: [${targets}] }]\n`,
-    );
-    prom = spawn(
-      binary!,
-      [
-        `--config.file=${path.join(dir, 'prometheus.yml')}`,
-        `--storage.tsdb.path=${path.join(dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-        '--log.level=warn',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    prom.stderr!.on('data', (d: Buffer) => (promLog += d.toString()));
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      try {
-        const r = await request(`${promUrl}/-/ready`);
-        await r.body.text();
-        if (r.statusCode === 200) break;
-      } catch {
-        /* not listening yet */
+        );
       }
-      if (Date.now() > deadline) throw new Error(`prometheus not ready in 30 s:\n${promLog}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }, 120_000);
+      prom = await startPrometheus({ 'runway-models': servers.map((srv) => new URL(srv.url).host) });
+      promUrl = prom.url;
+    }, 120_000);
 
-  afterAll(async () => {
-    if (prom && prom.exitCode === null) {
-      const exited = new Promise((r) => prom!.once('exit', r));
-      prom.kill('SIGTERM');
-      const t = setTimeout(() => prom!.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(t);
-    }
-    await Promise.allSettled(servers.map((s) => s.stop()));
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
-
-  it('worker start accepts a mapping whose servers are scraped but have served nothing yet', async () => {
-    // No request has reached the servers: their counters exist only as HELP/TYPE lines, which
-    // Prometheus keeps as metadata. A fresh install must not fail its first worker start.
-    const config = parsePlatformConfig({
-      metrics: { source: 'prometheus', url: promUrl, series: 'server', startupWaitSeconds: 30 },
-      router: NO_ROUTER,
+    afterAll(async () => {
+      await prom?.stop();
+      await Promise.allSettled(servers.map((s) => s.stop()));
     });
-    await expect(workerDeps(config, quiet)).resolves.toBeDefined();
-  }, 60_000);
 
-  it('worker start refuses a mapping whose series Prometheus has never seen, naming the query', async () => {
-    const config = parsePlatformConfig({
-      metrics: { source: 'prometheus', url: promUrl, series: 'istio', startupWaitSeconds: 0 },
-      router: NO_ROUTER,
+    it('worker start accepts a mapping whose servers are scraped but have served nothing yet', async () => {
+      // No request has reached the servers: their counters exist only as HELP/TYPE lines, which
+      // Prometheus keeps as metadata. A fresh install must not fail its first worker start.
+      const config = parsePlatformConfig({
+        metrics: { source: 'prometheus', url: promUrl, series: 'server', startupWaitSeconds: 30 },
+        router: NO_ROUTER,
+      });
+      await expect(workerDeps(config, quiet)).resolves.toBeDefined();
+    }, 60_000);
+
+    it('worker start refuses a mapping whose series Prometheus has never seen, naming the query', async () => {
+      const config = parsePlatformConfig({
+        metrics: { source: 'prometheus', url: promUrl, series: 'istio', startupWaitSeconds: 0 },
+        router: NO_ROUTER,
+      });
+      const err = await workerDeps(config, quiet).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(err?.message).toMatch(
+        /metrics\.series "istio": Prometheus at http:\/\/127\.0\.0\.1:\d+ knows no series named istio_requests_total, istio_request_duration_milliseconds_bucket/,
+      );
+      expect(err?.message).toContain(
+        'Each look runs: sum by (__name__, destination_version, response_code, le)',
+      );
     });
-    const err = await workerDeps(config, quiet).then(
-      () => undefined,
-      (e: unknown) => e as Error,
-    );
-    expect(err?.message).toMatch(
-      /metrics\.series "istio": Prometheus at http:\/\/127\.0\.0\.1:\d+ knows no series named istio_requests_total, istio_request_duration_milliseconds_bucket/,
-    );
-    expect(err?.message).toContain(
-      'Each look runs: sum by (__name__, destination_version, response_code, le)',
-    );
-  });
 
-  it('counts what each version answered, per variant, with no runway router in the path', async () => {
-    const sent = { v1: 30, v2: 12 };
-    for (const [i, n] of [sent.v1, sent.v2].entries()) await infer(servers[i]!.url, n);
-    const config = parsePlatformConfig({ metrics: { source: 'prometheus', url: promUrl, series: 'server' } });
-    const source = createMetricsSource(config.metrics, undefined, quiet);
-    let snap: PrometheusSnapshot | undefined;
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      snap = (await source.snapshot(MODEL)) as PrometheusSnapshot;
-      if (snap.variants.v1?.requests === sent.v1 && snap.variants.v2?.requests === sent.v2) break;
-      if (Date.now() > deadline) throw new Error(`Prometheus never caught up: ${JSON.stringify(snap)}`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    expect(snap.missing).toBeUndefined();
-    for (const [variant, n] of Object.entries(sent)) {
-      const c = snap.variants[variant]!;
-      expect(c.errors).toBe(0);
-      // Every answered request is in the latency histogram, in its cumulative +Inf bucket.
-      expect(c.latency.count, variant).toBe(n);
-      expect(c.latency.buckets.at(-1)).toEqual({ le: Infinity, count: n });
-      expect(c.latency.sum).toBeGreaterThan(0);
-    }
-  });
-
-  it("prometheus-adapter's rules for the autoscalers' metrics are valid PromQL with a value per version", async () => {
-    interface Rule {
-      seriesQuery: string;
-      name: { as: string };
-      metricsQuery: string;
-    }
-    const values = parseYaml(
-      fs.readFileSync(path.join(projectRoot, 'deploy/prometheus-adapter/values.yaml'), 'utf8'),
-    ) as { rules: { custom: Rule[] } };
-    const rules = values.rules.custom;
-    // The names the HPAs ask for are the names the adapter serves.
-    expect(rules.map((r) => r.name.as).sort()).toEqual(Object.values(HPA_METRICS).sort());
-    const prom = new PrometheusMetricsSource({ url: promUrl, logger: quiet });
-    for (const rule of rules) {
-      // The adapter's templates, filled as it fills them for one object; `version` stands in for
-      // `pod` (this Prometheus scrapes the servers directly, without Kubernetes labels).
-      const series = rule.seriesQuery.replace(/\{.*$/, '');
-      const promql = rule.metricsQuery
-        .replaceAll('<<.Series>>', series)
-        .replaceAll('<<.LabelMatchers>>', `model="${MODEL}"`)
-        .replaceAll('<<.GroupBy>>', 'version');
-      // A rate needs the series to move between two scrapes: serve a little more, then wait.
-      await Promise.all(servers.map((srv) => infer(srv.url, 10)));
+    it('counts what each version answered, per variant, with no runway router in the path', async () => {
+      const sent = { v1: 30, v2: 12 };
+      for (const [i, n] of [sent.v1, sent.v2].entries()) await infer(servers[i]!.url, n);
+      const config = parsePlatformConfig({
+        metrics: { source: 'prometheus', url: promUrl, series: 'server' },
+      });
+      const source = createMetricsSource(config.metrics, undefined, quiet);
+      let snap: PrometheusSnapshot | undefined;
       const deadline = Date.now() + 30_000;
       for (;;) {
-        const result = await prom.query(promql);
-        const finite = result.filter((r) => Number.isFinite(Number(r.value[1])));
-        if (finite.length === 2) {
-          expect(finite.map((r) => r.metric.version).sort(), promql).toEqual(['1', '2']);
-          break;
-        }
-        if (Date.now() > deadline)
-          throw new Error(`no value per version for ${promql}: ${JSON.stringify(result)}`);
+        snap = (await source.snapshot(MODEL)) as PrometheusSnapshot;
+        if (snap.variants.v1?.requests === sent.v1 && snap.variants.v2?.requests === sent.v2) break;
+        if (Date.now() > deadline) throw new Error(`Prometheus never caught up: ${JSON.stringify(snap)}`);
         await new Promise((r) => setTimeout(r, 500));
       }
-    }
-  });
+      expect(snap.missing).toBeUndefined();
+      for (const [variant, n] of Object.entries(sent)) {
+        const c = snap.variants[variant]!;
+        expect(c.errors).toBe(0);
+        // Every answered request is in the latency histogram, in its cumulative +Inf bucket.
+        expect(c.latency.count, variant).toBe(n);
+        expect(c.latency.buckets.at(-1)).toEqual({ le: Infinity, count: n });
+        expect(c.latency.sum).toBeGreaterThan(0);
+      }
+    });
 
-  it('a mapping whose series are absent makes a gap that names them', async () => {
-    const config = parsePlatformConfig({ metrics: { source: 'prometheus', url: promUrl, series: 'istio' } });
-    const snap = (await createMetricsSource(config.metrics, undefined, quiet).snapshot(
-      MODEL,
-    )) as PrometheusSnapshot;
-    expect(snap.missing?.[0]).toMatch(
-      /no istio_requests_total\{reporter="destination"\} series for model "fraud"/,
-    );
-    expect(snap.epoch).toMatch(/^missing@/);
-  });
-});
+    it("prometheus-adapter's rules for the autoscalers' metrics are valid PromQL with a value per version", async () => {
+      interface Rule {
+        seriesQuery: string;
+        name: { as: string };
+        metricsQuery: string;
+      }
+      const values = parseYaml(
+        fs.readFileSync(path.join(projectRoot, 'deploy/prometheus-adapter/values.yaml'), 'utf8'),
+      ) as { rules: { custom: Rule[] } };
+      const rules = values.rules.custom;
+      // The names the HPAs ask for are the names the adapter serves.
+      expect(rules.map((r) => r.name.as).sort()).toEqual(Object.values(HPA_METRICS).sort());
+      const prom = new PrometheusMetricsSource({ url: promUrl, logger: quiet });
+      for (const rule of rules) {
+        // The adapter's templates, filled as it fills them for one object; `version` stands in for
+        // `pod` (this Prometheus scrapes the servers directly, without Kubernetes labels).
+        const series = rule.seriesQuery.replace(/\{.*$/, '');
+        const promql = rule.metricsQuery
+          .replaceAll('<<.Series>>', series)
+          .replaceAll('<<.LabelMatchers>>', `model="${MODEL}"`)
+          .replaceAll('<<.GroupBy>>', 'version');
+        // A rate needs the series to move between two scrapes: serve a little more, then wait.
+        await Promise.all(servers.map((srv) => infer(srv.url, 10)));
+        const deadline = Date.now() + 30_000;
+        for (;;) {
+          const result = await prom.query(promql);
+          const finite = result.filter((r) => Number.isFinite(Number(r.value[1])));
+          if (finite.length === 2) {
+            expect(finite.map((r) => r.metric.version).sort(), promql).toEqual(['1', '2']);
+            break;
+          }
+          if (Date.now() > deadline)
+            throw new Error(`no value per version for ${promql}: ${JSON.stringify(result)}`);
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+    });
+
+    it('a mapping whose series are absent makes a gap that names them', async () => {
+      const config = parsePlatformConfig({
+        metrics: { source: 'prometheus', url: promUrl, series: 'istio' },
+      });
+      const snap = (await createMetricsSource(config.metrics, undefined, quiet).snapshot(
+        MODEL,
+      )) as PrometheusSnapshot;
+      expect(snap.missing?.[0]).toMatch(
+        /no istio_requests_total\{reporter="destination"\} series for model "fraud"/,
+      );
+      expect(snap.epoch).toMatch(/^missing@/);
+    });
+  },
+);
