@@ -573,7 +573,6 @@ export function loadPlatformConfig(opts: LoadConfigOptions = {}): PlatformConfig
     raw.keyring = { file: keyring };
     sources.push(keyring);
   }
-  return parsePlatformConfig(raw, sources);
   return parsePlatformConfig(raw, sources, env);
 }
 
