@@ -151,56 +151,43 @@ export class PrometheusMetricsSource implements MetricsSource {
   }
 
   private async getJson<T>(pathAndQuery: string): Promise<T> {
-    const timeout = this.options.timeoutMs ?? 10_000;
-    let text: string;
-    let status: number;
-    try {
-      const res = await request(`${this.base}${pathAndQuery}`, {
-        headers: this.options.token ? { authorization: `Bearer ${this.options.token}` } : {},
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-      });
-      status = res.statusCode;
-      text = await res.body.text();
-    } catch (err) {
-      throw new PrometheusError(
-        `Prometheus unreachable at ${this.base} (${(err as Error).message}); check metrics.url in the platform config`,
-      );
-    }
-    let doc: { status?: string; error?: string; data?: unknown };
-    try {
-      doc = JSON.parse(text) as typeof doc;
-    } catch {
-      throw new PrometheusError(
-        `Prometheus at ${this.base} answered ${status} with non-JSON: ${text.slice(0, 200)}`,
-      );
-    }
-    if (doc.status !== 'success') {
-      throw new PrometheusError(
-        `Prometheus ${pathAndQuery} failed (${status}): ${doc.error ?? text.slice(0, 200)}`,
-      );
-    }
-    return doc.data as T;
+    return (await this.call(pathAndQuery)).data as T;
   }
 
   /** An instant query; errors name Prometheus' URL and its own explanation. */
   async query(promql: string, time?: number): Promise<VectorSample[]> {
-    const timeout = this.options.timeoutMs ?? 10_000;
-    const url = `${this.base}/api/v1/query`;
     const body = new URLSearchParams({
       query: promql,
       ...(time !== undefined ? { time: time.toFixed(3) } : {}),
     });
+    const data = (await this.call('/api/v1/query', body, promql)).data as
+      { resultType?: string; result?: unknown } | undefined;
+    if (data?.resultType !== 'vector' || !Array.isArray(data.result)) {
+      throw new PrometheusError(
+        `Prometheus answered a ${data?.resultType ?? 'missing'} result, expected a vector`,
+      );
+    }
+    return data.result as VectorSample[];
+  }
+
+  /**
+   * One API call (GET, or a form POST when `form` is given): unreachable, non-JSON and failed
+   * answers are errors naming Prometheus' URL, its own explanation, and the query when there is one.
+   */
+  private async call(
+    pathAndQuery: string,
+    form?: URLSearchParams,
+    promql?: string,
+  ): Promise<{ status?: string; error?: string; errorType?: string; data?: unknown }> {
+    const timeout = this.options.timeoutMs ?? 10_000;
+    const auth = this.options.token ? { authorization: `Bearer ${this.options.token}` } : {};
     let status: number;
     let text: string;
     try {
-      const res = await request(url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}),
-        },
-        body: body.toString(),
+      const res = await request(`${this.base}${pathAndQuery}`, {
+        method: form ? 'POST' : 'GET',
+        headers: form ? { 'content-type': 'application/x-www-form-urlencoded', ...auth } : auth,
+        ...(form ? { body: form.toString() } : {}),
         headersTimeout: timeout,
         bodyTimeout: timeout,
       });
@@ -211,12 +198,7 @@ export class PrometheusMetricsSource implements MetricsSource {
         `Prometheus unreachable at ${this.base} (${(err as Error).message}); check metrics.url in the platform config`,
       );
     }
-    let doc: {
-      status?: string;
-      error?: string;
-      errorType?: string;
-      data?: { resultType?: string; result?: unknown };
-    };
+    let doc: { status?: string; error?: string; errorType?: string; data?: unknown };
     try {
       doc = JSON.parse(text) as typeof doc;
     } catch {
@@ -226,14 +208,9 @@ export class PrometheusMetricsSource implements MetricsSource {
     }
     if (doc.status !== 'success') {
       throw new PrometheusError(
-        `Prometheus query failed (${status} ${doc.errorType ?? ''}): ${doc.error ?? text.slice(0, 200)}; query: ${promql}`,
+        `Prometheus ${promql ? 'query' : pathAndQuery} failed (${status} ${doc.errorType ?? ''}): ${doc.error ?? text.slice(0, 200)}${promql ? `; query: ${promql}` : ''}`,
       );
     }
-    if (doc.data?.resultType !== 'vector' || !Array.isArray(doc.data.result)) {
-      throw new PrometheusError(
-        `Prometheus answered a ${doc.data?.resultType ?? 'missing'} result, expected a vector`,
-      );
-    }
-    return doc.data.result as VectorSample[];
+    return doc;
   }
 }
