@@ -23,6 +23,7 @@ import { projectRoot } from '../common/paths';
 import { bounds, bucketProbabilities, lognormalCdf, simulateWindow } from './traffic-model';
 import { defaultCanarySteps, modelSpecSchema } from '../specs/schema';
 import { logGamma } from '../activities/analysis/distributions';
+import { EARLY_LOOKS } from '../activities/analysis/early-looks';
 import {
   abTest,
   addInterval,
@@ -55,6 +56,8 @@ const log = createLogger('bench-decisions');
 /** The spec's defaults (what a ModelSpec without a canary section runs): the sequential params. */
 const SPEC_CANARY = { ...modelSpecSchema.in.shape.canary.parse({}), steps: defaultCanarySteps() };
 const SPEC_ANALYSIS = SPEC_CANARY.analysis;
+/** The latency floor's default before the sequential analysis (today's rows keep it). */
+const OLD_FLOOR_MS = 5;
 const STEP_WEIGHTS = SPEC_CANARY.steps.map((s) => s.weight);
 const INTERVALS_PER_STEP = Math.round((SPEC_CANARY.steps[0]?.pause ?? 300_000) / SPEC_CANARY.interval);
 const BUDGET = splitFalseRollbackBudget(SPEC_ANALYSIS.falseRollbackRate, STEP_WEIGHTS, false);
@@ -286,7 +289,7 @@ interface Margin {
 }
 
 /**
- * The fixed-horizon optimum: the exact one-sided binomial test of "rate ≤ p0" on the candidate's
+ * The oracle beside the optimum: the exact one-sided binomial test of "rate ≤ p0" on the candidate's
  * error count over `n` requests, knowing the baseline rate exactly (so p0 is known), at level α,
  * and its power at the true rate p1. It is the uniformly most powerful non-randomized test of
  * those requests at that α (Neyman–Pearson: the count is sufficient and its likelihood ratio
@@ -296,6 +299,51 @@ function optimumPower(n: number, p0: number, p1: number, alpha: number): number 
   if (!(p0 < 1) || n <= 0) return 0;
   const k = binomialPpf(1 - alpha, n, p0); // reject X > k: P0(X > k) ≤ α < P0(X ≥ k)
   return 1 - binomialCdf(k, n, p1);
+}
+
+/**
+ * The fixed-horizon optimum on all the data of both variants: the exact conditional test. Given
+ * the T errors of both variants over the 3 intervals, the candidate's count is Binomial(T, θ0)
+ * under the null, θ0 = n_c·ρ0 / (n_c·ρ0 + n_b); reject above its (1 − α) quantile. For two Poisson
+ * or binomial rates it is the uniformly most powerful unbiased test (Lehmann: the total is
+ * sufficient for the nuisance baseline rate, and conditioning on it is what optimality requires;
+ * this is its non-randomized form), so no test on the same requests at that α does better without
+ * being told the baseline's rate. ρ0 is the row's null ratio at the true baseline rate (for an
+ * absolute margin the test is thus told that much). Power exactly, over both variants' counts.
+ */
+function twoSampleOptimumPower(
+  nc: number,
+  nb: number,
+  pb: number,
+  p1: number,
+  ratio: number,
+  alpha: number,
+): number {
+  const theta0 = (nc * ratio) / (nc * ratio + nb);
+  const range = (n: number, p: number): [number, number] => {
+    const sd = Math.sqrt(n * p * (1 - p));
+    return [Math.max(0, Math.floor(n * p - 10 * sd - 5)), Math.min(n, Math.ceil(n * p + 10 * sd + 5))];
+  };
+  const [cLo, cHi] = range(nc, p1);
+  const [bLo, bHi] = range(nb, pb);
+  const pc: number[] = [];
+  for (let x = cLo; x <= cHi; x++) pc.push(Math.exp(logBinomialPmf(x, nc, p1)));
+  const crit = new Map<number, number>();
+  let power = 0;
+  for (let y = bLo; y <= bHi; y++) {
+    const wy = Math.exp(logBinomialPmf(y, nb, pb));
+    if (wy < 1e-14) continue;
+    for (let x = cLo; x <= cHi; x++) {
+      const t = x + y;
+      let k = crit.get(t);
+      if (k === undefined) {
+        k = binomialPpf(1 - alpha, t, theta0); // reject X > k
+        crit.set(t, k);
+      }
+      if (x > k) power += wy * (pc[x - cLo] as number);
+    }
+  }
+  return Math.min(1, power);
 }
 
 /**
@@ -377,11 +425,16 @@ interface DetectionRow {
   byCheck: Record<string, number>;
   candidateRequestsPerInterval: number;
   /**
-   * Error regressions only. The fixed-horizon optimum within 3: the most powerful one-sided test
-   * on all the candidate's requests of 3 intervals (expected count), baseline rate known, at the
-   * promotion's α (falseRollbackRate, not the step's share) and this row's margin.
+   * Error regressions only. The fixed-horizon optimum within 3: the most powerful (unbiased)
+   * one-sided test on all the requests of both variants over 3 intervals (twoSampleOptimumPower),
+   * at the promotion's α (falseRollbackRate, not the step's share) and this row's margin.
    */
   optimumWithin3?: number;
+  /**
+   * The oracle beyond it: the same test told the baseline's true rate (a one-sample test of the
+   * candidate's requests alone), which no test on the data reaches when the baseline is small.
+   */
+  oracleWithin3?: number;
   /** comparisonWithin3 ÷ optimumWithin3. */
   ratioToOptimum?: number;
   /** Reference: an SPRT knowing the true effect, same α and margin, looks 1–3. */
@@ -468,7 +521,9 @@ function detection(
     const pb = t.errorRate;
     const p1 = pb * s.reg.errorFactor;
     const promotionAlpha = SPEC_ANALYSIS.falseRollbackRate;
-    const opt = optimumPower(3 * nc, nullRate(pb, margin), p1, promotionAlpha);
+    const nb = Math.round(t.rps * t.intervalS) - nc;
+    const opt = twoSampleOptimumPower(3 * nc, 3 * nb, pb, p1, nullRate(pb, margin) / pb, promotionAlpha);
+    row.oracleWithin3 = round(optimumPower(3 * nc, nullRate(pb, margin), p1, promotionAlpha));
     const sprt = sprtPower(nc, 3, nullRate(pb, margin), p1, promotionAlpha);
     const single = optimumPower(nc, pb, p1, 1 - DEFAULT_COMPARE.confidence);
     row.optimumWithin3 = round(opt);
@@ -984,7 +1039,7 @@ function main(): void {
     confidence: SPEC_ANALYSIS.confidence,
     maxErrorRateIncrease: DEFAULT_COMPARE.maxErrorRateIncrease,
     maxLatencyIncrease: SPEC_ANALYSIS.maxLatencyIncrease,
-    minLatencyIncreaseMs: SPEC_ANALYSIS.minLatencyIncreaseMs,
+    minLatencyIncreaseMs: OLD_FLOOR_MS,
     minSamples: SPEC_ANALYSIS.minSamples,
   };
   const today: CanaryConfig = {
@@ -1020,13 +1075,14 @@ function main(): void {
   const seqBefore: CanaryConfig = {
     ...seq,
     label: 'sequential before (per-step α, bounds alike)',
+    sequential: { ...seqDefault, minLatencyIncreaseMs: OLD_FLOOR_MS },
     legacy: true,
   };
   const seqStrictBefore: CanaryConfig = { ...seqStrict, label: 'sequential before, strict', legacy: true };
-  const seqNoFloor: CanaryConfig = {
+  const seqOldFloor: CanaryConfig = {
     ...seq,
-    label: 'sequential, no 5 ms floor',
-    sequential: { ...seqDefault, minLatencyIncreaseMs: 0 },
+    label: `sequential, ${OLD_FLOOR_MS} ms floor (the default before)`,
+    sequential: { ...seqDefault, minLatencyIncreaseMs: OLD_FLOOR_MS },
   };
   const seqOrderOnly: CanaryConfig = {
     ...seq,
@@ -1074,7 +1130,7 @@ function main(): void {
     for (const rps of [50, 200])
       for (const w of [5, 25]) add(x12, w, rps, er, [today, todayStrict, seq, seqStrict, seqStrictBefore]);
   for (const rps of [50, 200])
-    for (const w of [5, 25]) add(p30, w, rps, 0.01, [today, seq, seqBefore, seqNoFloor]);
+    for (const w of [5, 25]) add(p30, w, rps, 0.01, [today, seq, seqBefore, seqOldFloor]);
   for (const rps of [50, 200])
     for (const w of [5, 25])
       add(p10, w, rps, 0.01, [today, todayStrict, seq, seqStrict, seqBefore, seqStrictBefore]);
@@ -1186,7 +1242,7 @@ function main(): void {
       alphas:
         "sequential: splitFalseRollbackBudget(falseRollbackRate, spec steps): the error test one promotion-wide α across the steps, the latency tests a share per step; a one-step detection row uses the latency α its step has in the default promotion (5% → first step, 25% → second, 10% → treated as a first step) and starts the error test at that step (no earlier step's evidence: conservative for a regression)",
       optimum:
-        "fixed-horizon optimum: exact one-sided binomial test (the most powerful non-randomized one) of the candidate's errors over 3 intervals of expected candidate requests, baseline rate known, null max((1+r)·p_b, p_b+δ) at the row's margin, α = the promotion's falseRollbackRate",
+        "fixed-horizon optimum: the exact conditional test on both variants' errors over 3 intervals (uniformly most powerful unbiased for two rates, non-randomized), null ratio max(1+r, 1+δ/p_b) at the row's margin, α = the promotion's falseRollbackRate; oracleWithin3: the one-sample exact test told the baseline's true rate",
       seeds: "per run, from the scenario's name: every analysis of a scenario sees the same traffic",
     },
     targets: verdicts.targets,
@@ -1236,12 +1292,12 @@ function markdown(r: {
     '',
   );
   lines.push(
-    `Today's analysis (\`method: interval\`): compareVariants on each interval alone at confidence ${SPEC_ANALYSIS.confidence}, absolute error margin ${DEFAULT_COMPARE.maxErrorRateIncrease} (the default before issue 11), latency band ${SPEC_ANALYSIS.maxLatencyIncrease} and floor ${SPEC_ANALYSIS.minLatencyIncreaseMs} ms as the workflow passes them, ${SPEC_CANARY.failureLimit} failing looks in a row roll back ("step window": the same tests on everything since the step began). ` +
+    `Today's analysis (\`method: interval\`): compareVariants on each interval alone at confidence ${SPEC_ANALYSIS.confidence}, absolute error margin ${DEFAULT_COMPARE.maxErrorRateIncrease} (the default before issue 11), latency band ${SPEC_ANALYSIS.maxLatencyIncrease} and floor ${OLD_FLOOR_MS} ms (the default of then), ${SPEC_CANARY.failureLimit} failing looks in a row roll back ("step window": the same tests on everything since the step began). ` +
       `Sequential (\`method: sequential\`, the spec's defaults: maxRelativeErrorRateIncrease ${SPEC_ANALYSIS.maxRelativeErrorRateIncrease}, maxErrorRateIncrease ${SPEC_ANALYSIS.maxErrorRateIncrease}, maxLatencyIncrease ${SPEC_ANALYSIS.maxLatencyIncrease}, minLatencyIncreaseMs ${SPEC_ANALYSIS.minLatencyIncreaseMs}, minSamples ${SPEC_ANALYSIS.minSamples}, latencyEquality ${SPEC_ANALYSIS.latencyEquality}): addInterval / judgeStep over the step (the error test over all the promotion's steps), one failing look rolls back; the SLO guard keeps ${SPEC_CANARY.failureLimit} in a row. "Strict": no allowed increase, no band, no floor.`,
     '',
-    `α: the promotion's falseRollbackRate ${SPEC_ANALYSIS.falseRollbackRate} (splitFalseRollbackBudget over the default steps ${STEP_WEIGHTS.join('/')}%): the error test ${ERROR_ALPHA} for the whole promotion, its evidence carried from step to step; the latency tests ${BUDGET.steps.map((a) => (a === null ? '–' : round(a))).join(' / ')} per step (order and equality half each). A one-step detection row starts the error test at its step and uses that step's latency α in the default promotion: 5% → ${stepAlpha(5)} (first step), 25% → ${stepAlpha(25)} (second), 10% → ${stepAlpha(10)} (treated as a first step).`,
+    `α: the promotion's falseRollbackRate ${SPEC_ANALYSIS.falseRollbackRate} (splitFalseRollbackBudget over the default steps ${STEP_WEIGHTS.join('/')}%): the error test ${ERROR_ALPHA} for the whole promotion, its evidence carried from step to step (its first ${EARLY_LOOKS.looks} looks also an exact group-sequential test at ${round(ERROR_ALPHA * EARLY_LOOKS.share, 6)}, α spent as (k/${EARLY_LOOKS.looks})^${EARLY_LOOKS.exponent}; the e-process the other ${round(ERROR_ALPHA * (1 - EARLY_LOOKS.share), 6)}; early-looks.ts); the latency tests ${BUDGET.steps.map((a) => (a === null ? '–' : round(a))).join(' / ')} per step (order and equality half each). A one-step detection row starts the error test at its step and uses that step's latency α in the default promotion: 5% → ${stepAlpha(5)} (first step), 25% → ${stepAlpha(25)} (second), 10% → ${stepAlpha(10)} (treated as a first step).`,
     '',
-    `Fixed-horizon optimum: the exact one-sided binomial test (the most powerful non-randomized test) of the candidate's error count over 3 intervals of expected candidate requests, knowing the baseline rate, at the promotion's α (${SPEC_ANALYSIS.falseRollbackRate}, more than any one step gets) and the row's margin (null rate max((1+r)·p_b, p_b+δ)): no test can beat it. Ratio = the comparison alone within 3 ÷ optimum. SPRT: a likelihood-ratio test knowing the true effect, same α and margin, looks 1–3 (a reference for what an anytime-valid test tuned to this one effect gets); "at the error test's own α": the same SPRT at the α the sequential error test actually has (${ERROR_ALPHA}, × 0.9 with an absolute margin), so the column before it minus this one is what the budget split costs, and this one minus the comparison's detection what not knowing the effect costs. "Best single-interval test, 2 in a row": today's oracle (exact test per interval, baseline known, no margin, α 0.02 per look, failing twice in a row within 3).`,
+    `Fixed-horizon optimum: the exact conditional test on all the data of 3 intervals (given both variants' errors, the candidate's share of them against its null share: for two rates the uniformly most powerful unbiased test, here non-randomized), at the promotion's α (${SPEC_ANALYSIS.falseRollbackRate}, more than any one step gets) and the row's margin (null ratio max(1+r, 1+δ/p_b)): no test on the same requests at that α does better. "Oracle": the one-sample exact test told the baseline's true rate (the optimum column of the runs before 2026-12-01 evening), which no test on the data reaches where the baseline is small (a 25% canary's baseline is only 3× the candidate). Ratio = the comparison alone within 3 ÷ optimum. SPRT: a likelihood-ratio test knowing the true effect, same α and margin, looks 1–3 (a reference for what an anytime-valid test tuned to this one effect gets); "at the error test's own α": the same SPRT at the α the sequential error test actually has (${ERROR_ALPHA}, × 0.9 with an absolute margin), so the column before it minus this one is what the budget split costs, and this one minus the comparison's detection what not knowing the effect costs. "Best single-interval test, 2 in a row": today's oracle (exact test per interval, baseline known, no margin, α 0.02 per look, failing twice in a row within 3).`,
     '',
     `"Sequential before": the sequential analysis before errors spanned steps, on the same draws: each step's α (${LEGACY_ALPHAS.steps.map((a) => (a === null ? '–' : a)).join(' / ')}) for all three tests, the error test 60% of it and fresh at each step, every latency bound weighted alike (decisions-2026-12-01-before.md is that run alone).`,
     '',
@@ -1264,14 +1320,14 @@ function markdown(r: {
   }
   lines.push('', `## Canary detection (one ${INTERVALS_PER_STEP}-interval step)`, '');
   lines.push(
-    '| regression | canary | rps | base err | analysis | α | cand req/interval | detected | within 3 | within 3, comparison alone | fixed-horizon optimum within 3 | ratio | SPRT at the true effect | SPRT at the error test’s own α | best single-interval test, 2 in a row | median intervals | by |',
+    '| regression | canary | rps | base err | analysis | α | cand req/interval | detected | within 3 | within 3, comparison alone | fixed-horizon optimum within 3 | ratio | oracle (baseline rate known) | SPRT at the true effect | SPRT at the error test’s own α | best single-interval test, 2 in a row | median intervals | by |',
   );
   lines.push(
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   );
   for (const d of r.detection) {
     lines.push(
-      `| ${d.regression} | ${d.canaryPercent}% | ${d.rps} | ${pct(d.baselineErrorRate)} | ${d.analysis} | ${alphaText(d)} | ${d.candidateRequestsPerInterval} | ${pct(d.detectionRate)} | ${pct(d.within3)} | ${pct(d.comparisonWithin3)} | ${pct(d.optimumWithin3)} | ${d.ratioToOptimum ?? '–'} | ${pct(d.sprtWithin3)} | ${pct(d.sprtAtTestAlphaWithin3)} | ${pct(d.bestSingleInterval2InARowWithin3)} | ${d.medianIntervalsToDetect ?? '–'} | ${fmtBy(d.byCheck)} |`,
+      `| ${d.regression} | ${d.canaryPercent}% | ${d.rps} | ${pct(d.baselineErrorRate)} | ${d.analysis} | ${alphaText(d)} | ${d.candidateRequestsPerInterval} | ${pct(d.detectionRate)} | ${pct(d.within3)} | ${pct(d.comparisonWithin3)} | ${pct(d.optimumWithin3)} | ${d.ratioToOptimum ?? '–'} | ${pct(d.oracleWithin3)} | ${pct(d.sprtWithin3)} | ${pct(d.sprtAtTestAlphaWithin3)} | ${pct(d.bestSingleInterval2InARowWithin3)} | ${d.medianIntervalsToDetect ?? '–'} | ${fmtBy(d.byCheck)} |`,
     );
   }
   lines.push(

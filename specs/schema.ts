@@ -463,8 +463,10 @@ const analysis = z
     minLatencyIncreaseMs: z
       .number()
       .min(0)
-      .default(5)
-      .describe('latency differences below this many ms never fail, however large relatively (sub-ms noise)'),
+      .default(1)
+      .describe(
+        'latency differences below this many ms never fail, however large relatively (sub-ms noise; the router histogram resolves 0.5 ms at the bottom)',
+      ),
     minSamples: positiveInt().default(50).describe('requests per variant before a comparison may judge'),
     maxCostIncrease: z
       .number()

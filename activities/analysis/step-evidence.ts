@@ -33,6 +33,7 @@ import {
   type CellState,
 } from './eprocess';
 import { normalCdf } from './distributions';
+import { addEarlyLook, EARLY_LOOKS, earlyReport, type EarlyLooksState } from './early-looks';
 import { checkCounts, checkMargins, paramError } from './compare';
 import { quantileOrNull, toBins } from './histogram';
 import { round } from './round';
@@ -123,6 +124,12 @@ export interface StepEvidence {
     /** The error test restarted at each step since the first (RESTART_WEIGHTS), one cell each. */
     restarts?: CellState[];
   };
+  /**
+   * The promotion's first looks at errors as an exact group-sequential test (early-looks.ts), at
+   * EARLY_LOOKS.share of the error test's α; the e-process keeps the rest. Absent in evidence from
+   * before it, whose e-process keeps the whole error α: a running promotion never gets more.
+   */
+  early?: EarlyLooksState;
 }
 
 /**
@@ -168,6 +175,7 @@ export function emptyEvidence(
     p?.errorAlpha !== undefined
       ? {
           step: p.step,
+          early: { looks: [] },
           promotion: {
             steps: 1,
             looks: 0,
@@ -204,6 +212,7 @@ export function startStep(ev: StepEvidence, step: string | undefined, edges: num
     step,
     errors: ev.errors,
     maxLog: { ...fresh.maxLog, errors: ev.maxLog.errors },
+    ...(ev.early ? { early: ev.early } : {}),
     ...(ev.promotion
       ? {
           promotion: {
@@ -293,10 +302,23 @@ function errorNullRatio(
  * a tenth of its α to the baseline rate's lower bound.
  */
 function testAlpha(p: StepCompareParams, test: keyof typeof ALPHA_SHARES, ev: StepEvidence): number {
-  const margin = test === 'errors' && p.maxErrorRateIncrease > 0 ? 0.9 : 1;
-  if (!spans(ev, p)) return p.alpha * ALPHA_SHARES[test] * margin;
-  if (test === 'errors') return (p.errorAlpha as number) * margin;
+  if (test === 'errors') return errorAlphas(p, ev).eProcess;
+  if (!spans(ev, p)) return p.alpha * ALPHA_SHARES[test];
   return p.latencyEquality === false ? p.alpha : p.alpha / 2;
+}
+
+/**
+ * The error test's α as a whole, and its parts: the early looks' (EARLY_LOOKS.share, when the
+ * evidence has them) and the e-process'. Each part fails the test on its own; a union bound.
+ */
+function errorAlphas(
+  p: StepCompareParams,
+  ev: StepEvidence,
+): { whole: number; early: number; eProcess: number } {
+  const margin = p.maxErrorRateIncrease > 0 ? 0.9 : 1;
+  const whole = (spans(ev, p) ? (p.errorAlpha as number) : p.alpha * ALPHA_SHARES.errors) * margin;
+  const early = spans(ev, p) && ev.early ? whole * EARLY_LOOKS.share : 0;
+  return { whole, early, eProcess: whole - early };
 }
 const marginAlpha = (p: StepCompareParams, ev: StepEvidence): number =>
   spans(ev, p) ? (p.errorAlpha as number) * 0.1 : p.alpha * ALPHA_SHARES.errors * 0.1;
@@ -349,6 +371,17 @@ export function addInterval(
     );
   ev.errors = addErrors(ev.errors);
   if (ev.promotion?.restarts) ev.promotion.restarts = ev.promotion.restarts.map(addErrors);
+  if (ev.early && spans(ev, p)) {
+    ev.early = addEarlyLook(
+      ev.early,
+      {
+        x: candidate.errors,
+        t: candidate.errors + baseline.errors,
+        theta0: nullShare(candidate.requests, baseline.requests, ratio),
+      },
+      errorAlphas(p, ev).early,
+    );
+  }
 
   // Latency: per bound, the candidate's exceedances of the shifted bound against the baseline's.
   const oldOrder = [...ev.order];
@@ -406,7 +439,8 @@ export function addInterval(
   const now = currentLogs(ev);
   for (const k of ['errors', 'order', 'equality'] as const) {
     ev.maxLog[k] = Math.max(ev.maxLog[k], now[k]);
-    if (ev.crossedAt[k] === undefined && ev.maxLog[k] >= Math.log(1 / testAlpha(p, k, ev)))
+    const early = k === 'errors' && ev.early?.crossedAt !== undefined;
+    if (ev.crossedAt[k] === undefined && (early || ev.maxLog[k] >= Math.log(1 / testAlpha(p, k, ev))))
       ev.crossedAt[k] = ev.looks;
   }
   return ev;
@@ -634,7 +668,10 @@ export function judgeStep(ev: StepEvidence, p: StepCompareParams): ComparisonVer
 }
 
 function errorTest(ev: StepEvidence, p: StepCompareParams): TestResult {
-  const a = testAlpha(p, 'errors', ev);
+  const alphas = errorAlphas(p, ev);
+  const a = alphas.whole;
+  const aE = alphas.eProcess;
+  const early = ev.early && spans(ev, p) ? earlyReport(ev.early, alphas.early) : null;
   const counts = errorCounts(ev);
   const nc = counts.candidate.requests;
   const nb = counts.baseline.requests;
@@ -646,7 +683,12 @@ function errorTest(ev: StepEvidence, p: StepCompareParams): TestResult {
       ? `over ${steps} steps' ${nc} vs ${nb} requests so far`
       : `over the step's ${nc} vs ${nb} requests`;
   const logE = errorLog(ev);
-  const pValue = pFrom(ev.maxLog.errors);
+  // One p-value for the test: each part's, scaled by its share of α (reject iff ≤ α).
+  const pValue = Math.min(
+    1,
+    pFrom(ev.maxLog.errors) * (a / aE),
+    early && alphas.early > 0 ? early.pValue * (a / alphas.early) : 1,
+  );
   const crossed = ev.crossedAt.errors !== undefined;
   const enough = nc >= p.minSamples && nb >= p.minSamples;
   const result: Result = crossed ? 'fail' : enough ? 'pass' : 'inconclusive';
@@ -664,10 +706,21 @@ function errorTest(ev: StepEvidence, p: StepCompareParams): TestResult {
     detectable !== null && rb !== null
       ? `; at these counts ${round(detectable, 3)}× the baseline's errors (${pct(rb * detectable)}) would be caught by now about 4 times in 5`
       : '';
+  const earlyText = early
+    ? early.crossedAt !== undefined
+      ? `${early.candidateErrors} candidate errors by the promotion's look ${early.crossedAt} of its first ${early.of} reached the early-look bound of ${early.bound} (exact test, p ${fmtP(early.pValue)} at its α ${round(alphas.early, 6)})`
+      : early.closed
+        ? `early looks (first ${early.of}) passed`
+        : `early look ${early.looks} of ${early.of}: ${early.candidateErrors} candidate errors, ${early.bound} would fail`
+    : null;
+  const byEarly = early?.crossedAt !== undefined && !(ev.maxLog.errors >= Math.log(1 / aE));
+  const evidence = byEarly
+    ? (earlyText as string)
+    : `e-value ${fmtE(ev.maxLog.errors)} ≥ 1/α = ${fmtE(Math.log(1 / aE))}, first at look ${ev.crossedAt.errors}`;
   const explanation = crossed
-    ? `error rate: candidate ${pct(rc)} vs baseline ${pct(rb)} ${over} is beyond the allowed ${allowed} (e-value ${fmtE(ev.maxLog.errors)} ≥ 1/α = ${fmtE(Math.log(1 / a))}, first at look ${ev.crossedAt.errors}); ${interval}`
+    ? `error rate: candidate ${pct(rc)} vs baseline ${pct(rb)} ${over} is beyond the allowed ${allowed} (${evidence}); ${interval}`
     : enough
-      ? `error rate: candidate ${pct(rc)} vs baseline ${pct(rb)} ${over}, no evidence beyond the allowed ${allowed} (e-value ${fmtE(logE)} < ${fmtE(Math.log(1 / a))}); ${interval}${reach}`
+      ? `error rate: candidate ${pct(rc)} vs baseline ${pct(rb)} ${over}, no evidence beyond the allowed ${allowed} (e-value ${fmtE(logE)} < ${fmtE(Math.log(1 / aE))}${earlyText ? `; ${earlyText}` : ''}); ${interval}${reach}`
       : `error rate: too few requests to pass yet (candidate ${nc}, baseline ${nb}, ${p.minSamples} each needed; e-value ${fmtE(logE)})`;
   return {
     test: 'sequential-error-rate',
@@ -693,6 +746,17 @@ function errorTest(ev: StepEvidence, p: StepCompareParams): TestResult {
       looks: ev.looks,
       gaps: ev.gaps,
       ...(spans(ev, p) ? { steps, promotionLooks: ev.promotion?.looks ?? ev.looks } : {}),
+      ...(early
+        ? {
+            earlyLooks: early.looks,
+            earlyLooksOf: early.of,
+            earlyCandidateErrors: early.candidateErrors,
+            earlyBound: early.bound,
+            earlyAlpha: round(alphas.early, 6),
+            earlyPValue: round(early.pValue, 6),
+            eProcessAlpha: round(aE, 6),
+          }
+        : {}),
     },
   };
 }
@@ -793,6 +857,11 @@ function latencyTest(ev: StepEvidence, p: StepCompareParams, kind: 'order' | 'eq
 
 const orderTest = (ev: StepEvidence, p: StepCompareParams): TestResult => latencyTest(ev, p, 'order');
 const equalityTest = (ev: StepEvidence, p: StepCompareParams): TestResult => latencyTest(ev, p, 'equality');
+
+/** A p-value for people: "0.0031", "2.1e-6". */
+function fmtP(x: number): string {
+  return x < 1e-4 ? x.toExponential(1) : String(Number(x.toPrecision(2)));
+}
 
 /** An e-value for people: "3.2", "1.2e+4". */
 function fmtE(logE: number): string {
