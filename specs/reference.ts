@@ -70,7 +70,25 @@ export function modelSpecReference(): string {
     '| --- | --- | --- | --- |',
   ];
   rows(specJsonSchema() as Node, '', out);
+  out.push('', ...ANALYSIS_NOTE);
   return out.join('\n') + '\n';
 }
+
+/** What `canary.analysis` does with these fields, and a verdict it writes (docs/analysis.md has the rest). */
+const ANALYSIS_NOTE = [
+  '## The canary analysis (`canary.analysis`, method `sequential`)',
+  '',
+  "- Each look judges everything seen so far: errors over all the promotion's canary steps, latency over the step, with anytime-valid tests (e-values) that stay valid however often they are looked at. **One crossing rolls back**; `failureLimit` applies to the absolute SLO guard only (and to method `interval`).",
+  "- `falseRollbackRate` (1%) bounds false rollbacks over the whole promotion: 60% to the error test (its first 3 looks also an exact group-sequential test with three quarters of that, the e-process the rest), 40% to latency (half to the first canary step). Errors are judged against `maxRelativeErrorRateIncrease` (20%) or `maxErrorRateIncrease`, whichever is larger; latency by stochastic order and by equality in distribution on the router's histogram, within max(`maxLatencyIncrease`, `minLatencyIncreaseMs`).",
+  '- Too few requests is inconclusive, never a pass; `maxInconclusive` then `rollback.onInconclusive`.',
+  '',
+  "A failing look at a 5% canary (2× the baseline's errors, 200 rps):",
+  '',
+  '```',
+  "error rate: candidate 2.417% vs baseline 0.930% over the step's 1200 vs 22800 requests is beyond the allowed 20% relative (29 candidate errors by the promotion's look 2 of its first 3 reached the early-look bound of 27 (exact test, p 0.00055 at its α 0.0045)); the candidate's error rate is 1.25× to 4.83× the baseline's (anytime-valid 0.988)",
+  '```',
+  '',
+  "A passing one says what it could have caught: `… no evidence beyond the allowed 20% relative (e-value 0.288 < 667; early looks (first 3) passed); … at these counts 2.4× the baseline's errors (2.179%) would be caught by now about 4 times in 5`. How it works and what the defaults cost: [docs/analysis.md](analysis.md).",
+];
 
 if (require.main === module) process.stdout.write(modelSpecReference());

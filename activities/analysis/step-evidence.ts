@@ -711,7 +711,7 @@ function errorTest(ev: StepEvidence, p: StepCompareParams): TestResult {
       ? `${early.candidateErrors} candidate errors by the promotion's look ${early.crossedAt} of its first ${early.of} reached the early-look bound of ${early.bound} (exact test, p ${fmtP(early.pValue)} at its α ${round(alphas.early, 6)})`
       : early.closed
         ? `early looks (first ${early.of}) passed`
-        : `early look ${early.looks} of ${early.of}: ${early.candidateErrors} candidate errors, ${early.bound} would fail`
+        : `early look ${early.looks} of ${early.of}: ${early.candidateErrors} candidate errors, ${early.bound} or more would fail`
     : null;
   const byEarly = early?.crossedAt !== undefined && !(ev.maxLog.errors >= Math.log(1 / aE));
   const evidence = byEarly
