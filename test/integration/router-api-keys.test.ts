@@ -6,6 +6,7 @@
  * the file is reread when it changes and on SIGHUP, and a broken file keeps the keys in force.
  * Last, everything the processes wrote (logs, /metrics, files) is searched for the raw keys.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,7 +14,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { projectRoot } from '../../common/paths';
+import { projectRoot, runwayBin } from '../../common/paths';
 import { createLogger } from '../../common/log';
 import { hashKey } from '../../serving/router/api-keys';
 import { loadPlatformConfig } from '../../workers/config';
@@ -392,4 +393,40 @@ describe('router.apiKeysFile in the platform config', () => {
       fs.rmSync(home, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe('runway traffic behind the front door', () => {
+  it('`runway traffic` sends the client key it is given, and says what is missing without one', async () => {
+    const traffic = (extra: string[], env: Record<string, string> = {}) =>
+      new Promise<{ code: number; out: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          [
+            runwayBin,
+            'traffic',
+            'fraud',
+            '--router',
+            router.url,
+            '--rps',
+            '20',
+            '--duration',
+            '2s',
+            ...extra,
+          ],
+          { env: { ...process.env, RUNWAY_LOG_LEVEL: 'warn', RUNWAY_API_KEY: '', ...env }, timeout: 60_000 },
+          (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, out: stdout + stderr }),
+        );
+      });
+    const without = await traffic([]);
+    expect(without.code).not.toBe(0);
+    expect(without.out).toMatch(/401=\d+/);
+    expect(without.out).toContain('needs an API key allowed for fraud; give --api-key or set RUNWAY_API_KEY');
+    const flag = await traffic(['--api-key', gamma]);
+    expect(flag.code, flag.out).toBe(0);
+    expect(flag.out).toMatch(/\(200=\d+\)/);
+    const env = await traffic([], { RUNWAY_API_KEY: gamma });
+    expect(env.code, env.out).toBe(0);
+    // The key is never echoed back.
+    for (const r of [without, flag, env]) expect(r.out).not.toContain(gamma);
+  });
 });
