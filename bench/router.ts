@@ -22,9 +22,10 @@
  * Model servers and routers run as separate processes (this file re-run with `--role`).
  *
  *   npm run bench:router -- [--concurrency 1,16,64] [--seconds 5] [--rounds 2] [--tag b]
- *                           [--rows router,nginx] [--cpu-prof DIR]
- * `--rows` measures only the rows named (quick A/B of a change); `--cpu-prof` writes the routers'
- * V8 CPU profiles to DIR. Writes bench/results/router-<date>[-<tag>].json and .md.
+ *                           [--rows router,nginx] [--cpu-prof DIR] [--baseline CHECKOUT]
+ * `--rows` measures only the rows named; `--baseline` adds the router of another built checkout
+ * (the commit before a change) as a `baseline` row, for an A/B of one change in one run;
+ * `--cpu-prof` writes the routers' V8 CPU profiles to DIR. Writes bench/results/router-<date>[-<tag>].json and .md.
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
@@ -72,8 +73,9 @@ function spawnRole(
   role: string,
   extra: string[] = [],
   execArgv: string[] = [],
+  script = __filename,
 ): Promise<{ url: string; child: ChildProcess }> {
-  const child = fork(__filename, ['--role', role, ...extra], {
+  const child = fork(script, ['--role', role, ...extra], {
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     execArgv,
   });
@@ -389,8 +391,8 @@ function proxyCost(cpu: { user: number; system: number }, requests: number) {
   };
 }
 
-type Row = 'direct' | 'router' | 'nginx' | 'routerMirror';
-const ALL_ROWS: Row[] = ['direct', 'router', 'nginx', 'routerMirror'];
+type Row = 'direct' | 'router' | 'nginx' | 'routerMirror' | 'baseline';
+const ALL_ROWS: Row[] = ['direct', 'router', 'nginx', 'routerMirror', 'baseline'];
 
 async function main(): Promise<void> {
   const levels = (textArg('concurrency') ?? '')
@@ -402,11 +404,18 @@ async function main(): Promise<void> {
   const rounds = arg('rounds', 2);
   const tag = textArg('tag');
   const profDir = textArg('cpu-prof');
+  // Another build of this project (a checkout's root, built): its router as the `baseline` row,
+  // with the target row's route, to measure one change against the build before it.
+  const baselineDir = textArg('baseline');
+  const baselineScript = baselineDir ? path.resolve(baselineDir, 'dist', 'bench', 'router.js') : undefined;
+  if (baselineScript && !fs.existsSync(baselineScript)) throw new Error(`--baseline: no ${baselineScript}`);
   const wanted = (textArg('rows') ?? ALL_ROWS.join(',')).split(',') as Row[];
   const unknown = wanted.filter((r) => !ALL_ROWS.includes(r));
   if (unknown.length > 0)
     throw new Error(`--rows: unknown ${unknown.join(',')}; expected some of ${ALL_ROWS.join(',')}`);
-  const rows = ALL_ROWS.filter((r) => wanted.includes(r) && (r !== 'nginx' || NGINX));
+  const rows = ALL_ROWS.filter(
+    (r) => wanted.includes(r) && (r !== 'nginx' || NGINX) && (r !== 'baseline' || baselineScript),
+  );
   if (!NGINX)
     process.stderr.write(
       'bench:router: nginx not found, the reference is SKIPPED (bash scripts/tools.sh nginx)\n',
@@ -423,14 +432,16 @@ async function main(): Promise<void> {
   fs.writeFileSync(script, WRK_SCRIPT);
   let nginxDir: string | undefined;
   try {
-    const [v1, v2, shadow, router, mirrorRouter] = await Promise.all([
+    const [v1, v2, shadow, router, mirrorRouter, baseline] = await Promise.all([
       spawnRole('server', ['--file', 'fraud-v1.onnx']),
       spawnRole('server', ['--file', 'fraud-v2.onnx']),
       spawnRole('server', ['--file', 'fraud-v3.onnx']),
       spawnRole('router', [], routerArgv),
       spawnRole('router', [], routerArgv),
+      baselineScript ? spawnRole('router', [], routerArgv, baselineScript) : undefined,
     ]);
     children.push(v1.child, v2.child, shadow.child, router.child, mirrorRouter.child);
+    if (baseline) children.push(baseline.child);
     const nginx = NGINX ? await startNginx([v1.url, v2.url]) : undefined;
     if (nginx) {
       children.push(nginx.child);
@@ -442,6 +453,7 @@ async function main(): Promise<void> {
     ];
     const routes: [string, unknown][] = [
       [router.url, { variants: weighted }],
+      ...(baseline ? [[baseline.url, { variants: weighted }] as [string, unknown]] : []),
       [
         mirrorRouter.url,
         {
@@ -459,10 +471,12 @@ async function main(): Promise<void> {
       router: [router.url],
       nginx: nginx ? [nginx.url] : [],
       routerMirror: [mirrorRouter.url],
+      baseline: baseline ? [baseline.url] : [],
     };
     const routerOf: Partial<Record<Row, ChildProcess>> = {
       router: router.child,
       routerMirror: mirrorRouter.child,
+      ...(baseline ? { baseline: baseline.child } : {}),
     };
     const cpuOf = (child: ChildProcess): Promise<NodeJS.CpuUsage> =>
       new Promise((resolve) => {
@@ -557,6 +571,9 @@ async function main(): Promise<void> {
         routerToNginx: ratio('router', 'nginx'),
         routerMirrorToNginx: ratio('routerMirror', 'nginx'),
         routerToDirect: ratio('router', 'direct'),
+        ...(baseline
+          ? { routerToBaseline: ratio('router', 'baseline'), baselineToNginx: ratio('baseline', 'nginx') }
+          : {}),
         nginxToDirect: ratio('nginx', 'direct'),
         routerAddedP50MsOverNginx: n && t ? r3(t.p50Ms - n.p50Ms) : undefined,
       };
@@ -589,6 +606,9 @@ async function main(): Promise<void> {
           ? 'nginx (Debian), 1 worker, upstream v1/v2 weight 50/50, keepalive 256, no mirror, access log off'
           : 'not installed',
         routerMirror: 'a second runway router: the same route plus a 10% mirror to v3 (fraud-v3, weight 0)',
+        ...(baselineDir
+          ? { baseline: `the router built in ${baselineDir}, with the router row's route` }
+          : {}),
         request: 'JSON infer, 1 row x 8 FP32 features; closed loop',
         processes: '3 model servers, 2 routers, nginx, the load generator, all on this machine',
         quantiles: 'p50/p99 per phase from the generator, averaged over phases weighted by requests',

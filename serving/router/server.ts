@@ -384,7 +384,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     try {
       if (mirrorTo) {
         // Buffered: the shadow's answer is compared with exactly these bytes.
-        const answer = Buffer.from(await upstream.body.arrayBuffer());
+        const answer = await upstream.body.buffer();
         release();
         res.writeHead(status, {
           ...responseHeaders(upstream.headers, false),
@@ -411,7 +411,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
       if (length >= 0 && length <= SMALL_BODY) {
         // Small answers (the usual inference result): one buffer, one write; cheaper than a stream
         // pipeline. Its exact length is known, so the answer goes out without chunked framing.
-        const answer = Buffer.from(await upstream.body.arrayBuffer());
+        const answer = await upstream.body.buffer();
         res.writeHead(status, {
           ...responseHeaders(upstream.headers, method === 'HEAD'),
           ...(method === 'HEAD' ? {} : { 'content-length': answer.length }),
@@ -420,7 +420,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
         res.end(answer);
       } else {
         res.writeHead(status, { ...responseHeaders(upstream.headers, true), [VARIANT_HEADER]: variantName });
-        await pipeline(upstream.body, res);
+        await pipeline(upstream.body.stream(), res);
       }
       release();
       finish(status);
@@ -479,7 +479,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
         bodyTimeout: timeoutMs,
       })
       .then(async (r) => {
-        const answer = Buffer.from(await r.body.arrayBuffer());
+        const answer = await r.body.buffer();
         metrics.shadowDuration.observe(labels, (performance.now() - started) / 1000);
         if (failingStatus(r.statusCode)) endpoint.failed();
         else endpoint.succeeded();
