@@ -41,6 +41,8 @@ export interface UpstreamRequest {
   path: string;
   method: string;
   headers?: Record<string, string | string[]>;
+  /** Header lines already serialized (`name: value\r\n` each), sent after `headers`. */
+  rawHeaders?: string;
   body?: Buffer | null;
   /** From the request's start until the answer's head is in (ms). */
   headersTimeout?: number;
@@ -155,6 +157,20 @@ export class UpstreamBody {
   }
 }
 
+const digit = (c: number): boolean => c >= 48 && c <= 57;
+
+/** The code of an `HTTP/1.x NNN reason` status line, or -1 (checked by hand: the hot path). */
+function statusOf(line: string): number {
+  if (line.length < 12 || !line.startsWith('HTTP/1.')) return -1;
+  const minor = line.charCodeAt(7);
+  if ((minor !== 48 && minor !== 49) || line.charCodeAt(8) !== 32) return -1;
+  const a = line.charCodeAt(9);
+  const b = line.charCodeAt(10);
+  const c = line.charCodeAt(11);
+  if (!digit(a) || !digit(b) || !digit(c) || (line.length > 12 && line.charCodeAt(12) !== 32)) return -1;
+  return (a - 48) * 100 + (b - 48) * 10 + (c - 48);
+}
+
 interface Pending {
   req: UpstreamRequest;
   resolve: (r: UpstreamResponse) => void;
@@ -214,6 +230,7 @@ class Connection {
         else for (const one of v) head += `${name}: ${one}\r\n`;
       }
     }
+    if (req.rawHeaders) head += req.rawHeaders;
     const body = req.body;
     if (body && body.length > 0) head += `content-length: ${body.length}\r\n\r\n`;
     else if (req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH')
@@ -304,9 +321,8 @@ class Connection {
       const text = this.buf.toString('latin1', 0, end);
       const rest = this.buf.subarray(end + 4);
       const lines = text.split('\r\n');
-      const status = /^HTTP\/1\.([01]) (\d{3})(?: .*)?$/.exec(lines[0]!);
-      if (!status) return this.protocolError(`a bad status line`);
-      const code = Number(status[2]);
+      const code = statusOf(lines[0]!);
+      if (code < 0) return this.protocolError('a bad status line');
       const headers: Record<string, string | string[]> = {};
       for (let i = 1; i < lines.length; i++) {
         const line = lines[i]!;
@@ -329,7 +345,7 @@ class Connection {
         continue;
       }
       this.buf = EMPTY;
-      this.respond(code, status[1] === '0', headers, rest);
+      this.respond(code, lines[0]!.charCodeAt(7) === 48, headers, rest);
       return;
     }
   }
