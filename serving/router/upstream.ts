@@ -64,6 +64,8 @@ const HOLD_BYTES = 1024 * 1024;
 const INLINE_BODY = 64 * 1024;
 const DEFAULT_IDLE_MS = 30_000;
 const EMPTY = Buffer.alloc(0);
+/** Every connection's reads land here first; the callback runs before the next read. */
+const READ_BUFFER = Buffer.alloc(64 * 1024);
 
 /**
  * An answer's body. Read it once, one way: `buffer()` (whole), `text()`, `stream()` (large
@@ -171,6 +173,13 @@ function statusOf(line: string): number {
   return (a - 48) * 100 + (b - 48) * 10 + (c - 48);
 }
 
+/** 1 to 15 decimal digits: a Content-Length as replicas send it. */
+function isLength(v: string): boolean {
+  if (v.length === 0 || v.length > 15) return false;
+  for (let i = 0; i < v.length; i++) if (!digit(v.charCodeAt(i))) return false;
+  return true;
+}
+
 interface Pending {
   req: UpstreamRequest;
   resolve: (r: UpstreamResponse) => void;
@@ -198,6 +207,7 @@ class Connection {
   private timer: NodeJS.Timeout | undefined;
   private timerAt = 0;
   private paused = false;
+  private keepAliveHint: string | undefined;
   private idleMs: number;
   dead = false;
 
@@ -207,10 +217,15 @@ class Connection {
     host: string,
   ) {
     this.idleMs = owner.idleMs;
-    this.socket = net.connect(port, host);
+    // Reads land in one shared buffer and go to onData directly, bypassing the stream machinery
+    // (push, 'data' events) a Socket runs per read; onData copies out whatever it keeps.
+    this.socket = net.connect({
+      port,
+      host,
+      onread: { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array) => this.onRead(n, buf) },
+    });
     this.socket.setNoDelay(true);
     this.socket.on('connect', () => (this.connected = true));
-    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('error', (err) => this.kill(err));
     this.socket.on('close', () => this.onClose());
   }
@@ -295,6 +310,12 @@ class Connection {
     this.kill(new UpstreamError(this.deadlineCode, `${this.owner.origin} ${what} in time`));
   }
 
+  private onRead(n: number, buf: Uint8Array): boolean {
+    // A copy: the read buffer is reused by the next read on any connection.
+    if (n > 0) this.onData(Buffer.from(buf.subarray(0, n)));
+    return !this.paused;
+  }
+
   private onData(chunk: Buffer): void {
     if (!this.pending && !this.body) {
       // Bytes nobody asked for: the connection is out of step; never reuse it.
@@ -357,10 +378,17 @@ class Connection {
     rest: Buffer,
   ): void {
     const connection = headers.connection;
-    const tokens = (typeof connection === 'string' ? connection : (connection ?? []).join(',')).toLowerCase();
-    this.keepAlive = http10 ? /\bkeep-alive\b/.test(tokens) : !/\bclose\b/.test(tokens);
+    if (connection === 'keep-alive' || (connection === undefined && !http10)) this.keepAlive = true;
+    else {
+      const tokens = (
+        typeof connection === 'string' ? connection : (connection ?? []).join(',')
+      ).toLowerCase();
+      this.keepAlive = http10 ? /\bkeep-alive\b/.test(tokens) : !/\bclose\b/.test(tokens);
+    }
     const ka = headers['keep-alive'];
-    if (typeof ka === 'string') {
+    // The replica says the same every time: parsed once per connection.
+    if (typeof ka === 'string' && ka !== this.keepAliveHint) {
+      this.keepAliveHint = ka;
       const t = /timeout=(\d+)/i.exec(ka);
       // Leave a second's margin so we never send on a connection the replica is closing.
       if (t) this.idleMs = Math.min(this.owner.idleMs, Math.max(0, Number(t[1]) * 1000 - 1000));
@@ -373,6 +401,9 @@ class Connection {
       if (cl !== undefined) return this.protocolError('both Transfer-Encoding and Content-Length');
       this.framing = last === 'chunked' ? 'chunked' : 'close';
       this.chunkState = 'size';
+    } else if (typeof cl === 'string' && isLength(cl)) {
+      this.framing = 'length';
+      this.remaining = Number(cl);
     } else if (cl !== undefined) {
       const values = (typeof cl === 'string' ? cl : cl.join(',')).split(',').map((v) => v.trim());
       if (!values.every((v) => /^\d{1,15}$/.test(v) && v === values[0]))
