@@ -13,6 +13,8 @@
  *   upstream over the same two servers. Without nginx the reference is skipped, loudly.
  * - routerMirror: a second router process with the same route plus a 10% mirror to v3 (a third
  *   server), so the mirror's cost stays visible beside the target row.
+ * - floor: a bare Node proxy (node:http and the router's upstream client, nothing else): what any
+ *   Node proxy costs on this machine, so the router's own logic and Node's share can be told apart.
  *
  * The load generator is wrk (`bash scripts/tools.sh wrk`), one thread, a few µs of CPU per
  * request; without it an in-process undici loop stands in, loudly (it costs several times more
@@ -28,6 +30,7 @@
  * `--cpu-prof` writes the routers' V8 CPU profiles to DIR. Writes bench/results/router-<date>[-<tag>].json and .md.
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import net from 'node:net';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -35,6 +38,7 @@ import path from 'node:path';
 import { Pool } from 'undici';
 import { projectRoot } from '../common/paths';
 import { startRouter } from '../serving/router/server';
+import { Upstream } from '../serving/router/upstream';
 import { startModelServer } from '../serving/server';
 
 const models = path.join(projectRoot, 'demo', 'models');
@@ -58,6 +62,12 @@ async function runRole(role: string): Promise<void> {
     const s = await startModelServer({ model: path.join(models, file), name: 'fraud', port: 0, threads: 1 });
     url = s.url;
     process.on('disconnect', () => void s.close().then(() => process.exit(0)));
+  } else if (role === 'floor') {
+    const upstreams = process.argv[process.argv.indexOf('--upstreams') + 1]!.split(',');
+    const f = await startFloorProxy(upstreams);
+    url = f.url;
+    process.on('message', () => process.send!({ cpu: process.cpuUsage() }));
+    process.on('disconnect', () => void f.close().then(() => process.exit(0)));
   } else {
     const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
     const r = await startRouter({ port: 0, logger: quiet });
@@ -67,6 +77,48 @@ async function runRole(role: string): Promise<void> {
     process.on('disconnect', () => void r.close().then(() => process.exit(0)));
   }
   process.send!({ url });
+}
+
+/**
+ * The floor of a Node proxy here: node:http in front, the router's own upstream client behind,
+ * alternating over the servers, and nothing else (no routes, metrics, feedback, failover). What
+ * the router costs beyond it is its own logic; what this costs beyond nginx is Node's.
+ */
+async function startFloorProxy(origins: string[]): Promise<{ url: string; close(): Promise<void> }> {
+  const clients = origins.map((o) => new Upstream(o, { connections: 256 }));
+  let turn = 0;
+  const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      clients[turn++ % clients.length]!.request({
+        path: req.url ?? '/',
+        method: req.method ?? 'GET',
+        headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
+        body: Buffer.concat(chunks),
+      })
+        .then(async (up) => {
+          const answer = await up.body.buffer();
+          res.writeHead(up.statusCode, [
+            'content-type',
+            String(up.headers['content-type']),
+            'content-length',
+            String(answer.length),
+          ]);
+          res.end(answer);
+        })
+        .catch(() => res.destroy());
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await Promise.all(clients.map((c) => c.destroy()));
+    },
+  };
 }
 
 function spawnRole(
@@ -391,8 +443,8 @@ function proxyCost(cpu: { user: number; system: number }, requests: number) {
   };
 }
 
-type Row = 'direct' | 'router' | 'nginx' | 'routerMirror' | 'baseline';
-const ALL_ROWS: Row[] = ['direct', 'router', 'nginx', 'routerMirror', 'baseline'];
+type Row = 'direct' | 'router' | 'nginx' | 'routerMirror' | 'floor' | 'baseline';
+const ALL_ROWS: Row[] = ['direct', 'router', 'nginx', 'routerMirror', 'floor', 'baseline'];
 
 async function main(): Promise<void> {
   const levels = (textArg('concurrency') ?? '')
@@ -442,6 +494,8 @@ async function main(): Promise<void> {
     ]);
     children.push(v1.child, v2.child, shadow.child, router.child, mirrorRouter.child);
     if (baseline) children.push(baseline.child);
+    const floor = await spawnRole('floor', ['--upstreams', `${v1.url},${v2.url}`]);
+    children.push(floor.child);
     const nginx = NGINX ? await startNginx([v1.url, v2.url]) : undefined;
     if (nginx) {
       children.push(nginx.child);
@@ -472,10 +526,12 @@ async function main(): Promise<void> {
       nginx: nginx ? [nginx.url] : [],
       routerMirror: [mirrorRouter.url],
       baseline: baseline ? [baseline.url] : [],
+      floor: [floor.url],
     };
     const routerOf: Partial<Record<Row, ChildProcess>> = {
       router: router.child,
       routerMirror: mirrorRouter.child,
+      floor: floor.child,
       ...(baseline ? { baseline: baseline.child } : {}),
     };
     const cpuOf = (child: ChildProcess): Promise<NodeJS.CpuUsage> =>
@@ -571,6 +627,8 @@ async function main(): Promise<void> {
         routerToNginx: ratio('router', 'nginx'),
         routerMirrorToNginx: ratio('routerMirror', 'nginx'),
         routerToDirect: ratio('router', 'direct'),
+        floorToNginx: ratio('floor', 'nginx'),
+        routerToFloor: ratio('router', 'floor'),
         ...(baseline
           ? { routerToBaseline: ratio('router', 'baseline'), baselineToNginx: ratio('baseline', 'nginx') }
           : {}),
@@ -606,6 +664,8 @@ async function main(): Promise<void> {
           ? 'nginx (Debian), 1 worker, upstream v1/v2 weight 50/50, keepalive 256, no mirror, access log off'
           : 'not installed',
         routerMirror: 'a second runway router: the same route plus a 10% mirror to v3 (fraud-v3, weight 0)',
+        floor:
+          "a bare Node proxy: node:http and the router's upstream client, alternating v1/v2, no routes, metrics or feedback (the floor of a Node proxy here)",
         ...(baselineDir
           ? { baseline: `the router built in ${baselineDir}, with the router row's route` }
           : {}),
