@@ -670,7 +670,8 @@ async function main(): Promise<void> {
           ? { baseline: `the router built in ${baselineDir}, with the router row's route` }
           : {}),
         request: 'JSON infer, 1 row x 8 FP32 features; closed loop',
-        processes: '3 model servers, 2 routers, nginx, the load generator, all on this machine',
+        processes:
+          '3 model servers, 2 routers, the bare Node proxy, nginx, the load generator, all on this machine',
         quantiles: 'p50/p99 per phase from the generator, averaged over phases weighted by requests',
       },
       runs,
