@@ -1,20 +1,36 @@
 /**
- * Router overhead: throughput and p50/p99 latency through the runway router vs straight to the
- * model servers, at the same concurrency, with 2 weighted variants (50/50) and a 10% mirror to a
- * shadow. The direct baseline spreads its requests over the same two servers, so both sides
- * have the same serving capacity; the router additionally pays for the mirror copies.
+ * Router overhead: throughput and p50/p99 latency through the runway router, straight to the
+ * model servers, and through Debian's nginx as the reference, at the same concurrency, measured
+ * side by side in one run (the phases alternate, so drift on a shared machine hits all alike).
  *
- * Model servers and the router run as separate processes (this file re-run with `--role`), so
- * the load generator does not share their event loops.
+ * Rows, each a closed loop of `concurrency` connections:
+ * - direct: straight to the two model servers (the load split over both, so the serving capacity
+ *   is the routed sides').
+ * - router: the target row, the same route nginx has: v1/v2 weighted 50/50, with the router's
+ *   per-variant metrics and feedback attribution (every request carries a fresh
+ *   `x-request-id`, so each one opens an assignment slot), no mirror.
+ * - nginx: nginx-light (`bash scripts/tools.sh nginx`), 1 worker, a weighted 50/50 keep-alive
+ *   upstream over the same two servers. Without nginx the reference is skipped, loudly.
+ * - routerMirror: a second router process with the same route plus a 10% mirror to v3 (a third
+ *   server), so the mirror's cost stays visible beside the target row.
+ * - floor: a bare Node proxy (node:http and the router's upstream client, nothing else): what any
+ *   Node proxy costs on this machine, so the router's own logic and Node's share can be told apart.
  *
- * The reference: Debian's nginx (nginx-light; `bash scripts/tools.sh nginx`), one worker, a
- * weighted 50/50 upstream over the same two servers with keep-alive, measured in the same rounds
- * (direct, router, nginx, alternating). Without nginx installed the reference is skipped, loudly.
+ * The load generator is wrk (`bash scripts/tools.sh wrk`), one thread, a few µs of CPU per
+ * request; without it an in-process undici loop stands in, loudly (it costs several times more
+ * CPU, which on 2 cores is taken from the proxies measured). Each row reports the generator's CPU
+ * and the machine's busy share; each level the load average.
  *
- *   npm run bench:router -- [--concurrency 1,16] [--seconds 5] [--rounds 2]
- * Writes bench/results/router-<date>.json.
+ * Model servers and routers run as separate processes (this file re-run with `--role`).
+ *
+ *   npm run bench:router -- [--concurrency 1,16,64] [--seconds 5] [--rounds 2] [--tag b]
+ *                           [--rows router,nginx] [--cpu-prof DIR] [--baseline CHECKOUT]
+ * `--rows` measures only the rows named; `--baseline` adds the router of another built checkout
+ * (the commit before a change) as a `baseline` row, for an A/B of one change in one run;
+ * `--cpu-prof` writes the routers' V8 CPU profiles to DIR. Writes bench/results/router-<date>[-<tag>].json and .md.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import net from 'node:net';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -22,6 +38,7 @@ import path from 'node:path';
 import { Pool } from 'undici';
 import { projectRoot } from '../common/paths';
 import { startRouter } from '../serving/router/server';
+import { Upstream } from '../serving/router/upstream';
 import { startModelServer } from '../serving/server';
 
 const models = path.join(projectRoot, 'demo', 'models');
@@ -29,6 +46,11 @@ const models = path.join(projectRoot, 'demo', 'models');
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+function textArg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
 // ---- child roles ---------------------------------------------------------------------------
@@ -40,6 +62,12 @@ async function runRole(role: string): Promise<void> {
     const s = await startModelServer({ model: path.join(models, file), name: 'fraud', port: 0, threads: 1 });
     url = s.url;
     process.on('disconnect', () => void s.close().then(() => process.exit(0)));
+  } else if (role === 'floor') {
+    const upstreams = process.argv[process.argv.indexOf('--upstreams') + 1]!.split(',');
+    const f = await startFloorProxy(upstreams);
+    url = f.url;
+    process.on('message', () => process.send!({ cpu: process.cpuUsage() }));
+    process.on('disconnect', () => void f.close().then(() => process.exit(0)));
   } else {
     const quiet = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
     const r = await startRouter({ port: 0, logger: quiet });
@@ -51,9 +79,57 @@ async function runRole(role: string): Promise<void> {
   process.send!({ url });
 }
 
-function spawnRole(role: string, extra: string[] = []): Promise<{ url: string; child: ChildProcess }> {
-  const child = fork(__filename, ['--role', role, ...extra], {
+/**
+ * The floor of a Node proxy here: node:http in front, the router's own upstream client behind,
+ * alternating over the servers, and nothing else (no routes, metrics, feedback, failover). What
+ * the router costs beyond it is its own logic; what this costs beyond nginx is Node's.
+ */
+async function startFloorProxy(origins: string[]): Promise<{ url: string; close(): Promise<void> }> {
+  const clients = origins.map((o) => new Upstream(o, { connections: 256 }));
+  let turn = 0;
+  const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      clients[turn++ % clients.length]!.request({
+        path: req.url ?? '/',
+        method: req.method ?? 'GET',
+        headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
+        body: Buffer.concat(chunks),
+      })
+        .then(async (up) => {
+          const answer = await up.body.buffer();
+          res.writeHead(up.statusCode, [
+            'content-type',
+            String(up.headers['content-type']),
+            'content-length',
+            String(answer.length),
+          ]);
+          res.end(answer);
+        })
+        .catch(() => res.destroy());
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await Promise.all(clients.map((c) => c.destroy()));
+    },
+  };
+}
+
+function spawnRole(
+  role: string,
+  extra: string[] = [],
+  execArgv: string[] = [],
+  script = __filename,
+): Promise<{ url: string; child: ChildProcess }> {
+  const child = fork(script, ['--role', role, ...extra], {
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    execArgv,
   });
   return new Promise((resolve, reject) => {
     child.once('message', (m) => resolve({ url: (m as { url: string }).url, child }));
@@ -64,6 +140,17 @@ function spawnRole(role: string, extra: string[] = []): Promise<{ url: string; c
 // ---- nginx, the reference -------------------------------------------------------------------
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((f) => fs.existsSync(f));
+
+function onPath(tool: string): string | undefined {
+  try {
+    return execFileSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// Looked up by the parent only: the roles never generate load.
+const WRK = process.argv.includes('--role') ? undefined : onPath('wrk');
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -125,31 +212,130 @@ ${upstream}
 
 // ---- load ----------------------------------------------------------------------------------
 
+const INFER = '/v2/models/fraud/infer';
 const body = JSON.stringify({
   inputs: [
     { name: 'features', datatype: 'FP32', shape: [1, 8], data: [0.1, 0.9, 0.3, 0.7, 0.2, 0.5, 0.4, 0.6] },
   ],
 });
 
+// wrk's request() runs per request: a fresh x-request-id each time (prefix from the script's
+// argument), so the router's feedback memory records every request, as it would in production.
+const WRK_SCRIPT = `local prefix = "r"
+local n = 0
+local body = ${JSON.stringify(body)}
+function init(args) prefix = args[1] or prefix end
+request = function()
+  n = n + 1
+  return wrk.format("POST", "${INFER}", { ["Content-Type"] = "application/json", ["X-Request-Id"] = prefix .. n }, body)
+end
+`;
+
 interface Phase {
   requests: number;
   errors: number;
   seconds: number;
-  latenciesMs: number[];
+  p50Ms: number;
+  p99Ms: number;
+  /** CPU seconds the load generator used. */
+  generatorCpuS: number;
+  /** Machine-wide busy share of all CPUs during the phase (from /proc/stat). */
+  machineBusy: number;
 }
 
-/** Closed loop: `concurrency` workers, each sending the next request when the last returns. */
-async function load(
-  targets: string[],
-  concurrency: number,
+function cpuTicks(): { busy: number; total: number } {
+  try {
+    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = v.reduce((a, b) => a + b, 0);
+    const idle = (v[3] ?? 0) + (v[4] ?? 0);
+    return { busy: total - idle, total };
+  } catch {
+    return { busy: 0, total: 0 };
+  }
+}
+
+let phaseSeq = 0;
+
+function toMs(value: string, unit: string): number {
+  const n = Number(value);
+  return unit === 'us' ? n / 1000 : unit === 'ms' ? n : unit === 's' ? n * 1000 : n * 60_000;
+}
+
+/** One wrk process; its CPU comes from bash's `times` (the children line) after it exits. */
+function wrk(
+  target: string,
+  connections: number,
   seconds: number,
-  record: boolean,
-): Promise<Phase> {
+  script: string,
+): Promise<{
+  requests: number;
+  errors: number;
+  seconds: number;
+  p50Ms: number;
+  p99Ms: number;
+  cpuS: number;
+}> {
+  const prefix = `p${process.pid}-${++phaseSeq}-`;
+  const args = [
+    '-t1',
+    `-c${connections}`,
+    `-d${seconds}s`,
+    '--latency',
+    '-s',
+    script,
+    target + INFER,
+    '--',
+    prefix,
+  ];
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', '"$0" "$@"; s=$?; times; exit $s', WRK!, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('exit', (code) => {
+      const done = /(\d+) requests in ([\d.]+)(us|ms|s|m),/.exec(out);
+      const p50 = /^\s+50%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(out);
+      const p99 = /^\s+99%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(out);
+      const times =
+        out
+          .trim()
+          .split('\n')
+          .slice(-1)[0]!
+          .match(/(\d+)m([\d.]+)s/g) ?? [];
+      if (code !== 0 || !done || !p50 || !p99 || times.length !== 2) {
+        reject(new Error(`wrk failed (exit ${code}):\n${out}`));
+        return;
+      }
+      const cpuS = times
+        .map((t) => /(\d+)m([\d.]+)s/.exec(t)!)
+        .reduce((sum, m) => sum + Number(m[1]) * 60 + Number(m[2]), 0);
+      const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+      const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+      const sockErrors = sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
+      resolve({
+        requests: Number(done[1]),
+        errors: non2xx + sockErrors,
+        seconds: toMs(done[2]!, done[3]!) / 1000,
+        p50Ms: toMs(p50[1]!, p50[2]!),
+        p99Ms: toMs(p99[1]!, p99[2]!),
+        cpuS,
+      });
+    });
+  });
+}
+
+/** Closed loop with an undici client in this process: the fallback when wrk is not installed. */
+async function undiciLoad(targets: string[], concurrency: number, seconds: number) {
   const pools = targets.map((t) => new Pool(t, { connections: concurrency }));
   const latenciesMs: number[] = [];
   let requests = 0;
   let errors = 0;
   let turn = 0;
+  const prefix = `p${process.pid}-${++phaseSeq}-`;
+  const cpu0 = process.cpuUsage();
   const started = performance.now();
   const until = started + seconds * 1000;
   await Promise.all(
@@ -159,9 +345,9 @@ async function load(
         const t0 = performance.now();
         try {
           const res = await pool.request({
-            path: '/v2/models/fraud/infer',
+            path: INFER,
             method: 'POST',
-            headers: { 'content-type': 'application/json' },
+            headers: { 'content-type': 'application/json', 'x-request-id': `${prefix}${requests}` },
             body,
           });
           await res.body.dump();
@@ -169,132 +355,289 @@ async function load(
         } catch {
           errors++;
         }
-        if (record) latenciesMs.push(performance.now() - t0);
+        latenciesMs.push(performance.now() - t0);
         requests++;
       }
     }),
   );
   const elapsed = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   await Promise.all(pools.map((p) => p.close()));
-  return { requests, errors, seconds: elapsed, latenciesMs };
+  latenciesMs.sort((a, b) => a - b);
+  const q = (x: number): number =>
+    latenciesMs[Math.min(latenciesMs.length - 1, Math.floor(x * latenciesMs.length))] ?? NaN;
+  return {
+    requests,
+    errors,
+    seconds: elapsed,
+    p50Ms: q(0.5),
+    p99Ms: q(0.99),
+    cpuS: (cpu.user + cpu.system) / 1e6,
+  };
 }
 
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+/**
+ * One phase against `targets` at `concurrency`. Several targets (the direct row) split the
+ * connections between them, one generator each, run at once: the throughput is their sum and
+ * the latency quantiles the worse of theirs.
+ */
+async function load(targets: string[], concurrency: number, seconds: number, script: string): Promise<Phase> {
+  const ticks0 = cpuTicks();
+  const split = targets.slice(0, Math.min(targets.length, concurrency));
+  let parts;
+  if (WRK) {
+    parts = await Promise.all(
+      split.map((t, i) =>
+        wrk(
+          t,
+          Math.floor(concurrency / split.length) + (i < concurrency % split.length ? 1 : 0),
+          seconds,
+          script,
+        ),
+      ),
+    );
+  } else parts = [await undiciLoad(split, concurrency, seconds)];
+  const ticks1 = cpuTicks();
+  const total = ticks1.total - ticks0.total;
+  return {
+    requests: parts.reduce((s, p) => s + p.requests, 0),
+    errors: parts.reduce((s, p) => s + p.errors, 0),
+    seconds: Math.max(...parts.map((p) => p.seconds)),
+    p50Ms: Math.max(...parts.map((p) => p.p50Ms)),
+    p99Ms: Math.max(...parts.map((p) => p.p99Ms)),
+    generatorCpuS: parts.reduce((s, p) => s + p.cpuS, 0),
+    machineBusy: total > 0 ? (ticks1.busy - ticks0.busy) / total : NaN,
+  };
 }
 
+const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+/** Phases of one row: throughput over all, quantiles as the request-weighted mean of the phases'. */
 function summarize(phases: Phase[]) {
-  const lat = phases.flatMap((p) => p.latenciesMs).sort((a, b) => a - b);
   const requests = phases.reduce((s, p) => s + p.requests, 0);
   const seconds = phases.reduce((s, p) => s + p.seconds, 0);
+  const weighted = (f: (p: Phase) => number): number =>
+    phases.reduce((s, p) => s + f(p) * p.requests, 0) / Math.max(1, requests);
+  const generatorCpuS = phases.reduce((s, p) => s + p.generatorCpuS, 0);
   return {
     requests,
     errors: phases.reduce((s, p) => s + p.errors, 0),
     throughputRps: Math.round((requests / seconds) * 10) / 10,
-    p50Ms: Math.round(quantile(lat, 0.5) * 1000) / 1000,
-    p99Ms: Math.round(quantile(lat, 0.99) * 1000) / 1000,
+    p50Ms: r3(weighted((p) => p.p50Ms)),
+    p99Ms: r3(weighted((p) => p.p99Ms)),
+    generator: {
+      cpuMicrosecondsPerRequest: Math.round((generatorCpuS * 1e6) / Math.max(1, requests)),
+      /** Cores the generator kept busy on average (of os.cpus().length). */
+      cores: r3(generatorCpuS / seconds),
+    },
+    machineBusy: r3(phases.reduce((s, p) => s + p.machineBusy * p.seconds, 0) / seconds),
   };
 }
 
+/** What the proxy process itself spent per request (user and kernel), independent of the machine's load. */
+function proxyCost(cpu: { user: number; system: number }, requests: number) {
+  const per = (us: number): number => Math.round(us / Math.max(1, requests));
+  return {
+    cpuMicrosecondsPerRequest: per(cpu.user + cpu.system),
+    cpuSplitMicroseconds: { user: per(cpu.user), system: per(cpu.system) },
+  };
+}
+
+type Row = 'direct' | 'router' | 'nginx' | 'routerMirror' | 'floor' | 'baseline';
+const ALL_ROWS: Row[] = ['direct', 'router', 'nginx', 'routerMirror', 'floor', 'baseline'];
+
 async function main(): Promise<void> {
-  const levels = (process.argv[process.argv.indexOf('--concurrency') + 1] ?? '')
+  const levels = (textArg('concurrency') ?? '')
     .split(',')
     .map(Number)
     .filter((n) => Number.isInteger(n) && n > 0);
-  const concurrencies = process.argv.includes('--concurrency') && levels.length > 0 ? levels : [1, 16];
+  const concurrencies = levels.length > 0 ? levels : [1, 16, 64];
   const seconds = arg('seconds', 5);
   const rounds = arg('rounds', 2);
+  const tag = textArg('tag');
+  const profDir = textArg('cpu-prof');
+  // Another build of this project (a checkout's root, built): its router as the `baseline` row,
+  // with the target row's route, to measure one change against the build before it.
+  const baselineDir = textArg('baseline');
+  const baselineScript = baselineDir ? path.resolve(baselineDir, 'dist', 'bench', 'router.js') : undefined;
+  if (baselineScript && !fs.existsSync(baselineScript)) throw new Error(`--baseline: no ${baselineScript}`);
+  const wanted = (textArg('rows') ?? ALL_ROWS.join(',')).split(',') as Row[];
+  const unknown = wanted.filter((r) => !ALL_ROWS.includes(r));
+  if (unknown.length > 0)
+    throw new Error(`--rows: unknown ${unknown.join(',')}; expected some of ${ALL_ROWS.join(',')}`);
+  const rows = ALL_ROWS.filter(
+    (r) => wanted.includes(r) && (r !== 'nginx' || NGINX) && (r !== 'baseline' || baselineScript),
+  );
+  if (!NGINX)
+    process.stderr.write(
+      'bench:router: nginx not found, the reference is SKIPPED (bash scripts/tools.sh nginx)\n',
+    );
+  if (!WRK)
+    process.stderr.write(
+      'bench:router: wrk not found (bash scripts/tools.sh wrk): the load generator is an in-process undici loop, ' +
+        'whose CPU is taken from the proxies measured\n',
+    );
+  const routerArgv = profDir ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(profDir)] : [];
   const children: ChildProcess[] = [];
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'runway-bench-router-'));
+  const script = path.join(scratch, 'infer.lua');
+  fs.writeFileSync(script, WRK_SCRIPT);
   let nginxDir: string | undefined;
   try {
-    const [v1, v2, shadow, router] = await Promise.all([
+    const [v1, v2, shadow, router, mirrorRouter, baseline] = await Promise.all([
       spawnRole('server', ['--file', 'fraud-v1.onnx']),
       spawnRole('server', ['--file', 'fraud-v2.onnx']),
       spawnRole('server', ['--file', 'fraud-v3.onnx']),
-      spawnRole('router'),
+      spawnRole('router', [], routerArgv),
+      spawnRole('router', [], routerArgv),
+      baselineScript ? spawnRole('router', [], routerArgv, baselineScript) : undefined,
     ]);
-    children.push(v1.child, v2.child, shadow.child, router.child);
+    children.push(v1.child, v2.child, shadow.child, router.child, mirrorRouter.child);
+    if (baseline) children.push(baseline.child);
+    const floor = await spawnRole('floor', ['--upstreams', `${v1.url},${v2.url}`]);
+    children.push(floor.child);
     const nginx = NGINX ? await startNginx([v1.url, v2.url]) : undefined;
     if (nginx) {
       children.push(nginx.child);
       nginxDir = nginx.dir;
-    } else
-      process.stderr.write(
-        'bench:router: nginx not found, the reference is SKIPPED (bash scripts/tools.sh nginx)\n',
-      );
-    const res = await fetch(`${router.url}/admin/routes/fraud`, {
-      method: 'PUT',
-      body: JSON.stringify({
-        variants: [
-          { name: 'v1', endpoints: [v1.url], weight: 50 },
-          { name: 'v2', endpoints: [v2.url], weight: 50 },
-          { name: 'v3', endpoints: [shadow.url], weight: 0 },
-        ],
-        mirror: { variant: 'v3', percent: 10 },
-      }),
-    });
-    if (res.status !== 200) throw new Error(`route refused: ${await res.text()}`);
-
-    const routerCpu = (): Promise<number> =>
+    }
+    const weighted = [
+      { name: 'v1', endpoints: [v1.url], weight: 50 },
+      { name: 'v2', endpoints: [v2.url], weight: 50 },
+    ];
+    const routes: [string, unknown][] = [
+      [router.url, { variants: weighted }],
+      ...(baseline ? [[baseline.url, { variants: weighted }] as [string, unknown]] : []),
+      [
+        mirrorRouter.url,
+        {
+          variants: [...weighted, { name: 'v3', endpoints: [shadow.url], weight: 0 }],
+          mirror: { variant: 'v3', percent: 10 },
+        },
+      ],
+    ];
+    for (const [url, route] of routes) {
+      const res = await fetch(`${url}/admin/routes/fraud`, { method: 'PUT', body: JSON.stringify(route) });
+      if (res.status !== 200) throw new Error(`route refused: ${await res.text()}`);
+    }
+    const targets: Record<Row, string[]> = {
+      direct: [v1.url, v2.url],
+      router: [router.url],
+      nginx: nginx ? [nginx.url] : [],
+      routerMirror: [mirrorRouter.url],
+      baseline: baseline ? [baseline.url] : [],
+      floor: [floor.url],
+    };
+    const routerOf: Partial<Record<Row, ChildProcess>> = {
+      router: router.child,
+      routerMirror: mirrorRouter.child,
+      floor: floor.child,
+      ...(baseline ? { baseline: baseline.child } : {}),
+    };
+    const cpuOf = (child: ChildProcess): Promise<NodeJS.CpuUsage> =>
       new Promise((resolve) => {
-        router.child.once('message', (m) => {
-          const { user, system } = (m as { cpu: NodeJS.CpuUsage }).cpu;
-          resolve(user + system);
-        });
-        router.child.send('cpu');
+        child.once('message', (m) => resolve((m as { cpu: NodeJS.CpuUsage }).cpu));
+        child.send('cpu');
       });
-    await load([v1.url, v2.url], 16, 1, false); // warm-up
-    await load([router.url], 16, 1, false);
-    if (nginx) await load([nginx.url], 16, 1, false);
-    const counter = async (name: string): Promise<number> => {
-      const text = await (await fetch(`${router.url}/metrics`)).text();
+    // nginx's CPU (master and worker) from /proc, in µs, as its reference cost per request.
+    const nginxCpu = (): NodeJS.CpuUsage => {
+      const pids = [nginx!.child.pid!];
+      try {
+        pids.push(
+          ...fs
+            .readFileSync(`/proc/${pids[0]}/task/${pids[0]}/children`, 'utf8')
+            .trim()
+            .split(/\s+/)
+            .filter(Boolean)
+            .map(Number),
+        );
+      } catch {
+        // no /proc: only the master, which does no proxying
+      }
+      const tick = 1e6 / 100; // USER_HZ is 100 on Linux
+      let user = 0;
+      let system = 0;
+      for (const pid of pids) {
+        try {
+          const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+          const v = f.slice(f.lastIndexOf(')') + 2).split(' ');
+          user += Number(v[11]) * tick;
+          system += Number(v[12]) * tick;
+        } catch {
+          // gone
+        }
+      }
+      return { user, system };
+    };
+    const proxyCpu = (row: Row): Promise<NodeJS.CpuUsage> | undefined => {
+      const proc = routerOf[row];
+      if (proc) return cpuOf(proc);
+      if (row === 'nginx' && nginx) return Promise.resolve(nginxCpu());
+      return undefined;
+    };
+    for (const row of rows) await load(targets[row], 16, 1, script); // warm-up
+    const counter = async (url: string, name: string): Promise<number> => {
+      const text = await (await fetch(`${url}/metrics`)).text();
       return Number(new RegExp(`${name}\\{[^}]*\\} (\\d+)`).exec(text)?.[1] ?? 0);
     };
 
-    /** Direct vs routed at one concurrency, alternating so drift on a shared machine hits both alike. */
+    /** Every row at one concurrency, alternating so drift on a shared machine hits all alike. */
     const compare = async (concurrency: number) => {
-      let routerCpuUs = 0;
-      const direct: Phase[] = [];
-      const routed: Phase[] = [];
-      const proxied: Phase[] = [];
-      const mirrored0 = await counter('runway_router_mirrored_total');
-      const dropped0 = await counter('runway_router_mirror_dropped_total');
+      const phases = new Map<Row, Phase[]>(rows.map((r) => [r, []]));
+      const proxyCpuUs = new Map<Row, { user: number; system: number }>();
+      const mirrored0 = await counter(mirrorRouter.url, 'runway_router_mirrored_total');
+      const dropped0 = await counter(mirrorRouter.url, 'runway_router_mirror_dropped_total');
       for (let r = 0; r < rounds; r++) {
-        direct.push(await load([v1.url, v2.url], concurrency, seconds, true));
-        const before = await routerCpu();
-        routed.push(await load([router.url], concurrency, seconds, true));
-        routerCpuUs += (await routerCpu()) - before;
-        if (nginx) proxied.push(await load([nginx.url], concurrency, seconds, true));
+        for (const row of rows) {
+          const before = await proxyCpu(row);
+          phases.get(row)!.push(await load(targets[row], concurrency, seconds, script));
+          const after = await proxyCpu(row);
+          if (before && after) {
+            const acc = proxyCpuUs.get(row) ?? { user: 0, system: 0 };
+            acc.user += after.user - before.user;
+            acc.system += after.system - before.system;
+            proxyCpuUs.set(row, acc);
+          }
+        }
       }
-      const d = summarize(direct);
-      const t = summarize(routed);
-      const n = nginx ? summarize(proxied) : undefined;
-      return {
+      const out: Record<string, unknown> = {
         concurrency,
-        direct: d,
-        router: {
-          ...t,
-          mirrored: (await counter('runway_router_mirrored_total')) - mirrored0,
-          mirrorDropped: (await counter('runway_router_mirror_dropped_total')) - dropped0,
-          // What the router itself costs, independent of how loaded the machine is.
-          cpuMicrosecondsPerRequest: Math.round(routerCpuUs / t.requests),
-        },
-        nginx: n
-          ? { ...n, throughputRatioToDirect: Math.round((n.throughputRps / d.throughputRps) * 1000) / 1000 }
-          : 'skipped: nginx not installed',
-        routerToNginx: n ? Math.round((t.throughputRps / n.throughputRps) * 1000) / 1000 : undefined,
-        overhead: {
-          addedP50Ms: Math.round((t.p50Ms - d.p50Ms) * 1000) / 1000,
-          addedP99Ms: Math.round((t.p99Ms - d.p99Ms) * 1000) / 1000,
-          throughputRatio: Math.round((t.throughputRps / d.throughputRps) * 1000) / 1000,
-        },
-        targets: {
-          addedP50UnderOneMs: t.p50Ms - d.p50Ms < 1,
-          throughputAtLeast70Percent: t.throughputRps / d.throughputRps >= 0.7,
-          ...(n ? { atLeast75PercentOfNginx: t.throughputRps / n.throughputRps >= 0.75 } : {}),
-        },
+        loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100),
       };
+      const s = new Map(rows.map((r) => [r, summarize(phases.get(r)!)]));
+      for (const row of rows) {
+        const sum = s.get(row)!;
+        out[row] = {
+          ...sum,
+          ...(proxyCpuUs.has(row) ? proxyCost(proxyCpuUs.get(row)!, sum.requests) : {}),
+          ...(row === 'routerMirror'
+            ? {
+                mirrored: (await counter(mirrorRouter.url, 'runway_router_mirrored_total')) - mirrored0,
+                mirrorDropped:
+                  (await counter(mirrorRouter.url, 'runway_router_mirror_dropped_total')) - dropped0,
+              }
+            : {}),
+        };
+      }
+      const ratio = (a: Row, b: Row): number | undefined =>
+        s.has(a) && s.has(b) ? r3(s.get(a)!.throughputRps / s.get(b)!.throughputRps) : undefined;
+      const n = s.get('nginx');
+      const t = s.get('router');
+      out.ratios = {
+        routerToNginx: ratio('router', 'nginx'),
+        routerMirrorToNginx: ratio('routerMirror', 'nginx'),
+        routerToDirect: ratio('router', 'direct'),
+        floorToNginx: ratio('floor', 'nginx'),
+        routerToFloor: ratio('router', 'floor'),
+        ...(baseline
+          ? { routerToBaseline: ratio('router', 'baseline'), baselineToNginx: ratio('baseline', 'nginx') }
+          : {}),
+        nginxToDirect: ratio('nginx', 'direct'),
+        routerAddedP50MsOverNginx: n && t ? r3(t.p50Ms - n.p50Ms) : undefined,
+      };
+      if (n && t) out.target = { routerAtLeast75PercentOfNginx: t.throughputRps / n.throughputRps >= 0.75 };
+      process.stderr.write(`bench:router: c=${concurrency} ${JSON.stringify(out.ratios)}\n`);
+      return out;
     };
     const runs = [];
     for (const concurrency of concurrencies) runs.push(await compare(concurrency));
@@ -305,26 +648,41 @@ async function main(): Promise<void> {
         cpus: os.cpus().length,
         model: os.cpus()[0]?.model,
         node: process.version,
-        loadavg: os.loadavg(),
+        loadavgAtEnd: os.loadavg().map((x) => Math.round(x * 100) / 100),
       },
       setup: {
         secondsPerPhase: seconds,
         rounds,
-        variants: 'v1 50% (fraud-v1), v2 50% (fraud-v2), mirror 10% to v3 (fraud-v3, weight 0)',
-        direct: 'client alternates over the v1 and v2 servers (same serving capacity as the routed side)',
+        rows,
+        generator: WRK
+          ? `wrk (${WRK}), 1 thread, a fresh x-request-id per request (Lua request())`
+          : 'in-process undici loop (wrk not installed)',
+        direct: 'straight to the v1 and v2 servers, the connections split over both',
+        router:
+          'runway router, route v1/v2 weighted 50/50, per-variant metrics, feedback attribution (x-request-id), no mirror',
         nginx: NGINX
           ? 'nginx (Debian), 1 worker, upstream v1/v2 weight 50/50, keepalive 256, no mirror, access log off'
           : 'not installed',
+        routerMirror: 'a second runway router: the same route plus a 10% mirror to v3 (fraud-v3, weight 0)',
+        floor:
+          "a bare Node proxy: node:http and the router's upstream client, alternating v1/v2, no routes, metrics or feedback (the floor of a Node proxy here)",
+        ...(baselineDir
+          ? { baseline: `the router built in ${baselineDir}, with the router row's route` }
+          : {}),
         request: 'JSON infer, 1 row x 8 FP32 features; closed loop',
-        processes: '3 model servers, 1 router, 1 load generator, all on this machine',
+        processes:
+          '3 model servers, 2 routers, the bare Node proxy, nginx, the load generator, all on this machine',
+        quantiles: 'p50/p99 per phase from the generator, averaged over phases weighted by requests',
       },
       runs,
     };
-    const out = path.join(projectRoot, 'bench', 'results', `router-${result.date.slice(0, 10)}.json`);
+    const name = `router-${result.date.slice(0, 10)}${tag ? `-${tag}` : ''}`;
+    const out = path.join(projectRoot, 'bench', 'results', `${name}.json`);
     fs.mkdirSync(path.dirname(out), { recursive: true });
     fs.writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
-    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-    process.stdout.write(`written to ${path.relative(projectRoot, out)}\n`);
+    fs.writeFileSync(out.replace(/\.json$/, '.md'), markdown(result));
+    process.stdout.write(markdown(result));
+    process.stdout.write(`written to ${path.relative(projectRoot, out)} and .md\n`);
   } finally {
     for (const c of children) {
       // Forked roles stop when their channel closes; nginx (no channel) is told to quit.
@@ -333,7 +691,47 @@ async function main(): Promise<void> {
       setTimeout(() => c.kill('SIGKILL'), 5_000).unref();
     }
     if (nginxDir) fs.rmSync(nginxDir, { recursive: true, force: true });
+    fs.rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+interface RowSummary {
+  throughputRps: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  cpuMicrosecondsPerRequest?: number;
+  cpuSplitMicroseconds?: { user: number; system: number };
+  generator: { cpuMicrosecondsPerRequest: number; cores: number };
+  machineBusy: number;
+}
+
+function markdown(result: {
+  date: string;
+  machine: { cpus: number; loadavgAtEnd: number[] };
+  setup: { generator: string; secondsPerPhase: number; rounds: number };
+  runs: Record<string, unknown>[];
+}): string {
+  const lines = [
+    `# Router vs nginx, ${result.date}`,
+    '',
+    `${result.machine.cpus} CPUs; generator: ${result.setup.generator}; ${result.setup.rounds} rounds × ${result.setup.secondsPerPhase} s per row.`,
+    'Target: the `router` row (weighted 50/50, metrics, feedback attribution, no mirror) at ≥ 0.75 of nginx at c=16 and c=64.',
+    '',
+    '| c | row | req/s | / nginx | p50 ms | p99 ms | errors | proxy CPU µs/req (user+sys) | generator µs/req (cores) | machine busy | load avg |',
+    '|---|-----|------:|--------:|-------:|-------:|-------:|----------------------------:|-------------------------:|-------------:|---------:|',
+  ];
+  for (const run of result.runs) {
+    const nginx = run.nginx as RowSummary | undefined;
+    for (const row of ALL_ROWS) {
+      const s = run[row] as RowSummary | undefined;
+      if (!s) continue;
+      lines.push(
+        `| ${String(run.concurrency)} | ${row} | ${s.throughputRps} | ${nginx ? r3(s.throughputRps / nginx.throughputRps) : '—'} | ${s.p50Ms} | ${s.p99Ms} | ${s.errors} | ${s.cpuSplitMicroseconds ? `${s.cpuMicrosecondsPerRequest} (${s.cpuSplitMicroseconds.user}+${s.cpuSplitMicroseconds.system})` : '—'} | ${s.generator.cpuMicrosecondsPerRequest} (${s.generator.cores}) | ${Math.round(s.machineBusy * 100)}% | ${(run.loadavg as number[])[0]} |`,
+      );
+    }
+  }
+  return lines.join('\n') + '\n';
 }
 
 const role = process.argv.indexOf('--role');

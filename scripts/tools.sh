@@ -3,8 +3,8 @@
 # outside the repository (RUNWAY_TOOL_CACHE, default ~/.cache/runway) so fresh clones reuse them.
 # Idempotent: each tool is checked first and built only when missing.
 #
-#   scripts/tools.sh [temporal] [python] [mlflow] [prometheus] [k8s] [kustomize] [image] [chromium] [nginx] ...
-#   (no argument: all but nginx, which only bench:router needs)
+#   scripts/tools.sh [temporal] [python] [mlflow] [prometheus] [k8s] [kustomize] [image] [chromium] [nginx] [wrk] ...
+#   (no argument: all but nginx and wrk, which only the benchmarks need)
 set -euo pipefail
 CACHE="${RUNWAY_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/runway}"
 BIN="$CACHE/bin"
@@ -86,6 +86,18 @@ tool_nginx() {
   apt_install nginx-light || { [ "$made" = 1 ] && rm -f "$policy"; exit 1; }
   [ "$made" = 1 ] && rm -f "$policy"
   return 0
+}
+
+tool_wrk() {
+  # The load generator of `npm run bench:router`: a C client with a few µs of CPU per request, so
+  # on 2 cores the generator takes as little as it can from the proxies being measured.
+  if command -v wrk >/dev/null 2>&1; then return; fi
+  exec 6>"$CACHE/.wrk.lock"
+  flock 6
+  if command -v wrk >/dev/null 2>&1; then exec 6>&-; return; fi
+  say "installing Debian's wrk package (bench:router's load generator)"
+  apt_install wrk
+  exec 6>&-
 }
 
 tool_k8s() {

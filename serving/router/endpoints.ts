@@ -3,7 +3,7 @@
  * balancer needs (outstanding requests, consecutive failures, ejection). The state is keyed by
  * URL and outlives route swaps, so re-weighting a route does not forget that a replica is sick.
  */
-import { Pool } from 'undici';
+import { Upstream } from './upstream';
 
 export interface EjectionPolicy {
   /** Consecutive failures that eject an endpoint (default 5). */
@@ -18,7 +18,7 @@ export const defaultEjection: EjectionPolicy = { consecutiveFailures: 5, cooldow
 export const DEFAULT_MAX_IN_FLIGHT = 256;
 
 export class Endpoint {
-  readonly pool: Pool;
+  readonly pool: Upstream;
   /** Other clients of this endpoint (its gRPC side), closed with it. */
   readonly extras: { close(): void }[] = [];
   outstanding = 0;
@@ -33,7 +33,7 @@ export class Endpoint {
   ) {
     this.now = now;
     // One connection per request in flight: the pool never queues more than the bound lets in.
-    this.pool = new Pool(url, { keepAliveTimeout: 30_000, pipelining: 1, connections: maxInFlight });
+    this.pool = new Upstream(url, { connections: maxInFlight, idleMs: 30_000 });
   }
 
   /**

@@ -1,21 +1,17 @@
+import { UPSTREAM_CODES } from './upstream';
+
 /** How an upstream attempt failed: the reason label in the metrics and the status the client gets. */
 export function errorReason(err: unknown): { reason: string; status: number } {
   const code = (err as { code?: string }).code ?? '';
-  if (
-    code === 'UND_ERR_HEADERS_TIMEOUT' ||
-    code === 'UND_ERR_BODY_TIMEOUT' ||
-    code === 'UND_ERR_CONNECT_TIMEOUT'
-  ) {
+  if (code === UPSTREAM_CODES.headersTimeout || code === UPSTREAM_CODES.bodyTimeout) {
     return { reason: 'timeout', status: 504 };
   }
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'EAI_AGAIN') {
     return { reason: 'connect', status: 502 };
   }
-  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE')
+  if (code === UPSTREAM_CODES.closed || code === 'ECONNRESET' || code === 'EPIPE')
     return { reason: 'reset', status: 502 };
-  if (code.startsWith('HPE_') || code === 'UND_ERR_INFO' || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
-    return { reason: 'protocol', status: 502 };
-  }
+  if (code === UPSTREAM_CODES.protocol) return { reason: 'protocol', status: 502 };
   return { reason: 'other', status: 502 };
 }
 

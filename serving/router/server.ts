@@ -24,13 +24,13 @@ import {
   pickEndpoint,
   saturatedMessage,
 } from './endpoints';
-import { forwardableHeaders, HttpError, parseJson, readBody, responseHeaders, sendJson } from './http';
+import { HttpError, parseJson, readBody, responseHeaders, scanHeaders, sendJson } from './http';
 import { codeClass, RouterMetrics } from './metrics';
 import type { Route } from './route';
 import { DEFAULT_STICKY_HEADER, isValidModelName, parseRoute, RouteValidationError } from './schema';
 import { loadRoutes, saveRoutes } from './store';
 import { startGrpcFrontDoor, type GrpcFrontDoor } from './grpc';
-import { AccessGate, CREDENTIAL_HEADERS, presentedKey } from './access';
+import { AccessGate, presentedKey } from './access';
 
 export const VARIANT_HEADER = 'x-runway-variant';
 export const SHADOW_HEADER = 'x-runway-shadow';
@@ -105,11 +105,9 @@ const QUICK_ID = /^\s*\{\s*"id"\s*:\s*"((?:[^"\\]|\\.){1,256})"/;
 const MAX_ID_PARSE_BYTES = 1 << 20;
 
 /** The OIP request id: the `x-request-id` header, else the body's top-level `id`. */
-function requestIdOf(headers: http.IncomingHttpHeaders, body: Buffer): string | undefined {
-  const h = headers['x-request-id'];
-  if (typeof h === 'string' && h !== '') return h;
+function requestIdOf(h: string | undefined, hl: string | undefined, body: Buffer): string | undefined {
+  if (h !== undefined && h !== '') return h;
   if (body.length === 0) return undefined;
-  const hl = headers['inference-header-content-length'];
   const jsonEnd = typeof hl === 'string' ? Number(hl) : body.length;
   if (!Number.isInteger(jsonEnd) || jsonEnd <= 0 || jsonEnd > body.length) return undefined;
   const head = body.toString('utf8', 0, Math.min(jsonEnd, 512));
@@ -272,11 +270,13 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
       return;
     }
     const started = performance.now();
-    const body = await readBody(req, maxBody);
+    // The client's key is for this door only: replicas (and their logs) never see it.
+    const scanned = scanHeaders(req.rawHeaders, active.stickyHeader, active.preview?.header, !!gate);
+    const body = await readBody(req, maxBody, scanned.contentLength);
 
-    const unit = req.headers[active.stickyHeader];
-    const unitValue = typeof unit === 'string' && unit !== '' ? unit : undefined;
-    const preview = active.preview ? previewTarget(active, req.headers[active.preview.header]) : undefined;
+    const unit = scanned.unit;
+    const unitValue = unit !== undefined && unit !== '' ? unit : undefined;
+    const preview = active.preview ? previewTarget(active, scanned.preview) : undefined;
     const point = unitValue !== undefined ? stickyPoint(unitValue) : Math.random() * 100;
     let variant = preview ?? active.variants.get(variantAt(active.boundaries, point)!)!;
     let variantName = variant.name;
@@ -295,9 +295,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
       isInfer && !preview && active.mirror && Math.random() * 100 < active.mirror.percent
         ? active.mirror
         : undefined;
-    const headers = forwardableHeaders(req.headers);
-    // The client's key is for this door only: replicas (and their logs) never see it.
-    if (gate) for (const h of CREDENTIAL_HEADERS) delete headers[h];
+    const headers = scanned.forward;
     // Inference is a pure function of its inputs, so an attempt that produced no answer (the
     // replica was gone, or died mid-request) may be sent again without changing any result.
     const retrySafe = isInfer || method === 'GET' || method === 'HEAD';
@@ -329,8 +327,8 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
         try {
           upstream = await endpoint.pool.request({
             path,
-            method: method as 'POST',
-            headers,
+            method,
+            rawHeaders: headers,
             body: body.length > 0 ? body : null,
             headersTimeout: timeoutMs,
             bodyTimeout: timeoutMs,
@@ -370,7 +368,12 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
       labels = { model, variant: variantName };
       endpoint = next.endpoint;
     }
-    memory.served(model, requestIdOf(req.headers, body), unitValue, variantName);
+    memory.served(
+      model,
+      requestIdOf(scanned.requestId, scanned.inferenceHeaderLength, body),
+      unitValue,
+      variantName,
+    );
     if (!endpoint) throw new Error('unreachable: an answer without an endpoint');
 
     const status = upstream.statusCode;
@@ -384,13 +387,19 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     try {
       if (mirrorTo) {
         // Buffered: the shadow's answer is compared with exactly these bytes.
-        const answer = Buffer.from(await upstream.body.arrayBuffer());
+        const answer = await upstream.body.buffer();
         release();
-        res.writeHead(status, {
-          ...responseHeaders(upstream.headers, false),
-          'content-length': answer.length,
-          [VARIANT_HEADER]: variantName,
-        });
+        res.writeHead(
+          status,
+          responseHeaders(
+            upstream.headers,
+            false,
+            'content-length',
+            String(answer.length),
+            VARIANT_HEADER,
+            variantName,
+          ),
+        );
         res.end(answer);
         finish(status);
         const hl = upstream.headers['inference-header-content-length'];
@@ -411,16 +420,24 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
       if (length >= 0 && length <= SMALL_BODY) {
         // Small answers (the usual inference result): one buffer, one write; cheaper than a stream
         // pipeline. Its exact length is known, so the answer goes out without chunked framing.
-        const answer = Buffer.from(await upstream.body.arrayBuffer());
-        res.writeHead(status, {
-          ...responseHeaders(upstream.headers, method === 'HEAD'),
-          ...(method === 'HEAD' ? {} : { 'content-length': answer.length }),
-          [VARIANT_HEADER]: variantName,
-        });
+        const answer = await upstream.body.buffer();
+        res.writeHead(
+          status,
+          method === 'HEAD'
+            ? responseHeaders(upstream.headers, true, VARIANT_HEADER, variantName)
+            : responseHeaders(
+                upstream.headers,
+                false,
+                'content-length',
+                String(answer.length),
+                VARIANT_HEADER,
+                variantName,
+              ),
+        );
         res.end(answer);
       } else {
-        res.writeHead(status, { ...responseHeaders(upstream.headers, true), [VARIANT_HEADER]: variantName });
-        await pipeline(upstream.body, res);
+        res.writeHead(status, responseHeaders(upstream.headers, true, VARIANT_HEADER, variantName));
+        await pipeline(upstream.body.stream(), res);
       }
       release();
       finish(status);
@@ -448,7 +465,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     shadow: ActiveVariant,
     method: string,
     path: string,
-    headers: Record<string, string | string[]>,
+    headers: string,
     body: Buffer,
     primary: Answer,
     routeTolerance: number,
@@ -472,14 +489,14 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     endpoint.pool
       .request({
         path,
-        method: method as 'POST',
-        headers: { ...headers, [SHADOW_HEADER]: '1' },
+        method,
+        rawHeaders: `${headers}${SHADOW_HEADER}: 1\r\n`,
         body: body.length > 0 ? body : null,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
       })
       .then(async (r) => {
-        const answer = Buffer.from(await r.body.arrayBuffer());
+        const answer = await r.body.buffer();
         metrics.shadowDuration.observe(labels, (performance.now() - started) / 1000);
         if (failingStatus(r.statusCode)) endpoint.failed();
         else endpoint.succeeded();
