@@ -8,12 +8,14 @@
  * A closed-loop load generator runs in a separate process (its own event loop) at several
  * concurrencies. Writes bench/results/serving-<date>.json and a markdown table next to it.
  *
- * And for a 3×48×192 FP32 image classifier (demo/models/image-cnn.onnx, large input tensors):
- * raw onnxruntime at batch 1 and 16 beside the batching server fed binary tensors, JSON tensors
- * and gRPC raw contents, at concurrency 1 and 16 (JSON vs binary is the large-tensor figure).
+ * And for two 3×48×192 FP32 image classifiers (demo/image-model.ts, large input tensors): the
+ * light image-cnn (11 M multiply-adds, where per-request cost is the floor) and the CNN-sized
+ * image-resnet (119 M): raw onnxruntime at batch 1 and 16 beside the batching server fed binary
+ * tensors, JSON tensors and gRPC raw contents, at concurrency 1 and 16 (JSON vs binary is the
+ * large-tensor figure, binary vs raw onnxruntime the serving overhead).
  *
  * Flags: --duration-ms N (per point, default 3000), --concurrency 1,8,64,
- * --models fraud-v1,heavy,image-cnn, --label NAME (results go to serving-<date>-NAME.*)
+ * --models fraud-v1,heavy,image-cnn,image-resnet, --label NAME (results go to serving-<date>-NAME.*)
  */
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
@@ -25,7 +27,7 @@ import * as ort from 'onnxruntime-node';
 import * as grpc from '@grpc/grpc-js';
 import { Pool } from 'undici';
 import { projectRoot } from '../common/paths';
-import { IMAGE_MODEL } from '../demo/image-model';
+import { IMAGE_MODELS, multiplyAdds, type ImageModel } from '../demo/image-model';
 import { startModelServer } from '../serving/server';
 import { oipService } from '../serving/server/grpc-messages';
 
@@ -207,60 +209,65 @@ interface LargePoint extends LoadResult {
 }
 
 /** Float32 pixels as a client holds them (x/255 − 0.5), the same for every request. */
-function imagePixels(): Float32Array {
-  const n = IMAGE_MODEL.dims.reduce((a, b) => a * b, 1);
+function imagePixels(model: ImageModel): Float32Array {
+  const n = model.dims.reduce((a, b) => a * b, 1);
   return Float32Array.from({ length: n }, (_, i) => Math.fround(((i * 37) % 256) / 255 - 0.5));
 }
 
-/** The image classifier: raw onnxruntime, then the server with binary, JSON and gRPC inputs. */
-async function largeTensors(durationMs: number): Promise<{
+interface LargeResult {
+  model: ImageModel['name'];
+  multiplyAdds: number;
   raw: { batch: number; rowsPerSecond: number }[];
   points: LargePoint[];
   ratios: Record<string, number>;
-}> {
-  const file = path.join(projectRoot, 'demo/models', IMAGE_MODEL.file);
-  const pixels = imagePixels();
+}
+
+/** An image classifier: raw onnxruntime, then the server with binary, JSON and gRPC inputs. */
+async function largeTensors(model: ImageModel, durationMs: number): Promise<LargeResult> {
+  const name = model.name;
+  const file = path.join(projectRoot, 'demo/models', model.file);
+  const pixels = imagePixels(model);
   const raw: { batch: number; rowsPerSecond: number }[] = [];
   const session = await ort.InferenceSession.create(file, { intraOpNumThreads: 1, interOpNumThreads: 1 });
   for (const batch of [1, 16]) {
     const x = new ort.Tensor(
       'float32',
       Float32Array.from({ length: batch * pixels.length }, (_, i) => pixels[i % pixels.length]!),
-      [batch, ...IMAGE_MODEL.dims],
+      [batch, ...model.dims],
     );
-    for (let i = 0; i < 5; i++) await session.run({ [IMAGE_MODEL.input]: x });
+    for (let i = 0; i < 5; i++) await session.run({ [model.input]: x });
     let rows = 0;
     const t0 = performance.now();
     while (performance.now() - t0 < durationMs) {
-      await session.run({ [IMAGE_MODEL.input]: x });
+      await session.run({ [model.input]: x });
       rows += batch;
     }
     raw.push({ batch, rowsPerSecond: rows / ((performance.now() - t0) / 1000) });
     console.error(
-      `(a) image-cnn raw ort batch ${batch}: ${raw[raw.length - 1]!.rowsPerSecond.toFixed(0)} rows/s`,
+      `(a) ${name} raw ort batch ${batch}: ${raw[raw.length - 1]!.rowsPerSecond.toFixed(0)} rows/s`,
     );
   }
   await session.release();
 
-  const shape = [1, ...IMAGE_MODEL.dims];
-  const input = { name: IMAGE_MODEL.input, datatype: 'FP32', shape };
+  const shape = [1, ...model.dims];
+  const input = { name: model.input, datatype: 'FP32', shape };
   // As tritonclient sends them: JSON numbers are the float32 values printed as doubles.
   const json = JSON.stringify({ inputs: [{ ...input, data: Array.from(pixels) }] });
   const header = Buffer.from(
     JSON.stringify({
       inputs: [{ ...input, parameters: { binary_data_size: pixels.byteLength } }],
-      outputs: [{ name: IMAGE_MODEL.output, parameters: { binary_data: true } }],
+      outputs: [{ name: model.output, parameters: { binary_data: true } }],
     }),
   );
   const binary = Buffer.concat([header, Buffer.from(pixels.buffer)]);
   const grpcBody = oipService().ModelInfer!.requestSerialize({
-    model_name: 'image-cnn',
+    model_name: name,
     inputs: [input],
     raw_input_contents: [Buffer.from(pixels.buffer)],
   });
   const server = await startModelServer({
     model: file,
-    name: 'image-cnn',
+    name,
     port: 0,
     grpcPort: 0,
     threads: 1,
@@ -275,10 +282,10 @@ async function largeTensors(durationMs: number): Promise<{
   try {
     for (const variant of ['binary', 'json', 'grpc'] as const) {
       for (const concurrency of [1, 16]) {
-        const before = (await (await fetch(`${server.url}/v2/models/image-cnn/stats`)).json()) as Stats;
+        const before = (await (await fetch(`${server.url}/v2/models/${name}/stats`)).json()) as Stats;
         const base = {
           url: server.url,
-          path: '/v2/models/image-cnn/infer',
+          path: `/v2/models/${name}/infer`,
           concurrency,
           durationMs,
           warmupMs: 500,
@@ -306,13 +313,13 @@ async function largeTensors(durationMs: number): Promise<{
                   },
                 };
         const r = await runLoad(job);
-        const after = (await (await fetch(`${server.url}/v2/models/image-cnn/stats`)).json()) as Stats;
+        const after = (await (await fetch(`${server.url}/v2/models/${name}/stats`)).json()) as Stats;
         const d = (k: 'inference_count' | 'execution_count'): number =>
           after.model_stats[0]![k] - before.model_stats[0]![k];
         const meanBatchSize = d('inference_count') / Math.max(1, d('execution_count'));
         points.push({ variant, concurrency, ...r, meanBatchSize });
         console.error(
-          `(${variant}) image-cnn c=${concurrency}: ${r.throughput.toFixed(0)} req/s p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms batch ${meanBatchSize.toFixed(1)} errors ${r.errors}`,
+          `(${variant}) ${name} c=${concurrency}: ${r.throughput.toFixed(0)} req/s p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms batch ${meanBatchSize.toFixed(1)} errors ${r.errors}`,
         );
       }
     }
@@ -323,13 +330,13 @@ async function largeTensors(durationMs: number): Promise<{
     points.find((p) => p.variant === v && p.concurrency === c)?.throughput ?? NaN;
   const rawAt = (b: number): number => raw.find((r) => r.batch === b)?.rowsPerSecond ?? NaN;
   const ratios = {
-    'image-cnn: json/binary at 16': at('json', 16) / at('binary', 16),
-    'image-cnn: binary/a(batch 16) at 16': at('binary', 16) / rawAt(16),
-    'image-cnn: grpc/a(batch 16) at 16': at('grpc', 16) / rawAt(16),
-    'image-cnn: json/binary at 1': at('json', 1) / at('binary', 1),
-    'image-cnn: binary/a(batch 1) at 1': at('binary', 1) / rawAt(1),
+    [`${name}: json/binary at 16`]: at('json', 16) / at('binary', 16),
+    [`${name}: binary/a(batch 16) at 16`]: at('binary', 16) / rawAt(16),
+    [`${name}: grpc/a(batch 16) at 16`]: at('grpc', 16) / rawAt(16),
+    [`${name}: json/binary at 1`]: at('json', 1) / at('binary', 1),
+    [`${name}: binary/a(batch 1) at 1`]: at('binary', 1) / rawAt(1),
   };
-  return { raw, points, ratios };
+  return { model: name, multiplyAdds: multiplyAdds(model), raw, points, ratios };
 }
 
 interface Point extends LoadResult {
@@ -341,6 +348,47 @@ interface Point extends LoadResult {
   instanceBusy?: number;
 }
 
+const mMac = (n: number): string => `${(n / 1e6).toFixed(1)} M`;
+
+/** The image classifiers side by side, then each one's points and raw onnxruntime rates. */
+function largeTable(large: LargeResult[]): string[] {
+  if (large.length === 0) return [];
+  const first = IMAGE_MODELS.find((m) => m.name === large[0]!.model)!;
+  const lines = [
+    `Image classifiers (demo/image-model.ts, input [1, ${first.dims.join(', ')}] FP32: ${(imagePixels(first).byteLength / 1024).toFixed(0)} kB binary, JSON as float32 values printed in full), batching server, 1 instance, 1 thread; raw onnxruntime in this process, same run:`,
+    '',
+    '| model | multiply-adds / image | raw ort batch 16 rows/s | binary c=16 req/s | json c=16 req/s | grpc c=16 req/s | json/binary | binary/raw ort | grpc/raw ort |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const l of large) {
+    const at = (v: LargeVariant): number =>
+      l.points.find((p) => p.variant === v && p.concurrency === 16)?.throughput ?? NaN;
+    const raw16 = l.raw.find((r) => r.batch === 16)?.rowsPerSecond ?? NaN;
+    lines.push(
+      `| ${l.model} | ${mMac(l.multiplyAdds)} | ${raw16.toFixed(0)} | ${at('binary').toFixed(0)} | ${at('json').toFixed(0)} | ${at('grpc').toFixed(0)} | ${(at('json') / at('binary')).toFixed(2)} | ${(at('binary') / raw16).toFixed(2)} | ${(at('grpc') / raw16).toFixed(2)} |`,
+    );
+  }
+  lines.push('');
+  for (const l of large) {
+    lines.push(
+      `${l.model} (${mMac(l.multiplyAdds)} multiply-adds per image):`,
+      '',
+      '| input | concurrency | req/s | p50 ms | p99 ms | mean batch | errors |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+      ...l.points.map(
+        (p) =>
+          `| ${p.variant} | ${p.concurrency} | ${p.throughput.toFixed(0)} | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${p.meanBatchSize.toFixed(1)} | ${p.errors} |`,
+      ),
+      '',
+      `| ${l.model} (a) raw ort batch | rows/s |`,
+      '| ---: | ---: |',
+      ...l.raw.map((r) => `| ${r.batch} | ${r.rowsPerSecond.toFixed(0)} |`),
+      '',
+    );
+  }
+  return lines;
+}
+
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
@@ -349,8 +397,9 @@ function arg(name: string, fallback: string): string {
 async function main(): Promise<void> {
   const durationMs = Number(arg('--duration-ms', '3000'));
   const concurrencies = arg('--concurrency', '1,8,64').split(',').map(Number);
-  const requested = arg('--models', 'fraud-v1,heavy,image-cnn').split(',');
-  const models = requested.filter((m) => m !== 'image-cnn');
+  const requested = arg('--models', 'fraud-v1,heavy,image-cnn,image-resnet').split(',');
+  const images = IMAGE_MODELS.filter((m) => requested.includes(m.name));
+  const models = requested.filter((m) => !images.some((i) => i.name === m));
   const label = arg('--label', '');
   const maxBatch = Math.max(...concurrencies);
   const points: Point[] = [];
@@ -421,7 +470,8 @@ async function main(): Promise<void> {
     }
   }
 
-  const large = requested.includes('image-cnn') ? await largeTensors(durationMs) : undefined;
+  const large: LargeResult[] = [];
+  for (const image of images) large.push(await largeTensors(image, durationMs));
 
   const at = (model: string, variant: Point['variant'], c: number): number =>
     points.find((p) => p.model === model && p.variant === variant && p.concurrency === c)?.throughput ?? NaN;
@@ -447,7 +497,7 @@ async function main(): Promise<void> {
     node: process.version,
     loadavg: os.loadavg(),
   };
-  if (large) Object.assign(ratios, large.ratios);
+  for (const l of large) Object.assign(ratios, l.ratios);
   const result = {
     date: new Date().toISOString(),
     machine,
@@ -455,7 +505,7 @@ async function main(): Promise<void> {
     concurrencies,
     raw,
     points,
-    ...(large ? { imageCnn: { raw: large.raw, points: large.points } } : {}),
+    images: large.map(({ ratios: _, ...l }) => l),
     ratios,
   };
   const stem = `serving-${date}${label ? `-${label}` : ''}`;
@@ -477,23 +527,7 @@ async function main(): Promise<void> {
     '| --- | ---: | ---: |',
     ...raw.map((r) => `| ${r.model} | ${r.batch} | ${r.rowsPerSecond.toFixed(0)} |`),
     '',
-    ...(large
-      ? [
-          `Image classifier (${IMAGE_MODEL.file}, input [1, ${IMAGE_MODEL.dims.join(', ')}] FP32: ${(imagePixels().byteLength / 1024).toFixed(0)} kB binary, JSON as float32 values printed in full), batching server, 1 instance, 1 thread:`,
-          '',
-          '| input | concurrency | req/s | p50 ms | p99 ms | mean batch | errors |',
-          '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-          ...large.points.map(
-            (p) =>
-              `| ${p.variant} | ${p.concurrency} | ${p.throughput.toFixed(0)} | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${p.meanBatchSize.toFixed(1)} | ${p.errors} |`,
-          ),
-          '',
-          '| image-cnn (a) raw ort batch | rows/s |',
-          '| ---: | ---: |',
-          ...large.raw.map((r) => `| ${r.batch} | ${r.rowsPerSecond.toFixed(0)} |`),
-          '',
-        ]
-      : []),
+    ...largeTable(large),
     '| ratio | value |',
     '| --- | ---: |',
     ...Object.entries(ratios).map(([k, v]) => `| ${k} | ${v.toFixed(2)} |`),
