@@ -15,7 +15,8 @@
  * large-tensor figure, binary vs raw onnxruntime the serving overhead).
  *
  * Flags: --duration-ms N (per point, default 3000), --concurrency 1,8,64,
- * --models fraud-v1,heavy,image-cnn,image-resnet, --label NAME (results go to serving-<date>-NAME.*)
+ * --models fraud-v1,heavy,image-cnn,image-resnet, --rounds 3 (image models: interleaved rounds that
+ * share the duration), --label NAME (results go to serving-<date>-NAME.*)
  */
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
@@ -217,18 +218,37 @@ function imagePixels(model: ImageModel): Float32Array {
 interface LargeResult {
   model: ImageModel['name'];
   multiplyAdds: number;
-  raw: { batch: number; rowsPerSecond: number }[];
-  points: LargePoint[];
+  raw: { batch: number; rowsPerSecond: number; perRound: number[] }[];
+  points: (LargePoint & { perRound: number[] })[];
   ratios: Record<string, number>;
+  /** json/binary at concurrency 16, round by round: the spread the pooled ratio hides. */
+  jsonBinaryPerRound: number[];
 }
 
-/** An image classifier: raw onnxruntime, then the server with binary, JSON and gRPC inputs. */
-async function largeTensors(model: ImageModel, durationMs: number): Promise<LargeResult> {
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0
+    ? NaN
+    : s.length % 2
+      ? s[s.length >> 1]!
+      : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+/** One image model's server, session and prepared request bodies, kept for every round. */
+interface ImageRig {
+  model: ImageModel;
+  session: ort.InferenceSession;
+  tensors: Map<number, ort.Tensor>;
+  server: Awaited<ReturnType<typeof startModelServer>>;
+  jobs: Record<LargeVariant, (concurrency: number, durationMs: number) => LoadJob>;
+}
+
+async function imageRig(model: ImageModel): Promise<ImageRig> {
   const name = model.name;
   const file = path.join(projectRoot, 'demo/models', model.file);
   const pixels = imagePixels(model);
-  const raw: { batch: number; rowsPerSecond: number }[] = [];
   const session = await ort.InferenceSession.create(file, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  const tensors = new Map<number, ort.Tensor>();
   for (const batch of [1, 16]) {
     const x = new ort.Tensor(
       'float32',
@@ -236,19 +256,8 @@ async function largeTensors(model: ImageModel, durationMs: number): Promise<Larg
       [batch, ...model.dims],
     );
     for (let i = 0; i < 5; i++) await session.run({ [model.input]: x });
-    let rows = 0;
-    const t0 = performance.now();
-    while (performance.now() - t0 < durationMs) {
-      await session.run({ [model.input]: x });
-      rows += batch;
-    }
-    raw.push({ batch, rowsPerSecond: rows / ((performance.now() - t0) / 1000) });
-    console.error(
-      `(a) ${name} raw ort batch ${batch}: ${raw[raw.length - 1]!.rowsPerSecond.toFixed(0)} rows/s`,
-    );
+    tensors.set(batch, x);
   }
-  await session.release();
-
   const shape = [1, ...model.dims];
   const input = { name: model.input, datatype: 'FP32', shape };
   // As tritonclient sends them: JSON numbers are the float32 values printed as doubles.
@@ -259,12 +268,14 @@ async function largeTensors(model: ImageModel, durationMs: number): Promise<Larg
       outputs: [{ name: model.output, parameters: { binary_data: true } }],
     }),
   );
-  const binary = Buffer.concat([header, Buffer.from(pixels.buffer)]);
-  const grpcBody = oipService().ModelInfer!.requestSerialize({
-    model_name: name,
-    inputs: [input],
-    raw_input_contents: [Buffer.from(pixels.buffer)],
-  });
+  const binary = Buffer.concat([header, Buffer.from(pixels.buffer)]).toString('base64');
+  const grpcBody = oipService()
+    .ModelInfer!.requestSerialize({
+      model_name: name,
+      inputs: [input],
+      raw_input_contents: [Buffer.from(pixels.buffer)],
+    })
+    .toString('base64');
   const server = await startModelServer({
     model: file,
     name,
@@ -278,65 +289,172 @@ async function largeTensors(model: ImageModel, durationMs: number): Promise<Larg
     maxQueueSize: 4096,
     logSink: () => undefined,
   });
-  const points: LargePoint[] = [];
+  const base = (concurrency: number, durationMs: number) => ({
+    url: server.url,
+    path: `/v2/models/${name}/infer`,
+    concurrency,
+    durationMs,
+    warmupMs: 500,
+  });
+  return {
+    model,
+    session,
+    tensors,
+    server,
+    jobs: {
+      binary: (c, ms) => ({
+        ...base(c, ms),
+        body: binary,
+        base64: true,
+        headers: {
+          'content-type': 'application/octet-stream',
+          'inference-header-content-length': String(header.length),
+        },
+      }),
+      json: (c, ms) => ({ ...base(c, ms), body: json }),
+      grpc: (c, ms) => ({
+        ...base(c, ms),
+        body: grpcBody,
+        base64: true,
+        grpc: { address: server.grpc!.address, method: '/inference.GRPCInferenceService/ModelInfer' },
+      }),
+    },
+  };
+}
+
+/**
+ * The image classifiers: raw onnxruntime, then each server with binary, JSON and gRPC inputs.
+ * The machine is shared, so its load drifts within a run: the measurements go in `rounds`
+ * interleaved rounds (every model, raw and every variant in each), pooled at the end, so that a
+ * change of load hits every figure of a ratio alike instead of one side of it.
+ */
+async function largeTensors(
+  models: ImageModel[],
+  durationMs: number,
+  rounds: number,
+): Promise<LargeResult[]> {
+  const rigs: ImageRig[] = [];
+  const slice = Math.max(500, Math.round(durationMs / rounds));
+  type Acc = {
+    n: number;
+    seconds: number;
+    perRound: number[];
+    p50: number[];
+    p95: number[];
+    p99: number[];
+    errors: number;
+    inferences: number;
+    executions: number;
+  };
+  const raws = new Map<string, { rows: number; seconds: number; perRound: number[] }>();
+  const accs = new Map<string, Acc>();
   try {
-    for (const variant of ['binary', 'json', 'grpc'] as const) {
-      for (const concurrency of [1, 16]) {
-        const before = (await (await fetch(`${server.url}/v2/models/${name}/stats`)).json()) as Stats;
-        const base = {
-          url: server.url,
-          path: `/v2/models/${name}/infer`,
-          concurrency,
-          durationMs,
-          warmupMs: 500,
-        };
-        const job: LoadJob =
-          variant === 'json'
-            ? { ...base, body: json }
-            : variant === 'binary'
-              ? {
-                  ...base,
-                  body: binary.toString('base64'),
-                  base64: true,
-                  headers: {
-                    'content-type': 'application/octet-stream',
-                    'inference-header-content-length': String(header.length),
-                  },
-                }
-              : {
-                  ...base,
-                  body: grpcBody.toString('base64'),
-                  base64: true,
-                  grpc: {
-                    address: server.grpc!.address,
-                    method: '/inference.GRPCInferenceService/ModelInfer',
-                  },
-                };
-        const r = await runLoad(job);
-        const after = (await (await fetch(`${server.url}/v2/models/${name}/stats`)).json()) as Stats;
-        const d = (k: 'inference_count' | 'execution_count'): number =>
-          after.model_stats[0]![k] - before.model_stats[0]![k];
-        const meanBatchSize = d('inference_count') / Math.max(1, d('execution_count'));
-        points.push({ variant, concurrency, ...r, meanBatchSize });
-        console.error(
-          `(${variant}) ${name} c=${concurrency}: ${r.throughput.toFixed(0)} req/s p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms batch ${meanBatchSize.toFixed(1)} errors ${r.errors}`,
-        );
+    for (const model of models) rigs.push(await imageRig(model));
+    for (let round = 0; round < rounds; round++) {
+      for (const rig of rigs) {
+        const name = rig.model.name;
+        for (const [batch, x] of rig.tensors) {
+          let rows = 0;
+          const t0 = performance.now();
+          while (performance.now() - t0 < slice) {
+            await rig.session.run({ [rig.model.input]: x });
+            rows += batch;
+          }
+          const seconds = (performance.now() - t0) / 1000;
+          const key = `${name}/${batch}`;
+          const r = raws.get(key) ?? { rows: 0, seconds: 0, perRound: [] };
+          r.rows += rows;
+          r.seconds += seconds;
+          r.perRound.push(rows / seconds);
+          raws.set(key, r);
+          console.error(
+            `(a) ${name} raw ort batch ${batch}, round ${round + 1}: ${(rows / seconds).toFixed(0)} rows/s`,
+          );
+        }
+        for (const variant of ['binary', 'json', 'grpc'] as const) {
+          for (const concurrency of [1, 16]) {
+            const stats = async (): Promise<Stats> =>
+              (await (await fetch(`${rig.server.url}/v2/models/${name}/stats`)).json()) as Stats;
+            const before = await stats();
+            const r = await runLoad(rig.jobs[variant](concurrency, slice));
+            const after = await stats();
+            const d = (k: 'inference_count' | 'execution_count'): number =>
+              after.model_stats[0]![k] - before.model_stats[0]![k];
+            const key = `${name}/${variant}/${concurrency}`;
+            const a: Acc = accs.get(key) ?? {
+              n: 0,
+              seconds: 0,
+              perRound: [],
+              p50: [],
+              p95: [],
+              p99: [],
+              errors: 0,
+              inferences: 0,
+              executions: 0,
+            };
+            a.n += r.requests;
+            a.seconds += r.seconds;
+            a.perRound.push(r.throughput);
+            a.p50.push(r.p50Ms);
+            a.p95.push(r.p95Ms);
+            a.p99.push(r.p99Ms);
+            a.errors += r.errors;
+            a.inferences += d('inference_count');
+            a.executions += d('execution_count');
+            accs.set(key, a);
+            console.error(
+              `(${variant}) ${name} c=${concurrency}, round ${round + 1}: ${r.throughput.toFixed(0)} req/s p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms errors ${r.errors}`,
+            );
+          }
+        }
       }
     }
   } finally {
-    await server.close();
+    for (const rig of rigs) {
+      await rig.server.close();
+      await rig.session.release();
+    }
   }
-  const at = (v: LargeVariant, c: number): number =>
-    points.find((p) => p.variant === v && p.concurrency === c)?.throughput ?? NaN;
-  const rawAt = (b: number): number => raw.find((r) => r.batch === b)?.rowsPerSecond ?? NaN;
-  const ratios = {
-    [`${name}: json/binary at 16`]: at('json', 16) / at('binary', 16),
-    [`${name}: binary/a(batch 16) at 16`]: at('binary', 16) / rawAt(16),
-    [`${name}: grpc/a(batch 16) at 16`]: at('grpc', 16) / rawAt(16),
-    [`${name}: json/binary at 1`]: at('json', 1) / at('binary', 1),
-    [`${name}: binary/a(batch 1) at 1`]: at('binary', 1) / rawAt(1),
-  };
-  return { model: name, multiplyAdds: multiplyAdds(model), raw, points, ratios };
+  return models.map((model) => {
+    const name = model.name;
+    const raw = [1, 16].map((batch) => {
+      const r = raws.get(`${name}/${batch}`)!;
+      return { batch, rowsPerSecond: r.rows / r.seconds, perRound: r.perRound };
+    });
+    const points = (['binary', 'json', 'grpc'] as const).flatMap((variant) =>
+      [1, 16].map((concurrency) => {
+        const a = accs.get(`${name}/${variant}/${concurrency}`)!;
+        return {
+          variant,
+          concurrency,
+          requests: a.n,
+          errors: a.errors,
+          seconds: a.seconds,
+          throughput: a.n / a.seconds,
+          // Latency quantiles: the median of the rounds' own.
+          p50Ms: median(a.p50),
+          p95Ms: median(a.p95),
+          p99Ms: median(a.p99),
+          meanBatchSize: a.inferences / Math.max(1, a.executions),
+          perRound: a.perRound,
+        };
+      }),
+    );
+    const at = (v: LargeVariant, c: number): number =>
+      points.find((p) => p.variant === v && p.concurrency === c)?.throughput ?? NaN;
+    const rawAt = (b: number): number => raw.find((r) => r.batch === b)?.rowsPerSecond ?? NaN;
+    const ratios = {
+      [`${name}: json/binary at 16`]: at('json', 16) / at('binary', 16),
+      [`${name}: binary/a(batch 16) at 16`]: at('binary', 16) / rawAt(16),
+      [`${name}: grpc/a(batch 16) at 16`]: at('grpc', 16) / rawAt(16),
+      [`${name}: json/binary at 1`]: at('json', 1) / at('binary', 1),
+      [`${name}: binary/a(batch 1) at 1`]: at('binary', 1) / rawAt(1),
+    };
+    const per = (v: LargeVariant): number[] =>
+      points.find((p) => p.variant === v && p.concurrency === 16)!.perRound;
+    const jsonBinaryPerRound = per('json').map((j, i) => j / per('binary')[i]!);
+    return { model: name, multiplyAdds: multiplyAdds(model), raw, points, ratios, jsonBinaryPerRound };
+  });
 }
 
 interface Point extends LoadResult {
@@ -351,11 +469,11 @@ interface Point extends LoadResult {
 const mMac = (n: number): string => `${(n / 1e6).toFixed(1)} M`;
 
 /** The image classifiers side by side, then each one's points and raw onnxruntime rates. */
-function largeTable(large: LargeResult[]): string[] {
+function largeTable(large: LargeResult[], rounds: number): string[] {
   if (large.length === 0) return [];
   const first = IMAGE_MODELS.find((m) => m.name === large[0]!.model)!;
   const lines = [
-    `Image classifiers (demo/image-model.ts, input [1, ${first.dims.join(', ')}] FP32: ${(imagePixels(first).byteLength / 1024).toFixed(0)} kB binary, JSON as float32 values printed in full), batching server, 1 instance, 1 thread; raw onnxruntime in this process, same run:`,
+    `Image classifiers (demo/image-model.ts, input [1, ${first.dims.join(', ')}] FP32: ${(imagePixels(first).byteLength / 1024).toFixed(0)} kB binary, JSON as float32 values printed in full), batching server, 1 instance, 1 thread; raw onnxruntime in this process, same run. Measured in ${rounds} interleaved rounds (each model raw, then every input and concurrency), pooled; latencies are the median of the rounds' own:`,
     '',
     '| model | multiply-adds / image | raw ort batch 16 rows/s | binary c=16 req/s | json c=16 req/s | grpc c=16 req/s | json/binary | binary/raw ort | grpc/raw ort |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -368,7 +486,14 @@ function largeTable(large: LargeResult[]): string[] {
       `| ${l.model} | ${mMac(l.multiplyAdds)} | ${raw16.toFixed(0)} | ${at('binary').toFixed(0)} | ${at('json').toFixed(0)} | ${at('grpc').toFixed(0)} | ${(at('json') / at('binary')).toFixed(2)} | ${(at('binary') / raw16).toFixed(2)} | ${(at('grpc') / raw16).toFixed(2)} |`,
     );
   }
-  lines.push('');
+  lines.push(
+    '',
+    ...large.map(
+      (l) =>
+        `${l.model} json/binary at c=16 round by round: ${l.jsonBinaryPerRound.map((r) => r.toFixed(2)).join(', ')}.`,
+    ),
+    '',
+  );
   for (const l of large) {
     lines.push(
       `${l.model} (${mMac(l.multiplyAdds)} multiply-adds per image):`,
@@ -401,6 +526,7 @@ async function main(): Promise<void> {
   const images = IMAGE_MODELS.filter((m) => requested.includes(m.name));
   const models = requested.filter((m) => !images.some((i) => i.name === m));
   const label = arg('--label', '');
+  const rounds = Number(arg('--rounds', '3'));
   const maxBatch = Math.max(...concurrencies);
   const points: Point[] = [];
   const raw: { model: string; batch: number; rowsPerSecond: number }[] = [];
@@ -470,8 +596,7 @@ async function main(): Promise<void> {
     }
   }
 
-  const large: LargeResult[] = [];
-  for (const image of images) large.push(await largeTensors(image, durationMs));
+  const large = images.length > 0 ? await largeTensors(images, durationMs, rounds) : [];
 
   const at = (model: string, variant: Point['variant'], c: number): number =>
     points.find((p) => p.model === model && p.variant === variant && p.concurrency === c)?.throughput ?? NaN;
@@ -527,7 +652,7 @@ async function main(): Promise<void> {
     '| --- | ---: | ---: |',
     ...raw.map((r) => `| ${r.model} | ${r.batch} | ${r.rowsPerSecond.toFixed(0)} |`),
     '',
-    ...largeTable(large),
+    ...largeTable(large, rounds),
     '| ratio | value |',
     '| --- | ---: |',
     ...Object.entries(ratios).map(([k, v]) => `| ${k} | ${v.toFixed(2)} |`),
