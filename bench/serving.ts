@@ -54,6 +54,9 @@ interface LoadResult {
   p50Ms: number;
   p95Ms: number;
   p99Ms: number;
+  /** Requests the generator completed, warm-up included, and the CPU it spent on them (µs). */
+  sent: number;
+  generatorCpuUs: number;
 }
 
 const quantile = (sorted: number[], q: number): number =>
@@ -93,7 +96,9 @@ function requester(job: LoadJob): { send: () => Promise<void>; close: () => Prom
 
 /** The load generator (child process): C closed-loop clients over keep-alive connections. */
 async function loadgen(job: LoadJob): Promise<LoadResult> {
+  const cpu0 = process.cpuUsage();
   const target = requester(job);
+  let sent = 0;
   const latencies: number[] = [];
   let errors = 0;
   let measuring = false;
@@ -103,6 +108,7 @@ async function loadgen(job: LoadJob): Promise<LoadResult> {
       const t = performance.now();
       try {
         await target.send();
+        sent++;
         if (measuring) latencies.push(performance.now() - t);
       } catch {
         if (measuring) errors++;
@@ -118,6 +124,7 @@ async function loadgen(job: LoadJob): Promise<LoadResult> {
   const seconds = (performance.now() - t0) / 1000;
   stop = true;
   await Promise.all(clients);
+  const cpu = process.cpuUsage(cpu0);
   await target.close();
   latencies.sort((a, b) => a - b);
   return {
@@ -128,6 +135,8 @@ async function loadgen(job: LoadJob): Promise<LoadResult> {
     p50Ms: quantile(latencies, 0.5),
     p95Ms: quantile(latencies, 0.95),
     p99Ms: quantile(latencies, 0.99),
+    sent,
+    generatorCpuUs: cpu.user + cpu.system,
   };
 }
 
@@ -219,7 +228,11 @@ interface LargeResult {
   model: ImageModel['name'];
   multiplyAdds: number;
   raw: { batch: number; rowsPerSecond: number; perRound: number[] }[];
-  points: (LargePoint & { perRound: number[] })[];
+  points: (LargePoint & {
+    perRound: number[];
+    serverCpuMsPerRequest: number;
+    generatorCpuMsPerRequest: number;
+  })[];
   ratios: Record<string, number>;
   /** json/binary at concurrency 16, round by round: the spread the pooled ratio hides. */
   jsonBinaryPerRound: number[];
@@ -342,6 +355,9 @@ async function largeTensors(
     p50: number[];
     p95: number[];
     p99: number[];
+    serverCpuUs: number;
+    generatorCpuUs: number;
+    sent: number;
     errors: number;
     inferences: number;
     executions: number;
@@ -376,7 +392,10 @@ async function largeTensors(
             const stats = async (): Promise<Stats> =>
               (await (await fetch(`${rig.server.url}/v2/models/${name}/stats`)).json()) as Stats;
             const before = await stats();
+            // The servers run in this process, which does nothing else during a point: their CPU.
+            const cpu0 = process.cpuUsage();
             const r = await runLoad(rig.jobs[variant](concurrency, slice));
+            const cpu = process.cpuUsage(cpu0);
             const after = await stats();
             const d = (k: 'inference_count' | 'execution_count'): number =>
               after.model_stats[0]![k] - before.model_stats[0]![k];
@@ -388,6 +407,9 @@ async function largeTensors(
               p50: [],
               p95: [],
               p99: [],
+              serverCpuUs: 0,
+              generatorCpuUs: 0,
+              sent: 0,
               errors: 0,
               inferences: 0,
               executions: 0,
@@ -399,6 +421,9 @@ async function largeTensors(
             a.p95.push(r.p95Ms);
             a.p99.push(r.p99Ms);
             a.errors += r.errors;
+            a.serverCpuUs += cpu.user + cpu.system;
+            a.generatorCpuUs += r.generatorCpuUs;
+            a.sent += r.sent;
             a.inferences += d('inference_count');
             a.executions += d('execution_count');
             accs.set(key, a);
@@ -437,6 +462,12 @@ async function largeTensors(
           p99Ms: median(a.p99),
           meanBatchSize: a.inferences / Math.max(1, a.executions),
           perRound: a.perRound,
+          // CPU per request, warm-up included on both sides: unlike req/s, it does not fall
+          // when other work on the machine takes the cores.
+          sent: a.sent,
+          generatorCpuUs: a.generatorCpuUs,
+          serverCpuMsPerRequest: a.serverCpuUs / 1000 / Math.max(1, a.inferences),
+          generatorCpuMsPerRequest: a.generatorCpuUs / 1000 / Math.max(1, a.sent),
         };
       }),
     );
@@ -475,18 +506,22 @@ function largeTable(large: LargeResult[], rounds: number): string[] {
   const lines = [
     `Image classifiers (demo/image-model.ts, input [1, ${first.dims.join(', ')}] FP32: ${(imagePixels(first).byteLength / 1024).toFixed(0)} kB binary, JSON as float32 values printed in full), batching server, 1 instance, 1 thread; raw onnxruntime in this process, same run. Measured in ${rounds} interleaved rounds (each model raw, then every input and concurrency), pooled; latencies are the median of the rounds' own:`,
     '',
-    '| model | multiply-adds / image | raw ort batch 16 rows/s | binary c=16 req/s | json c=16 req/s | grpc c=16 req/s | json/binary | binary/raw ort | grpc/raw ort |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| model | multiply-adds / image | raw ort batch 16 rows/s | binary c=16 req/s | json c=16 req/s | grpc c=16 req/s | json/binary | binary/raw ort | grpc/raw ort | server CPU per request, binary/json |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const l of large) {
     const at = (v: LargeVariant): number =>
       l.points.find((p) => p.variant === v && p.concurrency === 16)?.throughput ?? NaN;
     const raw16 = l.raw.find((r) => r.batch === 16)?.rowsPerSecond ?? NaN;
+    const cpu = (v: LargeVariant): number =>
+      l.points.find((p) => p.variant === v && p.concurrency === 16)?.serverCpuMsPerRequest ?? NaN;
     lines.push(
-      `| ${l.model} | ${mMac(l.multiplyAdds)} | ${raw16.toFixed(0)} | ${at('binary').toFixed(0)} | ${at('json').toFixed(0)} | ${at('grpc').toFixed(0)} | ${(at('json') / at('binary')).toFixed(2)} | ${(at('binary') / raw16).toFixed(2)} | ${(at('grpc') / raw16).toFixed(2)} |`,
+      `| ${l.model} | ${mMac(l.multiplyAdds)} | ${raw16.toFixed(0)} | ${at('binary').toFixed(0)} | ${at('json').toFixed(0)} | ${at('grpc').toFixed(0)} | ${(at('json') / at('binary')).toFixed(2)} | ${(at('binary') / raw16).toFixed(2)} | ${(at('grpc') / raw16).toFixed(2)} | ${(cpu('binary') / cpu('json')).toFixed(2)} |`,
     );
   }
   lines.push(
+    '',
+    'Server CPU per request is the CPU of this process (both servers, nothing else runs) over the requests it answered: where the server is CPU-bound, binary/json of it is the JSON share of the binary rate a quiet machine would give.',
     '',
     ...large.map(
       (l) =>
@@ -498,11 +533,11 @@ function largeTable(large: LargeResult[], rounds: number): string[] {
     lines.push(
       `${l.model} (${mMac(l.multiplyAdds)} multiply-adds per image):`,
       '',
-      '| input | concurrency | req/s | p50 ms | p99 ms | mean batch | errors |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+      '| input | concurrency | req/s | p50 ms | p99 ms | mean batch | server CPU ms / request | generator CPU ms / request | errors |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
       ...l.points.map(
         (p) =>
-          `| ${p.variant} | ${p.concurrency} | ${p.throughput.toFixed(0)} | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${p.meanBatchSize.toFixed(1)} | ${p.errors} |`,
+          `| ${p.variant} | ${p.concurrency} | ${p.throughput.toFixed(0)} | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${p.meanBatchSize.toFixed(1)} | ${p.serverCpuMsPerRequest.toFixed(3)} | ${p.generatorCpuMsPerRequest.toFixed(3)} | ${p.errors} |`,
       ),
       '',
       `| ${l.model} (a) raw ort batch | rows/s |`,
