@@ -126,7 +126,7 @@ export function splitInferRequest(
 }
 
 const POW10 = Float64Array.from({ length: 31 }, (_, i) => 10 ** i);
-/** Integers up to this are exact in a double (Clinger's fast path needs an exact mantissa). */
+/** Integers below this are exact in a double, and one that was rounded is not below it. */
 const EXACT = 2 ** 53;
 /** Relative error bound of the approximate read (mantissa above 2^53 or exponent above 22). */
 const SLACK = 4e-15;
@@ -162,7 +162,7 @@ function wordValue(w: number): number {
 
 /**
  * Reads the run of digits at `p` (up to `limit`) into `acc`: runValue = acc·10^k + digits (a
- * double, exact while at most 2^53), runDigits = k. Returns the index after the run.
+ * double, exact while below 2^53), runDigits = k. Returns the index after the run.
  */
 function digitRun(buf: Buffer, view: DataView, p: number, limit: number, acc: number): number {
   let k = 0;
@@ -202,7 +202,7 @@ function digitRun(buf: Buffer, view: DataView, p: number, limit: number, acc: nu
  * (a string, true, an object, a malformed number, deeper than 32 levels, no closing bracket), so
  * the caller falls back to JSON.parse.
  *
- * Each element equals Math.fround(JSON.parse(number)). A mantissa of at most 2^53 with a power of
+ * Each element equals Math.fround(JSON.parse(number)). A mantissa below 2^53 with a power of
  * ten of at most 22 is Clinger's fast path: both operands are exact doubles, so one multiply or
  * divide is the correctly rounded double, as JSON.parse gives. Otherwise (float32 values printed
  * in full have 16–17 digits) the double is within SLACK of the true one, and the float32 is taken
