@@ -8,7 +8,7 @@
  * server per run). The generator is the raw keep-alive client of raw-http.ts: on 2 cores it shares
  * the CPU with the server, and its CPU is reported beside every figure. Flags: --model PATH
  * (default demo/models/heavy.onnx), --factors 1.5,2,3, --overload-ms 6000, --max-queue-size 128,
- * --max-batch-size 8
+ * --max-batch-size 8, --label NAME (results go to overload-<date>-NAME.*)
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -85,6 +85,8 @@ async function main(): Promise<void> {
       results.push({ scenario: sc.name, factor, serveArgs, lost, ...r });
     }
   const date = new Date().toISOString().slice(0, 10);
+  const label = flag('label', '');
+  const stem = `overload-${date}${label ? `-${label}` : ''}`;
   const outDir = path.join(projectRoot, 'bench/results');
   fs.mkdirSync(outDir, { recursive: true });
   const machine = `${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim() ?? '?'}), Node ${process.version}, load average at the end ${os
@@ -92,7 +94,7 @@ async function main(): Promise<void> {
     .map((x) => x.toFixed(1))
     .join(' ')}`;
   const doc = { date, machine, model: path.basename(model), factors, generator: 'raw-http', results };
-  fs.writeFileSync(path.join(outDir, `overload-${date}.json`), JSON.stringify(doc, null, 2) + '\n');
+  fs.writeFileSync(path.join(outDir, `${stem}.json`), JSON.stringify(doc, null, 2) + '\n');
   const lines = [
     `# Overload benchmark ${date}`,
     '',
@@ -134,8 +136,8 @@ async function main(): Promise<void> {
       '',
     );
   }
-  fs.writeFileSync(path.join(outDir, `overload-${date}.md`), lines.join('\n'));
-  console.log(`• wrote bench/results/overload-${date}.{json,md}`);
+  fs.writeFileSync(path.join(outDir, `${stem}.md`), lines.join('\n'));
+  console.log(`• wrote bench/results/${stem}.{json,md}`);
 }
 
 main().catch((err: unknown) => {

@@ -8,12 +8,15 @@
  * A closed-loop load generator runs in a separate process (its own event loop) at several
  * concurrencies. Writes bench/results/serving-<date>.json and a markdown table next to it.
  *
- * And for a 3×48×192 FP32 image classifier (demo/models/image-cnn.onnx, large input tensors):
- * raw onnxruntime at batch 1 and 16 beside the batching server fed binary tensors, JSON tensors
- * and gRPC raw contents, at concurrency 1 and 16 (JSON vs binary is the large-tensor figure).
+ * And for two 3×48×192 FP32 image classifiers (demo/image-model.ts, large input tensors): the
+ * light image-cnn (11 M multiply-adds, where per-request cost is the floor) and the CNN-sized
+ * image-resnet (119 M): raw onnxruntime at batch 1 and 16 beside the batching server fed binary
+ * tensors, JSON tensors and gRPC raw contents, at concurrency 1 and 16 (JSON vs binary is the
+ * large-tensor figure, binary vs raw onnxruntime the serving overhead).
  *
  * Flags: --duration-ms N (per point, default 3000), --concurrency 1,8,64,
- * --models fraud-v1,heavy,image-cnn, --label NAME (results go to serving-<date>-NAME.*)
+ * --models fraud-v1,heavy,image-cnn,image-resnet, --rounds 3 (image models: interleaved rounds that
+ * share the duration), --label NAME (results go to serving-<date>-NAME.*)
  */
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
@@ -25,7 +28,7 @@ import * as ort from 'onnxruntime-node';
 import * as grpc from '@grpc/grpc-js';
 import { Pool } from 'undici';
 import { projectRoot } from '../common/paths';
-import { IMAGE_MODEL } from '../demo/image-model';
+import { IMAGE_MODELS, multiplyAdds, type ImageModel } from '../demo/image-model';
 import { startModelServer } from '../serving/server';
 import { oipService } from '../serving/server/grpc-messages';
 
@@ -51,6 +54,9 @@ interface LoadResult {
   p50Ms: number;
   p95Ms: number;
   p99Ms: number;
+  /** Requests the generator completed, warm-up included, and the CPU it spent on them (µs). */
+  sent: number;
+  generatorCpuUs: number;
 }
 
 const quantile = (sorted: number[], q: number): number =>
@@ -90,7 +96,9 @@ function requester(job: LoadJob): { send: () => Promise<void>; close: () => Prom
 
 /** The load generator (child process): C closed-loop clients over keep-alive connections. */
 async function loadgen(job: LoadJob): Promise<LoadResult> {
+  const cpu0 = process.cpuUsage();
   const target = requester(job);
+  let sent = 0;
   const latencies: number[] = [];
   let errors = 0;
   let measuring = false;
@@ -100,6 +108,7 @@ async function loadgen(job: LoadJob): Promise<LoadResult> {
       const t = performance.now();
       try {
         await target.send();
+        sent++;
         if (measuring) latencies.push(performance.now() - t);
       } catch {
         if (measuring) errors++;
@@ -115,6 +124,7 @@ async function loadgen(job: LoadJob): Promise<LoadResult> {
   const seconds = (performance.now() - t0) / 1000;
   stop = true;
   await Promise.all(clients);
+  const cpu = process.cpuUsage(cpu0);
   await target.close();
   latencies.sort((a, b) => a - b);
   return {
@@ -125,6 +135,8 @@ async function loadgen(job: LoadJob): Promise<LoadResult> {
     p50Ms: quantile(latencies, 0.5),
     p95Ms: quantile(latencies, 0.95),
     p99Ms: quantile(latencies, 0.99),
+    sent,
+    generatorCpuUs: cpu.user + cpu.system,
   };
 }
 
@@ -207,60 +219,79 @@ interface LargePoint extends LoadResult {
 }
 
 /** Float32 pixels as a client holds them (x/255 − 0.5), the same for every request. */
-function imagePixels(): Float32Array {
-  const n = IMAGE_MODEL.dims.reduce((a, b) => a * b, 1);
+function imagePixels(model: ImageModel): Float32Array {
+  const n = model.dims.reduce((a, b) => a * b, 1);
   return Float32Array.from({ length: n }, (_, i) => Math.fround(((i * 37) % 256) / 255 - 0.5));
 }
 
-/** The image classifier: raw onnxruntime, then the server with binary, JSON and gRPC inputs. */
-async function largeTensors(durationMs: number): Promise<{
-  raw: { batch: number; rowsPerSecond: number }[];
-  points: LargePoint[];
+interface LargeResult {
+  model: ImageModel['name'];
+  multiplyAdds: number;
+  raw: { batch: number; rowsPerSecond: number; perRound: number[] }[];
+  points: (LargePoint & {
+    perRound: number[];
+    serverCpuMsPerRequest: number;
+    generatorCpuMsPerRequest: number;
+  })[];
   ratios: Record<string, number>;
-}> {
-  const file = path.join(projectRoot, 'demo/models', IMAGE_MODEL.file);
-  const pixels = imagePixels();
-  const raw: { batch: number; rowsPerSecond: number }[] = [];
+  /** json/binary at concurrency 16, round by round: the spread the pooled ratio hides. */
+  jsonBinaryPerRound: number[];
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0
+    ? NaN
+    : s.length % 2
+      ? s[s.length >> 1]!
+      : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+/** One image model's server, session and prepared request bodies, kept for every round. */
+interface ImageRig {
+  model: ImageModel;
+  session: ort.InferenceSession;
+  tensors: Map<number, ort.Tensor>;
+  server: Awaited<ReturnType<typeof startModelServer>>;
+  jobs: Record<LargeVariant, (concurrency: number, durationMs: number) => LoadJob>;
+}
+
+async function imageRig(model: ImageModel): Promise<ImageRig> {
+  const name = model.name;
+  const file = path.join(projectRoot, 'demo/models', model.file);
+  const pixels = imagePixels(model);
   const session = await ort.InferenceSession.create(file, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  const tensors = new Map<number, ort.Tensor>();
   for (const batch of [1, 16]) {
     const x = new ort.Tensor(
       'float32',
       Float32Array.from({ length: batch * pixels.length }, (_, i) => pixels[i % pixels.length]!),
-      [batch, ...IMAGE_MODEL.dims],
+      [batch, ...model.dims],
     );
-    for (let i = 0; i < 5; i++) await session.run({ [IMAGE_MODEL.input]: x });
-    let rows = 0;
-    const t0 = performance.now();
-    while (performance.now() - t0 < durationMs) {
-      await session.run({ [IMAGE_MODEL.input]: x });
-      rows += batch;
-    }
-    raw.push({ batch, rowsPerSecond: rows / ((performance.now() - t0) / 1000) });
-    console.error(
-      `(a) image-cnn raw ort batch ${batch}: ${raw[raw.length - 1]!.rowsPerSecond.toFixed(0)} rows/s`,
-    );
+    for (let i = 0; i < 5; i++) await session.run({ [model.input]: x });
+    tensors.set(batch, x);
   }
-  await session.release();
-
-  const shape = [1, ...IMAGE_MODEL.dims];
-  const input = { name: IMAGE_MODEL.input, datatype: 'FP32', shape };
+  const shape = [1, ...model.dims];
+  const input = { name: model.input, datatype: 'FP32', shape };
   // As tritonclient sends them: JSON numbers are the float32 values printed as doubles.
   const json = JSON.stringify({ inputs: [{ ...input, data: Array.from(pixels) }] });
   const header = Buffer.from(
     JSON.stringify({
       inputs: [{ ...input, parameters: { binary_data_size: pixels.byteLength } }],
-      outputs: [{ name: IMAGE_MODEL.output, parameters: { binary_data: true } }],
+      outputs: [{ name: model.output, parameters: { binary_data: true } }],
     }),
   );
-  const binary = Buffer.concat([header, Buffer.from(pixels.buffer)]);
-  const grpcBody = oipService().ModelInfer!.requestSerialize({
-    model_name: 'image-cnn',
-    inputs: [input],
-    raw_input_contents: [Buffer.from(pixels.buffer)],
-  });
+  const binary = Buffer.concat([header, Buffer.from(pixels.buffer)]).toString('base64');
+  const grpcBody = oipService()
+    .ModelInfer!.requestSerialize({
+      model_name: name,
+      inputs: [input],
+      raw_input_contents: [Buffer.from(pixels.buffer)],
+    })
+    .toString('base64');
   const server = await startModelServer({
     model: file,
-    name: 'image-cnn',
+    name,
     port: 0,
     grpcPort: 0,
     threads: 1,
@@ -271,65 +302,190 @@ async function largeTensors(durationMs: number): Promise<{
     maxQueueSize: 4096,
     logSink: () => undefined,
   });
-  const points: LargePoint[] = [];
+  const base = (concurrency: number, durationMs: number) => ({
+    url: server.url,
+    path: `/v2/models/${name}/infer`,
+    concurrency,
+    durationMs,
+    warmupMs: 500,
+  });
+  return {
+    model,
+    session,
+    tensors,
+    server,
+    jobs: {
+      binary: (c, ms) => ({
+        ...base(c, ms),
+        body: binary,
+        base64: true,
+        headers: {
+          'content-type': 'application/octet-stream',
+          'inference-header-content-length': String(header.length),
+        },
+      }),
+      json: (c, ms) => ({ ...base(c, ms), body: json }),
+      grpc: (c, ms) => ({
+        ...base(c, ms),
+        body: grpcBody,
+        base64: true,
+        grpc: { address: server.grpc!.address, method: '/inference.GRPCInferenceService/ModelInfer' },
+      }),
+    },
+  };
+}
+
+/**
+ * The image classifiers: raw onnxruntime, then each server with binary, JSON and gRPC inputs.
+ * The machine is shared, so its load drifts within a run: the measurements go in `rounds`
+ * interleaved rounds (every model, raw and every variant in each), pooled at the end, so that a
+ * change of load hits every figure of a ratio alike instead of one side of it.
+ */
+async function largeTensors(
+  models: ImageModel[],
+  durationMs: number,
+  rounds: number,
+): Promise<LargeResult[]> {
+  const rigs: ImageRig[] = [];
+  const slice = Math.max(500, Math.round(durationMs / rounds));
+  type Acc = {
+    n: number;
+    seconds: number;
+    perRound: number[];
+    p50: number[];
+    p95: number[];
+    p99: number[];
+    serverCpuUs: number;
+    generatorCpuUs: number;
+    sent: number;
+    errors: number;
+    inferences: number;
+    executions: number;
+  };
+  const raws = new Map<string, { rows: number; seconds: number; perRound: number[] }>();
+  const accs = new Map<string, Acc>();
   try {
-    for (const variant of ['binary', 'json', 'grpc'] as const) {
-      for (const concurrency of [1, 16]) {
-        const before = (await (await fetch(`${server.url}/v2/models/image-cnn/stats`)).json()) as Stats;
-        const base = {
-          url: server.url,
-          path: '/v2/models/image-cnn/infer',
-          concurrency,
-          durationMs,
-          warmupMs: 500,
-        };
-        const job: LoadJob =
-          variant === 'json'
-            ? { ...base, body: json }
-            : variant === 'binary'
-              ? {
-                  ...base,
-                  body: binary.toString('base64'),
-                  base64: true,
-                  headers: {
-                    'content-type': 'application/octet-stream',
-                    'inference-header-content-length': String(header.length),
-                  },
-                }
-              : {
-                  ...base,
-                  body: grpcBody.toString('base64'),
-                  base64: true,
-                  grpc: {
-                    address: server.grpc!.address,
-                    method: '/inference.GRPCInferenceService/ModelInfer',
-                  },
-                };
-        const r = await runLoad(job);
-        const after = (await (await fetch(`${server.url}/v2/models/image-cnn/stats`)).json()) as Stats;
-        const d = (k: 'inference_count' | 'execution_count'): number =>
-          after.model_stats[0]![k] - before.model_stats[0]![k];
-        const meanBatchSize = d('inference_count') / Math.max(1, d('execution_count'));
-        points.push({ variant, concurrency, ...r, meanBatchSize });
-        console.error(
-          `(${variant}) image-cnn c=${concurrency}: ${r.throughput.toFixed(0)} req/s p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms batch ${meanBatchSize.toFixed(1)} errors ${r.errors}`,
-        );
+    for (const model of models) rigs.push(await imageRig(model));
+    for (let round = 0; round < rounds; round++) {
+      for (const rig of rigs) {
+        const name = rig.model.name;
+        for (const [batch, x] of rig.tensors) {
+          let rows = 0;
+          const t0 = performance.now();
+          while (performance.now() - t0 < slice) {
+            await rig.session.run({ [rig.model.input]: x });
+            rows += batch;
+          }
+          const seconds = (performance.now() - t0) / 1000;
+          const key = `${name}/${batch}`;
+          const r = raws.get(key) ?? { rows: 0, seconds: 0, perRound: [] };
+          r.rows += rows;
+          r.seconds += seconds;
+          r.perRound.push(rows / seconds);
+          raws.set(key, r);
+          console.error(
+            `(a) ${name} raw ort batch ${batch}, round ${round + 1}: ${(rows / seconds).toFixed(0)} rows/s`,
+          );
+        }
+        for (const variant of ['binary', 'json', 'grpc'] as const) {
+          for (const concurrency of [1, 16]) {
+            const stats = async (): Promise<Stats> =>
+              (await (await fetch(`${rig.server.url}/v2/models/${name}/stats`)).json()) as Stats;
+            const before = await stats();
+            // The servers run in this process, which does nothing else during a point: their CPU.
+            const cpu0 = process.cpuUsage();
+            const r = await runLoad(rig.jobs[variant](concurrency, slice));
+            const cpu = process.cpuUsage(cpu0);
+            const after = await stats();
+            const d = (k: 'inference_count' | 'execution_count'): number =>
+              after.model_stats[0]![k] - before.model_stats[0]![k];
+            const key = `${name}/${variant}/${concurrency}`;
+            const a: Acc = accs.get(key) ?? {
+              n: 0,
+              seconds: 0,
+              perRound: [],
+              p50: [],
+              p95: [],
+              p99: [],
+              serverCpuUs: 0,
+              generatorCpuUs: 0,
+              sent: 0,
+              errors: 0,
+              inferences: 0,
+              executions: 0,
+            };
+            a.n += r.requests;
+            a.seconds += r.seconds;
+            a.perRound.push(r.throughput);
+            a.p50.push(r.p50Ms);
+            a.p95.push(r.p95Ms);
+            a.p99.push(r.p99Ms);
+            a.errors += r.errors;
+            a.serverCpuUs += cpu.user + cpu.system;
+            a.generatorCpuUs += r.generatorCpuUs;
+            a.sent += r.sent;
+            a.inferences += d('inference_count');
+            a.executions += d('execution_count');
+            accs.set(key, a);
+            console.error(
+              `(${variant}) ${name} c=${concurrency}, round ${round + 1}: ${r.throughput.toFixed(0)} req/s p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms errors ${r.errors}`,
+            );
+          }
+        }
       }
     }
   } finally {
-    await server.close();
+    for (const rig of rigs) {
+      await rig.server.close();
+      await rig.session.release();
+    }
   }
-  const at = (v: LargeVariant, c: number): number =>
-    points.find((p) => p.variant === v && p.concurrency === c)?.throughput ?? NaN;
-  const rawAt = (b: number): number => raw.find((r) => r.batch === b)?.rowsPerSecond ?? NaN;
-  const ratios = {
-    'image-cnn: json/binary at 16': at('json', 16) / at('binary', 16),
-    'image-cnn: binary/a(batch 16) at 16': at('binary', 16) / rawAt(16),
-    'image-cnn: grpc/a(batch 16) at 16': at('grpc', 16) / rawAt(16),
-    'image-cnn: json/binary at 1': at('json', 1) / at('binary', 1),
-    'image-cnn: binary/a(batch 1) at 1': at('binary', 1) / rawAt(1),
-  };
-  return { raw, points, ratios };
+  return models.map((model) => {
+    const name = model.name;
+    const raw = [1, 16].map((batch) => {
+      const r = raws.get(`${name}/${batch}`)!;
+      return { batch, rowsPerSecond: r.rows / r.seconds, perRound: r.perRound };
+    });
+    const points = (['binary', 'json', 'grpc'] as const).flatMap((variant) =>
+      [1, 16].map((concurrency) => {
+        const a = accs.get(`${name}/${variant}/${concurrency}`)!;
+        return {
+          variant,
+          concurrency,
+          requests: a.n,
+          errors: a.errors,
+          seconds: a.seconds,
+          throughput: a.n / a.seconds,
+          // Latency quantiles: the median of the rounds' own.
+          p50Ms: median(a.p50),
+          p95Ms: median(a.p95),
+          p99Ms: median(a.p99),
+          meanBatchSize: a.inferences / Math.max(1, a.executions),
+          perRound: a.perRound,
+          // CPU per request, warm-up included on both sides: unlike req/s, it does not fall
+          // when other work on the machine takes the cores.
+          sent: a.sent,
+          generatorCpuUs: a.generatorCpuUs,
+          serverCpuMsPerRequest: a.serverCpuUs / 1000 / Math.max(1, a.inferences),
+          generatorCpuMsPerRequest: a.generatorCpuUs / 1000 / Math.max(1, a.sent),
+        };
+      }),
+    );
+    const at = (v: LargeVariant, c: number): number =>
+      points.find((p) => p.variant === v && p.concurrency === c)?.throughput ?? NaN;
+    const rawAt = (b: number): number => raw.find((r) => r.batch === b)?.rowsPerSecond ?? NaN;
+    const ratios = {
+      [`${name}: json/binary at 16`]: at('json', 16) / at('binary', 16),
+      [`${name}: binary/a(batch 16) at 16`]: at('binary', 16) / rawAt(16),
+      [`${name}: grpc/a(batch 16) at 16`]: at('grpc', 16) / rawAt(16),
+      [`${name}: json/binary at 1`]: at('json', 1) / at('binary', 1),
+      [`${name}: binary/a(batch 1) at 1`]: at('binary', 1) / rawAt(1),
+    };
+    const per = (v: LargeVariant): number[] =>
+      points.find((p) => p.variant === v && p.concurrency === 16)!.perRound;
+    const jsonBinaryPerRound = per('json').map((j, i) => j / per('binary')[i]!);
+    return { model: name, multiplyAdds: multiplyAdds(model), raw, points, ratios, jsonBinaryPerRound };
+  });
 }
 
 interface Point extends LoadResult {
@@ -341,6 +497,58 @@ interface Point extends LoadResult {
   instanceBusy?: number;
 }
 
+const mMac = (n: number): string => `${(n / 1e6).toFixed(1)} M`;
+
+/** The image classifiers side by side, then each one's points and raw onnxruntime rates. */
+function largeTable(large: LargeResult[], rounds: number): string[] {
+  if (large.length === 0) return [];
+  const first = IMAGE_MODELS.find((m) => m.name === large[0]!.model)!;
+  const lines = [
+    `Image classifiers (demo/image-model.ts, input [1, ${first.dims.join(', ')}] FP32: ${(imagePixels(first).byteLength / 1024).toFixed(0)} kB binary, JSON as float32 values printed in full), batching server, 1 instance, 1 thread; raw onnxruntime in this process, same run. Measured in ${rounds} interleaved rounds (each model raw, then every input and concurrency), pooled; latencies are the median of the rounds' own:`,
+    '',
+    '| model | multiply-adds / image | raw ort batch 16 rows/s | binary c=16 req/s | json c=16 req/s | grpc c=16 req/s | json/binary | binary/raw ort | grpc/raw ort | server CPU per request, binary/json |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const l of large) {
+    const at = (v: LargeVariant): number =>
+      l.points.find((p) => p.variant === v && p.concurrency === 16)?.throughput ?? NaN;
+    const raw16 = l.raw.find((r) => r.batch === 16)?.rowsPerSecond ?? NaN;
+    const cpu = (v: LargeVariant): number =>
+      l.points.find((p) => p.variant === v && p.concurrency === 16)?.serverCpuMsPerRequest ?? NaN;
+    lines.push(
+      `| ${l.model} | ${mMac(l.multiplyAdds)} | ${raw16.toFixed(0)} | ${at('binary').toFixed(0)} | ${at('json').toFixed(0)} | ${at('grpc').toFixed(0)} | ${(at('json') / at('binary')).toFixed(2)} | ${(at('binary') / raw16).toFixed(2)} | ${(at('grpc') / raw16).toFixed(2)} | ${(cpu('binary') / cpu('json')).toFixed(2)} |`,
+    );
+  }
+  lines.push(
+    '',
+    'Server CPU per request is the CPU of this process (both servers, nothing else runs) over the requests it answered: where the server is CPU-bound, binary/json of it is the JSON share of the binary rate a quiet machine would give.',
+    '',
+    ...large.map(
+      (l) =>
+        `${l.model} json/binary at c=16 round by round: ${l.jsonBinaryPerRound.map((r) => r.toFixed(2)).join(', ')}.`,
+    ),
+    '',
+  );
+  for (const l of large) {
+    lines.push(
+      `${l.model} (${mMac(l.multiplyAdds)} multiply-adds per image):`,
+      '',
+      '| input | concurrency | req/s | p50 ms | p99 ms | mean batch | server CPU ms / request | generator CPU ms / request | errors |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      ...l.points.map(
+        (p) =>
+          `| ${p.variant} | ${p.concurrency} | ${p.throughput.toFixed(0)} | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${p.meanBatchSize.toFixed(1)} | ${p.serverCpuMsPerRequest.toFixed(3)} | ${p.generatorCpuMsPerRequest.toFixed(3)} | ${p.errors} |`,
+      ),
+      '',
+      `| ${l.model} (a) raw ort batch | rows/s |`,
+      '| ---: | ---: |',
+      ...l.raw.map((r) => `| ${r.batch} | ${r.rowsPerSecond.toFixed(0)} |`),
+      '',
+    );
+  }
+  return lines;
+}
+
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
@@ -349,9 +557,11 @@ function arg(name: string, fallback: string): string {
 async function main(): Promise<void> {
   const durationMs = Number(arg('--duration-ms', '3000'));
   const concurrencies = arg('--concurrency', '1,8,64').split(',').map(Number);
-  const requested = arg('--models', 'fraud-v1,heavy,image-cnn').split(',');
-  const models = requested.filter((m) => m !== 'image-cnn');
+  const requested = arg('--models', 'fraud-v1,heavy,image-cnn,image-resnet').split(',');
+  const images = IMAGE_MODELS.filter((m) => requested.includes(m.name));
+  const models = requested.filter((m) => !images.some((i) => i.name === m));
   const label = arg('--label', '');
+  const rounds = Number(arg('--rounds', '3'));
   const maxBatch = Math.max(...concurrencies);
   const points: Point[] = [];
   const raw: { model: string; batch: number; rowsPerSecond: number }[] = [];
@@ -421,7 +631,7 @@ async function main(): Promise<void> {
     }
   }
 
-  const large = requested.includes('image-cnn') ? await largeTensors(durationMs) : undefined;
+  const large = images.length > 0 ? await largeTensors(images, durationMs, rounds) : [];
 
   const at = (model: string, variant: Point['variant'], c: number): number =>
     points.find((p) => p.model === model && p.variant === variant && p.concurrency === c)?.throughput ?? NaN;
@@ -447,7 +657,7 @@ async function main(): Promise<void> {
     node: process.version,
     loadavg: os.loadavg(),
   };
-  if (large) Object.assign(ratios, large.ratios);
+  for (const l of large) Object.assign(ratios, l.ratios);
   const result = {
     date: new Date().toISOString(),
     machine,
@@ -455,7 +665,7 @@ async function main(): Promise<void> {
     concurrencies,
     raw,
     points,
-    ...(large ? { imageCnn: { raw: large.raw, points: large.points } } : {}),
+    images: large.map(({ ratios: _, ...l }) => l),
     ratios,
   };
   const stem = `serving-${date}${label ? `-${label}` : ''}`;
@@ -477,23 +687,7 @@ async function main(): Promise<void> {
     '| --- | ---: | ---: |',
     ...raw.map((r) => `| ${r.model} | ${r.batch} | ${r.rowsPerSecond.toFixed(0)} |`),
     '',
-    ...(large
-      ? [
-          `Image classifier (${IMAGE_MODEL.file}, input [1, ${IMAGE_MODEL.dims.join(', ')}] FP32: ${(imagePixels().byteLength / 1024).toFixed(0)} kB binary, JSON as float32 values printed in full), batching server, 1 instance, 1 thread:`,
-          '',
-          '| input | concurrency | req/s | p50 ms | p99 ms | mean batch | errors |',
-          '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-          ...large.points.map(
-            (p) =>
-              `| ${p.variant} | ${p.concurrency} | ${p.throughput.toFixed(0)} | ${p.p50Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${p.meanBatchSize.toFixed(1)} | ${p.errors} |`,
-          ),
-          '',
-          '| image-cnn (a) raw ort batch | rows/s |',
-          '| ---: | ---: |',
-          ...large.raw.map((r) => `| ${r.batch} | ${r.rowsPerSecond.toFixed(0)} |`),
-          '',
-        ]
-      : []),
+    ...largeTable(large, rounds),
     '| ratio | value |',
     '| --- | ---: |',
     ...Object.entries(ratios).map(([k, v]) => `| ${k} | ${v.toFixed(2)} |`),

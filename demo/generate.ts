@@ -5,7 +5,7 @@
  * of the golden sets and the accuracies in manifest.json come from running each model in
  * onnxruntime-node, so they describe the artifacts as served. Timings are printed, never written.
  */
-import { buildImageModel, IMAGE_MODEL } from './image-model';
+import { buildImageModel, IMAGE_MODELS } from './image-model';
 import fs from 'node:fs';
 import path from 'node:path';
 import { sha256Hex } from '../common/digest';
@@ -143,8 +143,8 @@ export async function generate(outDir: string, opts: { measure?: boolean } = {})
     regression,
   };
   fs.writeFileSync(path.join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-  // Not part of the fraud family (another signature): the large-tensor benchmark's model.
-  fs.writeFileSync(path.join(outDir, IMAGE_MODEL.file), buildImageModel());
+  // Not part of the fraud family (another signature): the large-tensor benchmark's models.
+  for (const image of IMAGE_MODELS) fs.writeFileSync(path.join(outDir, image.file), buildImageModel(image));
   for (const m of models) {
     log.info('model written', {
       file: m.file,

@@ -126,17 +126,88 @@ export function splitInferRequest(
 }
 
 const POW10 = Float64Array.from({ length: 31 }, (_, i) => 10 ** i);
-/** Relative error bound of the approximate read of a number with more than 15 digits. */
+/** Integers below this are exact in a double, and one that was rounded is not below it. */
+const EXACT = 2 ** 53;
+/** Relative error bound of the approximate read (mantissa above 2^53 or exponent above 22). */
 const SLACK = 4e-15;
+/** Significant digits beyond this take Number(): the approximate read's bound assumes fewer. */
+const MAX_DIGITS = 40;
 
 /** Reused between requests (the HTTP thread reads one body at a time): no 1 MB zeroed per call. */
 let scratch = new Float32Array(64 * 1024);
+
+/*
+ * Digit runs are read four bytes at a time (SWAR): the serial multiply-add per digit is the
+ * scanner's cost on 17-digit float32 prints, and one 32-bit read converts four digits with a
+ * handful of independent integer operations. digitRun() leaves its result in these two.
+ */
+let runValue = 0;
+let runDigits = 0;
+
+/** Index of the lowest byte of `w` that is not an ASCII digit, 4 when all four are. */
+function digitsInWord(w: number): number {
+  const t = (w - 0x30303030) | 0;
+  // A byte is a digit when t's byte is below 10: neither its top bit nor that of t + 0x76 is set.
+  // Borrows and carries only run upward, past the first non-digit, so that byte reads true.
+  const bad = (t | ((t + 0x76767676) | 0)) & 0x80808080;
+  return bad === 0 ? 4 : (31 - Math.clz32(bad & -bad)) >> 3;
+}
+
+/** The number the four digit bytes of `w` spell (first digit in the low byte). */
+function wordValue(w: number): number {
+  const x = (w - 0x30303030) | 0;
+  const pairs = (Math.imul(x, 10) + (x >>> 8)) | 0; // bytes 0 and 2: two-digit values
+  return (pairs & 0xff) * 100 + ((pairs >>> 16) & 0xff);
+}
+
+/**
+ * Reads the run of digits at `p` (up to `limit`) into `acc`: runValue = acc·10^k + digits (a
+ * double, exact while below 2^53), runDigits = k. Returns the index after the run.
+ */
+function digitRun(buf: Buffer, view: DataView, p: number, limit: number, acc: number): number {
+  let k = 0;
+  while (p + 4 <= limit) {
+    const w = view.getUint32(p, true);
+    const n = digitsInWord(w);
+    if (n === 4) {
+      acc = acc * 10000 + wordValue(w);
+      p += 4;
+      k += 4;
+      continue;
+    }
+    if (n > 0) {
+      // Shift the n digits to the top bytes: the lower ones become leading zeros.
+      acc = acc * POW10[n]! + wordValue((((w << (8 * (4 - n))) | 0) + (0x30303030 >>> (8 * n))) | 0);
+      p += n;
+      k += n;
+    }
+    runValue = acc;
+    runDigits = k;
+    return p;
+  }
+  for (; p < limit; p++) {
+    const d = buf[p]! - 0x30;
+    if (d < 0 || d > 9) break;
+    acc = acc * 10 + d;
+    k++;
+  }
+  runValue = acc;
+  runDigits = k;
+  return p;
+}
 
 /**
  * Reads the (nested) JSON array of numbers that starts at `start` (a `[`) into float32,
  * validating the JSON grammar as it goes; `end` is one past its `]`. Undefined on anything else
  * (a string, true, an object, a malformed number, deeper than 32 levels, no closing bracket), so
  * the caller falls back to JSON.parse.
+ *
+ * Each element equals Math.fround(JSON.parse(number)). A mantissa below 2^53 with a power of
+ * ten of at most 22 is Clinger's fast path: both operands are exact doubles, so one multiply or
+ * divide is the correctly rounded double, as JSON.parse gives. Otherwise (float32 values printed
+ * in full have 16–17 digits) the double is within SLACK of the true one, and the float32 is taken
+ * when both ends of that interval round to it; one near a float32 rounding boundary, and any
+ * exponent beyond ±30, is re-read by Number().
  */
 export function scanFloat32Array(
   buf: Buffer,
@@ -147,6 +218,7 @@ export function scanFloat32Array(
   const bound = Math.ceil((limit - start) / 2);
   if (scratch.length < bound) scratch = new Float32Array(Math.max(bound, scratch.length * 2));
   const out = scratch;
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let n = 0;
   let depth = 0;
   /** After `[` or `,`: a value must come (or `]` right after `[`). */
@@ -156,18 +228,23 @@ export function scanFloat32Array(
   if (buf[p] !== OPEN_ARR) return undefined;
   while (p < limit) {
     let c = buf[p]!;
-    if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) {
+    if (c === COMMA) {
+      if (wantValue) return undefined;
+      wantValue = true;
+      justOpened = false;
+      c = buf[++p]!;
+      // The common case, "1,2": straight to the next number.
+      if (!((c >= 0x30 && c <= 0x39) || c === 0x2d)) continue;
+    } else if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) {
       p++;
       continue;
-    }
-    if (c === OPEN_ARR) {
+    } else if (c === OPEN_ARR) {
       if (!wantValue || depth >= MAX_DEPTH) return undefined;
       depth++;
       justOpened = true;
       p++;
       continue;
-    }
-    if (c === CLOSE_ARR) {
+    } else if (c === CLOSE_ARR) {
       if (wantValue && !justOpened) return undefined; // "[1,]"
       depth--;
       wantValue = false;
@@ -176,94 +253,64 @@ export function scanFloat32Array(
       if (depth === 0) break;
       continue;
     }
-    if (c === COMMA) {
-      if (wantValue) return undefined;
-      wantValue = true;
-      justOpened = false;
-      p++;
-      continue;
-    }
     if (!wantValue || depth === 0) return undefined; // "[1 2]", or a value outside the array
     // A number: -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?
     const s0 = p;
-    let sign = 1;
+    let negative = false;
     if (c === 0x2d) {
-      sign = -1;
+      negative = true;
       c = buf[++p]!;
     }
-    let hi = 0;
-    let lo = 0;
-    let loDigits = 0;
-    let digits = 0;
-    let exp = 0;
-    let d = c - 0x30;
-    if (d < 0 || d > 9) return undefined;
-    if (d === 0) {
-      d = buf[++p]! - 0x30;
-      if (d >= 0 && d <= 9) return undefined; // leading zero
+    if (c === 0x30) {
+      p++;
+      const next = buf[p]! - 0x30;
+      if (next >= 0 && next <= 9) return undefined; // leading zero
+      runValue = 0;
+      runDigits = 1;
     } else {
-      while (d >= 0 && d <= 9) {
-        if (digits < 9) hi = hi * 10 + d;
-        else if (digits < 18) {
-          lo = lo * 10 + d;
-          loDigits++;
-        } else exp++;
-        digits++;
-        d = buf[++p]! - 0x30;
-      }
+      p = digitRun(buf, view, p, limit, 0);
+      if (runDigits === 0) return undefined;
     }
-    if (d === -2) {
-      // '.'
-      d = buf[++p]! - 0x30;
-      if (d < 0 || d > 9) return undefined;
-      while (d >= 0 && d <= 9) {
-        if (digits === 0 && d === 0)
-          exp--; // leading fraction zeros are not significant
-        else if (digits < 9) {
-          hi = hi * 10 + d;
-          exp--;
-          digits++;
-        } else if (digits < 18) {
-          lo = lo * 10 + d;
-          loDigits++;
-          exp--;
-          digits++;
-        } else digits++;
-        d = buf[++p]! - 0x30;
-      }
+    let mant = runValue;
+    let digits = runDigits;
+    let exp = 0;
+    if (buf[p] === 0x2e && p < limit) {
+      // Leading fraction zeros add digits but no value: the count is only a bound.
+      p = digitRun(buf, view, p + 1, limit, mant);
+      if (runDigits === 0) return undefined;
+      mant = runValue;
+      digits += runDigits;
+      exp = -runDigits;
     }
-    c = d + 0x30;
-    if (c === 0x65 || c === 0x45) {
+    c = buf[p]!;
+    if ((c === 0x65 || c === 0x45) && p < limit) {
       c = buf[++p]!;
       let es = 1;
       if (c === 0x2d) {
         es = -1;
         c = buf[++p]!;
       } else if (c === 0x2b) c = buf[++p]!;
-      d = c - 0x30;
-      if (d < 0 || d > 9) return undefined;
+      let d = c - 0x30;
+      if (d < 0 || d > 9 || p >= limit) return undefined;
       let e = 0;
-      while (d >= 0 && d <= 9) {
+      while (d >= 0 && d <= 9 && p < limit) {
         if (e < 1e6) e = e * 10 + d;
         d = buf[++p]! - 0x30;
       }
       exp += es * e;
     }
     if (p > limit) return undefined;
-    const mant = loDigits > 0 ? hi * POW10[loDigits]! + lo : hi;
     let v: number;
     if (mant === 0) v = 0;
-    else if (exp >= -22 && exp <= 22 && digits <= 15) {
-      // Both operands exact in a double: one correctly rounded operation, as JSON.parse gives.
+    else if (mant < EXACT && exp >= -22 && exp <= 22) {
       v = exp < 0 ? mant / POW10[-exp]! : mant * POW10[exp]!;
-    } else if (exp >= -30 && exp <= 30) {
-      // Within a few ulps of JSON.parse's double: the same float32 unless near a rounding boundary.
+    } else if (exp >= -30 && exp <= 30 && digits <= MAX_DIGITS) {
       v = exp < 0 ? mant / POW10[-exp]! : mant * POW10[exp]!;
       const f = Math.fround(v);
       if (Math.fround(v * (1 - SLACK)) !== f || Math.fround(v * (1 + SLACK)) !== f)
         v = Math.abs(Number(buf.toString('latin1', s0, p)));
     } else v = Math.abs(Number(buf.toString('latin1', s0, p)));
-    out[n++] = sign * v;
+    out[n++] = negative ? -v : v;
     wantValue = false;
     justOpened = false;
   }

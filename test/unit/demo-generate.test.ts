@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accuracy, createRowSampler, fraudScore, sampleDataset, trueLabel } from '../../demo/dataset';
 import { generate, v5Fails, type Manifest } from '../../demo/generate';
 import { V5_FAULT } from '../../demo/fraud-family';
+import { IMAGE_MODEL, IMAGE_MODELS, IMAGE_RESNET, multiplyAdds } from '../../demo/image-model';
+import { onnx } from 'onnx-proto';
 import { createSession, featureTensor, measureThroughput } from '../../demo/timing';
 
 let dirA: string;
@@ -185,24 +187,50 @@ describe('generated demo models', () => {
     expect(one.msPerRun).toBeGreaterThan(0.2);
   });
 
-  it('the image classifier takes a 3x48x192 image per row and answers ten probabilities', async () => {
-    const s = await session('image-cnn.onnx');
-    expect(s.inputMetadata).toEqual([
-      { name: 'image', isTensor: true, type: 'float32', shape: ['batch', 3, 48, 192] },
-    ]);
-    expect(s.outputMetadata).toEqual([
-      { name: 'probabilities', isTensor: true, type: 'float32', shape: ['batch', 10] },
-    ]);
-    const n = 2 * 3 * 48 * 192;
-    const x = new Tensor(
-      'float32',
-      Float32Array.from({ length: n }, (_, i) => Math.sin(i)),
-      [2, 3, 48, 192],
-    );
-    const p = (await s.run({ image: x })).probabilities!.data as Float32Array;
-    for (const row of [p.slice(0, 10), p.slice(10, 20)]) {
-      expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
-      expect(Math.max(...row)).toBeLessThan(1); // weights give a spread, not a constant answer
+  it.each(IMAGE_MODELS.map((m) => [m.name, m] as const))(
+    'the image classifier %s takes a 3x48x192 image per row and answers ten probabilities',
+    async (_, model) => {
+      const s = await session(model.file);
+      expect(s.inputMetadata).toEqual([
+        { name: 'image', isTensor: true, type: 'float32', shape: ['batch', 3, 48, 192] },
+      ]);
+      expect(s.outputMetadata).toEqual([
+        { name: 'probabilities', isTensor: true, type: 'float32', shape: ['batch', 10] },
+      ]);
+      const n = 2 * 3 * 48 * 192;
+      const x = new Tensor(
+        'float32',
+        Float32Array.from({ length: n }, (_, i) => Math.sin(i)),
+        [2, 3, 48, 192],
+      );
+      const p = (await s.run({ image: x })).probabilities!.data as Float32Array;
+      for (const row of [p.slice(0, 10), p.slice(10, 20)]) {
+        expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+        expect(Math.max(...row)).toBeLessThan(1); // weights give a spread, not a constant answer
+      }
+    },
+  );
+
+  it('the image classifiers are the size their doc comment states: convolutions as listed, 11 M and 119 M multiply-adds', () => {
+    for (const model of IMAGE_MODELS) {
+      const graph = onnx.ModelProto.decode(fs.readFileSync(path.join(dirA, model.file))).graph!;
+      const weights = new Map(graph.initializer!.map((t) => [t.name!, t.dims!.map(Number)]));
+      const convs = graph.node!.filter((n) => n.opType === 'Conv');
+      // Each Conv's weight is [out, in, 3, 3], in the order of the layer list, strides as listed.
+      expect(convs.map((c) => weights.get(c.input![1]!))).toEqual(
+        model.layers.map((l, i) => [l.channels, i === 0 ? 3 : model.layers[i - 1]!.channels, 3, 3]),
+      );
+      expect(convs.map((c) => c.attribute!.find((a) => a.name === 'strides')!.ints!.map(Number))).toEqual(
+        model.layers.map((l) => [l.stride, l.stride]),
+      );
+      expect(graph.node!.filter((n) => n.opType === 'Add').length).toBe(
+        model.layers.filter((l) => l.residual).length,
+      );
     }
+    // The counts in demo/image-model.ts's doc comment, and the brief's CNN-sized range.
+    expect(multiplyAdds(IMAGE_MODEL)).toBe(11_446_912);
+    expect(multiplyAdds(IMAGE_RESNET)).toBe(118_778_368);
+    expect(multiplyAdds(IMAGE_RESNET)).toBeGreaterThan(80e6);
+    expect(multiplyAdds(IMAGE_RESNET)).toBeLessThan(150e6);
   });
 });
