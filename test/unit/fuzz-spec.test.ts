@@ -6,12 +6,7 @@ import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { loadSpecText, parseSpec, SpecError } from '../../specs/load';
-
-/**
- * A bound on one parse's CPU time, not wall time: a shared, loaded machine stretches wall time by
- * whatever its neighbours do, while a hang (a pathological regex, unbounded recursion) burns CPU.
- */
-const PARSE_CPU_MS = 200;
+import { CASE_CPU_MS, cpuMsSince } from '../helpers/cpu';
 
 function onlySpecErrors(run: () => unknown): void {
   const started = process.cpuUsage();
@@ -22,8 +17,7 @@ function onlySpecErrors(run: () => unknown): void {
     expect(err.problems.length).toBeGreaterThan(0);
     for (const p of err.problems) expect(p.message.length).toBeGreaterThan(0);
   }
-  const used = process.cpuUsage(started);
-  expect((used.user + used.system) / 1000).toBeLessThan(PARSE_CPU_MS);
+  expect(cpuMsSince(started)).toBeLessThan(CASE_CPU_MS);
 }
 
 describe('ModelSpec loader under arbitrary input', () => {
