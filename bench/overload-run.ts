@@ -17,6 +17,11 @@ export interface OverloadConfig {
   /** `runway serve` flags besides model/name/port. */
   serveArgs: string[];
   capacityMs: number;
+  /**
+   * Closed-loop clients of the capacity phase (default 64). Set to what the server holds at once
+   * under overload (queue bound + one batch) to compare accepted latency at the same concurrency.
+   */
+  capacityConcurrency?: number;
   overloadMs: number;
   overloadFactor: number;
   recoveryMs: number;
@@ -391,9 +396,10 @@ export async function runOverload(cfg: OverloadConfig): Promise<OverloadResult> 
     await closedLoop(pool, probes, 16, 1_000, pid); // warm-up: JIT, sessions, connections
     const idleRssMb = rssMb(pid);
     log(`server pid ${pid} at ${url}, RSS after warm-up ${idleRssMb} MB`);
-    const capacity = await closedLoop(pool, probes, 64, cfg.capacityMs, pid);
+    const clients = cfg.capacityConcurrency ?? 64;
+    const capacity = await closedLoop(pool, probes, clients, cfg.capacityMs, pid);
     const capacityRps = capacity.okRps;
-    log(`capacity: ${capacityRps} req/s closed-loop at concurrency 64 (p99 ${capacity.p99Ms} ms)`);
+    log(`capacity: ${capacityRps} req/s closed-loop at concurrency ${clients} (p99 ${capacity.p99Ms} ms)`);
     const phases = [capacity];
     const over = await openLoop(
       pool,

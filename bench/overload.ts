@@ -69,6 +69,10 @@ async function main(): Promise<void> {
         model,
         serveArgs,
         capacityMs: 3_000,
+        // Capacity at the concurrency the server holds under overload (a full queue and a batch
+        // running), so the accepted p99 under overload is compared with the p99 at the same
+        // concurrency without overload: what shedding costs the requests it keeps.
+        capacityConcurrency: queue + sc.maxBatchSize,
         overloadMs,
         overloadFactor: factor,
         recoveryMs: 3_000,
@@ -115,9 +119,9 @@ async function main(): Promise<void> {
     '',
     'Lost = requests without a correct answer (a 200 whose output differs from onnxruntime run on the same input in-process (64 distinct inputs), any status other',
     'than 200/503, or a transport error), over the overload and recovery phases. "Not sent" counts arrivals the',
-    'generator dropped because its own 2,048 in-flight slots were full. Capacity is measured closed-loop (64 clients)',
-    "at the start of each run; the p99 in brackets is the capacity phase's (64 requests in flight), the accepted",
-    'p99 under overload waits behind the full 128-request queue. CPU is in cores over the overload phase.',
+    'generator dropped because its own 2,048 in-flight slots were full. Capacity is measured closed-loop at the start',
+    `of each run with as many clients as the server holds under overload (queue bound ${queue} + one batch): the p99 in`,
+    "brackets is that phase's, at the same concurrency as the accepted requests under overload. CPU is in cores over the overload phase.",
     '',
   ];
   for (const r of results) {
@@ -125,7 +129,7 @@ async function main(): Promise<void> {
     lines.push(
       `## ${r.scenario} at ${r.factor}×`,
       '',
-      `\`runway serve ${r.serveArgs.join(' ')}\`. Idle RSS after warm-up ${r.idleRssMb} MB; capacity (closed loop, 64 clients) ${r.capacityRps} req/s; server alive at the end: ${r.serverAlive}. Under ${r.factor}× the server answered ${over.okRps} req/s (${Math.round((over.okRps / r.capacityRps) * 100)}% of capacity) and refused ${(over.rejectedShare * 100).toFixed(1)}%.`,
+      `\`runway serve ${r.serveArgs.join(' ')}\`. Idle RSS after warm-up ${r.idleRssMb} MB; capacity (closed loop, ${queue + Number(r.serveArgs[r.serveArgs.indexOf('--max-batch-size') + 1])} clients) ${r.capacityRps} req/s; server alive at the end: ${r.serverAlive}. Under ${r.factor}× the server answered ${over.okRps} req/s (${Math.round((over.okRps / r.capacityRps) * 100)}% of capacity) and refused ${(over.rejectedShare * 100).toFixed(1)}%.`,
       '',
       '| phase | s | offered/s | sent | not sent (generator bound) | 200 | 200/s | 503 | 503 share | other | wrong answer | transport errors | p50 ms | p99 ms | peak RSS MB | server CPU | generator CPU |',
       '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
