@@ -384,23 +384,29 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
       if (!released) endpoint.outstanding--;
       released = true;
     };
+    // A whole answer in one write, its exact length known (no chunked framing); HEAD has no body.
+    const sendWhole = (answer: Buffer): void => {
+      res.writeHead(
+        status,
+        method === 'HEAD'
+          ? responseHeaders(upstream.headers, true, VARIANT_HEADER, variantName)
+          : responseHeaders(
+              upstream.headers,
+              false,
+              'content-length',
+              String(answer.length),
+              VARIANT_HEADER,
+              variantName,
+            ),
+      );
+      res.end(answer);
+    };
     try {
       if (mirrorTo) {
         // Buffered: the shadow's answer is compared with exactly these bytes.
         const answer = await upstream.body.buffer();
         release();
-        res.writeHead(
-          status,
-          responseHeaders(
-            upstream.headers,
-            false,
-            'content-length',
-            String(answer.length),
-            VARIANT_HEADER,
-            variantName,
-          ),
-        );
-        res.end(answer);
+        sendWhole(answer);
         finish(status);
         const hl = upstream.headers['inference-header-content-length'];
         sendShadow(
@@ -420,21 +426,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
       if (length >= 0 && length <= SMALL_BODY) {
         // Small answers (the usual inference result): one buffer, one write; cheaper than a stream
         // pipeline. Its exact length is known, so the answer goes out without chunked framing.
-        const answer = await upstream.body.buffer();
-        res.writeHead(
-          status,
-          method === 'HEAD'
-            ? responseHeaders(upstream.headers, true, VARIANT_HEADER, variantName)
-            : responseHeaders(
-                upstream.headers,
-                false,
-                'content-length',
-                String(answer.length),
-                VARIANT_HEADER,
-                variantName,
-              ),
-        );
-        res.end(answer);
+        sendWhole(await upstream.body.buffer());
       } else {
         res.writeHead(status, responseHeaders(upstream.headers, true, VARIANT_HEADER, variantName));
         await pipeline(upstream.body.stream(), res);
