@@ -125,40 +125,17 @@ export async function stopOverloadServers(): Promise<void> {
   await Promise.all([...servers].map((c) => (c.pid ? sigkillAndWait(c.pid) : undefined)));
 }
 
-async function startServer(
-  cfg: Pick<OverloadConfig, 'model' | 'serveArgs'>,
+/**
+ * A `runway <command>` child tracked for stopOverloadServers(), once its stdout has said where it
+ * listens: `urlFrom` reads the URL from what it printed so far (undefined: not yet; it throws when
+ * the output is not what the command prints).
+ */
+async function startChild(
+  command: string,
+  args: string[],
+  urlFrom: (out: string) => string | undefined,
 ): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    [runwayBin, 'serve', '--model', cfg.model, '--name', 'm', '--port', '0', ...cfg.serveArgs],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUNWAY_LOG_LEVEL: 'warn' } },
-  );
-  servers.add(child);
-  child.once('exit', () => servers.delete(child));
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`runway serve did not start: ${err}`)), 30_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /ready at (http:\/\/\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`runway serve exited ${code}: ${err}`));
-    });
-  });
-  return { child, url };
-}
-
-/** A `runway router` child with one route: model `m`, one variant, the server at `serverUrl`. */
-async function startRouterFor(serverUrl: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [runwayBin, 'router', '--port', '0'], {
+  const child = spawn(process.execPath, [runwayBin, command, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUNWAY_LOG_LEVEL: 'warn' },
   });
@@ -168,22 +145,47 @@ async function startRouterFor(serverUrl: string): Promise<{ child: ChildProcess;
   child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`runway router did not start: ${err}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`runway ${command} did not start: ${err}`)), 30_000);
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl < 0) return;
-      clearTimeout(timer);
       try {
-        resolve((JSON.parse(out.slice(0, nl)) as { url: string }).url);
-      } catch {
-        reject(new Error(`runway router printed ${out.slice(0, nl)}`));
+        const found = urlFrom(out);
+        if (found === undefined) return;
+        clearTimeout(timer);
+        resolve(found);
+      } catch (e) {
+        clearTimeout(timer);
+        reject(e as Error);
       }
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`runway router exited ${code}: ${err}`));
+      reject(new Error(`runway ${command} exited ${code}: ${err}`));
     });
+  });
+  return { child, url };
+}
+
+function startServer(
+  cfg: Pick<OverloadConfig, 'model' | 'serveArgs'>,
+): Promise<{ child: ChildProcess; url: string }> {
+  return startChild(
+    'serve',
+    ['--model', cfg.model, '--name', 'm', '--port', '0', ...cfg.serveArgs],
+    (out) => /ready at (http:\/\/\S+)/.exec(out)?.[1],
+  );
+}
+
+/** A `runway router` child with one route: model `m`, one variant, the server at `serverUrl`. */
+async function startRouterFor(serverUrl: string): Promise<{ child: ChildProcess; url: string }> {
+  const { child, url } = await startChild('router', ['--port', '0'], (out) => {
+    const nl = out.indexOf('\n');
+    if (nl < 0) return undefined;
+    try {
+      return (JSON.parse(out.slice(0, nl)) as { url: string }).url;
+    } catch {
+      throw new Error(`runway router printed ${out.slice(0, nl)}`);
+    }
   });
   const res = await fetch(`${url}/admin/routes/m`, {
     method: 'PUT',
