@@ -4,37 +4,21 @@
  * the signal that worker does handle. Real dev server, compiled CLI, a fixture workflow standing
  * in for the older promotion.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { projectRoot, runwayBin } from '../../common/paths';
+import { projectRoot } from '../../common/paths';
 import { promotionWorkflowId } from '../../workflows/api';
 import { receivedQuery } from '../fixtures/workflows/signal-only-controls';
-import { testTemporal, uniqueTaskQueue, useTemporal, withWorker } from '../helpers/temporal';
+import { uniqueTaskQueue, useTemporal, withWorker } from '../helpers/temporal';
+import { runCliOn, type CliResult } from '../helpers/cli';
 
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'runway-fallback-'));
 afterAll(() => fs.rmSync(home, { recursive: true, force: true }));
 
-async function runway(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const endpoint = await testTemporal();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [runwayBin, ...args], {
-      env: {
-        ...process.env,
-        RUNWAY_HOME: home,
-        TEMPORAL_ADDRESS: endpoint.address,
-        RUNWAY_LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+function runway(args: string[]): Promise<CliResult> {
+  return runCliOn(home, args, { RUNWAY_LOG_LEVEL: 'warn' });
 }
 
 describe('controls against a worker without control updates', () => {

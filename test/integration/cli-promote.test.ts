@@ -3,16 +3,14 @@
  * exits with the outcome's code and the reason on stderr; a bad spec never starts a promotion;
  * `runway approve` by someone not allowed is refused with the reason.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
-import { runwayBin } from '../../common/paths';
 import { promotionWorkflowId } from '../../workflows/api';
 import { MODELS_DIR, usePromotionPlatform, testSpec, waitForStatus } from '../helpers/promotion';
-import { testTemporal } from '../helpers/temporal';
+import { runCliOn, type CliResult } from '../helpers/cli';
 
 const platform = usePromotionPlatform();
 
@@ -29,24 +27,10 @@ approval: { required: 1, approvers: [alice] }
 ${extra}`;
 }
 
-async function runway(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const endpoint = await testTemporal();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [runwayBin, ...args], {
-      env: {
-        ...process.env,
-        RUNWAY_HOME: platform.home,
-        TEMPORAL_ADDRESS: endpoint.address,
-        RUNWAY_TASK_QUEUE: platform.taskQueue,
-        RUNWAY_REGISTRY_DIR: path.join(platform.home, 'registry'),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+function runway(args: string[]): Promise<CliResult> {
+  return runCliOn(platform.home, args, {
+    RUNWAY_TASK_QUEUE: platform.taskQueue,
+    RUNWAY_REGISTRY_DIR: path.join(platform.home, 'registry'),
   });
 }
 

@@ -8,15 +8,13 @@
  *   and the field.
  * The policy comes from the platform config file (`<home>/platform.yaml`), as `runway up` reads it.
  */
-import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { fetchChain } from '../../audit/fetch';
 import { buildPromotionAudit, type AuditDocument } from '../../audit/report';
-import { runwayBin } from '../../common/paths';
 import { promotionWorkflowId } from '../../workflows/api';
 import { recordHistory } from '../helpers/record';
 import { testSpec, usePromotionPlatform, waitForStatus } from '../helpers/promotion';
-import { testTemporal } from '../helpers/temporal';
+import { runCliOn, type CliResult } from '../helpers/cli';
 
 const platform = usePromotionPlatform({
   platformConfig: () => ({
@@ -37,25 +35,8 @@ const platform = usePromotionPlatform({
 });
 
 /** The compiled CLI, asynchronously: the worker runs in this process and must keep answering. */
-async function runway(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const endpoint = await testTemporal();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [runwayBin, ...args], {
-      env: {
-        ...process.env,
-        RUNWAY_HOME: platform.home,
-        TEMPORAL_ADDRESS: endpoint.address,
-        RUNWAY_TASK_QUEUE: platform.taskQueue,
-        RUNWAY_LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+function runway(args: string[]): Promise<CliResult> {
+  return runCliOn(platform.home, args, { RUNWAY_TASK_QUEUE: platform.taskQueue, RUNWAY_LOG_LEVEL: 'warn' });
 }
 
 describe.concurrent('authority and policy', () => {

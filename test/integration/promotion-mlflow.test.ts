@@ -7,14 +7,14 @@
  * The server going down mid-promotion makes the registry activity retry with a clear message,
  * and the promotion graduates once it is back.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { auditModel } from '../../audit/fetch';
 import { startRollback } from '../../cli/client';
-import { projectRoot, runwayBin } from '../../common/paths';
+import { projectRoot } from '../../common/paths';
 import { createRegistry } from '../../registry/factory';
 import type { MlflowRegistry } from '../../registry/mlflow';
 import type { ModelSpec } from '../../specs/schema';
@@ -29,7 +29,8 @@ import {
   usePromotionPlatform,
   waitForStatus,
 } from '../helpers/promotion';
-import { expectEventually, testTemporal } from '../helpers/temporal';
+import { expectEventually } from '../helpers/temporal';
+import { runCliOn, type CliResult } from '../helpers/cli';
 
 const exec = promisify(execFile);
 // Registered first: its server is up before the platform's registry is built on it.
@@ -57,25 +58,8 @@ async function baseline(model: string, spec: ModelSpec, candidates: number[], se
   if (serve) await serveAtFull(platform.deps, spec, '1', 1);
 }
 
-async function runway(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const endpoint = await testTemporal();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [runwayBin, ...args], {
-      env: {
-        ...process.env,
-        RUNWAY_HOME: platform.home,
-        RUNWAY_LOG_LEVEL: 'warn',
-        TEMPORAL_ADDRESS: endpoint.address,
-        RUNWAY_TASK_QUEUE: platform.taskQueue,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+function runway(args: string[]): Promise<CliResult> {
+  return runCliOn(platform.home, args, { RUNWAY_TASK_QUEUE: platform.taskQueue, RUNWAY_LOG_LEVEL: 'warn' });
 }
 
 describe('promotion with the mlflow registry', () => {

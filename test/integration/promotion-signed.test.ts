@@ -9,7 +9,7 @@
  *
  * The keyring is the platform config's file; bob's key is made by `runway keys init` itself.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
@@ -38,8 +38,8 @@ import {
 } from '../../workflows/api';
 import { recordHistory } from '../helpers/record';
 import { testSpec, usePromotionPlatform, waitForStatus } from '../helpers/promotion';
-import { testTemporal } from '../helpers/temporal';
 import crypto from 'node:crypto';
+import { runCliOn, type CliResult } from '../helpers/cli';
 
 const WORKFLOWS = path.join(projectRoot, 'workflows', 'index.ts');
 const keys = { alice: generateKeyPair(), 'ci-bot': generateKeyPair() };
@@ -138,25 +138,11 @@ async function notifications(model: string): Promise<{ event: string; message: s
 }
 
 /** The runway CLI as a user runs it, against the test's Temporal, registry and keys. */
-async function runway(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const endpoint = await testTemporal();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [runwayBin, ...args], {
-      env: {
-        ...process.env,
-        RUNWAY_HOME: platform.home,
-        TEMPORAL_ADDRESS: endpoint.address,
-        RUNWAY_TASK_QUEUE: platform.taskQueue,
-        RUNWAY_REGISTRY_DIR: path.join(platform.home, 'registry'),
-        RUNWAY_KEY_DIR: keyDir,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+function runway(args: string[]): Promise<CliResult> {
+  return runCliOn(platform.home, args, {
+    RUNWAY_TASK_QUEUE: platform.taskQueue,
+    RUNWAY_REGISTRY_DIR: path.join(platform.home, 'registry'),
+    RUNWAY_KEY_DIR: keyDir,
   });
 }
 
