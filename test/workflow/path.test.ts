@@ -41,10 +41,13 @@ describe.concurrent('the path', { timeout: SLOW_MACHINE_MS }, () => {
     const result = await p.result();
     expect(result.outcome).toBe('promoted');
     expect(result.reason).toBe('all steps passed');
-    expect(p.calls.map((c) => c.name).filter((n, i, all) => n !== all[i - 1])).toEqual([
+    // Notifications are fire-and-forget (notifyLater): the workflow does not wait for them, so
+    // when the stub records one relative to the next activity is a race on a loaded machine. Their
+    // events and order among themselves are asserted below.
+    const steps = p.calls.map((c) => c.name).filter((n) => n !== 'notify');
+    expect(steps.filter((n, i, all) => n !== all[i - 1])).toEqual([
       'prepareCandidate',
       'evaluate',
-      'notify', // approval requested
       'deploy', // staging
       'updateRegistry', // alias staging
       'integrationTest',
@@ -61,7 +64,6 @@ describe.concurrent('the path', { timeout: SLOW_MACHINE_MS }, () => {
       'analyzeInterval',
       'setTraffic', // 100%
       'updateRegistry', // production → v2, v1 archived
-      'notify',
       'teardown', // previous v1 after scaleDownDelay
     ]);
     expect(p.routes()).toEqual(['v1=100 v2=0', 'v1=90 v2=10', 'v1=50 v2=50', 'v2=100']);
