@@ -27,9 +27,15 @@ version="$(node -p 'require("./package.json").version')"
 tag="runway:$version"
 [ -f dist/cli/main.js ] && [ -f dist/workflows-bundle.js ] || { say "dist/ is missing: run \`npm run build\` first"; exit 1; }
 
+# The commit the image is labelled with (and whose time it carries): part of its inputs.
+revision="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
+git diff --quiet HEAD -- 2>/dev/null || revision="$revision-dirty"
+
 # The image is a function of these inputs; the same hash is the same image (and a cache hit).
+# The revision is one: a commit that changed only tests still gets an image naming that commit.
 inputs_hash() {
   {
+    echo "revision $revision"
     sha256sum deploy/image/contents.sh scripts/image.sh package-lock.json
     # shellcheck disable=SC2086 # word splitting of the file list is intended
     find $RUNWAY_APP_FILES -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
@@ -120,8 +126,6 @@ find "$app/dist" -type f \( -name '*.map' -o -name '*.d.ts' \) -delete
 epoch="$(git log -1 --format=%ct 2>/dev/null || echo 0)"
 find "$base" "$app" -exec touch -h -d "@$epoch" {} +
 
-revision="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
-git diff --quiet HEAD -- 2>/dev/null || revision="$revision-dirty"
 source_url="$(git config --get remote.origin.url 2>/dev/null || true)"
 source_url="${source_url:-$(node -p 'const r=require("./package.json").repository; (r && (r.url||r)) || "https://github.com/runway-ml/runway"')}"
 
