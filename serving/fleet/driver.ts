@@ -18,6 +18,20 @@ export interface ServingOptions {
   driftReference?: string;
 }
 
+/** The `runway serve` flags for these knobs: one list for every driver, unset knobs left to its defaults. */
+export function servingFlags(s: ServingOptions): string[] {
+  const args: string[] = [];
+  if (s.maxBatchSize !== undefined) args.push('--max-batch-size', String(s.maxBatchSize));
+  if (s.preferredBatchSizes?.length) args.push('--preferred-batch-sizes', s.preferredBatchSizes.join(','));
+  if (s.maxQueueDelayMs !== undefined) args.push('--max-queue-delay-ms', String(s.maxQueueDelayMs));
+  if (s.maxQueueSize !== undefined) args.push('--max-queue-size', String(s.maxQueueSize));
+  if (s.instances !== undefined) args.push('--instances', String(s.instances));
+  if (s.device !== undefined) args.push('--device', s.device);
+  if (s.threads !== undefined) args.push('--threads', String(s.threads));
+  if (s.driftReference) args.push('--drift-reference', s.driftReference);
+  return args;
+}
+
 export interface DeploymentRequest {
   model: string;
   version: string;

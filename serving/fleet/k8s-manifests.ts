@@ -4,7 +4,7 @@
  * the request and the driver options, so the same inputs always apply the same objects (that is
  * what makes server-side apply idempotent) and tests can read them without a cluster.
  */
-import { deploymentName, type DeploymentRequest } from './driver';
+import { deploymentName, servingFlags, type DeploymentRequest } from './driver';
 
 export const MANAGED_BY = 'runway';
 export const LABEL = {
@@ -153,14 +153,7 @@ function servingArgs(req: DeploymentRequest, modelFile: string, port: number, gr
   const args = ['serve', '--model', modelFile, '--name', req.model, '--version', req.version];
   args.push('--host', '0.0.0.0', '--port', String(port), '--grpc-port', String(grpcPort));
   if (req.sha256) args.push('--sha256', req.sha256);
-  if (s.maxBatchSize !== undefined) args.push('--max-batch-size', String(s.maxBatchSize));
-  if (s.preferredBatchSizes?.length) args.push('--preferred-batch-sizes', s.preferredBatchSizes.join(','));
-  if (s.maxQueueDelayMs !== undefined) args.push('--max-queue-delay-ms', String(s.maxQueueDelayMs));
-  if (s.maxQueueSize !== undefined) args.push('--max-queue-size', String(s.maxQueueSize));
-  if (s.instances !== undefined) args.push('--instances', String(s.instances));
-  if (s.device) args.push('--device', s.device);
-  if (s.threads !== undefined) args.push('--threads', String(s.threads));
-  if (s.driftReference) args.push('--drift-reference', s.driftReference);
+  args.push(...servingFlags(s));
   return args;
 }
 

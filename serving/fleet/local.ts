@@ -17,6 +17,7 @@ import { checkModelName, checkVersion } from '../../registry/names';
 import {
   DeployRefusedError,
   deploymentName,
+  servingFlags,
   type Deployment,
   type DeploymentRequest,
   type Environment,
@@ -330,16 +331,7 @@ export class LocalFleet implements FleetDriver {
       '--grpc-port',
       '0',
     ];
-    if (s.maxBatchSize !== undefined) args.push('--max-batch-size', String(s.maxBatchSize));
-    if (s.preferredBatchSizes?.length) args.push('--preferred-batch-sizes', s.preferredBatchSizes.join(','));
-    if (s.maxQueueDelayMs !== undefined) args.push('--max-queue-delay-ms', String(s.maxQueueDelayMs));
-    if (s.maxQueueSize !== undefined) args.push('--max-queue-size', String(s.maxQueueSize));
-    if (s.instances !== undefined) args.push('--instances', String(s.instances));
-    if (s.device !== undefined) args.push('--device', s.device);
-    if (s.threads !== undefined) args.push('--threads', String(s.threads));
-    if (s.driftReference) args.push('--drift-reference', s.driftReference);
-    if (s.driftReference) args.push('--drift-reference', s.driftReference);
-    args.push('--sha256', sha256);
+    args.push(...servingFlags(s), '--sha256', sha256);
     return args;
   }
 
