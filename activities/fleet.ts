@@ -18,6 +18,7 @@ export function servingOptions(serving: ModelSpec['serving']): ServingOptions {
     instances: serving.instances,
     device: serving.device,
     threads: serving.threads,
+    ...(serving.spinWait ? { spinWait: true } : {}),
   };
 }
 

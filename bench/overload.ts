@@ -4,7 +4,8 @@
  * and memory grow, every accepted request is answered correctly, and it recovers when load drops.
  * Writes bench/results/overload-<date>.json and a markdown table next to it.
  *
- * Two scenarios side by side, batching off and on, each at 1.5×, 2× and 3× its capacity (a fresh
+ * Three scenarios side by side, batching off and on, and batching with onnxruntime's threads
+ * spin-waiting (`--spin-wait`, the default before), each at 1.5×, 2× and 3× its capacity (a fresh
  * server per run). The generator is the raw keep-alive client of raw-http.ts: on 2 cores it shares
  * the CPU with the server, and its CPU is reported beside every figure. Flags: --model PATH
  * (default demo/models/heavy.onnx), --factors 1.5,2,3, --overload-ms 6000, --max-queue-size 128,
@@ -34,6 +35,8 @@ const pct = (share: number): string => `${(share * 100).toFixed(1)}%`;
 interface Scenario {
   name: string;
   maxBatchSize: number;
+  /** More `runway serve` flags. */
+  extra?: string[];
 }
 
 async function main(): Promise<void> {
@@ -48,12 +51,20 @@ async function main(): Promise<void> {
       name: `batched (max batch ${flag('max-batch-size', '8')})`,
       maxBatchSize: Number(flag('max-batch-size', '8')),
     },
+    // onnxruntime's own default, and the server's before it slept its idle threads: the same
+    // batched server with them spin-waiting, side by side, so the effect is measured in one run.
+    {
+      name: `batched, --spin-wait (max batch ${flag('max-batch-size', '8')})`,
+      maxBatchSize: Number(flag('max-batch-size', '8')),
+      extra: ['--spin-wait'],
+    },
   ];
   const factors = flag('factors', '1.5,2,3').split(',').map(Number);
   const overloadMs = Number(flag('overload-ms', '6000'));
   const results = [];
-  for (const sc of scenarios)
-    for (const factor of factors) {
+  // Each factor runs every scenario in turn, so the machine's drift hits them alike.
+  for (const factor of factors)
+    for (const sc of scenarios) {
       const serveArgs = [
         '--max-queue-size',
         String(queue),
@@ -63,6 +74,7 @@ async function main(): Promise<void> {
         String(sc.maxBatchSize),
         '--request-log-sample',
         '0',
+        ...(sc.extra ?? []),
       ];
       console.log(`• ${sc.name} at ${factor}×: ${path.basename(model)}, runway serve ${serveArgs.join(' ')}`);
       const r = await runOverload({
@@ -88,6 +100,12 @@ async function main(): Promise<void> {
       );
       results.push({ scenario: sc.name, factor, serveArgs, lost, ...r });
     }
+  // Reported scenario by scenario, each at its factors.
+  results.sort(
+    (a, b) =>
+      scenarios.findIndex((x) => x.name === a.scenario) - scenarios.findIndex((x) => x.name === b.scenario) ||
+      a.factor - b.factor,
+  );
   const date = new Date().toISOString().slice(0, 10);
   const label = flag('label', '');
   const stem = `overload-${date}${label ? `-${label}` : ''}`;

@@ -95,7 +95,18 @@ const serving = z
       .max(64)
       .default(SERVING_DEFAULTS.instances)
       .describe('inference sessions (worker threads) per replica'),
-    threads: positiveInt().max(256).optional().describe('intra-op threads per session'),
+    threads: positiveInt()
+      .max(256)
+      .optional()
+      .describe(
+        "intra-op threads per session; default: the cores divided among the instances (on Kubernetes, the CPU limit's cores)",
+      ),
+    spinWait: z
+      .boolean()
+      .optional()
+      .describe(
+        "let onnxruntime's idle threads spin-wait for work: lower latency for a lone client on dedicated cores, CPU taken from the HTTP thread (and a CPU limit) under load. Default off",
+      ),
     batching: batching.prefault({}),
     resources: z
       .object({

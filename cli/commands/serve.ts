@@ -62,6 +62,10 @@ export function registerServe(program: Command): void {
     .option('--instances <n>', 'model instances (worker threads, one session each)', int('--instances'), 1)
     .option('--device <device>', 'cpu or cuda (falls back to cpu when CUDA cannot load)', 'cpu')
     .option('--threads <n>', 'intra-op threads per instance (default: cores / instances)', int('--threads'))
+    .option(
+      '--spin-wait',
+      "let onnxruntime's idle threads spin-wait for work (lower latency for a lone client on a dedicated machine; takes cores under load)",
+    )
     .option('--sha256 <hex>', 'refuse to start unless the model file has this digest')
     .option(
       '--max-body-bytes <n>',
@@ -108,6 +112,7 @@ export function registerServe(program: Command): void {
         instances: flags.instances as number,
         device: flags.device,
         ...(flags.threads !== undefined ? { threads: flags.threads as number } : {}),
+        spinWait: flags.spinWait === true,
         ...(flags.sha256 !== undefined ? { sha256: flags.sha256 as string } : {}),
         maxBodyBytes: flags.maxBodyBytes as number,
         requestTimeoutMs: flags.requestTimeoutMs as number,

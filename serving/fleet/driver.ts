@@ -14,6 +14,8 @@ export interface ServingOptions {
   instances?: number;
   device?: 'cpu' | 'cuda';
   threads?: number;
+  /** onnxruntime's idle threads spin-wait for work (`--spin-wait`); default off. */
+  spinWait?: boolean;
   /** Reference bins for the drift histograms, as JSON (`--drift-reference`); the watch reads them. */
   driftReference?: string;
 }
@@ -28,6 +30,7 @@ export function servingFlags(s: ServingOptions): string[] {
   if (s.instances !== undefined) args.push('--instances', String(s.instances));
   if (s.device !== undefined) args.push('--device', s.device);
   if (s.threads !== undefined) args.push('--threads', String(s.threads));
+  if (s.spinWait) args.push('--spin-wait');
   if (s.driftReference) args.push('--drift-reference', s.driftReference);
   return args;
 }

@@ -148,8 +148,27 @@ export function checkName(name: string): void {
   }
 }
 
-function servingArgs(req: DeploymentRequest, modelFile: string, port: number, grpcPort: number): string[] {
-  const s = req.serving ?? {};
+/** Cores in a Kubernetes CPU quantity ("2", "1.5", "500m"); undefined when it is not one of those. */
+export function cpuCores(quantity: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(m?)$/.exec(quantity.trim());
+  if (!m) return undefined;
+  return Number(m[1]) / (m[2] ? 1000 : 1);
+}
+
+function servingArgs(
+  req: DeploymentRequest,
+  modelFile: string,
+  port: number,
+  grpcPort: number,
+  cpu: string,
+): string[] {
+  const s = { ...req.serving };
+  // Inside a pod, the server sees the node's cores, not its CPU limit: sized by those, its
+  // sessions would run more threads than the quota holds and be throttled. Unless the spec
+  // says otherwise, each session gets its share of the limit (at least one thread).
+  const cores = cpuCores(cpu);
+  if (s.threads === undefined && cores !== undefined)
+    s.threads = Math.max(1, Math.floor(cores / (s.instances ?? 1)));
   const args = ['serve', '--model', modelFile, '--name', req.model, '--version', req.version];
   args.push('--host', '0.0.0.0', '--port', String(port), '--grpc-port', String(grpcPort));
   if (req.sha256) args.push('--sha256', req.sha256);
@@ -287,7 +306,7 @@ export function deploymentManifest(req: KubernetesDeploymentRequest, o: Manifest
         name: 'server',
         image: o.image,
         imagePullPolicy: o.imagePullPolicy ?? 'IfNotPresent',
-        args: servingArgs(req, modelFile, port, grpcPort),
+        args: servingArgs(req, modelFile, port, grpcPort, res.cpu),
         ports: [
           { name: 'http', containerPort: port, protocol: 'TCP' },
           { name: 'grpc', containerPort: grpcPort, protocol: 'TCP' },

@@ -9,6 +9,8 @@ export interface WorkerConfig {
   device: Device;
   /** intraOpNumThreads for this instance's session. */
   threads: number;
+  /** Let onnxruntime's idle pool threads spin-wait for work instead of sleeping (see options.ts). */
+  spinWait: boolean;
 }
 
 export interface NamedTensor {

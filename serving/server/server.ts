@@ -183,6 +183,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       modelPath: opts.model,
       device: opts.device,
       threads,
+      spinWait: opts.spinWait,
       instances: opts.instances,
     });
   } catch (err) {
@@ -622,6 +623,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     maxBatchSize,
     instances: opts.instances,
     threads,
+    spinWait: opts.spinWait,
     loadMs: Math.round(loadSeconds * 1000),
   });
 

@@ -19,6 +19,14 @@ function options(providers: string[], quiet: boolean): ort.InferenceSession.Sess
     intraOpNumThreads: config.threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
+    // onnxruntime's own default is to spin: its pool threads busy-wait between runs, which takes
+    // the cores the HTTP thread and the client need on a shared machine (or a CPU limit's quota).
+    extra: {
+      session: {
+        intra_op: { allow_spinning: config.spinWait ? '1' : '0' },
+        inter_op: { allow_spinning: config.spinWait ? '1' : '0' },
+      },
+    },
     // onnxruntime logs its own error when a provider library is missing; we log one line instead.
     ...(quiet ? { logSeverityLevel: 4 as const } : {}),
   };

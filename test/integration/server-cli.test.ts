@@ -148,6 +148,35 @@ describe('runway serve', () => {
     expect(await s.stop()).toBe(0);
   });
 
+  it("--spin-wait on or off: onnxruntime's own scores either way, and the ready log names the setting", async () => {
+    const rows = Array.from({ length: 4 * 8 }, (_, i) => Math.fround(Math.cos(i)));
+    const session = await ort.InferenceSession.create(HEAVY);
+    const expected = (
+      await session.run({ features: new ort.Tensor('float32', Float32Array.from(rows), [4, 8]) })
+    )[session.outputNames[0]!]!.data as Float32Array;
+    for (const spin of [false, true]) {
+      const s = await serve([
+        '--model',
+        HEAVY,
+        '--name',
+        'heavy',
+        '--threads',
+        '2',
+        ...(spin ? ['--spin-wait'] : []),
+      ]);
+      const res = await fetch(`${s.url}/v2/models/heavy/infer`, {
+        method: 'POST',
+        body: JSON.stringify({ inputs: [{ name: 'features', datatype: 'FP32', shape: [4, 8], data: rows }] }),
+      });
+      expect(res.status).toBe(200);
+      const out = ((await res.json()) as { outputs: { data: number[] }[] }).outputs[0]!.data;
+      expect(out).toHaveLength(expected.length);
+      out.forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 5));
+      expect(s.stderr()).toMatch(new RegExp(`model ready.*spinWait=${spin}`));
+      expect(await s.stop()).toBe(0);
+    }
+  });
+
   it("works with Triton's Python client (tritonclient[http]), JSON and binary", async () => {
     if (!fs.existsSync(PYTHON)) throw new Error(`${PYTHON} is missing: run \`bash scripts/tools.sh python\``);
     const s = await serve(['--model', FRAUD, '--name', 'fraud']);

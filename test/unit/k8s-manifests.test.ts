@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  cpuCores,
   deploymentManifest,
   manifestsFor,
   type KubernetesDeploymentRequest,
@@ -53,6 +54,24 @@ describe('kubernetes manifests', () => {
     expect(c.args.slice(0, 3)).toEqual(['serve', '--model', '/models/fraud/7.onnx']);
     expect(pod.initContainers).toBeUndefined();
     expect(JSON.parse(d.metadata.annotations['runway.dev/request'])).toEqual(req);
+  });
+
+  it("sizes each session's threads to the pod's CPU limit, not the node's cores, unless the spec sets them", () => {
+    const threadsOf = (r: KubernetesDeploymentRequest): string | undefined => {
+      const args = (deploymentManifest(r, opts) as any).spec.template.spec.containers[0].args as string[]; // eslint-disable-line @typescript-eslint/no-explicit-any -- reading a nested manifest
+      const i = args.indexOf('--threads');
+      return i < 0 ? undefined : args[i + 1];
+    };
+    expect(threadsOf(req)).toBe('2');
+    expect(threadsOf({ ...req, resources: { ...req.resources!, cpu: '4' }, serving: { instances: 2 } })).toBe(
+      '2',
+    );
+    expect(threadsOf({ ...req, resources: { ...req.resources!, cpu: '500m' } })).toBe('1');
+    expect(threadsOf({ ...req, resources: { ...req.resources!, cpu: '1.5' } })).toBe('1');
+    expect(threadsOf({ ...req, serving: { threads: 6 } })).toBe('6');
+    expect(cpuCores('250m')).toBe(0.25);
+    expect(cpuCores('3')).toBe(3);
+    expect(cpuCores('2Gi')).toBeUndefined();
   });
 
   it('refuses what cannot work, naming why', () => {

@@ -1,7 +1,9 @@
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
+import { servingOptions } from '../../activities/fleet';
 import { registerServe } from '../../cli/commands/serve';
 import { servingFlags } from '../../serving/fleet/driver';
+import { loadSpecText } from '../../specs/load';
 
 /** `runway serve` as the CLI builds it, parsing flags without starting a server. */
 function serveCommand(): Command {
@@ -19,6 +21,7 @@ describe('servingFlags (every fleet driver starts `runway serve` with them)', ()
     instances: 2,
     device: 'cuda' as const,
     threads: 3,
+    spinWait: true,
     driftReference: '{"features":[]}',
   };
 
@@ -36,5 +39,36 @@ describe('servingFlags (every fleet driver starts `runway serve` with them)', ()
   it('leaves unset knobs to the server defaults', () => {
     expect(servingFlags({})).toEqual([]);
     expect(servingFlags({ maxBatchSize: 1, preferredBatchSizes: [] })).toEqual(['--max-batch-size', '1']);
+  });
+});
+
+describe('a ModelSpec serving section reaches runway serve', () => {
+  const spec = (serving: string): string =>
+    [
+      'name: churn-model',
+      'owner: growth',
+      'model:',
+      '  signature:',
+      '    inputs: [{ name: x, datatype: FP32, shape: [-1, 4] }]',
+      '    outputs: [{ name: y, datatype: FP32, shape: [-1, 1] }]',
+      'slos: { p99LatencyMs: 40, errorRate: 0.01 }',
+      'evaluation: { dataset: data/eval.json, min: 0.7 }',
+      serving,
+      '',
+    ].join('\n');
+
+  it("spinWait: true turns --spin-wait on; unset leaves onnxruntime's threads sleeping", () => {
+    const on = loadSpecText(spec('serving: { spinWait: true, threads: 2 }'), 'on.yaml');
+    expect(servingFlags(servingOptions(on.serving))).toEqual(
+      expect.arrayContaining(['--threads', '2', '--spin-wait']),
+    );
+    const off = loadSpecText(spec('serving: { threads: 2 }'), 'off.yaml');
+    expect(servingFlags(servingOptions(off.serving))).not.toContain('--spin-wait');
+  });
+
+  it('refuses a spinWait that is not a boolean, naming the field', () => {
+    expect(() => loadSpecText(spec('serving: { spinWait: sometimes }'), 'bad.yaml')).toThrow(
+      /serving\.spinWait/,
+    );
   });
 });
