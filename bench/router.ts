@@ -29,7 +29,7 @@
  * (the commit before a change) as a `baseline` row, for an A/B of one change in one run;
  * `--cpu-prof` writes the routers' V8 CPU profiles to DIR. Writes bench/results/router-<date>[-<tag>].json and .md.
  */
-import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import fs from 'node:fs';
@@ -38,6 +38,7 @@ import path from 'node:path';
 import { Pool } from 'undici';
 import { projectRoot } from '../common/paths';
 import { startRouter } from '../serving/router/server';
+import { onPath, runWrk, type WrkResult } from './wrk';
 import { Upstream } from '../serving/router/upstream';
 import { startModelServer } from '../serving/server';
 
@@ -140,14 +141,6 @@ function spawnRole(
 // ---- nginx, the reference -------------------------------------------------------------------
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((f) => fs.existsSync(f));
-
-function onPath(tool: string): string | undefined {
-  try {
-    return execFileSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim() || undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 // Looked up by the parent only: the roles never generate load.
 const WRK = process.argv.includes('--role') ? undefined : onPath('wrk');
@@ -257,73 +250,13 @@ function cpuTicks(): { busy: number; total: number } {
 
 let phaseSeq = 0;
 
-function toMs(value: string, unit: string): number {
-  const n = Number(value);
-  return unit === 'us' ? n / 1000 : unit === 'ms' ? n : unit === 's' ? n * 1000 : n * 60_000;
-}
-
-/** One wrk process; its CPU comes from bash's `times` (the children line) after it exits. */
-function wrk(
-  target: string,
-  connections: number,
-  seconds: number,
-  script: string,
-): Promise<{
-  requests: number;
-  errors: number;
-  seconds: number;
-  p50Ms: number;
-  p99Ms: number;
-  cpuS: number;
-}> {
-  const prefix = `p${process.pid}-${++phaseSeq}-`;
-  const args = [
-    '-t1',
-    `-c${connections}`,
-    `-d${seconds}s`,
-    '--latency',
-    '-s',
+/** One wrk process against one target; each has its own x-request-id prefix. */
+function wrk(target: string, connections: number, seconds: number, script: string): Promise<WrkResult> {
+  return runWrk(WRK!, target + INFER, {
+    connections,
+    seconds,
     script,
-    target + INFER,
-    '--',
-    prefix,
-  ];
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', '"$0" "$@"; s=$?; times; exit $s', WRK!, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    child.on('exit', (code) => {
-      const done = /(\d+) requests in ([\d.]+)(us|ms|s|m),/.exec(out);
-      const p50 = /^\s+50%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(out);
-      const p99 = /^\s+99%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(out);
-      const times =
-        out
-          .trim()
-          .split('\n')
-          .slice(-1)[0]!
-          .match(/(\d+)m([\d.]+)s/g) ?? [];
-      if (code !== 0 || !done || !p50 || !p99 || times.length !== 2) {
-        reject(new Error(`wrk failed (exit ${code}):\n${out}`));
-        return;
-      }
-      const cpuS = times
-        .map((t) => /(\d+)m([\d.]+)s/.exec(t)!)
-        .reduce((sum, m) => sum + Number(m[1]) * 60 + Number(m[2]), 0);
-      const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
-      const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-      const sockErrors = sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
-      resolve({
-        requests: Number(done[1]),
-        errors: non2xx + sockErrors,
-        seconds: toMs(done[2]!, done[3]!) / 1000,
-        p50Ms: toMs(p50[1]!, p50[2]!),
-        p99Ms: toMs(p99[1]!, p99[2]!),
-        cpuS,
-      });
-    });
+    scriptArgs: [`p${process.pid}-${++phaseSeq}-`],
   });
 }
 

@@ -12,7 +12,9 @@
  * light image-cnn (11 M multiply-adds, where per-request cost is the floor) and the CNN-sized
  * image-resnet (119 M): raw onnxruntime at batch 1 and 16 beside the batching server fed binary
  * tensors, JSON tensors and gRPC raw contents, at concurrency 1 and 16 (JSON vs binary is the
- * large-tensor figure, binary vs raw onnxruntime the serving overhead).
+ * large-tensor figure, binary vs raw onnxruntime the serving overhead). The binary and JSON bodies
+ * are also sent by wrk at c=16 (bench/wrk.ts; `npm run bench:serving` installs it), side by side
+ * in the same rounds: its CPU per request is a fraction of the Node generator's.
  *
  * Flags: --duration-ms N (per point, default 3000), --concurrency 1,8,64,
  * --models fraud-v1,heavy,image-cnn,image-resnet, --rounds 3 (image models: interleaved rounds that
@@ -31,6 +33,7 @@ import { projectRoot } from '../common/paths';
 import { IMAGE_MODELS, multiplyAdds, type ImageModel } from '../demo/image-model';
 import { startModelServer } from '../serving/server';
 import { oipService } from '../serving/server/grpc-messages';
+import { onPath, runWrk } from './wrk';
 
 interface LoadJob {
   url: string;
@@ -210,7 +213,30 @@ const computeNs = (s: Stats): number =>
     0,
   );
 
-type LargeVariant = 'binary' | 'json' | 'grpc';
+/** Inputs sent by the forked undici/grpc-js generator. */
+type GeneratorVariant = 'binary' | 'json' | 'grpc';
+/** The same binary and JSON bodies sent by wrk, the cheapest generator, at c=16 (when installed). */
+type WrkVariant = 'binary-wrk' | 'json-wrk';
+type LargeVariant = GeneratorVariant | WrkVariant;
+
+// Looked up by the parent only: the forked generator never runs wrk.
+const WRK = process.argv.includes('--loadgen') ? undefined : onPath('wrk');
+
+/** The image points, in the order each round measures them. */
+const LARGE_POINTS: [LargeVariant, number][] = [
+  ['binary', 1],
+  ['binary', 16],
+  ['json', 1],
+  ['json', 16],
+  ['grpc', 1],
+  ['grpc', 16],
+  ...(WRK
+    ? ([
+        ['binary-wrk', 16],
+        ['json-wrk', 16],
+      ] as [LargeVariant, number][])
+    : []),
+];
 
 interface LargePoint extends LoadResult {
   variant: LargeVariant;
@@ -253,7 +279,28 @@ interface ImageRig {
   session: ort.InferenceSession;
   tensors: Map<number, ort.Tensor>;
   server: Awaited<ReturnType<typeof startModelServer>>;
-  jobs: Record<LargeVariant, (concurrency: number, durationMs: number) => LoadJob>;
+  jobs: Record<GeneratorVariant, (concurrency: number, durationMs: number) => LoadJob>;
+  /** wrk Lua scripts that send the binary and JSON bodies (files beside them in a temp dir). */
+  wrkScripts: Record<WrkVariant, string>;
+}
+
+/** A wrk script that POSTs the bytes of `bodyFile` with `headers`, read once at start. */
+function wrkBodyScript(dir: string, name: string, body: Buffer, headers: Record<string, string>): string {
+  const bodyFile = path.join(dir, `${name}.body`);
+  fs.writeFileSync(bodyFile, body);
+  const script = path.join(dir, `${name}.lua`);
+  fs.writeFileSync(
+    script,
+    [
+      `local f = assert(io.open(${JSON.stringify(bodyFile)}, "rb"))`,
+      'wrk.body = f:read("*all")',
+      'f:close()',
+      'wrk.method = "POST"',
+      ...Object.entries(headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`),
+      '',
+    ].join('\n'),
+  );
+  return script;
 }
 
 async function imageRig(model: ImageModel): Promise<ImageRig> {
@@ -281,7 +328,16 @@ async function imageRig(model: ImageModel): Promise<ImageRig> {
       outputs: [{ name: model.output, parameters: { binary_data: true } }],
     }),
   );
-  const binary = Buffer.concat([header, Buffer.from(pixels.buffer)]).toString('base64');
+  const binaryBytes = Buffer.concat([header, Buffer.from(pixels.buffer)]);
+  const binary = binaryBytes.toString('base64');
+  const scriptDir = fs.mkdtempSync(path.join(os.tmpdir(), `runway-bench-${name}-`));
+  const wrkScripts: Record<WrkVariant, string> = {
+    'binary-wrk': wrkBodyScript(scriptDir, 'binary', binaryBytes, {
+      'Content-Type': 'application/octet-stream',
+      'Inference-Header-Content-Length': String(header.length),
+    }),
+    'json-wrk': wrkBodyScript(scriptDir, 'json', Buffer.from(json), { 'Content-Type': 'application/json' }),
+  };
   const grpcBody = oipService()
     .ModelInfer!.requestSerialize({
       model_name: name,
@@ -314,6 +370,7 @@ async function imageRig(model: ImageModel): Promise<ImageRig> {
     session,
     tensors,
     server,
+    wrkScripts,
     jobs: {
       binary: (c, ms) => ({
         ...base(c, ms),
@@ -332,6 +389,26 @@ async function imageRig(model: ImageModel): Promise<ImageRig> {
         grpc: { address: server.grpc!.address, method: '/inference.GRPCInferenceService/ModelInfer' },
       }),
     },
+  };
+}
+
+/** A wrk point at c=16, in the forked generator's terms (wrk gives no p95; its CPU is its own). */
+async function wrkLoad(url: string, script: string, durationMs: number): Promise<LoadResult> {
+  const w = await runWrk(WRK!, url, {
+    connections: 16,
+    seconds: Math.max(1, Math.round(durationMs / 1000)),
+    script,
+  });
+  return {
+    requests: w.requests,
+    errors: w.errors,
+    seconds: w.seconds,
+    throughput: w.requests / w.seconds,
+    p50Ms: w.p50Ms,
+    p95Ms: NaN,
+    p99Ms: w.p99Ms,
+    sent: w.requests,
+    generatorCpuUs: w.cpuS * 1e6,
   };
 }
 
@@ -387,50 +464,51 @@ async function largeTensors(
             `(a) ${name} raw ort batch ${batch}, round ${round + 1}: ${(rows / seconds).toFixed(0)} rows/s`,
           );
         }
-        for (const variant of ['binary', 'json', 'grpc'] as const) {
-          for (const concurrency of [1, 16]) {
-            const stats = async (): Promise<Stats> =>
-              (await (await fetch(`${rig.server.url}/v2/models/${name}/stats`)).json()) as Stats;
-            const before = await stats();
-            // The servers run in this process, which does nothing else during a point: their CPU.
-            const cpu0 = process.cpuUsage();
-            const r = await runLoad(rig.jobs[variant](concurrency, slice));
-            const cpu = process.cpuUsage(cpu0);
-            const after = await stats();
-            const d = (k: 'inference_count' | 'execution_count'): number =>
-              after.model_stats[0]![k] - before.model_stats[0]![k];
-            const key = `${name}/${variant}/${concurrency}`;
-            const a: Acc = accs.get(key) ?? {
-              n: 0,
-              seconds: 0,
-              perRound: [],
-              p50: [],
-              p95: [],
-              p99: [],
-              serverCpuUs: 0,
-              generatorCpuUs: 0,
-              sent: 0,
-              errors: 0,
-              inferences: 0,
-              executions: 0,
-            };
-            a.n += r.requests;
-            a.seconds += r.seconds;
-            a.perRound.push(r.throughput);
-            a.p50.push(r.p50Ms);
-            a.p95.push(r.p95Ms);
-            a.p99.push(r.p99Ms);
-            a.errors += r.errors;
-            a.serverCpuUs += cpu.user + cpu.system;
-            a.generatorCpuUs += r.generatorCpuUs;
-            a.sent += r.sent;
-            a.inferences += d('inference_count');
-            a.executions += d('execution_count');
-            accs.set(key, a);
-            console.error(
-              `(${variant}) ${name} c=${concurrency}, round ${round + 1}: ${r.throughput.toFixed(0)} req/s p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms errors ${r.errors}`,
-            );
-          }
+        for (const [variant, concurrency] of LARGE_POINTS) {
+          const stats = async (): Promise<Stats> =>
+            (await (await fetch(`${rig.server.url}/v2/models/${name}/stats`)).json()) as Stats;
+          const before = await stats();
+          // The servers run in this process, which does nothing else during a point: their CPU.
+          const cpu0 = process.cpuUsage();
+          const r =
+            variant === 'binary-wrk' || variant === 'json-wrk'
+              ? await wrkLoad(`${rig.server.url}/v2/models/${name}/infer`, rig.wrkScripts[variant], slice)
+              : await runLoad(rig.jobs[variant](concurrency, slice));
+          const cpu = process.cpuUsage(cpu0);
+          const after = await stats();
+          const d = (k: 'inference_count' | 'execution_count'): number =>
+            after.model_stats[0]![k] - before.model_stats[0]![k];
+          const key = `${name}/${variant}/${concurrency}`;
+          const a: Acc = accs.get(key) ?? {
+            n: 0,
+            seconds: 0,
+            perRound: [],
+            p50: [],
+            p95: [],
+            p99: [],
+            serverCpuUs: 0,
+            generatorCpuUs: 0,
+            sent: 0,
+            errors: 0,
+            inferences: 0,
+            executions: 0,
+          };
+          a.n += r.requests;
+          a.seconds += r.seconds;
+          a.perRound.push(r.throughput);
+          a.p50.push(r.p50Ms);
+          a.p95.push(r.p95Ms);
+          a.p99.push(r.p99Ms);
+          a.errors += r.errors;
+          a.serverCpuUs += cpu.user + cpu.system;
+          a.generatorCpuUs += r.generatorCpuUs;
+          a.sent += r.sent;
+          a.inferences += d('inference_count');
+          a.executions += d('execution_count');
+          accs.set(key, a);
+          console.error(
+            `(${variant}) ${name} c=${concurrency}, round ${round + 1}: ${r.throughput.toFixed(0)} req/s p50 ${r.p50Ms.toFixed(2)} ms p99 ${r.p99Ms.toFixed(2)} ms errors ${r.errors}`,
+          );
         }
       }
     }
@@ -446,31 +524,29 @@ async function largeTensors(
       const r = raws.get(`${name}/${batch}`)!;
       return { batch, rowsPerSecond: r.rows / r.seconds, perRound: r.perRound };
     });
-    const points = (['binary', 'json', 'grpc'] as const).flatMap((variant) =>
-      [1, 16].map((concurrency) => {
-        const a = accs.get(`${name}/${variant}/${concurrency}`)!;
-        return {
-          variant,
-          concurrency,
-          requests: a.n,
-          errors: a.errors,
-          seconds: a.seconds,
-          throughput: a.n / a.seconds,
-          // Latency quantiles: the median of the rounds' own.
-          p50Ms: median(a.p50),
-          p95Ms: median(a.p95),
-          p99Ms: median(a.p99),
-          meanBatchSize: a.inferences / Math.max(1, a.executions),
-          perRound: a.perRound,
-          // CPU per request, warm-up included on both sides: unlike req/s, it does not fall
-          // when other work on the machine takes the cores.
-          sent: a.sent,
-          generatorCpuUs: a.generatorCpuUs,
-          serverCpuMsPerRequest: a.serverCpuUs / 1000 / Math.max(1, a.inferences),
-          generatorCpuMsPerRequest: a.generatorCpuUs / 1000 / Math.max(1, a.sent),
-        };
-      }),
-    );
+    const points = LARGE_POINTS.map(([variant, concurrency]) => {
+      const a = accs.get(`${name}/${variant}/${concurrency}`)!;
+      return {
+        variant,
+        concurrency,
+        requests: a.n,
+        errors: a.errors,
+        seconds: a.seconds,
+        throughput: a.n / a.seconds,
+        // Latency quantiles: the median of the rounds' own.
+        p50Ms: median(a.p50),
+        p95Ms: median(a.p95),
+        p99Ms: median(a.p99),
+        meanBatchSize: a.inferences / Math.max(1, a.executions),
+        perRound: a.perRound,
+        // CPU per request, warm-up included on both sides: unlike req/s, it does not fall
+        // when other work on the machine takes the cores.
+        sent: a.sent,
+        generatorCpuUs: a.generatorCpuUs,
+        serverCpuMsPerRequest: a.serverCpuUs / 1000 / Math.max(1, a.inferences),
+        generatorCpuMsPerRequest: a.generatorCpuUs / 1000 / Math.max(1, a.sent),
+      };
+    });
     const at = (v: LargeVariant, c: number): number =>
       points.find((p) => p.variant === v && p.concurrency === c)?.throughput ?? NaN;
     const rawAt = (b: number): number => raw.find((r) => r.batch === b)?.rowsPerSecond ?? NaN;
@@ -480,6 +556,12 @@ async function largeTensors(
       [`${name}: grpc/a(batch 16) at 16`]: at('grpc', 16) / rawAt(16),
       [`${name}: json/binary at 1`]: at('json', 1) / at('binary', 1),
       [`${name}: binary/a(batch 1) at 1`]: at('binary', 1) / rawAt(1),
+      ...(WRK
+        ? {
+            [`${name}: json/binary at 16, wrk`]: at('json-wrk', 16) / at('binary-wrk', 16),
+            [`${name}: binary/a(batch 16) at 16, wrk`]: at('binary-wrk', 16) / rawAt(16),
+          }
+        : {}),
     };
     const per = (v: LargeVariant): number[] =>
       points.find((p) => p.variant === v && p.concurrency === 16)!.perRound;
@@ -506,8 +588,8 @@ function largeTable(large: LargeResult[], rounds: number): string[] {
   const lines = [
     `Image classifiers (demo/image-model.ts, input [1, ${first.dims.join(', ')}] FP32: ${(imagePixels(first).byteLength / 1024).toFixed(0)} kB binary, JSON as float32 values printed in full), batching server, 1 instance, 1 thread; raw onnxruntime in this process, same run. Measured in ${rounds} interleaved rounds (each model raw, then every input and concurrency), pooled; latencies are the median of the rounds' own:`,
     '',
-    '| model | multiply-adds / image | raw ort batch 16 rows/s | binary c=16 req/s | json c=16 req/s | grpc c=16 req/s | json/binary | binary/raw ort | grpc/raw ort | server CPU per request, binary/json |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| model | multiply-adds / image | raw ort batch 16 rows/s | binary c=16 req/s | json c=16 req/s | grpc c=16 req/s | json/binary | binary/raw ort | grpc/raw ort | server CPU per request, binary/json | binary c=16, wrk | json c=16, wrk | json/binary, wrk | binary, wrk / raw ort |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const l of large) {
     const at = (v: LargeVariant): number =>
@@ -516,12 +598,16 @@ function largeTable(large: LargeResult[], rounds: number): string[] {
     const cpu = (v: LargeVariant): number =>
       l.points.find((p) => p.variant === v && p.concurrency === 16)?.serverCpuMsPerRequest ?? NaN;
     lines.push(
-      `| ${l.model} | ${mMac(l.multiplyAdds)} | ${raw16.toFixed(0)} | ${at('binary').toFixed(0)} | ${at('json').toFixed(0)} | ${at('grpc').toFixed(0)} | ${(at('json') / at('binary')).toFixed(2)} | ${(at('binary') / raw16).toFixed(2)} | ${(at('grpc') / raw16).toFixed(2)} | ${(cpu('binary') / cpu('json')).toFixed(2)} |`,
+      `| ${l.model} | ${mMac(l.multiplyAdds)} | ${raw16.toFixed(0)} | ${at('binary').toFixed(0)} | ${at('json').toFixed(0)} | ${at('grpc').toFixed(0)} | ${(at('json') / at('binary')).toFixed(2)} | ${(at('binary') / raw16).toFixed(2)} | ${(at('grpc') / raw16).toFixed(2)} | ${(cpu('binary') / cpu('json')).toFixed(2)} | ${at('binary-wrk').toFixed(0)} | ${at('json-wrk').toFixed(0)} | ${(at('json-wrk') / at('binary-wrk')).toFixed(2)} | ${(at('binary-wrk') / raw16).toFixed(2)} |`,
     );
   }
   lines.push(
     '',
     'Server CPU per request is the CPU of this process (both servers, nothing else runs) over the requests it answered: where the server is CPU-bound, binary/json of it is the JSON share of the binary rate a quiet machine would give.',
+    '',
+    WRK
+      ? `The wrk columns send the same binary and JSON bodies with wrk (${WRK}, one C thread, c=16) instead of the forked Node generator (undici), in the same rounds: on 2 shared cores every µs the generator spends per request is taken from the server, and the Node generator spends several times what wrk does (generator CPU per request in the tables below).`
+      : 'wrk is not installed (`bash scripts/tools.sh wrk`): the wrk columns are empty.',
     '',
     ...large.map(
       (l) =>
@@ -676,17 +762,22 @@ async function main(): Promise<void> {
     '',
     `${machine.cpus} CPUs (${machine.model}), Node ${machine.node}, load average at the end ${machine.loadavg.map((l) => l.toFixed(1)).join(' ')}; ${durationMs} ms per point, 1 row per request, ort intra-op threads 1, 1 instance.`,
     '',
-    '| model | variant | concurrency | req/s | p50 ms | p95 ms | p99 ms | mean batch | instance busy | errors |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...points.map(
-      (p) =>
-        `| ${p.model} | ${p.variant} | ${p.concurrency} | ${p.throughput.toFixed(0)} | ${p.p50Ms.toFixed(2)} | ${p.p95Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${p.meanBatchSize?.toFixed(1) ?? ''} | ${p.instanceBusy === undefined ? '' : `${(p.instanceBusy * 100).toFixed(0)}%`} | ${p.errors} |`,
-    ),
-    '',
-    '| model | (a) raw ort batch | rows/s |',
-    '| --- | ---: | ---: |',
-    ...raw.map((r) => `| ${r.model} | ${r.batch} | ${r.rowsPerSecond.toFixed(0)} |`),
-    '',
+    // Only the image models asked for (--models): no empty tables for the small ones.
+    ...(points.length > 0
+      ? [
+          '| model | variant | concurrency | req/s | p50 ms | p95 ms | p99 ms | mean batch | instance busy | errors |',
+          '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+          ...points.map(
+            (p) =>
+              `| ${p.model} | ${p.variant} | ${p.concurrency} | ${p.throughput.toFixed(0)} | ${p.p50Ms.toFixed(2)} | ${p.p95Ms.toFixed(2)} | ${p.p99Ms.toFixed(2)} | ${p.meanBatchSize?.toFixed(1) ?? ''} | ${p.instanceBusy === undefined ? '' : `${(p.instanceBusy * 100).toFixed(0)}%`} | ${p.errors} |`,
+          ),
+          '',
+          '| model | (a) raw ort batch | rows/s |',
+          '| --- | ---: | ---: |',
+          ...raw.map((r) => `| ${r.model} | ${r.batch} | ${r.rowsPerSecond.toFixed(0)} |`),
+          '',
+        ]
+      : []),
     ...largeTable(large, rounds),
     '| ratio | value |',
     '| --- | ---: |',
