@@ -2,6 +2,7 @@
  * Every OIP v2 endpoint of the model server, JSON and binary tensors, validation errors and
  * metrics: a real server on loopback in front of real onnxruntime sessions (demo fraud model).
  */
+import http from 'node:http';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -108,6 +109,31 @@ describe('OIP v2 endpoints', () => {
       res.buf.buffer.slice(res.buf.byteOffset + hlen, res.buf.byteOffset + res.buf.length),
     );
     expect(Array.from(scores)).toEqual(viaJson);
+
+    // The same binary request with no Content-Length (chunked, in pieces that split the tensor
+    // and its header): answered the same.
+    const chunked = await new Promise<{ status: number; buf: Buffer }>((resolve, reject) => {
+      const req = http.request(
+        `${server.url}/v2/models/fraud/infer`,
+        {
+          method: 'POST',
+          headers: {
+            'inference-header-content-length': String(header.length),
+            'content-type': 'application/octet-stream',
+          },
+        },
+        (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (d: Buffer) => parts.push(d));
+          res.on('end', () => resolve({ status: res.statusCode!, buf: Buffer.concat(parts) }));
+        },
+      );
+      req.on('error', reject);
+      req.write(body.subarray(0, header.length + 5));
+      req.end(body.subarray(header.length + 5));
+    });
+    expect(chunked.status).toBe(200);
+    expect(chunked.buf).toEqual(res.buf);
   });
 
   it('accepts gzip- and deflate-compressed requests, as tritonclient can send them', async () => {
