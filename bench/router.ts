@@ -15,6 +15,8 @@
  *   server), so the mirror's cost stays visible beside the target row.
  * - floor: a bare Node proxy (node:http and the router's upstream client, nothing else): what any
  *   Node proxy costs on this machine, so the router's own logic and Node's share can be told apart.
+ * - rawFloor: the same without node:http (raw sockets, the least parsing a keep-alive POST needs):
+ *   what an inbound fast lane in the router could reach, measured before anyone builds one.
  *
  * The load generator is wrk (`bash scripts/tools.sh wrk`), one thread, a few µs of CPU per
  * request; without it an in-process undici loop stands in, loudly (it costs several times more
@@ -63,9 +65,9 @@ async function runRole(role: string): Promise<void> {
     const s = await startModelServer({ model: path.join(models, file), name: 'fraud', port: 0, threads: 1 });
     url = s.url;
     process.on('disconnect', () => void s.close().then(() => process.exit(0)));
-  } else if (role === 'floor') {
+  } else if (role === 'floor' || role === 'rawFloor') {
     const upstreams = process.argv[process.argv.indexOf('--upstreams') + 1]!.split(',');
-    const f = await startFloorProxy(upstreams);
+    const f = await (role === 'floor' ? startFloorProxy(upstreams) : startRawFloorProxy(upstreams));
     url = f.url;
     process.on('message', () => process.send!({ cpu: process.cpuUsage() }));
     process.on('disconnect', () => void f.close().then(() => process.exit(0)));
@@ -116,6 +118,69 @@ async function startFloorProxy(origins: string[]): Promise<{ url: string; close(
     url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
     close: async () => {
       server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await Promise.all(clients.map((c) => c.destroy()));
+    },
+  };
+}
+
+/**
+ * The floor of a Node proxy without node:http in front: requests read from raw sockets by the
+ * least a keep-alive JSON POST needs (request line, Content-Length, body), the same upstream
+ * client behind, the answer written in one write. Not a server anyone should deploy (no chunked
+ * bodies, no pipelining, no limits): it measures what an inbound fast lane in the router could
+ * buy before anyone builds one.
+ */
+async function startRawFloorProxy(origins: string[]): Promise<{ url: string; close(): Promise<void> }> {
+  const clients = origins.map((o) => new Upstream(o, { connections: 256 }));
+  let turn = 0;
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    let buf: Buffer = Buffer.alloc(0);
+    let busy = false;
+    const next = (): void => {
+      if (busy) return;
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const head = buf.toString('latin1', 0, end);
+      const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
+      if (buf.length < end + 4 + length) return;
+      const sp = head.indexOf(' ');
+      const method = head.slice(0, sp);
+      const path = head.slice(sp + 1, head.indexOf(' ', sp + 1));
+      const body = Buffer.from(buf.subarray(end + 4, end + 4 + length));
+      buf = buf.subarray(end + 4 + length);
+      busy = true;
+      clients[turn++ % clients.length]!.request({
+        path,
+        method,
+        headers: { 'content-type': 'application/json' },
+        body,
+      })
+        .then(async (up) => {
+          const answer = await up.body.buffer();
+          const answerHead = `HTTP/1.1 ${up.statusCode} OK\r\ncontent-type: ${String(up.headers['content-type'])}\r\ncontent-length: ${answer.length}\r\n\r\n`;
+          socket.write(Buffer.concat([Buffer.from(answerHead, 'latin1'), answer]));
+          busy = false;
+          next();
+        })
+        .catch(() => socket.destroy());
+    };
+    socket.on('data', (d: Buffer) => {
+      buf = buf.length > 0 ? Buffer.concat([buf, d]) : d;
+      next();
+    });
+    socket.on('error', () => socket.destroy());
+  });
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    close: async () => {
+      for (const s of sockets) s.destroy();
       await new Promise((r) => server.close(r));
       await Promise.all(clients.map((c) => c.destroy()));
     },
@@ -376,8 +441,8 @@ function proxyCost(cpu: { user: number; system: number }, requests: number) {
   };
 }
 
-type Row = 'direct' | 'router' | 'nginx' | 'routerMirror' | 'floor' | 'baseline';
-const ALL_ROWS: Row[] = ['direct', 'router', 'nginx', 'routerMirror', 'floor', 'baseline'];
+type Row = 'direct' | 'router' | 'nginx' | 'routerMirror' | 'floor' | 'rawFloor' | 'baseline';
+const ALL_ROWS: Row[] = ['direct', 'router', 'nginx', 'routerMirror', 'floor', 'rawFloor', 'baseline'];
 
 async function main(): Promise<void> {
   const levels = (textArg('concurrency') ?? '')
@@ -429,6 +494,8 @@ async function main(): Promise<void> {
     if (baseline) children.push(baseline.child);
     const floor = await spawnRole('floor', ['--upstreams', `${v1.url},${v2.url}`]);
     children.push(floor.child);
+    const rawFloor = await spawnRole('rawFloor', ['--upstreams', `${v1.url},${v2.url}`]);
+    children.push(rawFloor.child);
     const nginx = NGINX ? await startNginx([v1.url, v2.url]) : undefined;
     if (nginx) {
       children.push(nginx.child);
@@ -460,11 +527,13 @@ async function main(): Promise<void> {
       routerMirror: [mirrorRouter.url],
       baseline: baseline ? [baseline.url] : [],
       floor: [floor.url],
+      rawFloor: [rawFloor.url],
     };
     const routerOf: Partial<Record<Row, ChildProcess>> = {
       router: router.child,
       routerMirror: mirrorRouter.child,
       floor: floor.child,
+      rawFloor: rawFloor.child,
       ...(baseline ? { baseline: baseline.child } : {}),
     };
     const cpuOf = (child: ChildProcess): Promise<NodeJS.CpuUsage> =>
@@ -562,6 +631,7 @@ async function main(): Promise<void> {
         routerToDirect: ratio('router', 'direct'),
         floorToNginx: ratio('floor', 'nginx'),
         routerToFloor: ratio('router', 'floor'),
+        rawFloorToNginx: ratio('rawFloor', 'nginx'),
         ...(baseline
           ? { routerToBaseline: ratio('router', 'baseline'), baselineToNginx: ratio('baseline', 'nginx') }
           : {}),
@@ -599,6 +669,8 @@ async function main(): Promise<void> {
         routerMirror: 'a second runway router: the same route plus a 10% mirror to v3 (fraud-v3, weight 0)',
         floor:
           "a bare Node proxy: node:http and the router's upstream client, alternating v1/v2, no routes, metrics or feedback (the floor of a Node proxy here)",
+        rawFloor:
+          'the same bare proxy without node:http: requests read from raw sockets (request line, Content-Length, body), one write per answer (what an inbound fast lane could reach)',
         ...(baselineDir
           ? { baseline: `the router built in ${baselineDir}, with the router row's route` }
           : {}),
