@@ -3,9 +3,9 @@
  * what a generator on the same small machine can offer) at 3× its measured capacity, then at half
  * of it: the bounded queue refuses the excess with 503 instead of collapsing, every accepted
  * request is answered correctly, memory stays bounded, and it recovers at once. Then, batching on,
- * the goodput at 3×: at least half of the capacity measured around it is still answered 200. The
- * figures (1.5×, 2×, 3×, batching off and on) are in bench/results/overload-*.md
- * (`npm run bench:overload`).
+ * the goodput at 3×: at least 70% of the capacity measured around it (per CPU second) is still
+ * answered 200. The figures (1.5×, 2×, 3×, batching off and on) are in
+ * bench/results/overload-*.md (`npm run bench:overload`).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -84,7 +84,7 @@ describe('model server at 3× its capacity', () => {
 
 describe('model server at 3× its capacity, batching on', () => {
   it(
-    'answers at least half of its capacity (per CPU-second) with 200 and refuses the rest at once',
+    'answers at least 70% of its capacity (per CPU-second) with 200 and refuses the rest at once',
     {
       // ~40 s alone (server start + 1 s warm-up + 6 × 2 s capacity + 5 × 3 s overload).
       timeout: 120_000,
@@ -132,15 +132,16 @@ describe('model server at 3× its capacity, batching on', () => {
       // to the server swings 2–3× within seconds, and requests per wall-clock second would compare
       // two different machines. Foreign load only ever takes CPU away, so the best round is the
       // nearest to the server's own figure (as timeit keeps the fastest run): at least one 3× round
-      // answers ≥ 50% of capacity. Best 3× rounds measured 85–103% over five runs at load average
-      // 10–20, but 65% once in a full CI run whose other test files ran beside it, so 70% is not a
-      // bound this machine holds; a shed path that cost as much as an answer gives ~33% in every
-      // round, which this still fails. `npm run bench:overload` reports the real figure.
-      expect(Math.max(...threeX.map((r) => r.goodputPerCpu))).toBeGreaterThanOrEqual(0.5);
+      // answers ≥ 70% of capacity, the issue's bound. Since onnxruntime's idle threads sleep
+      // instead of spinning (their spinning was counted as server CPU that answered nothing), the
+      // best rounds measured 82–87% in three runs alone and one full CI run; while they spun, 65%
+      // once in a CI run. A shed path that cost as much as an answer gives ~33% in every round.
+      // `npm run bench:overload` reports the real figure.
+      expect(Math.max(...threeX.map((r) => r.goodputPerCpu))).toBeGreaterThanOrEqual(0.7);
       // …and the typical round does not collapse: under foreign load the server falls into rounds
-      // where refusals take most of the little CPU it gets (measured medians 0.49–0.78, worst
-      // rounds 0.36–0.41: the gap to the issue's 90% target).
-      expect(result.goodputPerCpu).toBeGreaterThanOrEqual(0.3);
+      // where refusals take most of the little CPU it gets (medians now 0.80–0.82, worst rounds
+      // 0.77; while the threads spun, medians 0.49–0.78: the gap to the issue's 90% target).
+      expect(result.goodputPerCpu).toBeGreaterThanOrEqual(0.5);
     },
   );
 });
