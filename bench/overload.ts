@@ -45,17 +45,15 @@ async function main(): Promise<void> {
   const queue = Number(flag('max-queue-size', '128'));
   // Unbatched, capacity is low enough that a 3× open loop costs the co-located generator little
   // CPU; batched, capacity is ~5× higher and the generator competes with the server for the cores.
+  const batch = Number(flag('max-batch-size', '8'));
   const scenarios: Scenario[] = [
     { name: 'unbatched (max batch 1)', maxBatchSize: 1 },
-    {
-      name: `batched (max batch ${flag('max-batch-size', '8')})`,
-      maxBatchSize: Number(flag('max-batch-size', '8')),
-    },
+    { name: `batched (max batch ${batch})`, maxBatchSize: batch },
     // onnxruntime's own default, and the server's before it slept its idle threads: the same
     // batched server with them spin-waiting, side by side, so the effect is measured in one run.
     {
-      name: `batched, --spin-wait (max batch ${flag('max-batch-size', '8')})`,
-      maxBatchSize: Number(flag('max-batch-size', '8')),
+      name: `batched, --spin-wait (max batch ${batch})`,
+      maxBatchSize: batch,
       extra: ['--spin-wait'],
     },
   ];

@@ -280,8 +280,10 @@ interface ImageRig {
   tensors: Map<number, ort.Tensor>;
   server: Awaited<ReturnType<typeof startModelServer>>;
   jobs: Record<GeneratorVariant, (concurrency: number, durationMs: number) => LoadJob>;
-  /** wrk Lua scripts that send the binary and JSON bodies (files beside them in a temp dir). */
+  /** wrk Lua scripts that send the binary and JSON bodies (files beside them in `scriptDir`). */
   wrkScripts: Record<WrkVariant, string>;
+  /** A temporary directory, removed with the rig. */
+  scriptDir: string;
 }
 
 /** A wrk script that POSTs the bytes of `bodyFile` with `headers`, read once at start. */
@@ -371,6 +373,7 @@ async function imageRig(model: ImageModel): Promise<ImageRig> {
     tensors,
     server,
     wrkScripts,
+    scriptDir,
     jobs: {
       binary: (c, ms) => ({
         ...base(c, ms),
@@ -392,10 +395,15 @@ async function imageRig(model: ImageModel): Promise<ImageRig> {
   };
 }
 
-/** A wrk point at c=16, in the forked generator's terms (wrk gives no p95; its CPU is its own). */
-async function wrkLoad(url: string, script: string, durationMs: number): Promise<LoadResult> {
+/** A wrk point, in the forked generator's terms (wrk gives no p95; its CPU is its own). */
+async function wrkLoad(
+  url: string,
+  script: string,
+  concurrency: number,
+  durationMs: number,
+): Promise<LoadResult> {
   const w = await runWrk(WRK!, url, {
-    connections: 16,
+    connections: concurrency,
     seconds: Math.max(1, Math.round(durationMs / 1000)),
     script,
   });
@@ -472,7 +480,12 @@ async function largeTensors(
           const cpu0 = process.cpuUsage();
           const r =
             variant === 'binary-wrk' || variant === 'json-wrk'
-              ? await wrkLoad(`${rig.server.url}/v2/models/${name}/infer`, rig.wrkScripts[variant], slice)
+              ? await wrkLoad(
+                  `${rig.server.url}/v2/models/${name}/infer`,
+                  rig.wrkScripts[variant],
+                  concurrency,
+                  slice,
+                )
               : await runLoad(rig.jobs[variant](concurrency, slice));
           const cpu = process.cpuUsage(cpu0);
           const after = await stats();
@@ -516,6 +529,7 @@ async function largeTensors(
     for (const rig of rigs) {
       await rig.server.close();
       await rig.session.release();
+      fs.rmSync(rig.scriptDir, { recursive: true, force: true });
     }
   }
   return models.map((model) => {
