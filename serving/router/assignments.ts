@@ -38,12 +38,12 @@ export class AssignmentMemory {
     if (unit !== undefined) {
       const key = unitKey(model, unit);
       const live = this.recall(key);
-      if (live?.variant !== variant) opened = this.put(key, this.slot(variant));
+      if (live?.variant !== variant) opened = this.put(key, this.slot(variant), live !== undefined);
     }
     if (id !== undefined) {
       const key = requestKey(model, id);
       const live = this.recall(key);
-      if (live?.variant !== variant) this.put(key, opened ?? this.slot(variant));
+      if (live?.variant !== variant) this.put(key, opened ?? this.slot(variant), live !== undefined);
     }
   }
 
@@ -69,8 +69,9 @@ export class AssignmentMemory {
     return { variant, expiresAt: this.now() + this.ttlMs };
   }
 
-  private put(key: string, slot: Slot): Slot {
-    this.entries.delete(key);
+  /** `present`: the key is in the map (recall found it), so it moves to the back. */
+  private put(key: string, slot: Slot, present: boolean): Slot {
+    if (present) this.entries.delete(key);
     this.entries.set(key, slot);
     while (this.entries.size > this.capacity) {
       const oldest = this.entries.keys().next().value;

@@ -7,7 +7,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pipeline } from 'node:stream/promises';
 import { createLogger, type Logger } from '../../common/log';
 import { type ActiveRoute, type ActiveVariant, failoverTarget, previewTarget } from './active';
 import { errorReason, failingStatus } from './failures';
@@ -24,7 +23,18 @@ import {
   pickEndpoint,
   saturatedMessage,
 } from './endpoints';
-import { HttpError, parseJson, readBody, responseHeaders, scanHeaders, sendJson } from './http';
+import {
+  answerJson,
+  type Exchange,
+  HttpError,
+  nodeExchange,
+  parseJson,
+  readBody,
+  responseHeaders,
+  scanHeaders,
+  sendJson,
+} from './http';
+import { plainLane } from './plain-http';
 import { codeClass, RouterMetrics } from './metrics';
 import type { Route } from './route';
 import { DEFAULT_STICKY_HEADER, isValidModelName, parseRoute, RouteValidationError } from './schema';
@@ -235,24 +245,19 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
 
   // ---- front door -------------------------------------------------------------------------
 
-  async function proxy(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    model: string,
-    path: string,
-  ): Promise<void> {
+  async function proxy(ex: Exchange, model: string, path: string): Promise<void> {
     const active = table.get(model);
     if (gate) {
       const verdict = gate.admit(
-        presentedKey(req.headers.authorization, req.headers['x-api-key']),
+        presentedKey(ex.header('authorization'), ex.header('x-api-key')),
         model,
         !!active,
       );
       if (!verdict.ok) {
         // Refused before the body is read: a refusal costs the router as little as it can.
-        req.resume();
-        sendJson(
-          res,
+        ex.discard();
+        answerJson(
+          ex,
           verdict.status,
           { error: verdict.message },
           verdict.status === 401
@@ -265,14 +270,15 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
       }
     }
     if (!active) {
-      req.resume();
-      sendJson(res, 404, { error: `no route for model "${model}"` });
+      ex.discard();
+      answerJson(ex, 404, { error: `no route for model "${model}"` });
       return;
     }
     const started = performance.now();
     // The client's key is for this door only: replicas (and their logs) never see it.
-    const scanned = scanHeaders(req.rawHeaders, active.stickyHeader, active.preview?.header, !!gate);
-    const body = await readBody(req, maxBody, scanned.contentLength);
+    const scanned = scanHeaders(ex.rawHeaders, active.stickyHeader, active.preview?.header, !!gate);
+    const read = ex.body(maxBody, scanned.contentLength);
+    const body = read instanceof Buffer ? read : await read;
 
     const unit = scanned.unit;
     const unitValue = unit !== undefined && unit !== '' ? unit : undefined;
@@ -287,7 +293,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
       variant.instruments.duration.observe((performance.now() - started) / 1000);
     };
 
-    const method = req.method ?? 'GET';
+    const method = ex.method;
     // Only inference is mirrored: metadata and readiness answers say nothing about the shadow's quality.
     const isInfer = method === 'POST' && (path.endsWith('/infer') || path.includes('/infer?'));
     // A preview request already goes to the candidate: copying it there too would count it twice.
@@ -315,8 +321,8 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
         // Not a failure of the replica (no ejection) and not retried elsewhere (no overload spill).
         metrics.upstreamErrors.inc({ ...labels, reason: 'saturated' });
         finish(503);
-        sendJson(
-          res,
+        answerJson(
+          ex,
           503,
           { error: saturatedMessage(variantName, model, endpoint.maxInFlight) },
           { [VARIANT_HEADER]: variantName },
@@ -359,7 +365,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
           ? failoverTarget(active, variant, tried ?? new Set())
           : undefined;
       if (!next) {
-        sendJson(res, failure.status, { error: failure.message }, { [VARIANT_HEADER]: variantName });
+        answerJson(ex, failure.status, { error: failure.message }, { [VARIANT_HEADER]: variantName });
         return;
       }
       metrics.failovers.inc({ model, from: variantName, to: next.variant.name, reason: failure.reason });
@@ -386,7 +392,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     };
     // A whole answer in one write, its exact length known (no chunked framing); HEAD has no body.
     const sendWhole = (answer: Buffer): void => {
-      res.writeHead(
+      ex.send(
         status,
         method === 'HEAD'
           ? responseHeaders(upstream.headers, true, VARIANT_HEADER, variantName)
@@ -398,8 +404,8 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
               VARIANT_HEADER,
               variantName,
             ),
+        answer,
       );
-      res.end(answer);
     };
     try {
       if (mirrorTo) {
@@ -428,8 +434,11 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
         // pipeline. Its exact length is known, so the answer goes out without chunked framing.
         sendWhole(await upstream.body.buffer());
       } else {
-        res.writeHead(status, responseHeaders(upstream.headers, true, VARIANT_HEADER, variantName));
-        await pipeline(upstream.body.stream(), res);
+        await ex.stream(
+          status,
+          responseHeaders(upstream.headers, true, VARIANT_HEADER, variantName),
+          upstream.body.stream(),
+        );
       }
       release();
       finish(status);
@@ -437,16 +446,17 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
       release();
       upstream.body.destroy();
       const { reason, status: errStatus } = errorReason(err);
-      if (!res.headersSent) {
+      if (!ex.headersSent) {
         metrics.upstreamErrors.inc({ ...labels, reason });
-        sendJson(res, errStatus, {
+        answerJson(ex, errStatus, {
           error: `variant "${variantName}" of model "${model}" failed mid-answer: ${reason}`,
         });
         finish(errStatus);
       } else {
         // Headers are gone: the only honest signal left is a cut connection.
-        res.destroy();
-        if (!req.destroyed) metrics.upstreamErrors.inc({ ...labels, reason });
+        const clientGone = ex.aborted;
+        ex.destroy();
+        if (!clientGone) metrics.upstreamErrors.inc({ ...labels, reason });
         finish(status);
       }
     }
@@ -604,22 +614,39 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
 
   // ---- dispatch ----------------------------------------------------------------------------
 
+  /** `/v2/models/{model}/...`: the model's variants answer, by either lane. */
+  async function inference(ex: Exchange): Promise<void> {
+    const raw = ex.url;
+    const q = raw.indexOf('?');
+    const pathname = q < 0 ? raw : raw.slice(0, q);
+    const end = pathname.indexOf('/', 11);
+    const segment = end < 0 ? pathname.slice(11) : pathname.slice(11, end);
+    let model = segment;
+    try {
+      if (segment.includes('%')) model = decodeURIComponent(segment);
+    } catch {
+      ex.discard();
+      throw new HttpError(400, 'model name in the path is not valid percent-encoding');
+    }
+    if (model === '') throw new HttpError(400, 'no model name in the path');
+    await proxy(ex, model, raw);
+  }
+
+  function failed(ex: Exchange, err: unknown): void {
+    if (err instanceof HttpError) {
+      answerJson(ex, err.status, { error: err.message, ...err.extra });
+      return;
+    }
+    log.error('request failed', { path: ex.url, err });
+    answerJson(ex, 500, { error: `router error: ${(err as Error)?.message ?? String(err)}` });
+  }
+
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const raw = req.url ?? '/';
     const q = raw.indexOf('?');
     const pathname = q < 0 ? raw : raw.slice(0, q);
     if (pathname.startsWith('/v2/models/')) {
-      const end = pathname.indexOf('/', 11);
-      const segment = end < 0 ? pathname.slice(11) : pathname.slice(11, end);
-      let model: string;
-      try {
-        model = decodeURIComponent(segment);
-      } catch {
-        req.resume();
-        throw new HttpError(400, 'model name in the path is not valid percent-encoding');
-      }
-      if (model === '') throw new HttpError(400, 'no model name in the path');
-      await proxy(req, res, model, raw);
+      await inference(nodeExchange(req, res));
       return;
     }
     if (pathname === '/v2/health/live' || pathname === '/v2/health/ready') {
@@ -653,20 +680,23 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
     throw new HttpError(404, `no such path ${pathname}`);
   }
 
-  const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (err instanceof HttpError) {
-        sendJson(res, err.status, { error: err.message, ...err.extra });
-        return;
-      }
-      log.error('request failed', { path: req.url, err });
-      sendJson(res, 500, { error: `router error: ${(err as Error)?.message ?? String(err)}` });
-    });
+  // node:http answers everything the plain lane hands it: admin, feedback, metrics, and any
+  // request the lane will not frame itself (plain-http.ts). It never listens on its own.
+  const fallback = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
+    handle(req, res).catch((err: unknown) => failed(nodeExchange(req, res), err));
   });
-  server.on('clientError', (_err, socket) => {
+  fallback.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
     else socket.destroy();
   });
+  const lane = plainLane({
+    fallback,
+    accepts: (_method, target) => target.startsWith('/v2/models/'),
+    handle: (ex) => void inference(ex).catch((err: unknown) => failed(ex, err)),
+    maxBodyBytes: maxBody,
+    keepAliveTimeoutMs: 65_000,
+  });
+  const server = lane.server;
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -721,11 +751,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
       closing ??= (async () => {
         gate?.close();
         const grpcClosed = grpcDoor?.close();
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-          setTimeout(() => server.closeAllConnections(), 2_000).unref();
-        });
+        await lane.close(2_000);
         await grpcClosed;
         await changeQueue;
         await endpoints.close();

@@ -534,6 +534,42 @@ describe('router mechanics (stub upstreams)', () => {
     expect(echo.lastHeaders?.['inference-header-content-length']).toBe(String(header.length));
   });
 
+  it('answers alike whichever lane reads the request: plain on the fast lane, chunked via node:http', async () => {
+    const echo = await startStubModelServer();
+    const router = await startTestRouter();
+    await putRoute(router.url, 'lanes', { variants: [{ name: 'v1', endpoints: [echo.url], weight: 100 }] });
+    const header = Buffer.from(
+      JSON.stringify({
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], parameters: { binary_data_size: 16 } }],
+      }),
+    );
+    const body = Buffer.concat([header, Buffer.from(new Float32Array([1, 2, 3, 4]).buffer)]);
+    const headers = {
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': String(header.length),
+    };
+    const { Readable } = await import('node:stream');
+    const sends = {
+      plain: () => body,
+      // No length: undici sends it chunked, which the fast lane hands to node:http.
+      chunked: () => Readable.from([body.subarray(0, 7), body.subarray(7)]),
+    };
+    for (const [lane, make] of Object.entries(sends)) {
+      const res = await request(`${router.url}/v2/models/lanes/infer`, {
+        method: 'POST',
+        headers: { ...headers, 'x-request-id': lane },
+        body: make(),
+      });
+      const back = Buffer.from(await res.body.arrayBuffer());
+      expect(res.statusCode, lane).toBe(200);
+      expect(res.headers['x-runway-variant'], lane).toBe('v1');
+      expect(back.equals(body), lane).toBe(true);
+      // Forwarded with its length either way: the replica never sees the client's framing.
+      expect(echo.lastHeaders?.['content-length'], lane).toBe(String(body.length));
+    }
+    expect(echo.ids).toEqual(['plain', 'chunked']);
+  });
+
   it('survives bad input and guards the admin API with the token', async () => {
     const a = await startStubModelServer();
     const router = await startTestRouter({ adminToken: 's3cret', maxBodyBytes: 1024 });
