@@ -144,9 +144,8 @@ export function feedbackDesk(
       }
 
       const what = f.requestId !== undefined ? `request "${f.requestId}"` : `unit "${f.unit}"`;
-      const slot: Slot | undefined = memory.recall(
-        f.requestId !== undefined ? requestKey(model, f.requestId) : unitKey(model, f.unit!),
-      );
+      const key = f.requestId !== undefined ? requestKey(model, f.requestId) : unitKey(model, f.unit!);
+      const slot: Slot | undefined = memory.recall(key);
       const variant = slot?.variant;
       if (!Number.isFinite(f.reward)) {
         return refuse(400, 'non_finite', `invalid feedback: reward: expected a finite number`, {
@@ -173,7 +172,7 @@ export function feedbackDesk(
           { model, variant: slot.variant, reward: slot.reward },
         );
       }
-      slot.reward = f.reward;
+      memory.reward(key, f.reward);
       metrics.rewards.inc({ model, variant: slot.variant });
       metrics.rewardSum.inc({ model, variant: slot.variant }, scaled(route.reward, f.reward));
       return { status: 200, body: { model, variant: slot.variant, reward: f.reward } };

@@ -89,10 +89,11 @@ describe('assignment memory', () => {
     const m = new AssignmentMemory(100, 1_000, () => now);
     m.served('fd', 'r1', 'alice', 'v1');
     m.served('fd', 'r2', 'alice', 'v1');
-    const unit = m.recall(unitKey('fd', 'alice'))!;
-    expect(m.recall(requestKey('fd', 'r1'))).toBe(unit); // the opening request shares the unit's slot
-    expect(m.recall(requestKey('fd', 'r2'))).not.toBe(unit);
-    unit.reward = 1;
+    expect(m.recall(unitKey('fd', 'alice'))?.variant).toBe('v1');
+    // The opening request shares the unit's slot: a reward through one is the other's too.
+    expect(m.reward(unitKey('fd', 'alice'), 1)).toBe(true);
+    expect(m.recall(requestKey('fd', 'r1'))?.reward).toBe(1);
+    expect(m.recall(requestKey('fd', 'r2'))?.reward).toBeUndefined();
     now = 500;
     m.served('fd', 'r3', 'alice', 'v1'); // same window: the rewarded slot stays
     expect(m.recall(unitKey('fd', 'alice'))?.reward).toBe(1);
@@ -105,6 +106,132 @@ describe('assignment memory', () => {
     m.served('fd', undefined, 'alice', 'v2');
     expect(m.recall(unitKey('fd', 'alice'))).toEqual({ variant: 'v2', expiresAt: expect.any(Number) });
   });
+});
+
+/** The memory as it was before typed arrays (a Map in LRU order): the oracle for the one now. */
+class MapMemory {
+  private readonly entries = new Map<string, { variant: string; expiresAt: number; reward?: number }>();
+  constructor(
+    private readonly capacity: number,
+    private readonly ttlMs: number,
+    private readonly now: () => number,
+  ) {}
+  served(model: string, id: string | undefined, unit: string | undefined, variant: string): void {
+    let opened: { variant: string; expiresAt: number; reward?: number } | undefined;
+    if (unit !== undefined) {
+      const key = unitKey(model, unit);
+      if (this.recall(key)?.variant !== variant) opened = this.put(key, this.slot(variant));
+    }
+    if (id !== undefined) {
+      const key = requestKey(model, id);
+      if (this.recall(key)?.variant !== variant) this.put(key, opened ?? this.slot(variant));
+    }
+  }
+  recall(key: string) {
+    const e = this.entries.get(key);
+    if (!e) return undefined;
+    this.entries.delete(key);
+    if (this.now() >= e.expiresAt) return undefined;
+    this.entries.set(key, e);
+    return e;
+  }
+  get size(): number {
+    return this.entries.size;
+  }
+  private slot(variant: string) {
+    return { variant, expiresAt: this.now() + this.ttlMs };
+  }
+  private put(key: string, slot: { variant: string; expiresAt: number }) {
+    this.entries.delete(key);
+    this.entries.set(key, slot);
+    while (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
+    return slot;
+  }
+}
+
+describe('assignment memory against a Map in LRU order', () => {
+  type Op =
+    | { op: 'served'; model: string; id?: string; unit?: string; variant: string }
+    | { op: 'feedback'; unit: boolean; model: string; value: string; reward: number }
+    | { op: 'wait'; ms: number };
+  const name = (prefix: string, n: number) => fc.integer({ min: 0, max: n }).map((i) => `${prefix}${i}`);
+  /** `ids` distinct request ids: beyond 1024 live keys the memory grows its arrays. */
+  const ops = (ids: number): fc.Arbitrary<Op> =>
+    fc.oneof(
+      {
+        weight: 6,
+        arbitrary: fc.record(
+          {
+            op: fc.constant('served' as const),
+            model: name('m', 1),
+            id: name('r', ids),
+            unit: name('u', 10),
+            variant: name('v', 2),
+          },
+          { requiredKeys: ['op', 'model', 'variant'] },
+        ),
+      },
+      {
+        weight: 3,
+        arbitrary: fc.record({
+          op: fc.constant('feedback' as const),
+          unit: fc.boolean(),
+          model: name('m', 1),
+          value: fc.oneof(name('r', ids), name('u', 10)),
+          reward: fc.integer({ min: 0, max: 9 }),
+        }),
+      },
+      {
+        weight: 1,
+        arbitrary: fc.record({ op: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 400 }) }),
+      },
+    );
+
+  it('finds every one of the last `capacity` keys after evicting 50 times as many', () => {
+    const m = new AssignmentMemory(2000, 3_600_000, () => 0);
+    for (let i = 0; i < 100_000; i++) m.served('m', `req-${i}`, undefined, i % 2 ? 'v1' : 'v2');
+    expect(m.size).toBe(2000);
+    let found = 0;
+    for (let i = 98_000; i < 100_000; i++)
+      if (m.recall(requestKey('m', `req-${i}`))?.variant === (i % 2 ? 'v1' : 'v2')) found++;
+    expect(found).toBe(2000);
+    expect(m.recall(requestKey('m', 'req-97999'))).toBeUndefined();
+  });
+
+  for (const capacity of [1, 7, 30, 1500]) {
+    it(`remembers, forgets, shares and rewards exactly as the Map did (capacity ${capacity})`, () => {
+      fc.assert(
+        fc.property(
+          fc.array(ops(capacity > 100 ? 4000 : 40), { maxLength: capacity > 100 ? 6000 : 300 }),
+          (run) => {
+            let now = 0;
+            const clock = () => now;
+            const typed = new AssignmentMemory(capacity, 1_000, clock);
+            const oracle = new MapMemory(capacity, 1_000, clock);
+            for (const o of run) {
+              if (o.op === 'wait') now += o.ms;
+              else if (o.op === 'served') {
+                typed.served(o.model, o.id, o.unit, o.variant);
+                oracle.served(o.model, o.id, o.unit, o.variant);
+              } else {
+                const key = o.unit ? unitKey(o.model, o.value) : requestKey(o.model, o.value);
+                const want = oracle.recall(key);
+                const got = typed.recall(key);
+                expect(got).toEqual(want === undefined ? undefined : { ...want });
+                // As the feedback desk does: the first reward is kept.
+                if (want && want.reward === undefined) {
+                  want.reward = o.reward;
+                  expect(typed.reward(key, o.reward)).toBe(true);
+                }
+              }
+              expect(typed.size).toBe(oracle.size);
+            }
+          },
+        ),
+        { numRuns: capacity > 100 ? 20 : 200 },
+      );
+    });
+  }
 });
 
 describe('endpoint balancing', () => {
