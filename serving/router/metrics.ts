@@ -7,6 +7,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { VARIANT_REASONS } from './feedback';
 import { latencyBuckets, routerMetrics } from './route';
 import type { ComparisonDetail } from './compare';
+import { asRegistered, type SeriesMetric, VariantSeries } from './variant-series';
 
 /** Seconds since the epoch when this router started; a change tells a reader the counters reset. */
 export const startTimeMetric = 'runway_router_start_time_seconds';
@@ -28,8 +29,10 @@ export interface VariantInstruments {
 export class RouterMetrics {
   readonly registry = new Registry();
   readonly startTime: Gauge;
-  readonly requests: Counter<'model' | 'variant' | 'code_class'>;
-  readonly duration: Histogram<'model' | 'variant'>;
+  /** Requests and latency per variant (variant-series.ts: no label hashing per request). */
+  readonly requests: SeriesMetric;
+  readonly duration: SeriesMetric;
+  private readonly perVariant: VariantSeries;
   readonly upstreamErrors: Counter<'model' | 'variant' | 'reason'>;
   readonly failovers: Counter<'model' | 'from' | 'to' | 'reason'>;
   readonly mirrored: Counter<'model' | 'variant'>;
@@ -57,19 +60,14 @@ export class RouterMetrics {
       registers,
     });
     this.startTime.set(startedAtMs / 1000);
-    this.requests = new Counter({
-      name: routerMetrics.requests,
-      help: 'Requests answered, by variant and status class',
-      labelNames: ['model', 'variant', 'code_class'],
-      registers,
-    });
-    this.duration = new Histogram({
-      name: routerMetrics.duration,
-      help: 'Time from request received to response sent (seconds)',
-      labelNames: ['model', 'variant'],
-      buckets: latencyBuckets,
-      registers,
-    });
+    this.perVariant = new VariantSeries(
+      { requests: routerMetrics.requests, duration: routerMetrics.duration },
+      latencyBuckets,
+    );
+    this.requests = this.perVariant.requests;
+    this.duration = this.perVariant.duration;
+    this.registry.registerMetric(asRegistered(this.requests));
+    this.registry.registerMetric(asRegistered(this.duration));
     this.upstreamErrors = new Counter({
       name: routerMetrics.upstreamErrors,
       help: 'Requests that failed to reach or hear from an upstream, by reason',
@@ -174,24 +172,15 @@ export class RouterMetrics {
    * readers diff cumulative counters, and a reset reads as missing data.
    */
   initVariant(model: string, variant: string): void {
-    for (const code_class of ['2xx', '4xx', '5xx'] as const)
-      this.requests.inc({ model, variant, code_class }, 0);
-    this.zeroOnce(this.duration, model, variant);
+    this.perVariant.instruments(model, variant);
     this.rewards.inc({ model, variant }, 0);
     this.rewardSum.inc({ model, variant }, 0);
     for (const reason of VARIANT_REASONS) this.feedbackRejected.inc({ model, variant, reason }, 0);
   }
 
-  /** Label-bound children for the hot path: label hashing happens once per route, not per request. */
+  /** The hot path's instruments: labels resolved once per route, not per request. */
   instruments(model: string, variant: string): VariantInstruments {
-    return {
-      requests: {
-        '2xx': this.requests.labels({ model, variant, code_class: '2xx' }),
-        '4xx': this.requests.labels({ model, variant, code_class: '4xx' }),
-        '5xx': this.requests.labels({ model, variant, code_class: '5xx' }),
-      },
-      duration: this.duration.labels({ model, variant }),
-    };
+    return this.perVariant.instruments(model, variant);
   }
 
   /** One shadow comparison, HTTP or gRPC: its result and, when outputs decoded, their moves. */
