@@ -50,13 +50,34 @@ const HEAD_TIMEOUT = 'HTTP/1.1 408 Request Timeout\r\nconnection: close\r\nconte
 /** Answers up to this size go out in one write with their head (one copy beats a writev). */
 const SMALL_ANSWER = 16 * 1024;
 const TARGET = /^\/[\x21-\x7e]*$/;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Control characters other than HTAB: never in a field value (RFC 9110 §5.5). */
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const CTL = /[\x00-\x08\x0a-\x1f\x7f]/;
 const DIGITS = /^\d{1,15}$/;
-/** What a response header value may not hold (node:http's rule): CR or LF would split the answer. */
-const BREAKS = /[^\t\x20-\x7e\x80-\xff]/;
+
+/** tchar (RFC 9110 §5.6.2) by character code: a table, cheaper than a regex per header. */
+const TCHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+  TCHAR[c.charCodeAt(0)] = 1;
+
+/** Whether `s[start, end)` is a non-empty token (a header name). */
+function isToken(s: string, start: number, end: number): boolean {
+  if (end <= start) return false;
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 127 || TCHAR[c] === 0) return false;
+  }
+  return true;
+}
+
+/**
+ * Whether `s[start, end)` holds only field-value characters: HTAB, visible ASCII, SP, obs-text
+ * (RFC 9110 §5.5), as node:http checks too. CR, LF and NUL never pass, so no value splits a head.
+ */
+function isFieldValue(s: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f || c > 0xff) return false;
+  }
+  return true;
+}
 
 interface Head {
   method: string;
@@ -88,15 +109,15 @@ export function parseHead(head: string): Head | undefined {
     if (e < 0) e = head.length;
     const colon = head.indexOf(':', p);
     if (colon <= p || colon >= e) return undefined;
-    const name = head.slice(p, colon);
     // Also refuses obs-fold (a line that starts with whitespace) and "name :".
-    if (!TOKEN.test(name)) return undefined;
+    if (!isToken(head, p, colon)) return undefined;
+    const name = head.slice(p, colon);
     let vs = colon + 1;
     let ve = e;
     while (vs < ve && (head.charCodeAt(vs) === 0x20 || head.charCodeAt(vs) === 0x09)) vs++;
     while (ve > vs && (head.charCodeAt(ve - 1) === 0x20 || head.charCodeAt(ve - 1) === 0x09)) ve--;
+    if (!isFieldValue(head, vs, ve)) return undefined;
     const value = head.slice(vs, ve);
-    if (CTL.test(value)) return undefined;
     rawHeaders.push(name, value);
     p = e + 2;
     // Only the names that frame the request or the connection matter here.
@@ -318,7 +339,7 @@ class PlainExchange implements Exchange {
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!;
       const value = headers[i + 1]!;
-      if (!TOKEN.test(name) || BREAKS.test(value))
+      if (!isToken(name, 0, name.length) || !isFieldValue(value, 0, value.length))
         throw new Error(`invalid response header ${JSON.stringify(name)}`);
       if (name.length === 14 && name.toLowerCase() === 'content-length') hasLength = true;
       out += `${name}: ${value}\r\n`;

@@ -432,7 +432,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
       if (length >= 0 && length <= SMALL_BODY) {
         // Small answers (the usual inference result): one buffer, one write; cheaper than a stream
         // pipeline. Its exact length is known, so the answer goes out without chunked framing.
-        sendWhole(await upstream.body.buffer());
+        sendWhole(upstream.body.whole() ?? (await upstream.body.buffer()));
       } else {
         await ex.stream(
           status,
@@ -615,7 +615,8 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
   // ---- dispatch ----------------------------------------------------------------------------
 
   /** `/v2/models/{model}/...`: the model's variants answer, by either lane. */
-  async function inference(ex: Exchange): Promise<void> {
+  // Not async: proxy's promise is the answer's, without a second one wrapped around it.
+  function inference(ex: Exchange): Promise<void> {
     const raw = ex.url;
     const q = raw.indexOf('?');
     const pathname = q < 0 ? raw : raw.slice(0, q);
@@ -626,10 +627,10 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
       if (segment.includes('%')) model = decodeURIComponent(segment);
     } catch {
       ex.discard();
-      throw new HttpError(400, 'model name in the path is not valid percent-encoding');
+      return Promise.reject(new HttpError(400, 'model name in the path is not valid percent-encoding'));
     }
-    if (model === '') throw new HttpError(400, 'no model name in the path');
-    await proxy(ex, model, raw);
+    if (model === '') return Promise.reject(new HttpError(400, 'no model name in the path'));
+    return proxy(ex, model, raw);
   }
 
   function failed(ex: Exchange, err: unknown): void {

@@ -28,6 +28,29 @@ export const UPSTREAM_CODES = {
   destroyed: 'UPSTREAM_DESTROYED',
 } as const;
 
+/**
+ * The names a replica sends on every answer, as literals: a key that is a literal is interned
+ * already, so the header object's stores skip a string-table lookup per header.
+ */
+function common(name: string): string {
+  switch (name) {
+    case 'content-type':
+      return 'content-type';
+    case 'content-length':
+      return 'content-length';
+    case 'connection':
+      return 'connection';
+    case 'keep-alive':
+      return 'keep-alive';
+    case 'date':
+      return 'date';
+    case 'inference-header-content-length':
+      return 'inference-header-content-length';
+    default:
+      return name;
+  }
+}
+
 export class UpstreamError extends Error {
   constructor(
     readonly code: string,
@@ -88,6 +111,14 @@ export class UpstreamBody {
     // Buffering is asked for: nothing to hold back any more.
     this.control.resume();
     return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
+  }
+
+  /**
+   * The whole body now, when all of it has arrived already (a small answer usually comes with its
+   * head): no turn of the microtask queue. Undefined otherwise; then use buffer() or stream().
+   */
+  whole(): Buffer | undefined {
+    return this.ended && !this.error && !this.readable ? this.take() : undefined;
   }
 
   async text(): Promise<string> {
@@ -353,7 +384,7 @@ class Connection {
         // No space before the colon, no folded continuation line (RFC 9112 §5.1, §5.2).
         if (colon <= 0 || c0 === 32 || c0 === 9 || before === 32 || before === 9)
           return this.protocolError('a malformed header line');
-        const name = line.slice(0, colon).toLowerCase();
+        const name = common(line.slice(0, colon).toLowerCase());
         const value = line.slice(colon + 1).trim();
         const had = headers[name];
         if (had === undefined) headers[name] = value;
