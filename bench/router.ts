@@ -638,6 +638,16 @@ async function main(): Promise<void> {
         nginxToDirect: ratio('nginx', 'direct'),
         routerAddedP50MsOverNginx: n && t ? r3(t.p50Ms - n.p50Ms) : undefined,
       };
+      // Each round's router/nginx (rows of a round run back to back): the spread is the machine's noise.
+      const perRound = (a: Row, b: Row): number[] | undefined =>
+        phases.has(a) && phases.has(b)
+          ? phases
+              .get(a)!
+              .map((p, i) =>
+                r3(p.requests / p.seconds / (phases.get(b)![i]!.requests / phases.get(b)![i]!.seconds)),
+              )
+          : undefined;
+      out.perRound = { routerToNginx: perRound('router', 'nginx'), floorToNginx: perRound('floor', 'nginx') };
       if (n && t) out.target = { routerAtLeast75PercentOfNginx: t.throughputRps / n.throughputRps >= 0.75 };
       process.stderr.write(`bench:router: c=${concurrency} ${JSON.stringify(out.ratios)}\n`);
       return out;
@@ -734,6 +744,16 @@ function markdown(result: {
       lines.push(
         `| ${String(run.concurrency)} | ${row} | ${s.throughputRps} | ${nginx ? r3(s.throughputRps / nginx.throughputRps) : '—'} | ${s.p50Ms} | ${s.p99Ms} | ${s.errors} | ${s.cpuSplitMicroseconds ? `${s.cpuMicrosecondsPerRequest} (${s.cpuSplitMicroseconds.user}+${s.cpuSplitMicroseconds.system})` : '—'} | ${s.generator.cpuMicrosecondsPerRequest} (${s.generator.cores}) | ${Math.round(s.machineBusy * 100)}% | ${(run.loadavg as number[])[0]} |`,
       );
+    }
+  }
+  lines.push('', 'Router / nginx in each round (the rows of a round run back to back):', '');
+  for (const run of result.runs) {
+    const per = (run.perRound as { routerToNginx?: number[] } | undefined)?.routerToNginx;
+    if (per) {
+      const sorted = [...per].sort((x, y) => x - y);
+      const mid = sorted.length / 2;
+      const median = sorted.length % 2 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+      lines.push(`- c=${String(run.concurrency)}: ${per.join(', ')} (median ${r3(median)})`);
     }
   }
   return lines.join('\n') + '\n';

@@ -167,12 +167,11 @@ class Connection {
   handedOff = false;
   /** The socket closed (a flag: the stream's own getters cost more on every answer). */
   closed = false;
-  private headTimer: NodeJS.Timeout | undefined;
+  /** Date.now() of the last bytes in or the last answer out (the lane's sweep reads it). */
+  lastActive = Date.now();
+  /** When the incomplete head now waiting began arriving; 0 when none waits. */
+  headSince = 0;
   private readonly onData = (chunk: Buffer): void => this.data(chunk);
-  private readonly onTimeout = (): void => {
-    // An answer in progress has the upstream's own timeouts; an idle or stalled one is dropped.
-    if (!this.busy) this.socket.destroy();
-  };
   private readonly onError = (): void => void this.socket.destroy();
 
   constructor(
@@ -180,17 +179,17 @@ class Connection {
     private readonly lane: Lane,
   ) {
     socket.setNoDelay(true);
-    socket.setTimeout(lane.keepAliveMs, this.onTimeout);
+    // No socket.setTimeout: it re-arms a timer on every read and write. The lane sweeps instead.
     socket.on('data', this.onData);
     socket.on('error', this.onError);
     socket.once('close', () => {
       this.closed = true;
-      if (this.headTimer) clearTimeout(this.headTimer);
       lane.connections.delete(this);
     });
   }
 
   private data(chunk: Buffer): void {
+    this.lastActive = Date.now();
     const partial = this.partial;
     if (partial) {
       const need = partial.body.length - partial.filled;
@@ -217,7 +216,7 @@ class Connection {
     if (end < 0) {
       // Bare-LF heads are node:http's call, not ours.
       if (buf.length > MAX_HEAD || buf.includes('\n\n')) this.handOff();
-      else this.headTimer ??= setTimeout(() => this.socket.end(HEAD_TIMEOUT, 'latin1'), this.lane.headersMs);
+      else if (this.headSince === 0) this.headSince = this.lastActive;
       return;
     }
     const head = end <= MAX_HEAD ? parseHead(buf.toString('latin1', 0, end)) : undefined;
@@ -230,10 +229,7 @@ class Connection {
       this.handOff();
       return;
     }
-    if (this.headTimer) {
-      clearTimeout(this.headTimer);
-      this.headTimer = undefined;
-    }
+    this.headSince = 0;
     const start = end + 4;
     const total = start + head.contentLength;
     if (buf.length >= total) {
@@ -255,6 +251,7 @@ class Connection {
   /** The answer is out: keep the connection for the next request, or close it. */
   done(close: boolean): void {
     this.busy = false;
+    this.lastActive = Date.now();
     if (this.closed) return;
     if (close || this.lane.closing) {
       this.socket.end();
@@ -268,12 +265,9 @@ class Connection {
   /** node:http takes the connection from here on, the unread bytes first. */
   private handOff(): void {
     this.handedOff = true;
-    if (this.headTimer) clearTimeout(this.headTimer);
     const socket = this.socket;
     socket.off('data', this.onData);
     socket.off('error', this.onError);
-    socket.off('timeout', this.onTimeout);
-    socket.setTimeout(0);
     socket.pause();
     if (this.pending) socket.unshift(this.pending);
     this.pending = undefined;
@@ -433,10 +427,18 @@ class Lane implements PlainLane {
   closing = false;
   readonly keepAliveMs: number;
   readonly headersMs: number;
+  private readonly sweeper: NodeJS.Timeout;
 
   constructor(readonly options: PlainLaneOptions) {
     this.keepAliveMs = options.keepAliveTimeoutMs ?? 65_000;
     this.headersMs = options.headersTimeoutMs ?? 60_000;
+    // One timer for every connection, checking a tenth as often as the shorter limit: a limit is
+    // enforced within 10% of itself, and no request touches a timer.
+    this.sweeper = setInterval(
+      () => this.sweep(),
+      Math.max(20, Math.min(this.keepAliveMs, this.headersMs) / 10),
+    );
+    this.sweeper.unref();
     this.server = net.createServer((socket) => {
       if (this.closing) {
         socket.destroy();
@@ -458,6 +460,22 @@ class Lane implements PlainLane {
     });
   }
 
+  /**
+   * A head that is still incomplete after the headers timeout gets node:http's 408; a connection
+   * idle (or stalled mid-body) past the keep-alive timeout is closed. An answer in progress is left
+   * alone: the upstream has its own timeouts.
+   */
+  private sweep(): void {
+    const now = Date.now();
+    for (const c of this.connections) {
+      if (c.busy) continue;
+      if (c.headSince !== 0 && now - c.headSince >= this.headersMs) {
+        c.headSince = 0;
+        c.socket.end(HEAD_TIMEOUT, 'latin1');
+      } else if (now - c.lastActive >= this.keepAliveMs) c.socket.destroy();
+    }
+  }
+
   handedOff(socket: net.Socket): void {
     for (const c of this.connections) if (c.socket === socket) this.connections.delete(c);
     this.fallbackSockets.set(socket, 0);
@@ -466,6 +484,7 @@ class Lane implements PlainLane {
 
   close(graceMs: number): Promise<void> {
     this.closing = true;
+    clearInterval(this.sweeper);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const c of this.connections) if (!c.busy) c.socket.destroy();
     for (const [socket, busy] of this.fallbackSockets) if (busy === 0) socket.destroy();

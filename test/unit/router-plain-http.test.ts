@@ -368,6 +368,23 @@ describe('plain HTTP lane', () => {
     expect(ended).toBe(true);
   });
 
+  it('closes a kept-alive connection idle past the keep-alive timeout, and only then', async () => {
+    const { port } = await start(echo('plain'), { keepAliveTimeoutMs: 200 });
+    const socket = net.connect(port, '127.0.0.1');
+    sockets.push(socket);
+    await new Promise((r) => socket.once('connect', r));
+    const closed = new Promise<number>((r) => socket.once('close', () => r(Date.now())));
+    const answered = new Promise((r) => socket.once('data', r));
+    socket.write(`GET /v2/models/m HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await answered;
+    const t0 = Date.now();
+    const at = await Promise.race([closed, sleep(2000).then(() => -1)]);
+    expect(at).toBeGreaterThan(0);
+    // Within the timeout and a sweep (a tenth of it, at least 20 ms) of the answer.
+    expect(at - t0).toBeGreaterThanOrEqual(150);
+    expect(at - t0).toBeLessThan(600);
+  });
+
   it('closes idle connections at once, its own and handed-off ones, and lets a busy answer finish', async () => {
     let release!: () => void;
     const waited = new Promise<void>((r) => (release = r));
