@@ -16,6 +16,8 @@ export interface OverloadConfig {
   model: string;
   /** `runway serve` flags besides model/name/port. */
   serveArgs: string[];
+  /** Another build's bin/runway.js for the server (an A/B of one change in one run). */
+  bin?: string;
   capacityMs: number;
   /**
    * Closed-loop clients of the capacity phase (default 64). Set to what the server holds at once
@@ -134,8 +136,9 @@ async function startChild(
   command: string,
   args: string[],
   urlFrom: (out: string) => string | undefined,
+  bin = runwayBin,
 ): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [runwayBin, command, ...args], {
+  const child = spawn(process.execPath, [bin, command, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUNWAY_LOG_LEVEL: 'warn' },
   });
@@ -167,12 +170,13 @@ async function startChild(
 }
 
 function startServer(
-  cfg: Pick<OverloadConfig, 'model' | 'serveArgs'>,
+  cfg: Pick<OverloadConfig, 'model' | 'serveArgs' | 'bin'>,
 ): Promise<{ child: ChildProcess; url: string }> {
   return startChild(
     'serve',
     ['--model', cfg.model, '--name', 'm', '--port', '0', ...cfg.serveArgs],
     (out) => /ready at (http:\/\/\S+)/.exec(out)?.[1],
+    cfg.bin,
   );
 }
 

@@ -9,7 +9,8 @@
  * server per run). The generator is the raw keep-alive client of raw-http.ts: on 2 cores it shares
  * the CPU with the server, and its CPU is reported beside every figure. Flags: --model PATH
  * (default demo/models/heavy.onnx), --factors 1.5,2,3, --overload-ms 6000, --max-queue-size 128,
- * --max-batch-size 8, --label NAME (results go to overload-<date>-NAME.*)
+ * --max-batch-size 8, --label NAME (results go to overload-<date>-NAME.*), --baseline CHECKOUT (the
+ * batched server of another built checkout as a fourth scenario: an A/B of one change)
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -37,6 +38,8 @@ interface Scenario {
   maxBatchSize: number;
   /** More `runway serve` flags. */
   extra?: string[];
+  /** Another build's bin/runway.js (`--baseline CHECKOUT`). */
+  bin?: string;
 }
 
 async function main(): Promise<void> {
@@ -57,6 +60,13 @@ async function main(): Promise<void> {
       extra: ['--spin-wait'],
     },
   ];
+  // `--baseline CHECKOUT`: the same batched server from another built checkout, side by side.
+  const baseline = flag('baseline', '');
+  if (baseline) {
+    const bin = path.resolve(baseline, 'bin', 'runway.js');
+    if (!fs.existsSync(bin)) throw new Error(`--baseline: no built checkout at ${baseline}`);
+    scenarios.push({ name: `batched, baseline build (max batch ${batch})`, maxBatchSize: batch, bin });
+  }
   const factors = flag('factors', '1.5,2,3').split(',').map(Number);
   const overloadMs = Number(flag('overload-ms', '6000'));
   const results = [];
@@ -78,6 +88,7 @@ async function main(): Promise<void> {
       const r = await runOverload({
         model,
         serveArgs,
+        ...(sc.bin ? { bin: sc.bin } : {}),
         capacityMs: 3_000,
         // Capacity at the concurrency the server holds under overload (a full queue and a batch
         // running), so the accepted p99 under overload is compared with the p99 at the same

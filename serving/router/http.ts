@@ -1,17 +1,15 @@
 /** Small HTTP plumbing shared by the router's handlers: bounded body reads and JSON answers. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import {
+  answerJson,
+  HttpError,
+  nodeExchange as nodeExchangeWith,
+  nodeReply,
+  type Exchange,
+  type Reply,
+} from '../http/exchange';
 
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly extra: Record<string, unknown> = {},
-  ) {
-    super(message);
-  }
-}
+export { answerJson, HttpError, type Exchange, type Reply };
 
 /**
  * Reads a request body, refusing more than `limit` bytes with 413 (without buffering the excess).
@@ -57,102 +55,9 @@ export function readBody(
   });
 }
 
-/** Where an answer goes: node:http's response, or the plain lane's socket (plain-http.ts). */
-export interface Reply {
-  readonly headersSent: boolean;
-  /** The whole answer in one write; `headers` is a flat [name, value, ...] list. */
-  send(status: number, headers: readonly string[], body: Buffer | string): void;
-  /** Cuts the connection: the only honest signal once the headers are gone. */
-  destroy(): void;
-}
-
-/** One request and its answer, whichever lane carries it. */
-export interface Exchange extends Reply {
-  readonly method: string;
-  /** The request target as sent (path and query). */
-  readonly url: string;
-  /** [name, value, ...] as received. */
-  readonly rawHeaders: readonly string[];
-  /** The client went away. */
-  readonly aborted: boolean;
-  /** A header by its lower-case name, as node:http's header object has it. */
-  header(lower: string): string | undefined;
-  /**
-   * The body, refused with 413 beyond `limit` (`contentLength`: the header, when read already).
-   * A Buffer when it is in memory already: awaiting it would cost a turn of the microtask queue.
-   */
-  body(limit: number, contentLength?: string): Buffer | Promise<Buffer>;
-  /** Drops the body unread (a refusal). */
-  discard(): void;
-  /** An answer whose body streams from `source` (chunked unless `headers` give its length). */
-  stream(status: number, headers: readonly string[], source: Readable): Promise<void>;
-}
-
-/** node:http's response as a Reply. */
-function nodeReply(res: ServerResponse): Reply {
-  return {
-    get headersSent() {
-      return res.headersSent;
-    },
-    send(status, headers, body) {
-      res.writeHead(status, headers as string[]);
-      res.end(body);
-    },
-    destroy: () => void res.destroy(),
-  };
-}
-
-/** node:http's request and response as an Exchange. */
-export function nodeExchange(req: IncomingMessage, res: ServerResponse): Exchange {
-  const reply = nodeReply(res);
-  return {
-    get method() {
-      return req.method ?? 'GET';
-    },
-    get url() {
-      return req.url ?? '/';
-    },
-    get rawHeaders() {
-      return req.rawHeaders;
-    },
-    get headersSent() {
-      return reply.headersSent;
-    },
-    get aborted() {
-      return req.destroyed;
-    },
-    header(lower) {
-      const v = req.headers[lower];
-      return Array.isArray(v) ? v.join(', ') : v;
-    },
-    body: (limit, contentLength) => readBody(req, limit, contentLength),
-    discard: () => void req.resume(),
-    send: reply.send,
-    async stream(status, headers, source) {
-      res.writeHead(status, headers as string[]);
-      await pipeline(source, res);
-    },
-    destroy: reply.destroy,
-  };
-}
-
-/** A JSON answer with its exact length; a reply whose headers are gone is cut instead. */
-export function answerJson(
-  reply: Reply,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  if (reply.headersSent) {
-    reply.destroy();
-    return;
-  }
-  const text = JSON.stringify(body);
-  const flat: string[] = [];
-  for (const name in headers) flat.push(name, headers[name]!);
-  flat.push('content-type', 'application/json', 'content-length', String(Buffer.byteLength(text)));
-  reply.send(status, flat, text);
-}
+/** node:http's request and response as an Exchange, the body read with the router's 413. */
+export const nodeExchange = (req: IncomingMessage, res: ServerResponse): Exchange =>
+  nodeExchangeWith(req, res, readBody);
 
 export function sendJson(
   res: ServerResponse,

@@ -34,7 +34,7 @@ import {
   scanHeaders,
   sendJson,
 } from './http';
-import { plainLane } from './plain-http';
+import { plainLane } from '../http/plain-lane';
 import { codeClass, RouterMetrics } from './metrics';
 import type { Route } from './route';
 import { DEFAULT_STICKY_HEADER, isValidModelName, parseRoute, RouteValidationError } from './schema';
@@ -682,7 +682,7 @@ export async function startRouter(options: RouterOptions = {}): Promise<RunningR
   }
 
   // node:http answers everything the plain lane hands it: admin, feedback, metrics, and any
-  // request the lane will not frame itself (plain-http.ts). It never listens on its own.
+  // request the lane will not frame itself (serving/http/plain-lane.ts). It never listens on its own.
   const fallback = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
     handle(req, res).catch((err: unknown) => failed(nodeExchange(req, res), err));
   });

@@ -24,6 +24,8 @@ import { encodeInferResponse } from './response';
 import { signatureFromMetadata, type Signature } from './signature';
 import { ModelStats } from './stats';
 import { startGrpcService, type GrpcService } from './grpc';
+import { answerJson, nodeExchange, type Exchange } from '../http/exchange';
+import { plainLane } from '../http/plain-lane';
 
 export const SERVER_NAME = 'runway';
 export const SERVER_VERSION = '0.1.0';
@@ -375,16 +377,16 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
 
   const shedMessage = `the queue is full (${opts.maxQueueSize} requests waiting or arriving); retry later`;
   const shedBody = Buffer.from(JSON.stringify({ error: shedMessage }));
+  const shedHeaders = ['content-type', 'application/json', 'content-length', String(shedBody.length)];
   /**
    * The overload path, as cheap as an answer can be: no error object (its stack trace), no body
    * read, a prepared answer. Under 3× overload two requests in three end here, on the same event
    * loop that feeds the batcher, so every microsecond here is taken from accepted work.
    */
-  function shed(req: http.IncomingMessage, res: http.ServerResponse, t0: bigint): void {
+  function shed(ex: Exchange, t0: bigint): void {
     metrics.rejected();
-    req.resume();
-    res.writeHead(503, { 'content-type': 'application/json', 'content-length': shedBody.length });
-    res.end(shedBody);
+    ex.discard();
+    ex.send(503, shedHeaders, shedBody);
     const totalNs = Number(process.hrtime.bigint() - t0);
     if (requestLog.wants(503))
       requestLog.write({ status: 503, ms: totalNs / 1e6, rows: 0, error: shedMessage });
@@ -393,9 +395,10 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     metrics.requestSeconds(totalNs / 1e9);
   }
 
-  async function infer(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  /** One inference, from either lane (node:http, or the plain lane for plain requests). */
+  async function infer(ex: Exchange): Promise<void> {
     const t0 = process.hrtime.bigint();
-    if (state === 'ready' && batcher.depth + arriving >= opts.maxQueueSize) return shed(req, res, t0);
+    if (state === 'ready' && batcher.depth + arriving >= opts.maxQueueSize) return shed(ex, t0);
     let rows = 0;
     let admittedHere = false;
     let arrivingHere = false;
@@ -404,22 +407,23 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
         admit();
       } catch (err) {
         // Shed at the door: refused before its body is read or parsed, so overload costs little CPU.
-        req.resume();
+        ex.discard();
         throw err;
       }
       admittedHere = true;
       arriving++;
       arrivingHere = true;
+      const read = ex.body(opts.maxBodyBytes);
       const body = decodeBody(
-        await readBody(req, opts.maxBodyBytes),
-        req.headers['content-encoding'],
+        read instanceof Buffer ? read : await read,
+        ex.header('content-encoding'),
         opts.maxBodyBytes,
       );
       const headerLength = headerInt(
-        req.headers['inference-header-content-length'],
+        ex.header('inference-header-content-length'),
         'Inference-Header-Content-Length',
       );
-      const timeoutUs = headerInt(req.headers[TIMEOUT_HEADER], 'Inference-Timeout-Us');
+      const timeoutUs = headerInt(ex.header(TIMEOUT_HEADER), 'Inference-Timeout-Us');
       const parsed = parseInferRequest(body, headerLength, sig, { maxBatchSize });
       rows = parsed.rows;
       if (timeoutUs !== undefined && parsed.timeoutUs === undefined) parsed.timeoutUs = timeoutUs;
@@ -436,20 +440,31 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
           binary: o.binary,
         })),
       );
-      const headers: http.OutgoingHttpHeaders = { 'content-length': encoded.body.length };
-      if (encoded.headerLength !== undefined) {
-        headers['content-type'] = 'application/octet-stream';
-        headers['inference-header-content-length'] = encoded.headerLength;
-      } else headers['content-type'] = 'application/json';
-      res.writeHead(200, headers);
-      res.end(encoded.body);
+      ex.send(
+        200,
+        encoded.headerLength !== undefined
+          ? [
+              'content-type',
+              'application/octet-stream',
+              'inference-header-content-length',
+              String(encoded.headerLength),
+              'content-length',
+              String(encoded.body.length),
+            ]
+          : ['content-type', 'application/json', 'content-length', String(encoded.body.length)],
+        encoded.body,
+      );
       succeeded(parsed, done, t0);
     } catch (err) {
       const { status, message } = failed(err, t0, rows);
-      if (!res.headersSent) {
+      if (!ex.headersSent) {
         // After a refused oversized body the connection cannot be reused safely.
-        if (status === 400 && !req.complete) res.setHeader('connection', 'close');
-        sendError(res, status, message);
+        answerJson(
+          ex,
+          status,
+          { error: message },
+          status === 400 && !ex.complete ? { connection: 'close' } : {},
+        );
       }
     } finally {
       if (arrivingHere) arriving--;
@@ -544,23 +559,42 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
           res.setHeader('allow', 'POST');
           return sendError(res, 405, `${method} is not allowed on ${pathname}; use POST`);
         }
-        return infer(req, res);
+        return infer(nodeExchange(req, res, readBody));
       default:
         return notFound();
     }
   }
 
-  const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+  // node:http answers everything but plain inference requests, which the plain lane reads off
+  // the socket (serving/http/plain-lane.ts): under overload two requests in three are refused,
+  // and node:http's streams and header object per request are most of what a refusal costs.
+  const fallback = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       log.error('request handler failed', { error: err });
       if (!res.headersSent) sendError(res, 500, `internal error: ${(err as Error).message}`);
       else res.destroy();
     });
   });
-  server.on('clientError', (err, socket) => {
+  fallback.on('clientError', (err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
     else socket.destroy(err);
   });
+  const inferTargets = new Set([
+    `/v2/models/${encodeURIComponent(opts.name)}/infer`,
+    `/v2/models/${encodeURIComponent(opts.name)}/versions/${encodeURIComponent(opts.version)}/infer`,
+  ]);
+  const lane = plainLane({
+    fallback,
+    accepts: (method, target) => method === 'POST' && inferTargets.has(target),
+    handle: (ex) =>
+      void infer(ex).catch((err: unknown) => {
+        log.error('request handler failed', { error: err });
+        answerJson(ex, 500, { error: `internal error: ${(err as Error).message}` });
+      }),
+    maxBodyBytes: opts.maxBodyBytes,
+    keepAliveTimeoutMs: 65_000,
+  });
+  const server = lane.server;
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -637,18 +671,8 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       // Responses to the drained work are written synchronously after their batch resolves;
       // server.close waits for active requests, then closes idle keep-alive connections.
       const grpcClosed = grpcService?.close();
-      await new Promise<void>((resolve) => {
-        // Keep-alive connections that finish their last response become idle later: sweep them,
-        // and cut whatever still hangs on after a grace period.
-        const sweep = setInterval(() => server.closeIdleConnections(), 25);
-        const cut = setTimeout(() => server.closeAllConnections(), 5_000);
-        server.close(() => {
-          clearInterval(sweep);
-          clearTimeout(cut);
-          resolve();
-        });
-        server.closeIdleConnections();
-      });
+      // Idle connections close at once, busy ones after their answer; the rest are cut at 5 s.
+      await lane.close(5_000);
       await grpcClosed;
       await pool.close();
       state = 'closed';

@@ -1,5 +1,5 @@
 /**
- * The router's plain HTTP/1.1 lane, driven byte by byte from raw loopback sockets. Each test
+ * The plain HTTP/1.1 lane (the router's and the model server's), driven byte by byte from raw loopback sockets. Each test
  * says what the client sends (split where the framing is hardest) and checks which lane
  * answered, with what: plain requests on the lane, in order, on one connection; everything
  * unusual in node:http, with no byte lost or read twice on the way over.
@@ -9,8 +9,8 @@ import net from 'node:net';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Exchange } from '../../serving/router/http';
-import { parseHead, plainLane, type PlainLane, type PlainLaneOptions } from '../../serving/router/plain-http';
+import type { Exchange } from '../../serving/http/exchange';
+import { parseHead, plainLane, type PlainLane, type PlainLaneOptions } from '../../serving/http/plain-lane';
 
 interface Answer {
   status: number;

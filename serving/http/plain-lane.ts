@@ -1,6 +1,6 @@
 /**
- * The router's fast lane: plain HTTP/1.1 requests read straight off the socket, in front of
- * node:http. node:http builds two streams, a header object and a dozen closures per request;
+ * A fast lane for plain HTTP/1.1 requests, read straight off the socket in front of node:http
+ * (the router's and the model server's). node:http builds two streams, a header object and a dozen closures per request;
  * on the router's hot path that is about 14 µs of the ~50 a proxied request costs on this
  * machine (bench:router, the `floor` and `rawFloor` rows).
  *
@@ -17,7 +17,7 @@ import type http from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import net from 'node:net';
 import type { Readable } from 'node:stream';
-import { HttpError, type Exchange } from './http';
+import { HttpError, type Exchange } from './exchange';
 
 export interface PlainLaneOptions {
   /** Takes every connection the lane hands off. It never listens itself. */
@@ -167,6 +167,10 @@ class Connection {
   handedOff = false;
   /** The socket closed (a flag: the stream's own getters cost more on every answer). */
   closed = false;
+  /** The `keep-alive` hint every kept-alive answer carries. */
+  get keepAliveLine(): string {
+    return this.lane.keepAliveLine;
+  }
   /** Date.now() of the last bytes in or the last answer out (the lane's sweep reads it). */
   lastActive = Date.now();
   /** When the incomplete head now waiting began arriving; 0 when none waits. */
@@ -301,6 +305,10 @@ class PlainExchange implements Exchange {
   get aborted(): boolean {
     return this.conn.closed;
   }
+  get complete(): boolean {
+    // The lane reads every body whole before the handler sees it.
+    return true;
+  }
 
   /** As node:http's header object has it: a repeated Authorization keeps the first, others join. */
   header(lower: string): string | undefined {
@@ -340,7 +348,8 @@ class PlainExchange implements Exchange {
     }
     if (!hasLength)
       out += length === undefined ? 'transfer-encoding: chunked\r\n' : `content-length: ${length}\r\n`;
-    if (this.head.close) out += 'connection: close\r\n';
+    // As node:http says it: clients that read the hint (undici) close first, never mid-request.
+    out += this.head.close ? 'connection: close\r\n' : this.conn.keepAliveLine;
     return `${out}\r\n`;
   }
 
@@ -427,11 +436,13 @@ class Lane implements PlainLane {
   closing = false;
   readonly keepAliveMs: number;
   readonly headersMs: number;
+  readonly keepAliveLine: string;
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(readonly options: PlainLaneOptions) {
     this.keepAliveMs = options.keepAliveTimeoutMs ?? 65_000;
     this.headersMs = options.headersTimeoutMs ?? 60_000;
+    this.keepAliveLine = `keep-alive: timeout=${Math.floor(this.keepAliveMs / 1000)}\r\n`;
     // One timer for every connection, checking a tenth as often as the shorter limit: a limit is
     // enforced within 10% of itself, and no request touches a timer.
     this.sweeper = setInterval(
