@@ -7,7 +7,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { VARIANT_REASONS } from './feedback';
 import { latencyBuckets, routerMetrics } from './route';
 import type { ComparisonDetail } from './compare';
-import { asRegistered, type SeriesMetric, VariantSeries } from './variant-series';
+import { BoundCounter, BoundHistogram, register } from '../metrics/bound-series';
 
 /** Seconds since the epoch when this router started; a change tells a reader the counters reset. */
 export const startTimeMetric = 'runway_router_start_time_seconds';
@@ -29,10 +29,9 @@ export interface VariantInstruments {
 export class RouterMetrics {
   readonly registry = new Registry();
   readonly startTime: Gauge;
-  /** Requests and latency per variant (variant-series.ts: no label hashing per request). */
-  readonly requests: SeriesMetric;
-  readonly duration: SeriesMetric;
-  private readonly perVariant: VariantSeries;
+  /** Requests and latency per variant, bound once per variant (bound-series.ts). */
+  readonly requests: BoundCounter;
+  readonly duration: BoundHistogram;
   readonly upstreamErrors: Counter<'model' | 'variant' | 'reason'>;
   readonly failovers: Counter<'model' | 'from' | 'to' | 'reason'>;
   readonly mirrored: Counter<'model' | 'variant'>;
@@ -60,14 +59,16 @@ export class RouterMetrics {
       registers,
     });
     this.startTime.set(startedAtMs / 1000);
-    this.perVariant = new VariantSeries(
-      { requests: routerMetrics.requests, duration: routerMetrics.duration },
+    this.requests = new BoundCounter(
+      routerMetrics.requests,
+      'Requests answered, by variant and status class',
+    );
+    this.duration = new BoundHistogram(
+      routerMetrics.duration,
+      'Time from request received to response sent (seconds)',
       latencyBuckets,
     );
-    this.requests = this.perVariant.requests;
-    this.duration = this.perVariant.duration;
-    this.registry.registerMetric(asRegistered(this.requests));
-    this.registry.registerMetric(asRegistered(this.duration));
+    register(this.registry, this.requests, this.duration);
     this.upstreamErrors = new Counter({
       name: routerMetrics.upstreamErrors,
       help: 'Requests that failed to reach or hear from an upstream, by reason',
@@ -172,7 +173,7 @@ export class RouterMetrics {
    * readers diff cumulative counters, and a reset reads as missing data.
    */
   initVariant(model: string, variant: string): void {
-    this.perVariant.instruments(model, variant);
+    this.instruments(model, variant);
     this.rewards.inc({ model, variant }, 0);
     this.rewardSum.inc({ model, variant }, 0);
     for (const reason of VARIANT_REASONS) this.feedbackRejected.inc({ model, variant, reason }, 0);
@@ -180,7 +181,11 @@ export class RouterMetrics {
 
   /** The hot path's instruments: labels resolved once per route, not per request. */
   instruments(model: string, variant: string): VariantInstruments {
-    return this.perVariant.instruments(model, variant);
+    const code = (code_class: CodeClass) => this.requests.child({ model, variant, code_class });
+    return {
+      requests: { '2xx': code('2xx'), '4xx': code('4xx'), '5xx': code('5xx') },
+      duration: this.duration.child({ model, variant }),
+    };
   }
 
   /** One shadow comparison, HTTP or gRPC: its result and, when outputs decoded, their moves. */
