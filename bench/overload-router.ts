@@ -4,7 +4,7 @@
  * and router, per run). What must hold through the router: the server's 503 comes back as fast as
  * it left (fail fast), the router retries none of them (no retry storm: failovers and upstream
  * errors stay 0) and queues nothing of its own (the accepted p99 stays near the direct one).
- * Writes bench/results/overload-router-<date>.{json,md}.
+ * Writes bench/results/overload-router-<date>[-LABEL].{json,md} (`--label LABEL`).
  *
  * Flags: --model PATH (default demo/models/heavy.onnx), --factors 1.5,2,3, --overload-ms 6000,
  * --max-queue-size 128, --max-batch-size 8. On 2 shared cores the router, the server and the
@@ -76,10 +76,12 @@ async function main(): Promise<void> {
 
   const date = new Date().toISOString().slice(0, 10);
   const outDir = path.join(projectRoot, 'bench/results');
+  const label = flag('label', '');
+  const stem = `overload-router-${date}${label ? `-${label}` : ''}`;
   fs.mkdirSync(outDir, { recursive: true });
   const machine = `${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim() ?? '?'}), Node ${process.version}`;
   const doc = { date, machine, model: path.basename(model), serveArgs, factors, pairs };
-  fs.writeFileSync(path.join(outDir, `overload-router-${date}.json`), JSON.stringify(doc, null, 2) + '\n');
+  fs.writeFileSync(path.join(outDir, `${stem}.json`), JSON.stringify(doc, null, 2) + '\n');
 
   const row = (name: string, r: Pair['direct'], factor: number): string => {
     const over = r.phases[1]!;
@@ -121,8 +123,8 @@ async function main(): Promise<void> {
     'server on 2 cores, so that capacity is lower); the next column gives that ratio.',
     '',
   ];
-  fs.writeFileSync(path.join(outDir, `overload-router-${date}.md`), lines.join('\n'));
-  console.log(`• wrote bench/results/overload-router-${date}.{json,md}`);
+  fs.writeFileSync(path.join(outDir, `${stem}.md`), lines.join('\n'));
+  console.log(`• wrote bench/results/${stem}.{json,md}`);
 }
 
 main().catch((err: unknown) => {
