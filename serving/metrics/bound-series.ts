@@ -33,6 +33,9 @@ export interface BoundSeries {
 }
 
 type Labels = Record<string, string>;
+
+const snapshot = (s: BoundSeries, values: SeriesValue[]): Promise<SeriesSnapshot> =>
+  Promise.resolve({ name: s.name, help: s.help, type: s.type, aggregator: s.aggregator, values });
 const keyOf = (labels: Labels): string => JSON.stringify(Object.entries(labels));
 
 export class BoundCounter implements BoundSeries {
@@ -60,13 +63,7 @@ export class BoundCounter implements BoundSeries {
 
   get(): Promise<SeriesSnapshot> {
     const values = [...this.children.values()].map((c) => ({ labels: c.labels, value: c.value }));
-    return Promise.resolve({
-      name: this.name,
-      help: this.help,
-      type: this.type,
-      aggregator: this.aggregator,
-      values,
-    });
+    return snapshot(this, values);
   }
 
   reset(): void {
@@ -126,13 +123,7 @@ export class BoundHistogram implements BoundSeries {
       values.push({ labels: c.labels, value: c.sum, metricName: `${this.name}_sum` });
       values.push({ labels: c.labels, value: c.count, metricName: `${this.name}_count` });
     }
-    return Promise.resolve({
-      name: this.name,
-      help: this.help,
-      type: this.type,
-      aggregator: this.aggregator,
-      values,
-    });
+    return snapshot(this, values);
   }
 
   reset(): void {
