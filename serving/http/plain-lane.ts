@@ -355,10 +355,11 @@ class PlainExchange implements Exchange {
 
   send(status: number, headers: readonly string[], body: Buffer | string): void {
     if (this.sent) throw new Error('the answer was sent already');
-    this.sent = true;
     const socket = this.conn.socket;
     const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+    // Built before anything counts as sent: a refused header leaves the caller free to answer.
     const head = this.headLines(status, headers, bytes.length);
+    this.sent = true;
     if (!this.conn.closed) {
       if (this.head.method === 'HEAD' || bytes.length === 0) socket.write(head, 'latin1');
       else if (bytes.length <= SMALL_ANSWER) {
@@ -380,11 +381,12 @@ class PlainExchange implements Exchange {
 
   async stream(status: number, headers: readonly string[], source: Readable): Promise<void> {
     if (this.sent) throw new Error('the answer was sent already');
-    this.sent = true;
     const socket = this.conn.socket;
     const declared = headers.some((h, i) => i % 2 === 0 && h.toLowerCase() === 'content-length');
     const chunked = !declared && this.head.method !== 'HEAD';
-    socket.write(this.headLines(status, headers, undefined), 'latin1');
+    const head = this.headLines(status, headers, undefined);
+    this.sent = true;
+    socket.write(head, 'latin1');
     try {
       for await (const chunk of source as AsyncIterable<Buffer>) {
         if (this.conn.closed) throw new Error('the client went away');

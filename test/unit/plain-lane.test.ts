@@ -321,16 +321,20 @@ describe('plain HTTP lane', () => {
 
   it('refuses to write a response header that would split the answer', async () => {
     let thrown: unknown;
+    let headersSentAfter: boolean | undefined;
     const { port } = await start((ex) => {
       try {
         ex.send(200, ['x-bad', 'a\r\nset-cookie: x=1'], 'body');
       } catch (err) {
         thrown = err;
+        // Nothing went out: the handler may still answer (the router's 502), here it cuts.
+        headersSentAfter = ex.headersSent;
         ex.destroy();
       }
     });
     const { answers } = await talk(port, [`GET /v2/models/m HTTP/1.1\r\nHost: x\r\n\r\n`], 1);
     expect(String(thrown)).toMatch(/invalid response header "x-bad"/);
+    expect(headersSentAfter).toBe(false);
     expect(answers).toEqual([]);
   });
 
